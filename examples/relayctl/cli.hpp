@@ -1,0 +1,47 @@
+// relayctl's small command-line toolkit: arguments, usage errors, output helpers.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace relayctl {
+
+/// A mistake in how relayctl was called: printed with a hint, exit code 2.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+/// The command ran and failed: printed as is, exit code 1.
+struct failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// Parsed arguments: positionals, and --options (with a value, or flags).
+class args {
+public:
+    /// `flags` take no value; `valued` take one (--name VALUE or --name=VALUE). Anything else is refused.
+    args(const std::vector<std::string>& argv, const std::set<std::string>& flags, const std::set<std::string>& valued);
+
+    const std::vector<std::string>& positional() const { return positional_; }
+    bool flag(const std::string& name) const { return flags_.count(name) != 0; }
+    std::optional<std::string> value(const std::string& name) const;
+    /// An integer option within [lo, hi], or `def` when absent; a usage_error names the option and value.
+    long long integer(const std::string& name, long long def, long long lo, long long hi) const;
+
+private:
+    std::vector<std::string> positional_;
+    std::set<std::string> flags_;
+    std::map<std::string, std::string> values_;
+};
+
+std::string read_file(const std::string& path);
+std::string json_quote(const std::string& s);
+
+int cmd_frame(const std::vector<std::string>& argv);
+int cmd_profiles(const std::vector<std::string>& argv);
+int cmd_decode(const std::vector<std::string>& argv);
+
+} // namespace relayctl

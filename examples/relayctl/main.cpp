@@ -1,0 +1,59 @@
+// relayctl: the command line for relaylink. `relayctl help` lists the commands.
+#include "cli.hpp"
+
+#include <relaylink/version.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+namespace {
+
+constexpr const char* usage = R"(relayctl — relay control for LoRaWAN electricity meters (relaylink )"
+    "%s" R"()
+
+usage: relayctl <command> [arguments]
+
+commands:
+  frame <profile> <intent> [--json] [--profiles FILE] [--fport N] [--slave N]
+        print the downlink for an intent: off, on, state (relay read-back) or a measurement name
+  profiles [--json] [--profiles FILE]
+        list the meter profiles (built in, plus those in FILE)
+  decode <request-hex> <reply-hex> [--json]
+        check a Modbus RTU reply against the request it answers
+  help  this text
+  version
+)";
+
+void print_usage(FILE* to) { std::fprintf(to, usage, relaylink::version_string); }
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) {
+        print_usage(stderr);
+        return 2;
+    }
+    const std::string cmd = args.front();
+    args.erase(args.begin());
+    try {
+        if (cmd == "frame") return relayctl::cmd_frame(args);
+        if (cmd == "profiles") return relayctl::cmd_profiles(args);
+        if (cmd == "decode") return relayctl::cmd_decode(args);
+        if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+            print_usage(stdout);
+            return 0;
+        }
+        if (cmd == "version" || cmd == "--version") {
+            std::printf("relayctl %s\n", relaylink::version_string);
+            return 0;
+        }
+        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: frame, profiles, decode, help, version)");
+    } catch (const relayctl::usage_error& e) {
+        std::fprintf(stderr, "relayctl: %s\nrun 'relayctl help' for usage\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "relayctl: %s\n", e.what());
+        return 1;
+    }
+}
