@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The demo: installs what is missing, builds relaylink, and shows it working.
+# Usage: ./scripts/demo.sh
+source "$(dirname "$0")/lib.sh"
+
+step "checking dependencies"
+ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
+configure_build "$BUILD_DIR" "${main_build_args[@]}"
+step "building relayctl"
+cmake --build "$BUILD_DIR" --target relayctl -j "$JOBS"
+
+ctl="$BUILD_DIR/examples/relayctl"
+step "the meter profiles relaylink knows"
+"$ctl" profiles
+for profile in eastron_sdm320c ivy_em114039; do
+  for intent in off on; do
+    step "relayctl frame $profile $intent"
+    "$ctl" frame "$profile" "$intent"
+  done
+done
+step "a meter's reply to relay OFF is its echo; an exception reply names the refusal"
+"$ctl" decode 010500000000CDCA 010500000000CDCA
+"$ctl" decode 010500000000CDCA 018502C351 || true
+step "the early plan's base64 AQUAAAANyg== is 7 bytes, not the relay OFF frame (AQUAAAAAzco=):"
+echo "AQUAAAANyg==" | base64 -d | od -An -tx1
+echo
+echo "demo: done"

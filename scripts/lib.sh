@@ -1,0 +1,62 @@
+# Shared by scripts/demo.sh and scripts/test.sh: install what is missing, configure, build.
+# Safe to run any number of times: nothing is installed or rebuilt twice.
+set -euo pipefail
+
+RELAYLINK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${RELAYLINK_BUILD_DIR:-$RELAYLINK_ROOT/build}
+JOBS=${RELAYLINK_JOBS:-$(nproc)}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian packages relaylink builds and tests with.
+DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsqlite3-dev)
+DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev)
+
+ensure_debs() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "Debian packages: all present ($*)"
+    return
+  fi
+  step "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# ensure_pip module=package ...: pip-installs the packages whose module does not import.
+ensure_pip() {
+  local missing=()
+  for spec in "$@"; do
+    local mod=${spec%%=*} pkg=${spec#*=}
+    python3 -c "import $mod" 2>/dev/null || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "Python packages: all present"
+    return
+  fi
+  step "installing Python packages: ${missing[*]}"
+  python3 -m pip install -q "${missing[@]}"
+}
+
+# configure_build DIR [cmake args...]: configure once (again only when the arguments change).
+configure_build() {
+  local dir=$1; shift
+  local stamp="$dir/.relaylink-configure-args"
+  local want="$*"
+  if [ -f "$dir/build.ninja" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return
+  fi
+  step "configuring $dir"
+  cmake -S "$RELAYLINK_ROOT" -B "$dir" -G Ninja "$@"
+  echo "$want" > "$stamp"
+}
+
+main_build_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAYLINK_WERROR=ON -DRELAYLINK_BUILD_TESTS=ON
+                 -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=ON)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Every test: installs what is missing, builds with -Werror, runs the unit, CLI and packaging tests,
+# the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and each fuzz target for
+# a bounded time. The output ends with ctest's summary.
+# Usage: ./scripts/test.sh [--quick]     (--quick: skip the sanitizer and fuzz stages)
+#   FUZZ_SECONDS=N   time per fuzz target (default 30)
+source "$(dirname "$0")/lib.sh"
+
+quick=0
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+  esac
+done
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+
+step "checking dependencies"
+ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
+
+configure_build "$BUILD_DIR" "${main_build_args[@]}"
+step "building (warnings are errors)"
+cmake --build "$BUILD_DIR" -j "$JOBS"
+
+if [ $quick = 0 ]; then
+  san_dir="$RELAYLINK_ROOT/build-sanitize"
+  configure_build "$san_dir" -DCMAKE_BUILD_TYPE=Debug -DRELAYLINK_WERROR=ON -DRELAYLINK_SANITIZE=address,undefined \
+    -DRELAYLINK_BUILD_TESTS=ON -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=OFF -DRELAYLINK_TEST_PACKAGING=OFF
+  step "building with AddressSanitizer + UndefinedBehaviorSanitizer"
+  cmake --build "$san_dir" -j "$JOBS"
+
+  fuzz_dir="$RELAYLINK_ROOT/build-fuzz"
+  CXX=clang++ configure_build "$fuzz_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DRELAYLINK_BUILD_FUZZ=ON -DRELAYLINK_BUILD_TESTS=OFF -DRELAYLINK_BUILD_EXAMPLES=OFF -DRELAYLINK_BUILD_BENCH=OFF \
+    -DRELAYLINK_INSTALL=OFF
+  step "building fuzz targets (clang, libFuzzer)"
+  cmake --build "$fuzz_dir" -j "$JOBS"
+
+  step "unit and CLI tests under sanitizers"
+  san_log="$san_dir/ctest.log"
+  if (cd "$san_dir" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        ctest -j "$JOBS" --output-on-failure --timeout 300 > "$san_log" 2>&1); then
+    grep -E "tests passed" "$san_log"
+  else
+    cat "$san_log"
+    echo "sanitizer tests failed" >&2
+    exit 1
+  fi
+
+  for target in "$fuzz_dir"/tests/fuzz/fuzz_*; do
+    name=$(basename "$target")
+    corpus_src="$RELAYLINK_ROOT/tests/fuzz/corpus/${name#fuzz_}"
+    work="$fuzz_dir/corpus-run/${name#fuzz_}"
+    mkdir -p "$work"
+    step "fuzzing $name for ${FUZZ_SECONDS}s"
+    "$target" -max_total_time="$FUZZ_SECONDS" -max_len=1024 -print_final_stats=1 "$work" "$corpus_src" 2>&1 \
+      | grep -E "^(stat::number_of_executed_units|stat::new_units_added|==.*ERROR|SUMMARY)" || true
+    [ "${PIPESTATUS[0]}" = 0 ] || { echo "fuzz target $name failed" >&2; exit 1; }
+  done
+fi
+
+step "unit, CLI and packaging tests"
+cd "$BUILD_DIR"
+ctest -j "$JOBS" --output-on-failure --timeout 600
