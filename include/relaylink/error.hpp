@@ -5,6 +5,7 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/result.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 
@@ -13,6 +14,18 @@ namespace relaylink {
 using boost::system::error_code;
 template <class T>
 using result = boost::system::result<T, error_code>;
+
+/// Why a document from outside (a profile, an event, a configuration) was refused: the field's path
+/// ("relay_off.function", "rxInfo[0].rssi") and a full message a person can act on.
+struct field_error {
+    std::string field;
+    std::string message;
+};
+
+/// Lets result<T, field_error>::value() throw std::invalid_argument with the message.
+[[noreturn]] inline void throw_exception_from_error(const field_error& e, const boost::source_location&) {
+    throw std::invalid_argument(e.message);
+}
 
 enum class errc {
     invalid_hex = 1,  ///< a character that is not a hex digit

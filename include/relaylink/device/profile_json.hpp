@@ -17,14 +17,7 @@
 namespace relaylink::device {
 
 /// Why a profile document was refused: the field's path ("relay_off.function") and a full message.
-struct profile_error {
-    std::string field;
-    std::string message;
-};
-
-[[noreturn]] inline void throw_exception_from_error(const profile_error& e, const boost::source_location&) {
-    throw std::invalid_argument(e.message);
-}
+using profile_error = field_error;
 
 template <class T>
 using profile_result = boost::system::result<T, profile_error>;

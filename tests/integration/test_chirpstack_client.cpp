@@ -1,0 +1,523 @@
+// The ChirpStack REST client against a scripted server over loopback: requests, typed replies,
+// every error body, transport faults (slow, dropped, oversized, garbage), keep-alive, concurrency,
+// retries, validation, cancellation, and the API key kept out of every message.
+#include "../support/fake_http_server.hpp"
+
+#include <relaylink/chirpstack/client.hpp>
+#include <relaylink/chirpstack/sync_client.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+
+using relaylink::error_code;
+using relaylink::format_rfc3339;
+using relaylink::to_hex;
+using namespace relaylink::chirpstack;
+using relaylink::test::fake_http_server;
+using relaylink::test::reply;
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* eui = "0102030405060708";
+constexpr const char* queue_path = "/api/devices/0102030405060708/queue";
+
+reply ok(std::string body) {
+    reply r;
+    r.body = std::move(body);
+    return r;
+}
+reply status(unsigned code, std::string body) {
+    reply r;
+    r.status = code;
+    r.body = std::move(body);
+    return r;
+}
+
+config cfg_for(const fake_http_server& s) {
+    config c;
+    c.url = s.url();
+    c.api_key = "test-key-0123456789";
+    c.request_timeout = std::chrono::milliseconds(2000);
+    c.connect_timeout = std::chrono::milliseconds(2000);
+    c.retry.initial_backoff = std::chrono::milliseconds(5);
+    c.retry.max_backoff = std::chrono::milliseconds(20);
+    return c;
+}
+
+enqueue_request relay_off() {
+    enqueue_request r;
+    r.confirmed = true;
+    r.f_port = 5;
+    r.data = {0x01, 0x05, 0x00, 0x00, 0x00, 0x00, 0xCD, 0xCA};
+    return r;
+}
+
+/// Run f, expect an api_error, return it.
+template <class F>
+api_error expect_error(F f) {
+    try {
+        f();
+    } catch (const api_error& e) {
+        return e;
+    }
+    ADD_FAILURE() << "no api_error thrown";
+    return api_error(error_code{}, {});
+}
+
+const char* queue_json = R"({"totalCount":1,"result":[{"id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11","devEui":"0102030405060708",
+  "confirmed":true,"fPort":10,"data":"AQID","object":null,"isPending":false,"fCntDown":0,"isEncrypted":false,
+  "expiresAt":"2026-08-01T12:00:00Z","someFutureField":{"x":1}}],"alsoNew":true})";
+
+} // namespace
+
+TEST(ChirpStackClient, EnqueueSendsTheDocumentedJsonAndReturnsTheQueueItemId) {
+    fake_http_server s;
+    s.expect("POST", queue_path, ok(R"({"id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11"})"));
+    sync_client c(cfg_for(s));
+    auto req = relay_off();
+    req.expires_at = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now() + std::chrono::hours(1));
+    EXPECT_EQ(c.enqueue(eui, req), "6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11");
+    auto reqs = s.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].headers["grpc-metadata-authorization"], "Bearer test-key-0123456789");
+    EXPECT_EQ(reqs[0].headers["content-type"], "application/json");
+    auto body = json::parse(reqs[0].body).as_object();
+    EXPECT_EQ(body.at("flushQueue"), false);
+    auto item = body.at("queueItem").as_object();
+    EXPECT_EQ(item.at("confirmed"), true);
+    EXPECT_EQ(item.at("fPort"), 5);
+    EXPECT_EQ(item.at("data"), "AQUAAAAAzco=");
+    EXPECT_TRUE(item.at("expiresAt").as_string().ends_with("Z"));
+}
+
+TEST(ChirpStackClient, DevEuiIsNormalisedToLowerCaseInThePath) {
+    fake_http_server s;
+    s.expect("POST", "/api/devices/a1b2c3d4e5f60708/queue", ok(R"({"id":"x"})"));
+    sync_client c(cfg_for(s));
+    EXPECT_EQ(c.enqueue("A1B2C3D4E5F60708", relay_off()), "x");
+}
+
+TEST(ChirpStackClient, AuthorizationHeaderIsConfigurable) {
+    fake_http_server s;
+    s.expect("DELETE", queue_path, ok("{}"));
+    auto cfg = cfg_for(s);
+    cfg.header = auth_header::authorization;
+    sync_client c(cfg);
+    c.flush_queue(eui);
+    auto r = s.requests().at(0);
+    EXPECT_EQ(r.headers["authorization"], "Bearer test-key-0123456789");
+    EXPECT_EQ(r.headers.count("grpc-metadata-authorization"), 0u);
+}
+
+TEST(ChirpStackClient, GetQueueParsesItemsAndIgnoresUnknownFields) {
+    fake_http_server s;
+    s.expect("GET", queue_path, ok(queue_json));
+    sync_client c(cfg_for(s));
+    auto q = c.get_queue(eui);
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0].id, "6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11");
+    EXPECT_EQ(q[0].f_port, 10u);
+    EXPECT_EQ(to_hex(q[0].data), "010203");
+    EXPECT_TRUE(q[0].confirmed);
+    EXPECT_FALSE(q[0].is_pending);
+    ASSERT_TRUE(q[0].expires_at);
+    EXPECT_EQ(format_rfc3339(*q[0].expires_at), "2026-08-01T12:00:00Z");
+}
+
+TEST(ChirpStackClient, EmptyQueueIsAnEmptyList) {
+    fake_http_server s;
+    s.expect("GET", queue_path, ok(R"({"totalCount":0,"result":[]})"));
+    sync_client c(cfg_for(s));
+    EXPECT_TRUE(c.get_queue(eui).empty());
+}
+
+TEST(ChirpStackClient, GetDeviceParsesTheReferenceShape) {
+    fake_http_server s;
+    s.expect("GET", "/api/devices/0102030405060708", ok(R"({"device":{"devEui":"0102030405060708","name":"meter-7",
+      "description":"unit 7","applicationId":"17c82e96-be03-4f38-aef3-f83d48582d97","deviceProfileId":"14855bf7",
+      "skipFcntCheck":false,"isDisabled":false,"variables":{},"tags":{"unit":"7"},"joinEui":"0000000000000000"},
+      "createdAt":"2026-07-01T08:00:00Z","updatedAt":"2026-07-02T08:00:00.5Z","lastSeenAt":"2026-07-18T09:34:15.775023242Z",
+      "deviceStatus":{"margin":7,"externalPowerSource":true,"batteryLevel":0},"classEnabled":"CLASS_A"})"));
+    s.expect("GET", "/api/devices/0102030405060708", ok(R"({"device":{"devEui":"0102030405060708","name":"n"},
+      "createdAt":null,"updatedAt":null,"lastSeenAt":null,"deviceStatus":null,"classEnabled":"CLASS_A"})"));
+    sync_client c(cfg_for(s));
+    auto d = c.get_device(eui);
+    EXPECT_EQ(d.name, "meter-7");
+    EXPECT_EQ(d.tags.at("unit"), "7");
+    ASSERT_TRUE(d.last_seen_at);
+    EXPECT_EQ(format_rfc3339(*d.last_seen_at), "2026-07-18T09:34:15.775023242Z");
+    ASSERT_TRUE(d.status);
+    EXPECT_EQ(d.status->margin, 7);
+    EXPECT_TRUE(d.status->external_power_source);
+    auto never_seen = c.get_device(eui);
+    EXPECT_FALSE(never_seen.last_seen_at);
+    EXPECT_FALSE(never_seen.status);
+}
+
+TEST(ChirpStackClient, NextFCntDown) {
+    fake_http_server s;
+    s.expect("POST", "/api/devices/0102030405060708/get-next-f-cnt-down", ok(R"({"fCntDown":42})"));
+    sync_client c(cfg_for(s));
+    EXPECT_EQ(c.get_next_f_cnt_down(eui), 42u);
+}
+
+TEST(ChirpStackClient, EveryErrorStatusMapsToItsErrorWithChirpStacksMessage) {
+    struct row {
+        unsigned status;
+        int grpc;
+        errc expected;
+        bool transient;
+    };
+    const row rows[] = {{400, 3, errc::bad_request, false},     {403, 7, errc::permission_denied, false},
+                        {404, 5, errc::not_found, false},       {409, 6, errc::already_exists, false},
+                        {429, 8, errc::rate_limited, true},     {500, 13, errc::server_error, true},
+                        {501, 12, errc::not_implemented, false}, {503, 14, errc::unavailable, true},
+                        {504, 4, errc::gateway_timeout, true},  {418, 2, errc::http_error, false}};
+    for (const auto& r : rows) {
+        fake_http_server s;
+        const std::string msg = "Object does not exist (id: 0102030405060708) #" + std::to_string(r.status);
+        s.always("DELETE", queue_path,
+                 status(r.status, R"({"code":)" + std::to_string(r.grpc) + R"(,"message":")" + msg + R"(","details":[]})"));
+        sync_client c(cfg_for(s));
+        auto e = expect_error([&] { c.flush_queue(eui); });
+        EXPECT_EQ(e.code(), r.expected) << r.status;
+        EXPECT_EQ(is_transient(e.code()), r.transient) << r.status;
+        EXPECT_EQ(e.details().http_status, r.status);
+        EXPECT_EQ(e.details().grpc_code, r.grpc);
+        EXPECT_EQ(e.details().message, msg);
+        EXPECT_EQ(std::string(e.what()), "ChirpStack HTTP " + std::to_string(r.status) + ": " + msg);
+        // DELETE is idempotent: transient errors were retried up to max_attempts
+        EXPECT_EQ(e.details().attempts, r.transient ? 3 : 1) << r.status;
+        EXPECT_EQ(s.requests().size(), r.transient ? 3u : 1u) << r.status;
+    }
+}
+
+TEST(ChirpStackClient, A401WithAnEmptyMessageIsExplained) {
+    fake_http_server s;
+    s.expect("GET", queue_path, status(401, R"({"code":16,"message":"","details":[]})"));
+    sync_client c(cfg_for(s));
+    auto e = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(e.code(), errc::unauthenticated);
+    EXPECT_NE(e.details().message.find("lacks rights"), std::string::npos) << e.details().message;
+}
+
+TEST(ChirpStackClient, MissingBearerPrefixMessageIsPassedThrough) {
+    fake_http_server s;
+    s.expect("GET", queue_path,
+             status(401, R"({"code":16,"message":"authorization metadata must be in format 'Bearer <TOKEN>'","details":[]})"));
+    sync_client c(cfg_for(s));
+    auto e = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(e.details().message, "authorization metadata must be in format 'Bearer <TOKEN>'");
+}
+
+TEST(ChirpStackClient, ErrorFieldIsUsedWhenMessageIsAbsentAndNonJsonBodiesAreQuoted) {
+    fake_http_server s;
+    s.expect("GET", queue_path, status(400, R"({"error":"bad things"})"));
+    s.expect("GET", queue_path, status(502, "<html>Bad Gateway</html>"));
+    auto cfg = cfg_for(s);
+    cfg.retry.max_attempts = 1;
+    sync_client c(cfg);
+    EXPECT_EQ(expect_error([&] { c.get_queue(eui); }).details().message, "bad things");
+    auto e = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(e.code(), errc::server_error);
+    EXPECT_NE(e.details().message.find("body is not JSON: '<html>Bad Gateway</html>'"), std::string::npos) << e.details().message;
+}
+
+TEST(ChirpStackClient, ChunkedAndContentLengthRepliesBothWork) {
+    fake_http_server s;
+    reply chunked = ok(queue_json);
+    chunked.chunked = true;
+    s.expect("GET", queue_path, chunked);
+    s.expect("GET", queue_path, ok(queue_json));
+    sync_client c(cfg_for(s));
+    EXPECT_EQ(c.get_queue(eui).size(), 1u);
+    EXPECT_EQ(c.get_queue(eui).size(), 1u);
+}
+
+TEST(ChirpStackClient, ASlowReplyTimesOut) {
+    fake_http_server s;
+    reply slow = ok(queue_json);
+    slow.delay = std::chrono::milliseconds(1500);
+    s.always("GET", queue_path, slow);
+    auto cfg = cfg_for(s);
+    cfg.request_timeout = std::chrono::milliseconds(150);
+    cfg.retry.max_attempts = 2;
+    sync_client c(cfg);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto e = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(e.code(), errc::timeout);
+    EXPECT_TRUE(is_transient(e.code()));
+    EXPECT_EQ(e.details().attempts, 2);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1400)); // did not wait for the reply
+}
+
+TEST(ChirpStackClient, ADroppedConnectionIsRetriedForIdempotentCalls) {
+    fake_http_server s;
+    reply drop;
+    drop.drop = true;
+    s.expect("GET", queue_path, drop);
+    s.expect("GET", queue_path, ok(queue_json));
+    sync_client c(cfg_for(s));
+    EXPECT_EQ(c.get_queue(eui).size(), 1u);
+    EXPECT_EQ(s.requests().size(), 2u);
+    EXPECT_EQ(c.stats().retries, 1u);
+    EXPECT_EQ(s.connections(), 2);
+}
+
+TEST(ChirpStackClient, AnEnqueueIsNeverRetriedAndSaysItMayHaveBeenSent) {
+    fake_http_server s;
+    reply drop;
+    drop.drop = true;
+    s.expect("POST", queue_path, drop);
+    s.expect("POST", queue_path, status(503, R"({"code":14,"message":"unavailable","details":[]})"));
+    sync_client c(cfg_for(s));
+    auto e1 = expect_error([&] { c.enqueue(eui, relay_off()); });
+    EXPECT_TRUE(is_transient(e1.code())) << e1.code().message();
+    EXPECT_TRUE(e1.details().request_sent);
+    EXPECT_EQ(e1.details().attempts, 1);
+    auto e2 = expect_error([&] { c.enqueue(eui, relay_off()); });
+    EXPECT_EQ(e2.code(), errc::unavailable);
+    EXPECT_EQ(s.requests().size(), 2u);
+}
+
+TEST(ChirpStackClient, KeepAliveReusesOneConnectionForSequentialCalls) {
+    fake_http_server s;
+    s.always("GET", queue_path, ok(queue_json));
+    sync_client c(cfg_for(s));
+    for (int i = 0; i < 20; ++i) c.get_queue(eui);
+    EXPECT_EQ(s.connections(), 1);
+    EXPECT_EQ(c.stats().connections_opened, 1u);
+    EXPECT_EQ(c.stats().connections_reused, 19u);
+}
+
+TEST(ChirpStackClient, AConnectionTheServerClosedWhileIdleIsNotReused) {
+    fake_http_server s;
+    reply closing = ok(queue_json);
+    closing.close_after = true; // closes silently, without Connection: close
+    s.always("GET", queue_path, closing);
+    sync_client c(cfg_for(s));
+    c.get_queue(eui);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50)); // let the FIN arrive
+    EXPECT_EQ(c.get_queue(eui).size(), 1u);
+    EXPECT_EQ(c.stats().stale_discarded, 1u);
+    EXPECT_EQ(c.stats().retries, 0u); // found before sending, not by failing
+    EXPECT_EQ(s.connections(), 2);
+}
+
+TEST(ChirpStackClient, ConnectionCloseFromTheServerIsHonoured) {
+    fake_http_server s;
+    reply r = ok(queue_json);
+    r.connection_close = true;
+    s.always("GET", queue_path, r);
+    sync_client c(cfg_for(s));
+    c.get_queue(eui);
+    c.get_queue(eui);
+    EXPECT_EQ(s.connections(), 2);
+    EXPECT_EQ(c.stats().connections_reused, 0u);
+}
+
+TEST(ChirpStackClient, ManyCallsInFlightUseAtMostPoolSizeConnections) {
+    fake_http_server s;
+    reply r = ok(queue_json);
+    r.delay = std::chrono::milliseconds(20);
+    s.always("GET", queue_path, r);
+    asio::io_context io;
+    auto cfg = cfg_for(s);
+    cfg.pool_size = 4;
+    client c(io.get_executor(), cfg);
+    int done = 0, failed = 0;
+    for (int i = 0; i < 40; ++i)
+        c.async_get_queue(eui, [&](error_code ec, std::vector<queue_item> q) {
+            ++done;
+            if (ec || q.size() != 1) ++failed;
+        });
+    io.run();
+    EXPECT_EQ(done, 40);
+    EXPECT_EQ(failed, 0);
+    EXPECT_EQ(s.connections(), 4);
+    EXPECT_EQ(c.stats().connections_opened, 4u);
+}
+
+TEST(ChirpStackClient, AnOversizedBodyIsRefused) {
+    fake_http_server s;
+    s.always("GET", queue_path, ok(std::string(R"({"result":[],"pad":")") + std::string(100000, 'x') + "\"}"));
+    auto cfg = cfg_for(s);
+    cfg.max_response_size = 4096;
+    sync_client c(cfg);
+    auto e = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(e.code(), errc::response_too_large);
+    EXPECT_FALSE(is_transient(e.code()));
+}
+
+TEST(ChirpStackClient, GarbageInsteadOfHttpIsAMalformedResponse) {
+    fake_http_server s;
+    reply g;
+    g.raw = "SSH-2.0-OpenSSH_9.2\r\n\x01\x02\xff garbage\r\n\r\n";
+    s.always("GET", queue_path, g);
+    auto cfg = cfg_for(s);
+    cfg.retry.max_attempts = 1;
+    sync_client c(cfg);
+    auto e = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(e.code(), errc::malformed_response) << e.code().message();
+}
+
+TEST(ChirpStackClient, A200WithTheWrongShapeNamesTheField) {
+    fake_http_server s;
+    s.expect("GET", queue_path, ok("not json at all"));
+    s.expect("GET", queue_path, ok(R"({"result":{"id":"x"}})"));
+    s.expect("GET", queue_path, ok(R"({"result":[{"id":"x","fPort":"many"}]})"));
+    s.expect("GET", queue_path, ok(R"({"result":[{"id":"x","fPort":5,"data":"%%%"}]})"));
+    s.expect("POST", queue_path, ok(R"({"id":""})"));
+    sync_client c(cfg_for(s));
+    auto e1 = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(e1.code(), errc::malformed_response);
+    EXPECT_NE(e1.details().message.find("not JSON: 'not json at all'"), std::string::npos) << e1.details().message;
+    EXPECT_NE(expect_error([&] { c.get_queue(eui); }).details().message.find("field 'result' is not an array"), std::string::npos);
+    EXPECT_NE(expect_error([&] { c.get_queue(eui); }).details().message.find("field 'result[0].fPort' is not a number"),
+              std::string::npos);
+    EXPECT_NE(expect_error([&] { c.get_queue(eui); }).details().message.find("field 'result[0].data' is not base64"),
+              std::string::npos);
+    EXPECT_NE(expect_error([&] { c.enqueue(eui, relay_off()); }).details().message.find("field 'id' is empty"),
+              std::string::npos);
+}
+
+TEST(ChirpStackClient, ValidationRefusesBadArgumentsBeforeSendingAnything) {
+    fake_http_server s;
+    sync_client c(cfg_for(s));
+    auto e = expect_error([&] { c.enqueue("010203040506070", relay_off()); });
+    EXPECT_EQ(e.code(), errc::invalid_dev_eui);
+    EXPECT_EQ(std::string(e.what()), "DevEUI must be 16 hex digits, got 15: '010203040506070'");
+    EXPECT_EQ(expect_error([&] { c.get_queue("01020304050607zz"); }).details().message,
+              "DevEUI must be 16 hex digits, got '01020304050607zz' (contains 'z')");
+    auto r = relay_off();
+    r.f_port = 0;
+    EXPECT_EQ(expect_error([&] { c.enqueue(eui, r); }).code(), errc::invalid_fport);
+    r.f_port = 224;
+    EXPECT_NE(std::string(expect_error([&] { c.enqueue(eui, r); }).what()).find("got 224"), std::string::npos);
+    r = relay_off();
+    r.data.clear();
+    EXPECT_EQ(expect_error([&] { c.enqueue(eui, r); }).code(), errc::invalid_payload);
+    r.data.assign(243, 0);
+    EXPECT_EQ(std::string(expect_error([&] { c.enqueue(eui, r); }).what()), "payload is 243 bytes; a LoRaWAN downlink carries at most 242");
+    r = relay_off();
+    r.expires_at = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now() - std::chrono::seconds(1));
+    EXPECT_EQ(expect_error([&] { c.enqueue(eui, r); }).code(), errc::expires_in_past);
+    EXPECT_EQ(expect_error([&] { c.request(method::get, "api/x"); }).code(), errc::invalid_argument);
+    EXPECT_TRUE(s.requests().empty());
+}
+
+TEST(ChirpStackClient, TheApiKeyNeverAppearsInMessages) {
+    fake_http_server s;
+    s.always("GET", queue_path, status(401, R"({"code":16,"message":"invalid token test-key-0123456789","details":[]})"));
+    s.always("POST", queue_path, status(500, "<pre>token=test-key-0123456789</pre>"));
+    auto cfg = cfg_for(s);
+    cfg.retry.max_attempts = 1;
+    sync_client c(cfg);
+    auto e1 = expect_error([&] { c.get_queue(eui); });
+    auto e2 = expect_error([&] { c.enqueue(eui, relay_off()); });
+    for (const auto& e : {e1, e2}) {
+        EXPECT_EQ(std::string(e.what()).find("test-key-0123456789"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("***"), std::string::npos) << e.what();
+    }
+}
+
+TEST(ChirpStackClient, ARefusedConnectionIsTransientAndRetriedForReads) {
+    unsigned short dead_port;
+    {
+        fake_http_server s;
+        dead_port = s.port();
+    }
+    config cfg;
+    cfg.url = "http://127.0.0.1:" + std::to_string(dead_port);
+    cfg.retry.initial_backoff = std::chrono::milliseconds(1);
+    sync_client c(cfg);
+    auto e = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(e.code(), asio::error::connection_refused);
+    EXPECT_TRUE(is_transient(e.code()));
+    EXPECT_EQ(e.details().attempts, 3);
+    EXPECT_FALSE(e.details().request_sent);
+}
+
+TEST(ChirpStackClient, CancellationAbortsACallInFlight) {
+    fake_http_server s;
+    reply slow = ok(queue_json);
+    slow.delay = std::chrono::milliseconds(3000);
+    s.always("GET", queue_path, slow);
+    asio::io_context io;
+    client c(io.get_executor(), cfg_for(s));
+    asio::cancellation_signal sig;
+    error_code got;
+    bool done = false;
+    c.async_get_queue(eui, asio::bind_cancellation_slot(sig.slot(), [&](error_code ec, std::vector<queue_item>) {
+                          got = ec;
+                          done = true;
+                      }));
+    asio::steady_timer t(io, std::chrono::milliseconds(100));
+    t.async_wait([&](error_code) { sig.emit(asio::cancellation_type::terminal); });
+    const auto t0 = std::chrono::steady_clock::now();
+    io.run();
+    EXPECT_TRUE(done);
+    EXPECT_EQ(got, asio::error::operation_aborted);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
+}
+
+TEST(ChirpStackClient, GenericRequestsCarryJsonBothWays) {
+    fake_http_server s;
+    s.expect("GET", "/api/applications?limit=10&tenantId=t1", ok(R"({"totalCount":1,"result":[{"id":"a1","name":"Estate"}]})"));
+    s.expect("POST", "/api/applications", ok(R"({"id":"a2"})"));
+    sync_client c(cfg_for(s));
+    auto v = c.request(method::get, "/api/applications?limit=10&tenantId=t1");
+    EXPECT_EQ(v.at("result").at(0).at("name"), "Estate");
+    auto created = c.request(method::post, "/api/applications", json::value{{"application", {{"name", "x"}, {"tenantId", "t1"}}}});
+    EXPECT_EQ(created.at("id"), "a2");
+    EXPECT_EQ(json::parse(s.requests().at(1).body).at("application").at("name"), "x");
+}
+
+TEST(ChirpStackClient, UrlPrefixIsKeptAndBadUrlsAreRefused) {
+    fake_http_server s;
+    s.expect("GET", "/chirpstack/api/devices/0102030405060708/queue", ok(queue_json));
+    auto cfg = cfg_for(s);
+    cfg.url = s.url() + "/chirpstack/";
+    sync_client c(cfg);
+    EXPECT_EQ(c.get_queue(eui).size(), 1u);
+    for (const char* bad : {"localhost:8090", "ftp://x", "http://", "http://host:0", "http://host:99999", "http://u:p@host",
+                            "http://host/api?x=1", "http://[::1"}) {
+        config b;
+        b.url = bad;
+        try {
+            sync_client x(b);
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find("ChirpStack URL"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(ChirpStackConfig, FromEnvReadsThePortalsVariablesAndRefusesABadPort) {
+    ::setenv("CHIRPSTACK_API_URL", "https://ns.example:8090", 1);
+    ::setenv("CHIRPSTACK_API_KEY", "k", 1);
+    ::setenv("CHIRPSTACK_TENANT_ID", "t", 1);
+    ::setenv("CHIRPSTACK_PASSTHROUGH_PORT", "7", 1);
+    auto c = config::from_env().value();
+    EXPECT_EQ(c.url, "https://ns.example:8090");
+    EXPECT_EQ(c.api_key, "k");
+    EXPECT_EQ(c.tenant_id, "t");
+    EXPECT_EQ(c.passthrough_port, 7);
+    ::setenv("CHIRPSTACK_PASSTHROUGH_PORT", "300", 1);
+    auto bad = config::from_env();
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().message, "CHIRPSTACK_PASSTHROUGH_PORT must be an fPort 1-223, got '300'");
+    ::setenv("CHIRPSTACK_PASSTHROUGH_PORT", "5x", 1);
+    EXPECT_FALSE(config::from_env());
+    for (const char* v : {"CHIRPSTACK_API_URL", "CHIRPSTACK_API_KEY", "CHIRPSTACK_TENANT_ID", "CHIRPSTACK_PASSTHROUGH_PORT"})
+        ::unsetenv(v);
+    EXPECT_EQ(config::from_env().value().url, "http://localhost:8090");
+}
