@@ -29,7 +29,8 @@ constexpr bool digits(std::string_view s, std::size_t at, std::size_t n, int& ou
 } // namespace detail
 
 /// "2026-07-18T09:34:15.775023242+00:00", "2026-08-01T12:00:00Z", "…T12:00:00.5-02:30".
-/// Returns nothing when the text is not such a timestamp (or names an impossible date).
+/// Returns nothing when the text is not such a timestamp, names an impossible date, or lies outside
+/// the years 1678-2261 that a nanosecond clock can hold.
 inline std::optional<sys_time> parse_rfc3339(std::string_view s) noexcept {
     using namespace std::chrono;
     int y, mo, d, h, mi, sec;
@@ -37,6 +38,8 @@ inline std::optional<sys_time> parse_rfc3339(std::string_view s) noexcept {
         !detail::digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !detail::digits(s, 11, 2, h) ||
         s[13] != ':' || !detail::digits(s, 14, 2, mi) || s[16] != ':' || !detail::digits(s, 17, 2, sec))
         return std::nullopt;
+    // sys_time in nanoseconds spans 1678-2262; anything outside cannot be represented.
+    if (y < 1678 || y > 2261) return std::nullopt;
     const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
     if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) return std::nullopt;
     std::size_t i = 19;

@@ -1,0 +1,206 @@
+// ChirpStack integration events: every reference example, both timestamp forms, unknown fields and
+// types, malformed and truncated input with the field named, topics.
+#include <relaylink/chirpstack/event.hpp>
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+using namespace relaylink;
+using namespace relaylink::chirpstack;
+
+namespace {
+std::string load(const std::string& name) {
+    std::ifstream in(std::string(RELAYLINK_TEST_DATA) + "/events/" + name);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+template <class T>
+T parse_as(std::string_view type, const std::string& payload) {
+    auto r = parse_event(type, payload);
+    if (!r) throw std::runtime_error(r.error().message);
+    return std::get<T>(*r);
+}
+std::string refusal(std::string_view type, const std::string& payload) {
+    auto r = parse_event(type, payload);
+    return r ? "accepted" : r.error().message;
+}
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+    auto at = s.find(from);
+    if (at == std::string::npos) throw std::logic_error("test bug: no " + from);
+    return s.replace(at, from.size(), to);
+}
+} // namespace
+
+TEST(Events, UpFromTheReference) {
+    auto e = parse_as<up_event>("up", load("up.json"));
+    EXPECT_EQ(e.deduplication_id, "3ac7e3c4-4401-4b8d-9386-a5c902f9202d");
+    EXPECT_EQ(format_rfc3339(e.time), "2026-07-18T09:34:15.775023242Z");
+    EXPECT_EQ(e.device.dev_eui, "0101010101010101");
+    EXPECT_EQ(e.device.application_id, "17c82e96-be03-4f38-aef3-f83d48582d97");
+    EXPECT_EQ(e.device.tags.at("key"), "value");
+    EXPECT_EQ(e.f_cnt, 10u);
+    EXPECT_EQ(e.f_port, 1);
+    EXPECT_EQ(to_hex(e.data), "AA");
+    EXPECT_EQ(e.rssi, -36);
+    EXPECT_DOUBLE_EQ(*e.snr, 10.5);
+    EXPECT_EQ(e.gateway_id, "0016c001f153a14c");
+    EXPECT_EQ(e.gateways, 1u);
+    EXPECT_TRUE(e.adr);
+    EXPECT_EQ(e.dr, 1);
+}
+
+TEST(Events, UpPicksTheBestGateway) {
+    auto json = replace(load("up.json"), R"("rxInfo":[{)",
+                        R"("rxInfo":[{"gatewayId":"aaaaaaaaaaaaaaaa","rssi":-110,"snr":-3.5},{"gatewayId":"bbbbbbbbbbbbbbbb","rssi":-20,"snr":7},{)");
+    auto e = parse_as<up_event>("up", json);
+    EXPECT_EQ(e.gateways, 3u);
+    EXPECT_EQ(e.rssi, -20);
+    EXPECT_EQ(e.gateway_id, "bbbbbbbbbbbbbbbb");
+}
+
+TEST(Events, AckTxackLogFromTheReference) {
+    auto a = parse_as<ack_event>("ack", load("ack.json"));
+    EXPECT_EQ(a.queue_item_id, "1bbcab1d-6ec6-4136-b3f5-d63be1dc08de");
+    EXPECT_TRUE(a.acknowledged);
+    EXPECT_EQ(a.f_cnt_down, 3u);
+    EXPECT_EQ(format_rfc3339(a.time), "2026-07-18T09:44:15.1Z");
+    auto t = parse_as<txack_event>("txack", load("txack.json"));
+    EXPECT_EQ(t.queue_item_id, "42cb6459-1f1b-4c1e-8a43-3c43e8a2c7f1");
+    EXPECT_EQ(t.downlink_id, 3461958127u);
+    EXPECT_EQ(t.gateway_id, "0016c001f153a14c");
+    EXPECT_EQ(t.f_cnt_down, 2u);
+    auto l = parse_as<log_event>("log", load("log.json"));
+    EXPECT_EQ(l.level, log_level::error);
+    EXPECT_EQ(l.code, "DOWNLINK_PAYLOAD_SIZE");
+    EXPECT_EQ(l.queue_item_id(), "6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11");
+    EXPECT_EQ(l.context.at("max_payload_size"), "51");
+}
+
+TEST(Events, LogWithoutQueueItemHasNone) {
+    auto json = replace(replace(load("log.json"), "DOWNLINK_PAYLOAD_SIZE", "DOWNLINK_GATEWAY"),
+                        R"("context":{"max_payload_size":"51","item_size":"60","queue_item_id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11"})",
+                        R"("context":{})");
+    EXPECT_FALSE(parse_as<log_event>("log", json).queue_item_id());
+}
+
+TEST(Events, StatusJoinLocation) {
+    const std::string info = R"("deviceInfo":{"devEui":"0101010101010101","tags":{}})";
+    auto s = parse_as<status_event>("status", R"({"deduplicationId":"d","time":"2026-07-18T09:00:00Z",)" + info +
+                                                  R"(,"margin":7,"externalPowerSource":false,"batteryLevelUnavailable":false,"batteryLevel":87.5})");
+    EXPECT_EQ(s.margin, 7);
+    EXPECT_DOUBLE_EQ(s.battery_level, 87.5);
+    auto j = parse_as<join_event>("join", R"({"deduplicationId":"d","time":"2026-07-18T09:00:00Z",)" + info + R"(,"devAddr":"01020304"})");
+    EXPECT_EQ(j.dev_addr, "01020304");
+    auto l = parse_as<location_event>("location", R"({"deduplicationId":"d","time":"2026-07-18T09:00:00Z",)" + info +
+                                                      R"(,"location":{"latitude":-26.2,"longitude":28.04,"altitude":1753,"source":"GEO_RESOLVER_TDOA","accuracy":20}})");
+    EXPECT_DOUBLE_EQ(l.latitude, -26.2);
+    EXPECT_EQ(l.source, "GEO_RESOLVER_TDOA");
+}
+
+TEST(Events, BothTimestampFormsAndNanoseconds) {
+    for (auto [text, expect] : std::vector<std::pair<std::string, std::string>>{
+             {"2026-07-18T09:34:15Z", "2026-07-18T09:34:15Z"},
+             {"2026-07-18T09:34:15+00:00", "2026-07-18T09:34:15Z"},
+             {"2026-07-18T11:34:15.5+02:00", "2026-07-18T09:34:15.5Z"},
+             {"2026-07-18T09:34:15.000000001Z", "2026-07-18T09:34:15.000000001Z"},
+             {"2026-07-18T09:34:15.1234567891234Z", "2026-07-18T09:34:15.123456789Z"}}) {
+        auto json = replace(load("ack.json"), "2026-07-18T09:44:15.1+00:00", text);
+        EXPECT_EQ(format_rfc3339(parse_as<ack_event>("ack", json).time), expect) << text;
+    }
+}
+
+TEST(Events, UpperCaseDevEuiIsNormalised) {
+    auto json = replace(load("ack.json"), R"("devEui":"0101010101010101")", R"("devEui":"ABCDEF0101010101")");
+    EXPECT_EQ(parse_as<ack_event>("ack", json).device.dev_eui, "abcdef0101010101");
+}
+
+TEST(Events, UnknownTypeIsTypedNotAnError) {
+    auto r = parse_event("integration", load("ack.json"));
+    ASSERT_TRUE(r);
+    auto& u = std::get<unknown_event>(*r);
+    EXPECT_EQ(u.type, "integration");
+    ASSERT_TRUE(u.device);
+    EXPECT_EQ(u.device->dev_eui, "0101010101010101");
+    EXPECT_EQ(type_of(*r), "integration");
+    EXPECT_EQ(dev_eui_of(*r), "0101010101010101");
+    EXPECT_TRUE(parse_event("brand_new", "{}"));
+}
+
+TEST(Events, MalformedFieldsAreNamed) {
+    EXPECT_EQ(refusal("up", replace(load("up.json"), R"("fCnt":10)", R"("fCnt":"ten")")),
+              R"(up event: field 'fCnt' must be an integer 0-4294967295, got "ten")");
+    EXPECT_EQ(refusal("up", replace(load("up.json"), R"("fPort":1)", R"("fPort":300)")),
+              "up event: field 'fPort' must be an integer 0-255, got 300");
+    EXPECT_EQ(refusal("up", replace(load("up.json"), R"("data":"qg==")", R"("data":"q*g")")),
+              R"(up event: field 'data' must be base64, got "q*g")");
+    EXPECT_EQ(refusal("up", replace(load("up.json"), R"("rssi":-36)", R"("rssi":"loud")")),
+              R"(up event: field 'rxInfo[0].rssi' must be an integer -200-50, got "loud")");
+    EXPECT_EQ(refusal("ack", replace(load("ack.json"), R"("queueItemId":"1bbcab1d-6ec6-4136-b3f5-d63be1dc08de",)", "")),
+              "ack event: field 'queueItemId' is required, got nothing");
+    EXPECT_EQ(refusal("ack", replace(load("ack.json"), R"("acknowledged":true)", R"("acknowledged":"yes")")),
+              R"(ack event: field 'acknowledged' must be true or false, got "yes")");
+    EXPECT_EQ(refusal("ack", replace(load("ack.json"), "2026-07-18T09:44:15.1+00:00", "yesterday")),
+              R"(ack event: field 'time' must be an RFC 3339 time, got "yesterday")");
+    EXPECT_EQ(refusal("txack", replace(load("txack.json"), R"("devEui":"0101010101010101")", R"("devEui":"01")")),
+              R"(txack event: field 'deviceInfo.devEui' must be 16 hex digits, got "01")");
+    EXPECT_EQ(refusal("log", replace(load("log.json"), R"("level":"ERROR")", R"("level":"PANIC")")),
+              R"(log event: field 'level' must be INFO, WARNING or ERROR, got "PANIC")");
+    EXPECT_EQ(refusal("up", R"({"time":"2026-07-18T09:34:15Z"})"), "up event: field 'deviceInfo' is required, got nothing");
+    EXPECT_EQ(refusal("up", "[1,2]"), "up event must be a JSON object");
+    EXPECT_EQ(refusal("", "{}"), "event type is empty");
+}
+
+TEST(Events, TruncatedAndBinaryInputIsRefusedNotCrashed) {
+    const auto full = load("up.json");
+    for (std::size_t n = 0; n < full.size(); n += 7) {
+        auto r = parse_event("up", full.substr(0, n));
+        EXPECT_FALSE(r) << n;
+        if (!r) {
+            EXPECT_NE(r.error().message.find("up event"), std::string::npos);
+        }
+    }
+    // the start of a protobuf-encoded up event: field 1 (deduplicationId), then a Timestamp submessage
+    auto proto = refusal("up", std::string("\x0a\x24" "3ac7e3c4-4401-4b8d-9386-a5c902f9202d" "\x12\x0c\x08\xa7\xd5\x9c\xb5\x06", 46));
+    EXPECT_NE(proto.find("protobuf"), std::string::npos) << proto;
+}
+
+TEST(Events, AParserIsReusableAcrossManyEvents) {
+    event_parser p;
+    const auto up = load("up.json");
+    const auto ack = load("ack.json");
+    for (int i = 0; i < 1000; ++i) {
+        ASSERT_TRUE(p.parse("up", up));
+        ASSERT_TRUE(p.parse("ack", ack));
+        ASSERT_FALSE(p.parse("ack", "{"));
+    }
+}
+
+TEST(Topics, ParseApplicationDeviceAndEventType) {
+    auto t = parse_topic("application/17c82e96-be03-4f38-aef3-f83d48582d97/device/0101010101010101/event/up").value();
+    EXPECT_EQ(t.application_id, "17c82e96-be03-4f38-aef3-f83d48582d97");
+    EXPECT_EQ(t.dev_eui, "0101010101010101");
+    EXPECT_EQ(t.event_type, "up");
+    EXPECT_EQ(parse_topic("application/a/device/0A0B0C0D0E0F1011/event/txack").value().dev_eui, "0a0b0c0d0e0f1011");
+}
+
+TEST(Topics, ForeignTopicsAreRefusedWithTheTopicNamed) {
+    for (const char* t : {"application/a/device/0101010101010101/command/down", "gateway/0016c001f153a14c/event/up",
+                          "application/a/device/0101/event/up", "application//device/0101010101010101/event/up",
+                          "application/a/device/0101010101010101/event/", "application/a/device/0101010101010101/event/up/x", ""}) {
+        auto r = parse_topic(t);
+        ASSERT_FALSE(r) << t;
+        EXPECT_NE(r.error().message.find("topic '"), std::string::npos);
+    }
+}
+
+TEST(Time, Rfc3339RoundTripsAndRefusesNonsense) {
+    auto t = parse_rfc3339("2026-02-28T23:59:59.999Z").value();
+    EXPECT_EQ(format_rfc3339(t), "2026-02-28T23:59:59.999Z");
+    for (const char* bad : {"2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01 00:00:00",
+                            "2026-01-01T00:00:00", "2026-01-01T00:00:00+0200", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00Zjunk", "",
+                            "8782-07-18T09:34:16+00:00", "1600-01-01T00:00:00Z"})
+        EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+}
