@@ -43,5 +43,9 @@ std::string json_quote(const std::string& s);
 int cmd_frame(const std::vector<std::string>& argv);
 int cmd_profiles(const std::vector<std::string>& argv);
 int cmd_decode(const std::vector<std::string>& argv);
+int cmd_enqueue(const std::vector<std::string>& argv);
+int cmd_queue(const std::vector<std::string>& argv);
+int cmd_flush(const std::vector<std::string>& argv);
+int cmd_device(const std::vector<std::string>& argv);
 
 } // namespace relayctl

@@ -20,6 +20,15 @@ commands:
         list the meter profiles (built in, plus those in FILE)
   decode <request-hex> <reply-hex> [--json]
         check a Modbus RTU reply against the request it answers
+
+ChirpStack (options: --url URL, default $CHIRPSTACK_API_URL or http://localhost:8090;
+            --api-key KEY, default $CHIRPSTACK_API_KEY; --timeout SECONDS; --json):
+  enqueue <devEui> --fport N --data-hex HEX [--confirmed] [--expires-in 10m] [--flush]
+        queue a downlink; prints ChirpStack's queue item id
+  queue <devEui>      list the device's queue (hex and base64 of each item)
+  flush <devEui>      delete every item of the device's queue
+  device <devEui>     show the device (name, application, last seen, status)
+
   help  this text
   version
 )";
@@ -40,6 +49,10 @@ int main(int argc, char** argv) {
         if (cmd == "frame") return relayctl::cmd_frame(args);
         if (cmd == "profiles") return relayctl::cmd_profiles(args);
         if (cmd == "decode") return relayctl::cmd_decode(args);
+        if (cmd == "enqueue") return relayctl::cmd_enqueue(args);
+        if (cmd == "queue") return relayctl::cmd_queue(args);
+        if (cmd == "flush") return relayctl::cmd_flush(args);
+        if (cmd == "device") return relayctl::cmd_device(args);
         if (cmd == "help" || cmd == "--help" || cmd == "-h") {
             print_usage(stdout);
             return 0;
@@ -48,7 +61,7 @@ int main(int argc, char** argv) {
             std::printf("relayctl %s\n", relaylink::version_string);
             return 0;
         }
-        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: frame, profiles, decode, help, version)");
+        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: frame, profiles, decode, enqueue, queue, flush, device, help, version)");
     } catch (const relayctl::usage_error& e) {
         std::fprintf(stderr, "relayctl: %s\nrun 'relayctl help' for usage\n", e.what());
         return 2;

@@ -68,11 +68,21 @@ std::string excerpt(std::string_view body) {
 }
 
 /// Fill diagnostics from an error response: the grpc-gateway body {"code","message","details"}.
-void explain(diagnostics* d, const error_code& ec, const http_response& resp, const std::string& secret) {
+/// What a continuation needs to explain a failure: where it went, and the secret to keep out.
+struct call_context {
+    std::string url;
+    std::string secret;
+};
+
+void explain(diagnostics* d, const error_code& ec, const http_response& resp, const call_context& ctx) {
     if (!d) return;
+    const std::string& secret = ctx.secret;
     if (resp.status == 0) {
         // No response: a transport error.
-        if (d->message.empty()) d->message = ec.message();
+        if (d->message.empty()) {
+            d->message = "ChirpStack at " + ctx.url + ": " + ec.message();
+            if (d->attempts > 1) d->message += " (tried " + std::to_string(d->attempts) + " times)";
+        }
         return;
     }
     d->http_status = resp.status;
@@ -249,7 +259,7 @@ void client::do_enqueue(std::string eui, enqueue_request r, diagnostics* d,
     json::object item{{"confirmed", r.confirmed}, {"fPort", r.f_port}, {"data", to_base64(r.data)}};
     if (r.expires_at) item["expiresAt"] = format_rfc3339(*r.expires_at);
     json::object body{{"queueItem", std::move(item)}, {"flushQueue", r.flush_queue}};
-    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = cfg_.api_key](error_code ec, http_response resp) mutable {
+    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = call_context{cfg_.url, cfg_.api_key}](error_code ec, http_response resp) mutable {
         if (ec) {
             explain(d, ec, resp, key);
             return std::move(h)(ec, std::string{});
@@ -270,7 +280,7 @@ void client::do_get_queue(std::string eui, diagnostics* d,
     std::string why;
     auto norm = normalize_dev_eui(eui, &why);
     if (!norm) return fail<std::vector<queue_item>>(ex_, std::move(h), norm.error(), why, d);
-    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = cfg_.api_key](error_code ec, http_response resp) mutable {
+    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = call_context{cfg_.url, cfg_.api_key}](error_code ec, http_response resp) mutable {
         if (ec) {
             explain(d, ec, resp, key);
             return std::move(h)(ec, std::vector<queue_item>{});
@@ -295,7 +305,7 @@ void client::do_flush_queue(std::string eui, diagnostics* d, asio::any_completio
     std::string why;
     auto norm = normalize_dev_eui(eui, &why);
     if (!norm) return fail<>(ex_, std::move(h), norm.error(), why, d);
-    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = cfg_.api_key](error_code ec, http_response resp) mutable {
+    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = call_context{cfg_.url, cfg_.api_key}](error_code ec, http_response resp) mutable {
         if (ec) explain(d, ec, resp, key);
         std::move(h)(ec);
     });
@@ -307,7 +317,7 @@ void client::do_get_device(std::string eui, diagnostics* d, asio::any_completion
     std::string why;
     auto norm = normalize_dev_eui(eui, &why);
     if (!norm) return fail<device>(ex_, std::move(h), norm.error(), why, d);
-    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = cfg_.api_key](error_code ec, http_response resp) mutable {
+    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = call_context{cfg_.url, cfg_.api_key}](error_code ec, http_response resp) mutable {
         if (ec) {
             explain(d, ec, resp, key);
             return std::move(h)(ec, device{});
@@ -324,7 +334,7 @@ void client::do_next_f_cnt_down(std::string eui, diagnostics* d,
     std::string why;
     auto norm = normalize_dev_eui(eui, &why);
     if (!norm) return fail<std::uint32_t>(ex_, std::move(h), norm.error(), why, d);
-    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = cfg_.api_key](error_code ec, http_response resp) mutable {
+    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = call_context{cfg_.url, cfg_.api_key}](error_code ec, http_response resp) mutable {
         if (ec) {
             explain(d, ec, resp, key);
             return std::move(h)(ec, 0u);
@@ -346,7 +356,7 @@ void client::do_request(method m, std::string target, std::optional<json::value>
     if (target.empty() || target[0] != '/' || target.find_first_of(" \r\n") != std::string::npos)
         return fail<json::value>(ex_, std::move(h), make_error_code(errc::invalid_argument),
                                  "request target must be a path starting with '/' without spaces, got '" + target + "'", d);
-    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = cfg_.api_key](error_code ec, http_response resp) mutable {
+    auto cont = associations_of(ex_, h)([h = std::move(h), d, key = call_context{cfg_.url, cfg_.api_key}](error_code ec, http_response resp) mutable {
         if (ec) {
             explain(d, ec, resp, key);
             return std::move(h)(ec, json::value{});
