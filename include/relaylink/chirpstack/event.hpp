@@ -446,7 +446,7 @@ inline event read_event(std::string_view type, const json::object& o) {
 /// Parses events, reusing its memory between calls. Not thread-safe: one per thread.
 class event_parser {
 public:
-    event_parser() : parser_(boost::json::storage_ptr{}, opts()) {}
+    event_parser() : parser_(boost::json::storage_ptr{}, opts(), stack_, sizeof stack_) {}
 
     boost::system::result<event, field_error> parse(std::string_view type, std::string_view payload) {
         if (type.empty()) return field_error{"type", "event type is empty"};
@@ -475,7 +475,8 @@ private:
         o.max_depth = 64;
         return o;
     }
-    unsigned char buffer_[8192];
+    unsigned char stack_[4096];  // the parser's working stack: no allocation for ordinary events
+    unsigned char buffer_[8192]; // the DOM of one event
     boost::json::monotonic_resource resource_{buffer_, sizeof buffer_};
     boost::json::parser parser_;
 };

@@ -1,0 +1,127 @@
+// ChirpStack client throughput on loopback, one server, one run:
+//  - relaylink async: N enqueues in flight over keep-alive connections (pool of N);
+//  - relaylink sequential: the synchronous facade, one call after another (one kept-alive connection);
+//  - the portal's way: Python `requests`, a new connection per call (bench/portal_way.py);
+//  - the ceiling: what `wrk` gets from the same server with the same request (bench/enqueue.lua).
+// The server is the scripted Beast server of the tests, on its own thread. Prints a markdown table.
+//
+// usage: bench_client [calls=20000] [in_flight=16]
+#include "../tests/support/fake_http_server.hpp"
+
+#include <relaylink/chirpstack/client.hpp>
+#include <relaylink/chirpstack/sync_client.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+using namespace relaylink;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+chirpstack::enqueue_request relay_off() {
+    chirpstack::enqueue_request r;
+    r.confirmed = true;
+    r.f_port = 5;
+    r.data = {0x01, 0x05, 0x00, 0x00, 0x00, 0x00, 0xCD, 0xCA};
+    return r;
+}
+
+double async_rate(const std::string& url, int calls, int in_flight) {
+    boost::asio::io_context io;
+    chirpstack::config cfg;
+    cfg.url = url;
+    cfg.api_key = "bench-key";
+    cfg.pool_size = static_cast<std::size_t>(in_flight);
+    chirpstack::client c(io.get_executor(), cfg);
+    int started = 0, done = 0, failed = 0;
+    const auto req = relay_off();
+    std::function<void()> start_one = [&] {
+        ++started;
+        c.async_enqueue("0102030405060708", req, [&](error_code ec, std::string) {
+            ++done;
+            if (ec) ++failed;
+            if (started < calls) start_one();
+        });
+    };
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < in_flight && started < calls; ++i) start_one();
+    io.run();
+    const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
+    if (failed) std::cerr << failed << " async calls failed\n";
+    return done / s;
+}
+
+double sequential_rate(const std::string& url, int calls) {
+    chirpstack::config cfg;
+    cfg.url = url;
+    cfg.api_key = "bench-key";
+    chirpstack::sync_client c(cfg);
+    const auto req = relay_off();
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < calls; ++i) c.enqueue("0102030405060708", req);
+    return calls / std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+std::optional<std::string> run(const std::string& cmd) {
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return std::nullopt;
+    std::string out;
+    char buf[4096];
+    while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    if (::pclose(p) != 0) return std::nullopt;
+    return out;
+}
+
+std::optional<double> portal_rate(const std::string& url, int calls) {
+    auto out = run("python3 " RELAYLINK_BENCH_DIR "/portal_way.py " + url + " " + std::to_string(calls) + " 2>/dev/null");
+    if (!out) return std::nullopt;
+    return std::stod(*out);
+}
+
+std::optional<double> wrk_rate(const std::string& url, int connections) {
+    auto out = run("wrk -t1 -c" + std::to_string(connections) + " -d4s -s " RELAYLINK_BENCH_DIR "/enqueue.lua " + url + " 2>/dev/null");
+    if (!out) return std::nullopt;
+    auto at = out->find("Requests/sec:");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stod(out->substr(at + 13));
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const int calls = argc > 1 ? std::stoi(argv[1]) : 20000;
+    const int in_flight = argc > 2 ? std::stoi(argv[2]) : 16;
+    relaylink::test::fake_http_server server;
+    relaylink::test::reply r;
+    r.body = R"({"id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11"})";
+    server.always("POST", "/api/devices/0102030405060708/queue", r);
+    const std::string url = server.url();
+
+    const double async_r = async_rate(url, calls, in_flight);
+    const double seq_r = sequential_rate(url, calls / 4);
+    const auto portal_r = portal_rate(url, std::max(200, calls / 50));
+    const auto wrk_r = wrk_rate(url, in_flight);
+
+    auto fmt = [](double v) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.0f", v);
+        return std::string(b);
+    };
+    std::cout << "| client (loopback, one server thread) | calls/s | vs the portal's way | vs wrk ceiling |\n|---|---|---|---|\n";
+    auto row = [&](const std::string& name, double v) {
+        std::cout << "| " << name << " | " << fmt(v) << " | "
+                  << (portal_r ? fmt(v / *portal_r) + "x" : std::string("n/a (python requests missing)")) << " | "
+                  << (wrk_r ? fmt(100.0 * v / *wrk_r) + "%" : std::string("n/a (wrk missing)")) << " |\n";
+    };
+    row("relaylink async, " + std::to_string(in_flight) + " in flight, keep-alive", async_r);
+    row("relaylink sequential (sync facade), keep-alive", seq_r);
+    if (portal_r) row("portal's way: Python requests, new connection per call", *portal_r);
+    if (wrk_r) row("wrk -t1 -c" + std::to_string(in_flight) + " (ceiling)", *wrk_r);
+    return 0;
+}
