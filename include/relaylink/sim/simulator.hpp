@@ -1,0 +1,91 @@
+// The simulator: a ChirpStack-compatible REST server (Beast) in front of the simulated network, a
+// clock (real time sped up, or manual), event delivery (in-process callbacks, ChirpStack's HTTP
+// integration), faults, and a control API under /sim/. The embedded default for demo, tests and
+// benchmarks: everything runs on one machine.
+//
+// Thread-safety: every public member may be called from any thread (one mutex guards the network);
+// event callbacks run without that mutex held, so they may call back into the simulator.
+#pragma once
+
+#include <relaylink/sim/network.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace relaylink::sim {
+
+/// Faults of the REST API itself, as a flaky ChirpStack would show them.
+struct http_faults {
+    double error_5xx_rate = 0;            ///< answer 503 {"code":14,…}
+    double rate_limit_rate = 0;           ///< answer 429 {"code":8,…}
+    double drop_rate = 0;                 ///< close the connection without answering
+    std::chrono::milliseconds latency{0}; ///< wait before answering
+};
+
+struct simulator_config {
+    std::string address = "127.0.0.1";
+    unsigned short port = 0;                     ///< 0: any free port (see simulator::port())
+    std::string api_key = "relaylink-sim-key";   ///< the Bearer token the REST API requires
+    double speed = 600;                          ///< simulated seconds per real second (600: 10 min in 1 s)
+    bool manual_time = false;                    ///< time moves only through advance(); uplinks only when triggered
+    std::uint64_t seed = 1;                      ///< faults and jitter are reproducible
+    std::string integration_url;                 ///< ChirpStack HTTP integration: POST <url>?event=<type>
+    std::chrono::milliseconds tick{10};          ///< how often (real time) due uplinks are run
+};
+
+/// A device as the control API shows it.
+struct device_view {
+    device_config cfg;
+    bool relay_closed = true;
+    bool bridge_powered = true;
+    std::uint32_t f_cnt_up = 0, f_cnt_down = 0;
+    std::size_t queue_length = 0;
+    std::optional<sys_time> last_seen;
+    std::vector<received_downlink> downlinks;
+    std::uint64_t uplinks_sent = 0, uplinks_lost = 0;
+};
+
+class simulator {
+public:
+    simulator(boost::asio::any_io_executor ex, simulator_config cfg);
+    ~simulator();
+    simulator(const simulator&) = delete;
+    simulator& operator=(const simulator&) = delete;
+
+    /// Listen and start the clock. Throws std::system_error when the address cannot be bound.
+    void start();
+    void stop();
+    unsigned short port() const;
+    std::string url() const; ///< "http://127.0.0.1:<port>"
+    const simulator_config& settings() const noexcept;
+
+    /// Every event, as ChirpStack would publish it. Several subscribers may be added.
+    void on_event(std::function<void(const event_out&)> f);
+
+    void add_device(device_config d);
+    bool remove_device(const std::string& dev_eui);
+    std::optional<device_view> device(const std::string& dev_eui) const;
+    std::vector<std::string> device_euis() const;
+
+    /// The device transmits now (manual mode, or to hurry it); false when unknown or without power.
+    bool trigger_uplink(const std::string& dev_eui);
+    bool restore_power(const std::string& dev_eui);
+    bool join(const std::string& dev_eui, bool flush_queue);
+    bool set_faults(const std::string& dev_eui, device_faults f);
+    void set_http_faults(http_faults f);
+    void reset(); ///< forget every device, queue, record and fault
+
+    sys_time now() const;                     ///< simulated time
+    void advance(std::chrono::nanoseconds d); ///< manual mode: move time, running what becomes due
+    std::uint64_t events_emitted() const;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+} // namespace relaylink::sim
