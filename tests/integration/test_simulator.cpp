@@ -1,0 +1,269 @@
+// The simulator over loopback: the ChirpStack client works against it unchanged, its REST API
+// behaves as ChirpStack's (auth, EUI errors, unknown keys, codes), the control API drives devices,
+// HTTP faults show up as ChirpStack outages would, and timed mode runs devices by itself.
+#include <relaylink/chirpstack/event.hpp>
+#include <relaylink/chirpstack/sync_client.hpp>
+#include <relaylink/device.hpp>
+#include <relaylink/sim/simulator.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+using namespace relaylink;
+namespace cs = relaylink::chirpstack;
+namespace json = boost::json;
+
+namespace {
+
+/// A simulator on its own thread, for blocking clients.
+struct running_sim {
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+    sim::simulator s;
+    std::thread t;
+    explicit running_sim(sim::simulator_config c) : s(io.get_executor(), std::move(c)) {
+        s.start();
+        t = std::thread([this] { io.run(); });
+    }
+    ~running_sim() {
+        s.stop();
+        work.reset();
+        io.stop();
+        t.join();
+    }
+};
+
+sim::simulator_config manual() {
+    sim::simulator_config c;
+    c.manual_time = true;
+    return c;
+}
+
+cs::config client_cfg(const running_sim& r) {
+    cs::config c;
+    c.url = r.s.url();
+    c.api_key = r.s.settings().api_key;
+    c.retry.initial_backoff = std::chrono::milliseconds(1);
+    return c;
+}
+
+sim::device_config sdm(std::string eui = "0101010101010101") {
+    sim::device_config d;
+    d.dev_eui = std::move(eui);
+    return d;
+}
+
+template <class F>
+cs::api_error expect_error(F f) {
+    try {
+        f();
+    } catch (const cs::api_error& e) {
+        return e;
+    }
+    ADD_FAILURE() << "no error";
+    return cs::api_error({}, {});
+}
+
+} // namespace
+
+TEST(Simulator, TheClientEnqueuesReadsAndFlushesUnchanged) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    cs::sync_client c(client_cfg(r));
+    auto off = device::eastron_sdm320c().relay(false).value();
+    cs::enqueue_request req{true, off.fport, bytes(off.payload.begin(), off.payload.end()), std::nullopt, false};
+    const std::string id = c.enqueue("0101010101010101", req);
+    EXPECT_EQ(id.size(), 36u);
+    auto q = c.get_queue("0101010101010101");
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0].id, id);
+    EXPECT_EQ(q[0].data, req.data);
+    EXPECT_TRUE(q[0].confirmed);
+    EXPECT_FALSE(q[0].is_pending);
+    c.flush_queue("0101010101010101");
+    EXPECT_TRUE(c.get_queue("0101010101010101").empty());
+    auto d = c.get_device("0101010101010101");
+    EXPECT_EQ(d.dev_eui, "0101010101010101");
+    EXPECT_EQ(d.class_enabled, "CLASS_A");
+    EXPECT_FALSE(d.last_seen_at);
+    EXPECT_EQ(c.get_next_f_cnt_down("0101010101010101"), 0u);
+}
+
+TEST(Simulator, ADownlinkTravelsToTheMeterAndTheEventsSayWhatHappened) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    std::mutex m;
+    std::vector<std::pair<std::string, std::string>> seen;
+    r.s.on_event([&](const sim::event_out& e) {
+        std::lock_guard lock(m);
+        seen.emplace_back(e.type, e.json);
+    });
+    cs::sync_client c(client_cfg(r));
+    auto off = device::eastron_sdm320c().relay(false).value();
+    const std::string id = c.enqueue("0101010101010101", {true, 5, bytes(off.payload.begin(), off.payload.end()), std::nullopt, false});
+    EXPECT_TRUE(r.s.trigger_uplink("0101010101010101")); // periodic uplink: downlink goes out
+    EXPECT_TRUE(c.get_queue("0101010101010101").at(0).is_pending);
+    EXPECT_TRUE(r.s.trigger_uplink("0101010101010101")); // the reply uplink, with the ACK
+    EXPECT_FALSE(r.s.device("0101010101010101")->relay_closed);
+    EXPECT_TRUE(c.get_queue("0101010101010101").empty());
+    std::lock_guard lock(m);
+    std::vector<std::string> types;
+    for (auto& [t, j] : seen) types.push_back(t);
+    EXPECT_EQ(types, (std::vector<std::string>{"up", "txack", "up", "ack"}));
+    auto ack = cs::parse_event("ack", seen[3].second).value();
+    EXPECT_EQ(std::get<cs::ack_event>(ack).queue_item_id, id);
+    EXPECT_TRUE(c.get_device("0101010101010101").last_seen_at);
+    auto dl = r.s.device("0101010101010101")->downlinks;
+    ASSERT_EQ(dl.size(), 1u);
+    EXPECT_EQ(dl[0].queue_item_id, id);
+}
+
+TEST(Simulator, AuthIsCheckedAsChirpStackDoes) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    auto cfg = client_cfg(r);
+    cfg.api_key = "";
+    EXPECT_EQ(expect_error([&] { cs::sync_client(cfg).get_queue("0101010101010101"); }).details().message,
+              "no authorization provided");
+    cfg.api_key = "wrong";
+    auto e = expect_error([&] { cs::sync_client(cfg).get_queue("0101010101010101"); });
+    EXPECT_EQ(e.code(), cs::errc::unauthenticated);
+    EXPECT_EQ(e.details().grpc_code, 16);
+    cfg = client_cfg(r);
+    cfg.header = cs::auth_header::authorization;
+    EXPECT_TRUE(cs::sync_client(cfg).get_queue("0101010101010101").empty());
+}
+
+TEST(Simulator, UnknownDevicesMalformedEuisAndBadItemsGetChirpStacksAnswers) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    cs::sync_client c(client_cfg(r));
+    auto nf = expect_error([&] { c.get_queue("0202020202020202"); });
+    EXPECT_EQ(nf.code(), cs::errc::not_found);
+    EXPECT_EQ(nf.details().message, "Object does not exist (id: 0202020202020202)");
+    // The client refuses a malformed EUI itself; sent raw, ChirpStack answers 500 "Odd number of digits".
+    auto odd = expect_error([&] { c.request(cs::method::get, "/api/devices/010101010101010/queue"); });
+    EXPECT_EQ(odd.details().http_status, 500u);
+    EXPECT_EQ(odd.details().message, "Odd number of digits");
+    // A wrong wrapper is silently discarded by grpc-gateway: the item is empty, so fPort 0 is refused.
+    auto wrapped = expect_error([&] {
+        c.request(cs::method::post, "/api/devices/0101010101010101/queue", json::value{{"item", {{"fPort", 5}, {"data", "AQI="}}}});
+    });
+    EXPECT_EQ(wrapped.code(), cs::errc::bad_request);
+    // fPort is cast to a byte when stored: 261 becomes 5.
+    c.request(cs::method::post, "/api/devices/0101010101010101/queue",
+              json::value{{"queueItem", {{"fPort", 261}, {"data", "AQI="}, {"unknownField", 1}}}});
+    EXPECT_EQ(c.get_queue("0101010101010101").at(0).f_port, 5u);
+    auto bad64 = expect_error([&] {
+        c.request(cs::method::post, "/api/devices/0101010101010101/queue", json::value{{"queueItem", {{"fPort", 5}, {"data", "%%"}}}});
+    });
+    EXPECT_EQ(bad64.code(), cs::errc::bad_request);
+}
+
+TEST(Simulator, ManagementCrudForApplicationsDevicesKeysAndGateways) {
+    running_sim r(manual());
+    cs::sync_client c(client_cfg(r));
+    auto app = c.request(cs::method::post, "/api/applications", json::value{{"application", {{"name", "Estate"}, {"tenantId", "t1"}}}});
+    const std::string app_id(app.at("id").as_string());
+    EXPECT_EQ(c.request(cs::method::get, "/api/applications/" + app_id).at("application").at("name"), "Estate");
+    EXPECT_EQ(c.request(cs::method::get, "/api/applications?limit=10&tenantId=t1").at("totalCount"), 1);
+    c.request(cs::method::put, "/api/applications/" + app_id, json::value{{"application", {{"name", "Estate 2"}}}});
+    EXPECT_EQ(c.request(cs::method::get, "/api/applications/" + app_id).at("application").at("name"), "Estate 2");
+    c.request(cs::method::post, "/api/devices",
+              json::value{{"device", {{"devEui", "0A0B0C0D0E0F1011"}, {"name", "meter 9"}, {"applicationId", app_id}, {"deviceProfileId", "p"},
+                                      {"tags", {{"relaylink_kind", "ivy_em114039"}}}}}});
+    EXPECT_EQ(r.s.device("0a0b0c0d0e0f1011")->cfg.kind, sim::device_kind::ivy_em114039);
+    EXPECT_EQ(c.get_device("0a0b0c0d0e0f1011").name, "meter 9");
+    EXPECT_EQ(c.request(cs::method::get, "/api/devices?applicationId=" + app_id + "&limit=10").at("totalCount"), 1);
+    auto dup = expect_error([&] {
+        c.request(cs::method::post, "/api/devices", json::value{{"device", {{"devEui", "0a0b0c0d0e0f1011"}}}});
+    });
+    EXPECT_EQ(dup.code(), cs::errc::already_exists);
+    c.request(cs::method::post, "/api/devices/0a0b0c0d0e0f1011/keys", json::value{{"deviceKeys", {{"nwkKey", "00"}, {"appKey", "00"}}}});
+    EXPECT_EQ(c.request(cs::method::get, "/api/devices/0a0b0c0d0e0f1011/keys").at("deviceKeys").at("appKey"), "00");
+    c.request(cs::method::put, "/api/devices/0a0b0c0d0e0f1011", json::value{{"device", {{"name", "meter 10"}}}});
+    EXPECT_EQ(c.get_device("0a0b0c0d0e0f1011").name, "meter 10");
+    c.request(cs::method::del, "/api/devices/0a0b0c0d0e0f1011");
+    EXPECT_EQ(expect_error([&] { c.get_device("0a0b0c0d0e0f1011"); }).code(), cs::errc::not_found);
+    c.request(cs::method::post, "/api/gateways", json::value{{"gateway", {{"gatewayId", "0016c001f153a14c"}, {"name", "roof"}}}});
+    EXPECT_EQ(c.request(cs::method::get, "/api/gateways/0016c001f153a14c").at("gateway").at("name"), "roof");
+    c.request(cs::method::del, "/api/applications/" + app_id);
+    EXPECT_EQ(expect_error([&] { c.request(cs::method::get, "/api/applications/" + app_id); }).code(), cs::errc::not_found);
+}
+
+TEST(Simulator, ControlApiDrivesDevicesAndRefusesBadValues) {
+    running_sim r(manual());
+    cs::sync_client c(client_cfg(r));
+    auto v = c.request(cs::method::post, "/sim/devices",
+                       json::value{{"devEui", "0303030303030303"}, {"kind", "uc100_sdm320c"}, {"wiring", "load_side"}});
+    EXPECT_EQ(v.at("relay"), "closed");
+    auto bad = expect_error([&] { c.request(cs::method::post, "/sim/devices", json::value{{"devEui", "03"}}); });
+    EXPECT_NE(bad.details().message.find("devEui must be 16 hex digits"), std::string::npos);
+    auto bad_kind = expect_error([&] {
+        c.request(cs::method::post, "/sim/devices", json::value{{"devEui", "0404040404040404"}, {"kind", "toaster"}});
+    });
+    EXPECT_NE(bad_kind.details().message.find("kind must be uc100_sdm320c or ivy_em114039"), std::string::npos);
+    auto bad_fault = expect_error([&] {
+        c.request(cs::method::put, "/sim/devices/0303030303030303/faults", json::value{{"uplinkLoss", 2}});
+    });
+    EXPECT_NE(bad_fault.details().message.find("uplinkLoss must be a probability"), std::string::npos);
+    auto off = device::eastron_sdm320c().relay(false).value();
+    c.enqueue("0303030303030303", {true, 5, bytes(off.payload.begin(), off.payload.end()), std::nullopt, false});
+    EXPECT_EQ(c.request(cs::method::post, "/sim/devices/0303030303030303/uplink").at("sent"), true);
+    auto after = c.request(cs::method::get, "/sim/devices/0303030303030303");
+    EXPECT_EQ(after.at("relay"), "open");
+    EXPECT_EQ(after.at("bridgePowered"), false);
+    EXPECT_EQ(after.at("downlinks").as_array().size(), 1u);
+    EXPECT_EQ(after.at("downlinks").at(0).at("hex"), "010500000000CDCA");
+    EXPECT_EQ(c.request(cs::method::post, "/sim/devices/0303030303030303/uplink").at("sent"), false);
+    EXPECT_EQ(c.request(cs::method::post, "/sim/devices/0303030303030303/restore-power").at("bridgePowered"), true);
+    EXPECT_EQ(c.request(cs::method::post, "/sim/devices/0303030303030303/uplink").at("sent"), true);
+    c.request(cs::method::post, "/sim/reset");
+    EXPECT_TRUE(c.request(cs::method::get, "/sim/devices").as_array().empty());
+}
+
+TEST(Simulator, HttpFaultsLookLikeAChirpStackOutage) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    cs::sync_client c(client_cfg(r));
+    r.s.set_http_faults({1.0, 0, 0, std::chrono::milliseconds(0)});
+    auto e = expect_error([&] { c.get_queue("0101010101010101"); });
+    EXPECT_EQ(e.code(), cs::errc::unavailable);
+    EXPECT_EQ(e.details().attempts, 3);
+    r.s.set_http_faults({0, 1.0, 0, std::chrono::milliseconds(0)});
+    EXPECT_EQ(expect_error([&] { c.get_queue("0101010101010101"); }).code(), cs::errc::rate_limited);
+    r.s.set_http_faults({0, 0, 1.0, std::chrono::milliseconds(0)});
+    auto dropped = expect_error([&] { c.get_queue("0101010101010101"); });
+    EXPECT_TRUE(cs::is_transient(dropped.code())) << dropped.code().message();
+    r.s.set_http_faults({0, 0, 0, std::chrono::milliseconds(300)});
+    auto slow = client_cfg(r);
+    slow.request_timeout = std::chrono::milliseconds(100);
+    slow.retry.max_attempts = 1;
+    EXPECT_EQ(expect_error([&] { cs::sync_client(slow).get_queue("0101010101010101"); }).code(), cs::errc::timeout);
+    r.s.set_http_faults({});
+    EXPECT_TRUE(c.get_queue("0101010101010101").empty());
+}
+
+TEST(Simulator, TimedModeRunsDevicesByItself) {
+    sim::simulator_config cfg;
+    cfg.speed = 600; // a 10-minute interval passes in one second
+    running_sim r(cfg);
+    auto d = sdm();
+    d.uplink_interval = std::chrono::minutes(2); // 0.2 s of real time
+    r.s.add_device(d);
+    std::atomic<int> ups{0};
+    r.s.on_event([&](const sim::event_out& e) {
+        if (e.type == "up") ++ups;
+    });
+    cs::sync_client c(client_cfg(r));
+    auto off = device::eastron_sdm320c().relay(false).value();
+    c.enqueue("0101010101010101", {true, 5, bytes(off.payload.begin(), off.payload.end()), std::nullopt, false});
+    for (int i = 0; i < 100 && r.s.device("0101010101010101")->relay_closed; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(r.s.device("0101010101010101")->relay_closed);
+    EXPECT_GE(ups.load(), 1);
+}
