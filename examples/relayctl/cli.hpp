@@ -47,5 +47,6 @@ int cmd_enqueue(const std::vector<std::string>& argv);
 int cmd_queue(const std::vector<std::string>& argv);
 int cmd_flush(const std::vector<std::string>& argv);
 int cmd_device(const std::vector<std::string>& argv);
+int cmd_sim(const std::vector<std::string>& argv);
 
 } // namespace relayctl

@@ -29,6 +29,12 @@ ChirpStack (options: --url URL, default $CHIRPSTACK_API_URL or http://localhost:
   flush <devEui>      delete every item of the device's queue
   device <devEui>     show the device (name, application, last seen, status)
 
+Simulator:
+  sim [--port 8090] [--address 127.0.0.1] [--api-key KEY] [--speed 600 | --manual]
+      [--sdm 2] [--ivy 1] [--load-side 1] [--interval 600] [--integration-url URL] [--events [--json]]
+        run a ChirpStack-compatible server with simulated Class A meters until Ctrl-C;
+        prints the URL, the API key and the device EUIs
+
   help  this text
   version
 )";
@@ -53,6 +59,7 @@ int main(int argc, char** argv) {
         if (cmd == "queue") return relayctl::cmd_queue(args);
         if (cmd == "flush") return relayctl::cmd_flush(args);
         if (cmd == "device") return relayctl::cmd_device(args);
+        if (cmd == "sim") return relayctl::cmd_sim(args);
         if (cmd == "help" || cmd == "--help" || cmd == "-h") {
             print_usage(stdout);
             return 0;
@@ -61,7 +68,7 @@ int main(int argc, char** argv) {
             std::printf("relayctl %s\n", relaylink::version_string);
             return 0;
         }
-        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: frame, profiles, decode, enqueue, queue, flush, device, help, version)");
+        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: frame, profiles, decode, enqueue, queue, flush, device, sim, help, version)");
     } catch (const relayctl::usage_error& e) {
         std::fprintf(stderr, "relayctl: %s\nrun 'relayctl help' for usage\n", e.what());
         return 2;
