@@ -5,7 +5,8 @@ function(relaylink_warnings target)
   if(type STREQUAL "INTERFACE_LIBRARY")
     set(scope INTERFACE)
   endif()
-  target_compile_options(${target} ${scope} -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion)
+  target_compile_options(${target} ${scope} -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
+    -Wno-missing-field-initializers)  # configs are aggregates set with designated initializers
   if(RELAYLINK_WERROR)
     target_compile_options(${target} ${scope} -Werror)
   endif()

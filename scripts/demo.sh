@@ -6,8 +6,8 @@ source "$(dirname "$0")/lib.sh"
 step "checking dependencies"
 ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
 configure_build "$BUILD_DIR" "${main_build_args[@]}"
-step "building relayctl"
-cmake --build "$BUILD_DIR" --target relayctl -j "$JOBS"
+step "building relayctl and the demo"
+cmake --build "$BUILD_DIR" --target relayctl demo_sim -j "$JOBS"
 
 ctl="$BUILD_DIR/examples/relayctl"
 step "the meter profiles relaylink knows"
@@ -23,5 +23,6 @@ step "a meter's reply to relay OFF is its echo; an exception reply names the ref
 "$ctl" decode 010500000000CDCA 018502C351 || true
 step "the early plan's base64 AQUAAAANyg== is 7 bytes, not the relay OFF frame (AQUAAAAAzco=):"
 echo "AQUAAAANyg==" | base64 -d | od -An -tx1
-echo
-echo "demo: done"
+
+step "a relay OFF and ON through the embedded ChirpStack + meter simulator"
+"$BUILD_DIR/examples/demo_sim"

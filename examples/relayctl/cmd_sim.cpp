@@ -14,7 +14,7 @@ namespace relayctl {
 
 int cmd_sim(const std::vector<std::string>& argv) {
     args a(argv, {"manual", "events", "json"},
-           {"port", "address", "api-key", "speed", "sdm", "ivy", "load-side", "interval", "integration-url", "seed"});
+           {"port", "address", "api-key", "speed", "sdm", "ivy", "load-side", "interval", "integration-url", "mqtt-url", "seed"});
     if (!a.positional().empty()) throw usage_error("sim takes no positional arguments (see 'relayctl help')");
     relaylink::sim::simulator_config cfg;
     cfg.address = a.value("address").value_or("127.0.0.1");
@@ -27,6 +27,7 @@ int cmd_sim(const std::vector<std::string>& argv) {
     cfg.manual_time = a.flag("manual");
     cfg.seed = static_cast<std::uint64_t>(a.integer("seed", 1, 0, 1LL << 62));
     cfg.integration_url = a.value("integration-url").value_or("");
+    cfg.mqtt_url = a.value("mqtt-url").value_or("");
     const auto sdm = a.integer("sdm", 2, 0, 100000);
     const auto ivy = a.integer("ivy", 1, 0, 100000);
     const auto load_side = a.integer("load-side", 1, 0, 100000);
@@ -72,6 +73,8 @@ int cmd_sim(const std::vector<std::string>& argv) {
               << "time: " << (cfg.manual_time ? "manual (POST /sim/devices/{eui}/uplink or /sim/advance)" : std::to_string(static_cast<long long>(cfg.speed)) + "x")
               << "\ndevices:\n";
     for (const auto& e : euis) std::cout << "  " << e << "\n";
+    if (!cfg.mqtt_url.empty()) std::cout << "events published to " << cfg.mqtt_url << " (application/+/device/+/event/+, QoS 1)\n";
+    if (!cfg.integration_url.empty()) std::cout << "events posted to " << cfg.integration_url << "?event=<type>\n";
     std::cout << "control API: " << s->url() << "/sim/devices  (Ctrl-C stops)" << std::endl;
 
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);

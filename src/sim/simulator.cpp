@@ -3,6 +3,7 @@
 #include <relaylink/sim/simulator.hpp>
 
 #include "../chirpstack/http_pool.hpp"
+#include "mqtt_publisher.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -119,7 +120,8 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
     std::chrono::steady_clock::time_point real_epoch;
     sys_time manual_now;
     std::shared_ptr<chirpstack::detail::http_pool> integration;
-    std::string integration_prefix;
+    std::unique_ptr<detail::mqtt_publisher> mqtt;
+    std::string integration_target; ///< appended to the URL's path: "?event=" or "/?event="
 
     impl(asio::any_io_executor executor, simulator_config c)
         : ex(executor), cfg(std::move(c)), acceptor(executor), ticker(executor), net(cfg.seed), rng(cfg.seed ^ 0x5eed) {
@@ -128,6 +130,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
         manual_now = sim_epoch;
         net.set_sink([this](const event_out& e) { pending.push_back(e); }); // called under m
         init_collections();
+        if (!cfg.mqtt_url.empty()) mqtt = detail::mqtt_publisher::create(cfg.mqtt_url, cfg.mqtt_qos);
         if (!cfg.integration_url.empty()) {
             chirpstack::detail::base_url u;
             std::string why;
@@ -138,6 +141,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
             icfg.retry.max_attempts = 1;
             icfg.pool_size = 2;
             icfg.user_agent = "relaylink-sim (ChirpStack HTTP integration)";
+            integration_target = u.prefix.empty() ? "/?event=" : "?event=";
             integration = chirpstack::detail::http_pool::create(ex, icfg, u);
         }
     }
@@ -167,8 +171,9 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
         }
         for (const auto& e : batch) {
             for (const auto& s : subs) s(e);
+            if (mqtt) mqtt->publish(e);
             if (integration) {
-                chirpstack::detail::http_request r{chirpstack::method::post, "?event=" + e.type, e.json};
+                chirpstack::detail::http_request r{chirpstack::method::post, integration_target + e.type, e.json};
                 integration->async_exchange(std::move(r), nullptr, [](error_code, chirpstack::detail::http_response) {});
             }
         }
@@ -864,6 +869,8 @@ void simulator::advance(std::chrono::nanoseconds d) {
     }
     impl_->flush_events();
 }
+
+std::uint64_t simulator::events_published_mqtt() const { return impl_->mqtt ? impl_->mqtt->published() : 0; }
 
 std::uint64_t simulator::events_emitted() const {
     std::lock_guard lock(impl_->m);

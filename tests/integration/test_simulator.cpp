@@ -6,11 +6,14 @@
 #include <relaylink/device.hpp>
 #include <relaylink/sim/simulator.hpp>
 
+#include "../support/fake_http_server.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 using namespace relaylink;
@@ -266,4 +269,41 @@ TEST(Simulator, TimedModeRunsDevicesByItself) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_FALSE(r.s.device("0101010101010101")->relay_closed);
     EXPECT_GE(ups.load(), 1);
+}
+
+TEST(Simulator, EventsArePostedToTheHttpIntegrationAsChirpStackDoes) {
+    relaylink::test::fake_http_server hook;
+    hook.always("POST", "/chirpstack-hook?event=up", relaylink::test::reply{});
+    hook.always("POST", "/chirpstack-hook?event=txack", relaylink::test::reply{});
+    auto cfg = manual();
+    cfg.integration_url = hook.url() + "/chirpstack-hook";
+    running_sim r(cfg);
+    r.s.add_device(sdm());
+    cs::sync_client c(client_cfg(r));
+    auto off = device::eastron_sdm320c().relay(false).value();
+    c.enqueue("0101010101010101", {false, 5, bytes(off.payload.begin(), off.payload.end()), std::nullopt, false});
+    r.s.trigger_uplink("0101010101010101");
+    for (int i = 0; i < 100 && hook.requests().size() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto reqs = hook.requests();
+    ASSERT_EQ(reqs.size(), 2u);
+    // ChirpStack does not order its integration posts, and neither does the simulator.
+    std::sort(reqs.begin(), reqs.end(), [](const auto& a, const auto& b) { return a.target.size() < b.target.size(); });
+    EXPECT_EQ(reqs[0].target, "/chirpstack-hook?event=up");
+    EXPECT_EQ(reqs[1].target, "/chirpstack-hook?event=txack");
+    EXPECT_EQ(reqs[0].headers["content-type"], "application/json");
+    auto up = cs::parse_event("up", reqs[0].body);
+    ASSERT_TRUE(up) << up.error().message;
+    EXPECT_EQ(cs::dev_eui_of(*up), "0101010101010101");
+}
+
+TEST(Simulator, ABadIntegrationUrlIsRefusedAtConstruction) {
+    auto cfg = manual();
+    cfg.integration_url = "hook.example";
+    boost::asio::io_context io;
+    try {
+        sim::simulator s(io.get_executor(), cfg);
+        ADD_FAILURE() << "accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("must start with http://"), std::string::npos);
+    }
 }

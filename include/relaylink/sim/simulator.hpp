@@ -34,6 +34,8 @@ struct simulator_config {
     bool manual_time = false;                    ///< time moves only through advance(); uplinks only when triggered
     std::uint64_t seed = 1;                      ///< faults and jitter are reproducible
     std::string integration_url;                 ///< ChirpStack HTTP integration: POST <url>?event=<type>
+    std::string mqtt_url;                        ///< ChirpStack MQTT integration: publish to this broker (tcp://host:port)
+    int mqtt_qos = 1;                            ///< ChirpStack's default is 0; 1 so a broker restart loses nothing
     std::chrono::milliseconds tick{10};          ///< how often (real time) due uplinks are run
 };
 
@@ -82,6 +84,7 @@ public:
     sys_time now() const;                     ///< simulated time
     void advance(std::chrono::nanoseconds d); ///< manual mode: move time, running what becomes due
     std::uint64_t events_emitted() const;
+    std::uint64_t events_published_mqtt() const; ///< 0 without mqtt_url
 
 private:
     struct impl;

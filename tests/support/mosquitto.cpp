@@ -1,0 +1,99 @@
+#include "mosquitto.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace relaylink::test {
+namespace {
+
+unsigned short free_port() {
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(s);
+    return ntohs(a.sin_port);
+}
+
+bool accepts(unsigned short port) {
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(s);
+    return ok;
+}
+
+std::string find_mosquitto() {
+    for (const char* p : {"/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"})
+        if (::access(p, X_OK) == 0) return p;
+    throw std::runtime_error("mosquitto not found: install Debian's mosquitto package (./scripts/test.sh does)");
+}
+
+} // namespace
+
+mosquitto_broker::mosquitto_broker() {
+    char tmpl[] = "/tmp/relaylink-mosquitto-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("cannot create a temporary folder for mosquitto");
+    dir_ = tmpl;
+    port_ = free_port();
+    std::ofstream conf(dir_ + "/mosquitto.conf");
+    conf << "listener " << port_ << " 127.0.0.1\n"
+         << "allow_anonymous true\n"
+         << "persistence true\n"
+         << "persistence_location " << dir_ << "/\n"
+         << "autosave_interval 1\n"
+         << "max_queued_messages 1000000\n"
+         << "log_dest file " << dir_ << "/mosquitto.log\n";
+    conf.close();
+    start();
+}
+
+mosquitto_broker::~mosquitto_broker() {
+    stop();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+}
+
+void mosquitto_broker::start() {
+    if (pid_ > 0) return;
+    const std::string bin = find_mosquitto();
+    const std::string conf = dir_ + "/mosquitto.conf";
+    char* argv[] = {const_cast<char*>(bin.c_str()), const_cast<char*>("-c"), const_cast<char*>(conf.c_str()), nullptr};
+    if (::posix_spawn(&pid_, bin.c_str(), nullptr, nullptr, argv, environ) != 0) throw std::runtime_error("cannot start mosquitto");
+    for (int i = 0; i < 200; ++i) {
+        if (accepts(port_)) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    stop();
+    throw std::runtime_error("mosquitto did not start listening on 127.0.0.1:" + std::to_string(port_) + " (see " + dir_ + "/mosquitto.log)");
+}
+
+void mosquitto_broker::stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM); // mosquitto saves its persistence file on SIGTERM
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+}
+
+} // namespace relaylink::test
