@@ -21,6 +21,6 @@ else()
   run(${CMAKE_COMMAND} ${common} -S ${consumer} -B ${build} -DRELAYLINK_CONSUMER_MODE=add_subdirectory
       -DRELAYLINK_SOURCE_DIR=${SOURCE_DIR})
 endif()
-run(${CMAKE_COMMAND} --build ${build})
+run(${CMAKE_COMMAND} --build ${build} --target consumer)
 run(${build}/consumer)
 message(STATUS "consumer built through ${MODE} and ran")

@@ -1,5 +1,7 @@
 // A program that uses relaylink as an outside project would: prints the SDM320C relay OFF frame.
+#include <relaylink/chirpstack/event.hpp>
 #include <relaylink/relaylink.hpp>
+#include <relaylink/sim/network.hpp>
 
 #include <iostream>
 
@@ -9,6 +11,12 @@ int main() {
         "relay_off":{"function":"write_single_coil","address":0,"value":0},
         "relay_on":{"function":"write_single_coil","address":0,"value":"0xFF00"}})");
     if (!d || !profiles) return 1;
+    relaylink::sim::network net;
+    int events = 0;
+    net.set_sink([&](const relaylink::sim::event_out& e) { events += relaylink::chirpstack::parse_event(e.type, e.json) ? 1 : 0; });
+    net.add_device({.dev_eui = "0101010101010101"}, relaylink::sys_time{});
+    net.uplink(*net.find("0101010101010101"), relaylink::sys_time{} + std::chrono::hours(1));
+    if (events != 1) return 1;
     std::cout << relaylink::to_hex(d->payload.bytes()) << "\n";
     return relaylink::to_hex(d->payload.bytes()) == "010500000000CDCA" ? 0 : 1;
 }
