@@ -91,6 +91,23 @@ std::string str_of(const json::object& o, std::string_view k) {
 
 std::string time_z(sys_time t) { return format_rfc3339(t); }
 
+/// Control-API fields: a probability 0-1, or a non-negative number of milliseconds, refused with
+/// the field's name otherwise. Absent fields leave `out` as it is.
+void read_probability(const json::object& o, std::string_view k, double& out) {
+    if (auto* v = o.if_contains(k)) {
+        if (!v->is_number() || v->to_number<double>() < 0 || v->to_number<double>() > 1)
+            throw std::invalid_argument(std::string(k) + " must be a probability 0-1, got " + json::serialize(*v));
+        out = v->to_number<double>();
+    }
+}
+void read_milliseconds(const json::object& o, std::string_view k, std::chrono::milliseconds& out) {
+    if (auto* v = o.if_contains(k)) {
+        if (!v->is_number() || v->to_number<double>() < 0 || v->to_number<double>() > 3.6e6)
+            throw std::invalid_argument(std::string(k) + " must be 0-3600000 milliseconds, got " + json::serialize(*v));
+        out = std::chrono::milliseconds(static_cast<long long>(v->to_number<double>()));
+    }
+}
+
 struct collection {
     std::string wrapper; ///< the request/response wrapper key ("application")
     std::string id_key;  ///< the id field inside a record ("id", or "gatewayId")
@@ -246,20 +263,10 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
     }
 
     device_faults faults_from_json(const json::object& o, device_faults f) {
-        auto prob = [&](std::string_view k, double& out) {
-            if (auto* v = o.if_contains(k)) {
-                if (!v->is_number() || v->to_number<double>() < 0 || v->to_number<double>() > 1)
-                    throw std::invalid_argument(std::string(k) + " must be a probability 0-1");
-                out = v->to_number<double>();
-            }
-        };
-        prob("uplinkLoss", f.uplink_loss);
-        prob("downlinkLoss", f.downlink_loss);
-        prob("gatewayTxError", f.gateway_tx_error);
-        if (auto* v = o.if_contains("replyDelayMs")) {
-            if (!v->is_number() || v->to_number<double>() < 0) throw std::invalid_argument("replyDelayMs must be >= 0");
-            f.reply_delay = std::chrono::milliseconds(static_cast<long long>(v->to_number<double>()));
-        }
+        read_probability(o, "uplinkLoss", f.uplink_loss);
+        read_probability(o, "downlinkLoss", f.downlink_loss);
+        read_probability(o, "gatewayTxError", f.gateway_tx_error);
+        read_milliseconds(o, "replyDelayMs", f.reply_delay);
         return f;
     }
 
@@ -550,17 +557,10 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
             }
             if (seg.size() == 2 && seg[1] == "faults" && (method == "PUT" || method == "POST")) {
                 http_faults f = hfaults;
-                auto prob = [&](std::string_view k, double& out) {
-                    if (auto* v = o.if_contains(k)) {
-                        if (!v->is_number() || v->to_number<double>() < 0 || v->to_number<double>() > 1)
-                            throw std::invalid_argument(std::string(k) + " must be a probability 0-1");
-                        out = v->to_number<double>();
-                    }
-                };
-                prob("error5xxRate", f.error_5xx_rate);
-                prob("rateLimitRate", f.rate_limit_rate);
-                prob("dropRate", f.drop_rate);
-                if (auto* v = o.if_contains("latencyMs")) f.latency = std::chrono::milliseconds(v->to_number<long long>());
+                read_probability(o, "error5xxRate", f.error_5xx_rate);
+                read_probability(o, "rateLimitRate", f.rate_limit_rate);
+                read_probability(o, "dropRate", f.drop_rate);
+                read_milliseconds(o, "latencyMs", f.latency);
                 hfaults = f;
                 return ok(json::object{});
             }

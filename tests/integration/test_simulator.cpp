@@ -213,7 +213,9 @@ TEST(Simulator, ControlApiDrivesDevicesAndRefusesBadValues) {
     auto bad_fault = expect_error([&] {
         c.request(cs::method::put, "/sim/devices/0303030303030303/faults", json::value{{"uplinkLoss", 2}});
     });
-    EXPECT_NE(bad_fault.details().message.find("uplinkLoss must be a probability"), std::string::npos);
+    EXPECT_EQ(bad_fault.details().message, "uplinkLoss must be a probability 0-1, got 2");
+    auto bad_latency = expect_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"latencyMs", "soon"}}); });
+    EXPECT_EQ(bad_latency.details().message, "latencyMs must be 0-3600000 milliseconds, got \"soon\"");
     auto off = device::eastron_sdm320c().relay(false).value();
     c.enqueue("0303030303030303", {true, 5, bytes(off.payload.begin(), off.payload.end()), std::nullopt, false});
     EXPECT_EQ(c.request(cs::method::post, "/sim/devices/0303030303030303/uplink").at("sent"), true);

@@ -328,14 +328,20 @@ inline device_info read_device_info(const event_reader& r) {
     return info;
 }
 
+/// The fields most events open with: deduplicationId, time, deviceInfo.
+template <class Event>
+void read_header(const event_reader& r, Event& e) {
+    e.deduplication_id = r.str("deduplicationId");
+    e.time = r.time("time");
+    e.device = read_device_info(r);
+}
+
 inline event read_event(std::string_view type, const json::object& o) {
     event_reader r(o, type);
     constexpr std::int64_t u32 = 0xFFFFFFFFLL;
     if (type == "up") {
         up_event e;
-        e.deduplication_id = r.str("deduplicationId");
-        e.time = r.time("time");
-        e.device = read_device_info(r);
+        read_header(r, e);
         e.dev_addr = r.str("devAddr");
         e.adr = r.boolean("adr");
         e.dr = static_cast<int>(r.integer("dr", 0, 15));
@@ -362,9 +368,7 @@ inline event read_event(std::string_view type, const json::object& o) {
     }
     if (type == "ack") {
         ack_event e;
-        e.deduplication_id = r.str("deduplicationId");
-        e.time = r.time("time");
-        e.device = read_device_info(r);
+        read_header(r, e);
         e.queue_item_id = r.str("queueItemId", true);
         e.acknowledged = r.boolean("acknowledged");
         e.f_cnt_down = static_cast<std::uint32_t>(r.integer("fCntDown", 0, u32));
@@ -400,9 +404,7 @@ inline event read_event(std::string_view type, const json::object& o) {
     }
     if (type == "status") {
         status_event e;
-        e.deduplication_id = r.str("deduplicationId");
-        e.time = r.time("time");
-        e.device = read_device_info(r);
+        read_header(r, e);
         e.margin = static_cast<int>(r.integer("margin", -128, 127));
         e.external_power_source = r.boolean("externalPowerSource");
         e.battery_level_unavailable = r.boolean("batteryLevelUnavailable");
@@ -411,17 +413,13 @@ inline event read_event(std::string_view type, const json::object& o) {
     }
     if (type == "join") {
         join_event e;
-        e.deduplication_id = r.str("deduplicationId");
-        e.time = r.time("time");
-        e.device = read_device_info(r);
+        read_header(r, e);
         e.dev_addr = r.str("devAddr");
         return e;
     }
     if (type == "location") {
         location_event e;
-        e.deduplication_id = r.str("deduplicationId");
-        e.time = r.time("time");
-        e.device = read_device_info(r);
+        read_header(r, e);
         if (const auto* loc = r.object("location")) {
             auto l = r.nested(*loc, "location");
             e.latitude = l.number("latitude");
