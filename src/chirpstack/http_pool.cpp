@@ -166,9 +166,13 @@ public:
             tls_ctx_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
             if (cfg_.verify_tls) {
-                if (!cfg_.ca_file.empty())
-                    tls_ctx_.load_verify_file(cfg_.ca_file);
-                else
+                if (!cfg_.ca_file.empty()) {
+                    error_code ec;
+                    tls_ctx_.load_verify_file(cfg_.ca_file, ec);
+                    if (ec)
+                        throw std::invalid_argument("cannot load the CA file '" + cfg_.ca_file +
+                                                    "' (ca_file): " + ec.message());
+                } else
                     tls_ctx_.set_default_verify_paths();
                 tls_ctx_.set_verify_mode(ssl::verify_peer);
             } else {

@@ -3,6 +3,8 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <algorithm>
 #include <deque>
@@ -43,8 +45,29 @@ struct fake_http_server::impl {
         return r;
     }
 
+    std::unique_ptr<asio::ssl::context> tls; ///< set: the server speaks HTTPS
+
     asio::awaitable<void> session(tcp::socket socket, int id) {
-        beast::tcp_stream stream(std::move(socket));
+        if (!tls) {
+            beast::tcp_stream stream(std::move(socket));
+            co_await serve(stream, id);
+            co_return;
+        }
+        beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+        try {
+            co_await stream.async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+        } catch (const std::exception&) {
+            std::lock_guard lock(m);
+            ++tls_failures;
+            co_return; // the client refused our certificate
+        }
+        co_await serve(stream, id);
+    }
+    int tls_failures = 0;
+
+    template <class Stream>
+    asio::awaitable<void> serve(Stream& stream, int id) {
+        auto& lowest = beast::get_lowest_layer(stream);
         beast::flat_buffer buffer;
         try {
             for (;;) {
@@ -62,17 +85,17 @@ struct fake_http_server::impl {
                 }
                 reply r = pick(rec.method, rec.target);
                 if (r.delay.count() > 0) {
-                    asio::steady_timer t(stream.get_executor(), r.delay);
+                    asio::steady_timer t(lowest.get_executor(), r.delay);
                     co_await t.async_wait(asio::use_awaitable);
                 }
                 if (r.drop) {
-                    stream.socket().close();
+                    lowest.socket().close();
                     co_return;
                 }
                 if (!r.raw.empty()) {
                     co_await asio::async_write(stream, asio::buffer(r.raw), asio::use_awaitable);
-                    stream.socket().shutdown(tcp::socket::shutdown_both);
-                    stream.socket().close();
+                    lowest.socket().shutdown(tcp::socket::shutdown_both);
+                    lowest.socket().close();
                     co_return;
                 }
                 http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
@@ -86,8 +109,8 @@ struct fake_http_server::impl {
                     res.prepare_payload();
                 co_await http::async_write(stream, res, asio::use_awaitable);
                 if (r.close_after || r.connection_close || !req.keep_alive()) {
-                    stream.socket().shutdown(tcp::socket::shutdown_both);
-                    stream.socket().close();
+                    lowest.socket().shutdown(tcp::socket::shutdown_both);
+                    lowest.socket().close();
                     co_return;
                 }
             }
@@ -109,7 +132,12 @@ struct fake_http_server::impl {
     }
 };
 
-fake_http_server::fake_http_server() : impl_(std::make_unique<impl>()) {
+fake_http_server::fake_http_server(const std::string& cert_file, const std::string& key_file) : impl_(std::make_unique<impl>()) {
+    if (!cert_file.empty()) {
+        impl_->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+        impl_->tls->use_certificate_chain_file(cert_file);
+        impl_->tls->use_private_key_file(key_file, asio::ssl::context::pem);
+    }
     asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
     impl_->thread = std::thread([this] { impl_->io.run(); });
 }
@@ -120,7 +148,13 @@ fake_http_server::~fake_http_server() {
 }
 
 unsigned short fake_http_server::port() const { return impl_->acceptor.local_endpoint().port(); }
-std::string fake_http_server::url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+std::string fake_http_server::url() const {
+    return std::string(impl_->tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port());
+}
+int fake_http_server::tls_failures() const {
+    std::lock_guard lock(impl_->m);
+    return impl_->tls_failures;
+}
 
 void fake_http_server::expect(const std::string& method, const std::string& target, reply r) {
     std::lock_guard lock(impl_->m);

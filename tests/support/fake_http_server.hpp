@@ -33,11 +33,13 @@ struct recorded {
 
 class fake_http_server {
 public:
-    fake_http_server();
+    /// Plain HTTP; with a certificate and key (PEM files), HTTPS.
+    explicit fake_http_server(const std::string& cert_file = {}, const std::string& key_file = {});
     ~fake_http_server();
 
     unsigned short port() const;
-    std::string url() const; ///< "http://127.0.0.1:<port>"
+    std::string url() const; ///< "http://127.0.0.1:<port>" (https when TLS)
+    int tls_failures() const; ///< TLS handshakes the client broke off (it refused the certificate)
 
     /// The next request matching (method, target) gets `r`, once; expectations are used in order.
     void expect(const std::string& method, const std::string& target, reply r);

@@ -1,0 +1,119 @@
+// HTTPS to ChirpStack: the certificate and the host name are verified by default. The test makes
+// its own CA-less self-signed certificates with the openssl command line, in a temporary folder.
+#include "../support/fake_http_server.hpp"
+
+#include <relaylink/chirpstack/sync_client.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+using namespace relaylink::chirpstack;
+
+namespace {
+
+struct certs {
+    std::string dir;
+    certs() {
+        char tmpl[] = "/tmp/relaylink-tls-XXXXXX";
+        dir = ::mkdtemp(tmpl);
+        // one certificate for the names the test connects to, one for another host
+        make("good", "subjectAltName=DNS:localhost,IP:127.0.0.1");
+        make("other", "subjectAltName=DNS:ns.example.org");
+    }
+    ~certs() { std::filesystem::remove_all(dir); }
+    void make(const std::string& name, const std::string& san) {
+        const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=relaylink-test -addext '" + san +
+                                "' -keyout " + dir + "/" + name + ".key -out " + dir + "/" + name + ".pem 2>/dev/null";
+        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make a test certificate");
+    }
+    std::string pem(const std::string& n) const { return dir + "/" + n + ".pem"; }
+    std::string key(const std::string& n) const { return dir + "/" + n + ".key"; }
+};
+
+const certs& test_certs() {
+    static certs c;
+    return c;
+}
+
+config tls_cfg(const relaylink::test::fake_http_server& s) {
+    config c;
+    c.url = s.url();
+    c.api_key = "k";
+    c.retry.max_attempts = 1;
+    return c;
+}
+
+relaylink::test::reply queue_reply() {
+    relaylink::test::reply r;
+    r.body = R"({"totalCount":0,"result":[]})";
+    return r;
+}
+
+template <class F>
+api_error expect_error(F f) {
+    try {
+        f();
+    } catch (const api_error& e) {
+        return e;
+    }
+    ADD_FAILURE() << "no error";
+    return api_error({}, {});
+}
+
+} // namespace
+
+TEST(ChirpStackTls, ATrustedCertificateForTheHostWorks) {
+    relaylink::test::fake_http_server s(test_certs().pem("good"), test_certs().key("good"));
+    s.always("GET", "/api/devices/0102030405060708/queue", queue_reply());
+    auto cfg = tls_cfg(s);
+    cfg.ca_file = test_certs().pem("good");
+    sync_client c(cfg);
+    EXPECT_TRUE(c.get_queue("0102030405060708").empty());
+    EXPECT_TRUE(c.get_queue("0102030405060708").empty());
+    EXPECT_EQ(c.stats().connections_opened, 1u); // kept alive over TLS too
+    auto local = cfg;
+    local.url = "https://localhost:" + std::to_string(s.port()); // SNI and the DNS name
+    EXPECT_TRUE(sync_client(local).get_queue("0102030405060708").empty());
+}
+
+TEST(ChirpStackTls, AnUntrustedCertificateIsRefused) {
+    relaylink::test::fake_http_server s(test_certs().pem("good"), test_certs().key("good"));
+    s.always("GET", "/api/devices/0102030405060708/queue", queue_reply());
+    sync_client c(tls_cfg(s)); // the system's trust store does not know our self-signed certificate
+    auto e = expect_error([&] { c.get_queue("0102030405060708"); });
+    EXPECT_EQ(e.code(), errc::tls_error) << e.code().message();
+    EXPECT_FALSE(e.details().request_sent);
+    EXPECT_TRUE(s.requests().empty());
+}
+
+TEST(ChirpStackTls, ACertificateForAnotherHostIsRefused) {
+    relaylink::test::fake_http_server s(test_certs().pem("other"), test_certs().key("other"));
+    s.always("GET", "/api/devices/0102030405060708/queue", queue_reply());
+    auto cfg = tls_cfg(s);
+    cfg.ca_file = test_certs().pem("other"); // trusted, but issued for ns.example.org
+    auto e = expect_error([&] { sync_client(cfg).get_queue("0102030405060708"); });
+    EXPECT_EQ(e.code(), errc::tls_error);
+    EXPECT_TRUE(s.requests().empty());
+}
+
+TEST(ChirpStackTls, VerificationCanBeTurnedOffDeliberately) {
+    relaylink::test::fake_http_server s(test_certs().pem("other"), test_certs().key("other"));
+    s.always("GET", "/api/devices/0102030405060708/queue", queue_reply());
+    auto cfg = tls_cfg(s);
+    cfg.verify_tls = false;
+    EXPECT_TRUE(sync_client(cfg).get_queue("0102030405060708").empty());
+}
+
+TEST(ChirpStackTls, AMissingCaFileIsRefusedAtConstruction) {
+    config cfg;
+    cfg.url = "https://127.0.0.1:1";
+    cfg.ca_file = "/nonexistent/ca.pem";
+    try {
+        sync_client c(cfg);
+        ADD_FAILURE() << "accepted";
+    } catch (const std::exception& e) {
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/ca.pem"), std::string::npos) << e.what();
+    }
+}
