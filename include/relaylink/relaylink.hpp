@@ -2,6 +2,7 @@
 // for certain what happened to every command. This umbrella header includes every public part.
 #pragma once
 
+#include <relaylink/command/lifecycle.hpp>
 #include <relaylink/device.hpp>
 #include <relaylink/encoding.hpp>
 #include <relaylink/error.hpp>

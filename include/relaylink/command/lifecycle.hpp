@@ -1,0 +1,363 @@
+// The command lifecycle: a pure function from (command, input, policy, now) to the command's next
+// state and the actions the service must carry out. No I/O, no clock, no randomness of its own (the
+// jitter draw comes in as an argument), so every (state, input) pair is provable by unit tests.
+//
+//  pending -> dispatching -> queued -> sent -> acknowledged -> confirmed
+//     (and from each non-terminal state: failed | expired | cancelled | superseded)
+// Transient failures, ack=false, F_CNT_DOWN and missing replies go back to pending with
+// retry_count+1 and exponential backoff, until max_retries; then failed.
+#pragma once
+
+#include <relaylink/evidence.hpp>
+#include <relaylink/time.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace relaylink::command {
+
+enum class state : std::uint8_t {
+    pending, dispatching, queued, sent, acknowledged, confirmed, failed, expired, cancelled, superseded,
+};
+inline constexpr state all_states[] = {state::pending,   state::dispatching, state::queued,    state::sent,
+                                       state::acknowledged, state::confirmed, state::failed,   state::expired,
+                                       state::cancelled, state::superseded};
+
+constexpr std::string_view to_string(state s) noexcept {
+    constexpr std::string_view names[] = {"pending", "dispatching", "queued", "sent", "acknowledged",
+                                          "confirmed", "failed", "expired", "cancelled", "superseded"};
+    return names[static_cast<std::size_t>(s)];
+}
+constexpr std::optional<state> state_from_name(std::string_view n) noexcept {
+    for (auto s : all_states)
+        if (to_string(s) == n) return s;
+    return std::nullopt;
+}
+constexpr bool is_terminal(state s) noexcept { return s >= state::confirmed; }
+/// The portal's device_commands.status for a state (DESIGN.md).
+constexpr std::string_view portal_status(state s) noexcept {
+    switch (s) {
+    case state::pending:
+    case state::dispatching: return "pending";
+    case state::queued: return "queued";
+    case state::sent:
+    case state::acknowledged: return "sent";
+    case state::confirmed: return "completed";
+    case state::failed:
+    case state::expired: return "failed";
+    case state::cancelled:
+    case state::superseded: return "cancelled";
+    }
+    return "pending";
+}
+
+/// How a command is handled; the profile supplies `completion` and `uplink_interval`.
+struct policy {
+    int max_retries = 3;
+    std::chrono::seconds initial_backoff{30};
+    std::chrono::seconds max_backoff{std::chrono::minutes(15)};
+    double backoff_multiplier = 2.0;
+    double jitter = 0.2;                              ///< +/- fraction of the backoff
+    int reply_timeout_intervals = 3;                  ///< a reply is due within this many uplink intervals of `sent`
+    std::chrono::seconds uplink_interval{1200};
+    evidence completion = evidence::device_replied;
+    bool confirmed_downlink = true;                   ///< whether ack events are expected at all
+};
+
+/// What the machine reads and writes of a command (the store keeps more).
+struct record {
+    state current = state::pending;
+    evidence proof = evidence::none;
+    std::string queue_item_id;
+    std::optional<std::uint32_t> f_cnt_down;
+    int retry_count = 0;
+    std::optional<sys_time> not_before;
+    std::optional<sys_time> deadline;
+    std::optional<sys_time> next_attempt_at;
+    std::optional<sys_time> sent_at;
+    std::optional<sys_time> completed_at;
+    bool cancel_requested = false; ///< asked while the enqueue was on the wire
+    std::string error;
+};
+
+// ---- inputs ------------------------------------------------------------------------------------
+struct dispatch_begin {};                                   ///< the dispatcher claimed the command
+struct enqueue_succeeded { std::string queue_item_id; };
+struct enqueue_failed {
+    std::string message;
+    bool transient = false;    ///< worth trying again (timeout, 5xx, 429, connection)
+    bool request_sent = false; ///< ChirpStack may have it: read the queue before deciding
+};
+struct reconciled { std::optional<std::string> adopted_queue_item_id; }; ///< the device queue was read
+struct txack_received { std::string queue_item_id; std::uint32_t f_cnt_down = 0; };
+struct ack_received { std::string queue_item_id; bool acknowledged = false; std::uint32_t f_cnt_down = 0; };
+struct reply_received {
+    bool exception = false;  ///< a Modbus exception reply (function | 0x80)
+    std::string detail;      ///< the exception's name and meaning
+};
+struct state_verified {};    ///< a read-back shows the commanded relay state
+struct log_received { std::string code; std::string description; }; ///< EXPIRED, DOWNLINK_PAYLOAD_SIZE, F_CNT_DOWN, DOWNLINK_GATEWAY
+enum class timer : std::uint8_t { retry, reply_timeout, deadline };
+struct timer_fired { timer which = timer::retry; };
+struct cancel { std::string reason; };
+struct supersede { std::string by_command; };
+
+using input = std::variant<dispatch_begin, enqueue_succeeded, enqueue_failed, reconciled, txack_received, ack_received,
+                           reply_received, state_verified, log_received, timer_fired, cancel, supersede>;
+
+constexpr std::string_view input_name(const input& in) noexcept {
+    constexpr std::string_view names[] = {"dispatch", "enqueue_ok", "enqueue_failed", "reconciled", "txack", "ack",
+                                          "reply", "state_verified", "log", "timer", "cancel", "supersede"};
+    return names[in.index()];
+}
+
+// ---- actions -----------------------------------------------------------------------------------
+enum class action_kind : std::uint8_t {
+    persist,           ///< write the new state and its audit row, in one transaction
+    enqueue,           ///< send the downlink (after persisting `dispatching`)
+    flush_and_requeue, ///< flush the device queue and enqueue again what must stay (no per-item delete)
+    reconcile_queue,   ///< read the device queue: adopt an identical item, or enqueue again
+    schedule_timer,    ///< arm `timer` at `at`
+    cancel_timers,     ///< the command is finished: disarm its timers
+    notify,            ///< tell subscribers (state or evidence changed)
+};
+struct action {
+    action_kind kind = action_kind::persist;
+    timer which = timer::retry;
+    sys_time at{};
+    friend bool operator==(const action&, const action&) = default;
+};
+
+struct outcome {
+    state from = state::pending;
+    state to = state::pending;
+    bool changed = false; ///< state or evidence changed
+    bool ignored = false; ///< the input does not apply now (duplicate, too late, for a finished command…)
+    std::string cause;    ///< for the audit trail: what happened, in words
+    std::vector<action> actions;
+
+    bool has(action_kind k) const {
+        return std::any_of(actions.begin(), actions.end(), [k](const action& a) { return a.kind == k; });
+    }
+};
+
+namespace detail {
+
+inline std::chrono::nanoseconds backoff(const policy& p, int retry, double random01) {
+    double s = static_cast<double>(p.initial_backoff.count()) * std::pow(p.backoff_multiplier, std::max(0, retry - 1));
+    s = std::min(s, static_cast<double>(p.max_backoff.count()));
+    s *= 1.0 + p.jitter * (2.0 * std::clamp(random01, 0.0, 1.0) - 1.0);
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(std::max(0.0, s)));
+}
+
+class stepper {
+public:
+    stepper(record& r, const policy& p, sys_time now, double random01) : r_(r), p_(p), now_(now), rand_(random01) {
+        out_.from = out_.to = r.current;
+    }
+
+    outcome ignore(std::string why) {
+        out_.ignored = true;
+        out_.cause = std::move(why);
+        return std::move(out_);
+    }
+
+    outcome go(state to, std::string cause) {
+        r_.current = to;
+        out_.to = to;
+        out_.changed = true;
+        out_.cause = std::move(cause);
+        out_.actions.insert(out_.actions.begin(), action{action_kind::persist});
+        if (is_terminal(to)) {
+            r_.completed_at = now_;
+            out_.actions.push_back({action_kind::cancel_timers});
+        }
+        out_.actions.push_back({action_kind::notify});
+        return std::move(out_);
+    }
+    outcome fail(std::string why) {
+        r_.error = why;
+        return go(state::failed, std::move(why));
+    }
+    outcome expire() {
+        r_.error = "deadline passed before the meter confirmed";
+        return go(state::expired, r_.error);
+    }
+    /// Back to pending for another attempt, or failed when the retries are spent.
+    outcome retry(const std::string& why) {
+        if (r_.retry_count >= p_.max_retries) return fail(why + "; retries exhausted (" + std::to_string(p_.max_retries) + ")");
+        ++r_.retry_count;
+        const auto wait = backoff(p_, r_.retry_count, rand_);
+        r_.next_attempt_at = now_ + wait;
+        r_.queue_item_id.clear(); // a new attempt gets a new queue item, fCntDown and txack
+        r_.f_cnt_down.reset();
+        r_.sent_at.reset();
+        r_.error = why;
+        out_.actions.push_back({action_kind::schedule_timer, timer::retry, *r_.next_attempt_at});
+        return go(state::pending, why + "; retry " + std::to_string(r_.retry_count) + " of " + std::to_string(p_.max_retries) +
+                                     " in " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count()) + " s");
+    }
+    /// Raise the evidence; complete the command when it reaches the policy's level.
+    outcome prove(evidence e, state otherwise, std::string cause) {
+        const bool stronger = e > r_.proof;
+        r_.proof = std::max(r_.proof, e);
+        if (r_.proof >= p_.completion) return go(state::confirmed, std::move(cause));
+        if (otherwise != r_.current || stronger) return go(otherwise, std::move(cause));
+        return ignore("no new evidence: " + cause);
+    }
+    /// The state stays, but something worth the audit trail happened: persist it (and act).
+    outcome note(std::string cause, bool evidence_changed = false) {
+        out_.changed = evidence_changed;
+        out_.cause = std::move(cause);
+        out_.actions.insert(out_.actions.begin(), action{action_kind::persist});
+        if (evidence_changed) out_.actions.push_back({action_kind::notify});
+        return std::move(out_);
+    }
+    void also(action a) { out_.actions.push_back(a); }
+    record& rec() { return r_; }
+    sys_time now() const { return now_; }
+    const policy& pol() const { return p_; }
+
+private:
+    record& r_;
+    const policy& p_;
+    sys_time now_;
+    double rand_;
+    outcome out_;
+};
+
+} // namespace detail
+
+/// One step of the lifecycle. `random01` (0..1) draws the backoff jitter.
+inline outcome step(record& r, const input& in, const policy& p, sys_time now, double random01 = 0.5) {
+    detail::stepper s(r, p, now, random01);
+    const state st = r.current;
+
+    if (is_terminal(st)) {
+        if (st == state::confirmed && std::holds_alternative<state_verified>(in) && r.proof < evidence::state_verified) {
+            r.proof = evidence::state_verified;
+            return s.note("read-back shows the relay in the commanded state", true);
+        }
+        return s.ignore(std::string("command already ") + std::string(to_string(st)));
+    }
+
+    const bool on_the_way = st == state::queued || st == state::sent || st == state::acknowledged;
+    const bool radio_reached = st == state::sent || st == state::acknowledged;
+
+    return std::visit(
+        [&](const auto& x) -> outcome {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, timer_fired>) {
+                if (x.which == timer::deadline) {
+                    if (r.deadline && now < *r.deadline) return s.ignore("deadline not reached yet");
+                    return s.expire();
+                }
+                if (x.which == timer::reply_timeout) {
+                    if (!radio_reached) return s.ignore("no reply is awaited in state " + std::string(to_string(st)));
+                    if (r.sent_at && now < *r.sent_at + p.uplink_interval * p.reply_timeout_intervals)
+                        return s.ignore("reply not due yet");
+                    return s.retry("no confirmation within " + std::to_string(p.reply_timeout_intervals) + " uplink intervals");
+                }
+                return s.ignore("retry timer: the dispatcher picks the command up");
+            } else if constexpr (std::is_same_v<T, dispatch_begin>) {
+                if (st != state::pending) return s.ignore("only a pending command is dispatched");
+                if (r.not_before && now < *r.not_before) return s.ignore("not before " + format_rfc3339(*r.not_before));
+                if (r.next_attempt_at && now < *r.next_attempt_at) return s.ignore("backing off until " + format_rfc3339(*r.next_attempt_at));
+                if (r.deadline && now >= *r.deadline) return s.expire();
+                s.also({action_kind::enqueue});
+                return s.go(state::dispatching, r.retry_count ? "enqueue (attempt " + std::to_string(r.retry_count + 1) + ")" : "enqueue");
+            } else if constexpr (std::is_same_v<T, enqueue_succeeded>) {
+                if (st != state::dispatching) return s.ignore("no enqueue was in flight");
+                r.queue_item_id = x.queue_item_id;
+                if (r.cancel_requested) {
+                    s.also({action_kind::flush_and_requeue});
+                    return s.go(state::cancelled, "cancelled while the enqueue was in flight: flushed");
+                }
+                return s.go(state::queued, "queued as " + x.queue_item_id);
+            } else if constexpr (std::is_same_v<T, enqueue_failed>) {
+                if (st != state::dispatching) return s.ignore("no enqueue was in flight");
+                if (x.transient && x.request_sent) {
+                    s.also({action_kind::reconcile_queue});
+                    return s.note("enqueue outcome unknown (" + x.message + "): reading the device queue");
+                }
+                if (r.cancel_requested) return s.go(state::cancelled, "cancelled; the enqueue had failed: " + x.message);
+                if (!x.transient) return s.fail("ChirpStack refused the downlink: " + x.message);
+                return s.retry("enqueue failed: " + x.message);
+            } else if constexpr (std::is_same_v<T, reconciled>) {
+                if (st != state::dispatching) return s.ignore("no reconciliation was pending");
+                if (x.adopted_queue_item_id) {
+                    r.queue_item_id = *x.adopted_queue_item_id;
+                    if (r.cancel_requested) {
+                        s.also({action_kind::flush_and_requeue});
+                        return s.go(state::cancelled, "found queued as " + r.queue_item_id + " and cancelled: flushed");
+                    }
+                    return s.go(state::queued, "found in the device queue as " + r.queue_item_id + " (adopted)");
+                }
+                if (r.cancel_requested) return s.go(state::cancelled, "cancelled; the enqueue never reached ChirpStack");
+                // Not in the queue: it never arrived (or already went out — then its events will tell).
+                r.next_attempt_at.reset();
+                return s.go(state::pending, "not in the device queue: enqueue again");
+            } else if constexpr (std::is_same_v<T, txack_received>) {
+                if (!on_the_way || x.queue_item_id != r.queue_item_id) return s.ignore("txack for another queue item");
+                if (r.sent_at) return s.ignore("duplicate txack");
+                r.f_cnt_down = x.f_cnt_down;
+                r.sent_at = now;
+                if (p.completion > evidence::gateway_accepted)
+                    s.also({action_kind::schedule_timer, timer::reply_timeout, now + p.uplink_interval * p.reply_timeout_intervals});
+                const std::string what = "gateway accepted the downlink (fCntDown " + std::to_string(x.f_cnt_down) + ")";
+                if (st != state::queued) return s.note(what + ", after the device's ack"); // events arrive in any order
+                return s.prove(evidence::gateway_accepted, state::sent, what);
+            } else if constexpr (std::is_same_v<T, ack_received>) {
+                if (!on_the_way || x.queue_item_id != r.queue_item_id) return s.ignore("ack for another queue item");
+                if (st == state::acknowledged) return s.ignore("duplicate ack");
+                if (!x.acknowledged) return s.retry("the device did not acknowledge the downlink");
+                return s.prove(evidence::device_acknowledged, state::acknowledged, "the device acknowledged the downlink");
+            } else if constexpr (std::is_same_v<T, reply_received>) {
+                // A reply proves the meter acted, whatever the bookkeeping says: even a command that
+                // went back to pending for a retry (its ACK was lost) is done.
+                if (st == state::pending && r.retry_count == 0) return s.ignore("a reply, but this command was never sent");
+                if (x.exception) return s.fail("the meter refused: " + x.detail);
+                if (st == state::dispatching) s.also({action_kind::flush_and_requeue}); // drop the retry's duplicate
+                r.proof = std::max(r.proof, evidence::device_replied);
+                if (r.proof >= p.completion) return s.go(state::confirmed, "the meter replied: relay switched");
+                return s.go(state::acknowledged, "the meter replied; awaiting the read-back");
+            } else if constexpr (std::is_same_v<T, state_verified>) {
+                r.proof = evidence::state_verified;
+                return s.go(state::confirmed, "read-back shows the relay in the commanded state");
+            } else if constexpr (std::is_same_v<T, log_received>) {
+                if (!on_the_way) return s.ignore("log for a command not in the device queue");
+                if (x.code == "EXPIRED") return s.go(state::expired, "ChirpStack dropped the item: it expired before an uplink came");
+                if (x.code == "DOWNLINK_PAYLOAD_SIZE") return s.fail("ChirpStack dropped the item: too large for the device's data rate (" + x.description + ")");
+                if (x.code == "F_CNT_DOWN") return s.retry("ChirpStack dropped the item: frame-counter problem");
+                return s.ignore("log " + x.code + ": noted, the item stays queued");
+            } else if constexpr (std::is_same_v<T, cancel>) {
+                if (radio_reached) return s.ignore("too late to cancel: the downlink already went out");
+                if (st == state::dispatching) {
+                    r.cancel_requested = true;
+                    return s.note("cancel requested while the enqueue is in flight");
+                }
+                if (st == state::queued) s.also({action_kind::flush_and_requeue});
+                return s.go(state::cancelled, x.reason.empty() ? "cancelled" : "cancelled: " + x.reason);
+            } else if constexpr (std::is_same_v<T, supersede>) {
+                if (radio_reached) return s.ignore("too late to supersede: the downlink already went out");
+                if (st == state::dispatching) {
+                    r.cancel_requested = true;
+                    return s.note("superseded by " + x.by_command + " while the enqueue is in flight");
+                }
+                if (st == state::queued) s.also({action_kind::flush_and_requeue});
+                return s.go(state::superseded, "superseded by " + x.by_command);
+            } else {
+                return s.ignore("unhandled input");
+            }
+        },
+        in);
+}
+
+} // namespace relaylink::command

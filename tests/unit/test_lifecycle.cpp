@@ -1,0 +1,276 @@
+// The command lifecycle: every (state, input) pair with its outcome, then the paths that matter
+// (retries and backoff, out-of-order and duplicated events, cancellation in flight, evidence).
+#include <relaylink/command/lifecycle.hpp>
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+using namespace relaylink;
+using namespace relaylink::command;
+
+namespace {
+
+const sys_time t0 = parse_rfc3339("2026-07-18T09:00:00Z").value();
+
+/// A command in `st`, as it would be when it reached that state.
+record in_state(state st) {
+    record r;
+    r.current = st;
+    r.deadline = t0 + std::chrono::hours(24);
+    if (st == state::queued || st == state::sent || st == state::acknowledged) r.queue_item_id = "q1";
+    if (st == state::sent || st == state::acknowledged) {
+        r.sent_at = t0;
+        r.proof = st == state::sent ? evidence::gateway_accepted : evidence::device_acknowledged;
+    }
+    if (st == state::confirmed) r.proof = evidence::device_replied;
+    return r;
+}
+
+struct named_input {
+    std::string name;
+    input in;
+    sys_time at;
+};
+
+std::vector<named_input> inputs() {
+    const auto late = t0 + std::chrono::hours(25); // past the deadline and any reply timeout
+    const auto soon = t0 + std::chrono::hours(2);  // past the reply timeout (3 x 20 min), before the deadline
+    return {
+        {"dispatch", dispatch_begin{}, t0},
+        {"enqueue_ok", enqueue_succeeded{"q2"}, t0},
+        {"enqueue_refused", enqueue_failed{"400 bad request", false, true}, t0},
+        {"enqueue_transient", enqueue_failed{"connection refused", true, false}, t0},
+        {"enqueue_unknown", enqueue_failed{"timeout", true, true}, t0},
+        {"reconciled_found", reconciled{std::string("q3")}, t0},
+        {"reconciled_none", reconciled{std::nullopt}, t0},
+        {"txack", txack_received{"q1", 7}, t0},
+        {"txack_other", txack_received{"zz", 7}, t0},
+        {"ack_true", ack_received{"q1", true, 7}, t0},
+        {"ack_false", ack_received{"q1", false, 7}, t0},
+        {"ack_other", ack_received{"zz", true, 7}, t0},
+        {"reply", reply_received{false, ""}, t0},
+        {"reply_exception", reply_received{true, "illegal_data_address"}, t0},
+        {"state_verified", state_verified{}, t0},
+        {"log_expired", log_received{"EXPIRED", ""}, t0},
+        {"log_payload_size", log_received{"DOWNLINK_PAYLOAD_SIZE", "max 51, item 60"}, t0},
+        {"log_fcnt_down", log_received{"F_CNT_DOWN", ""}, t0},
+        {"log_gateway", log_received{"DOWNLINK_GATEWAY", ""}, t0},
+        {"timer_retry", timer_fired{timer::retry}, t0},
+        {"timer_reply", timer_fired{timer::reply_timeout}, soon},
+        {"timer_deadline", timer_fired{timer::deadline}, late},
+        {"cancel", cancel{"operator"}, t0},
+        {"supersede", supersede{"c2"}, t0},
+    };
+}
+
+// "-" means ignored; otherwise the state it ends in ("dispatching*": same state, not ignored).
+const std::map<std::string, std::map<std::string, std::string>> expected = {
+    {"pending", {{"dispatch", "dispatching"}, {"state_verified", "confirmed"}, {"timer_deadline", "expired"},
+                 {"cancel", "cancelled"}, {"supersede", "superseded"}}},
+    {"dispatching", {{"enqueue_ok", "queued"}, {"enqueue_refused", "failed"}, {"enqueue_transient", "pending"},
+                     {"enqueue_unknown", "dispatching*"}, {"reconciled_found", "queued"}, {"reconciled_none", "pending"},
+                     {"reply", "confirmed"}, {"reply_exception", "failed"}, {"state_verified", "confirmed"},
+                     {"timer_deadline", "expired"}, {"cancel", "dispatching*"}, {"supersede", "dispatching*"}}},
+    {"queued", {{"txack", "sent"}, {"ack_true", "acknowledged"}, {"ack_false", "pending"}, {"reply", "confirmed"},
+                {"reply_exception", "failed"}, {"state_verified", "confirmed"}, {"log_expired", "expired"},
+                {"log_payload_size", "failed"}, {"log_fcnt_down", "pending"}, {"timer_deadline", "expired"},
+                {"cancel", "cancelled"}, {"supersede", "superseded"}}},
+    {"sent", {{"ack_true", "acknowledged"}, {"ack_false", "pending"}, {"reply", "confirmed"}, {"reply_exception", "failed"},
+              {"state_verified", "confirmed"}, {"log_expired", "expired"}, {"log_payload_size", "failed"},
+              {"log_fcnt_down", "pending"}, {"timer_reply", "pending"}, {"timer_deadline", "expired"}}},
+    {"acknowledged", {{"reply", "confirmed"}, {"reply_exception", "failed"}, {"state_verified", "confirmed"},
+                      {"log_expired", "expired"}, {"log_payload_size", "failed"}, {"log_fcnt_down", "pending"},
+                      {"timer_reply", "pending"}, {"timer_deadline", "expired"}}},
+    {"confirmed", {{"state_verified", "confirmed*"}}},
+    {"failed", {}},
+    {"expired", {}},
+    {"cancelled", {}},
+    {"superseded", {}},
+};
+
+} // namespace
+
+TEST(Lifecycle, EveryStateAndInputPairHasItsOutcome) {
+    policy p;
+    int pairs = 0;
+    for (auto st : all_states) {
+        for (const auto& ni : inputs()) {
+            record r = in_state(st);
+            const outcome o = step(r, ni.in, p, ni.at, 0.5);
+            const auto& row = expected.at(std::string(to_string(st)));
+            const auto it = row.find(ni.name);
+            const std::string want = it == row.end() ? "-" : it->second;
+            std::string got;
+            if (o.ignored)
+                got = "-";
+            else
+                got = std::string(to_string(o.to)) + (o.to == st ? "*" : "");
+            EXPECT_EQ(got, want) << to_string(st) << " + " << ni.name << " (cause: " << o.cause << ")";
+            EXPECT_EQ(r.current, o.to) << to_string(st) << " + " << ni.name;
+            EXPECT_FALSE(o.cause.empty()) << to_string(st) << " + " << ni.name;
+            if (!o.ignored && o.to != st) {
+                EXPECT_TRUE(o.has(action_kind::persist)) << to_string(st) << " + " << ni.name;
+                EXPECT_TRUE(o.has(action_kind::notify)) << to_string(st) << " + " << ni.name;
+            }
+            if (o.ignored) {
+                EXPECT_TRUE(o.actions.empty()) << to_string(st) << " + " << ni.name;
+                EXPECT_EQ(o.to, st);
+            }
+            ++pairs;
+        }
+    }
+    EXPECT_EQ(pairs, 10 * 24);
+}
+
+TEST(Lifecycle, DispatchPersistsBeforeEnqueueing) {
+    record r;
+    auto o = step(r, dispatch_begin{}, policy{}, t0);
+    ASSERT_EQ(o.actions.size(), 3u);
+    EXPECT_EQ(o.actions[0].kind, action_kind::persist);
+    EXPECT_EQ(o.actions[1].kind, action_kind::enqueue);
+}
+
+TEST(Lifecycle, NotBeforeAndBackoffHoldTheDispatch) {
+    record r;
+    r.not_before = t0 + std::chrono::hours(1);
+    EXPECT_TRUE(step(r, dispatch_begin{}, policy{}, t0).ignored);
+    EXPECT_EQ(step(r, dispatch_begin{}, policy{}, t0 + std::chrono::hours(1)).to, state::dispatching);
+}
+
+TEST(Lifecycle, RetriesBackOffExponentiallyWithJitterThenFail) {
+    policy p;
+    p.max_retries = 3;
+    record r;
+    std::vector<std::chrono::seconds> waits;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+        auto now = r.next_attempt_at.value_or(t0);
+        ASSERT_EQ(step(r, dispatch_begin{}, p, now).to, state::dispatching);
+        ASSERT_FALSE(step(r, enqueue_succeeded{"q" + std::to_string(attempt)}, p, now).ignored);
+        ASSERT_EQ(step(r, txack_received{r.queue_item_id, 1}, p, now).to, state::sent);
+        auto o = step(r, ack_received{r.queue_item_id, false, 1}, p, now, 0.5);
+        if (attempt < 3) {
+            ASSERT_EQ(o.to, state::pending) << o.cause;
+            EXPECT_EQ(r.retry_count, attempt + 1);
+            EXPECT_TRUE(r.queue_item_id.empty());
+            ASSERT_TRUE(o.has(action_kind::schedule_timer));
+            waits.push_back(std::chrono::duration_cast<std::chrono::seconds>(*r.next_attempt_at - now));
+        } else {
+            EXPECT_EQ(o.to, state::failed);
+            EXPECT_NE(r.error.find("retries exhausted (3)"), std::string::npos) << r.error;
+        }
+    }
+    EXPECT_EQ(waits, (std::vector<std::chrono::seconds>{std::chrono::seconds(30), std::chrono::seconds(60), std::chrono::seconds(120)}));
+    // jitter moves the wait within +/- 20 %
+    record j;
+    j.current = state::queued;
+    j.queue_item_id = "q";
+    step(j, ack_received{"q", false, 0}, p, t0, 0.0);
+    EXPECT_EQ(*j.next_attempt_at - t0, std::chrono::seconds(24));
+    record k = in_state(state::queued);
+    step(k, ack_received{"q1", false, 0}, p, t0, 1.0);
+    EXPECT_EQ(*k.next_attempt_at - t0, std::chrono::seconds(36));
+}
+
+TEST(Lifecycle, EventsOutOfOrderStillEndConfirmed) {
+    policy p;
+    record r = in_state(state::queued);
+    EXPECT_EQ(step(r, ack_received{"q1", true, 3}, p, t0).to, state::acknowledged); // ack before txack
+    auto late_tx = step(r, txack_received{"q1", 3}, p, t0);
+    EXPECT_FALSE(late_tx.ignored);
+    EXPECT_EQ(r.current, state::acknowledged);
+    EXPECT_EQ(r.f_cnt_down, 3u);
+    EXPECT_EQ(step(r, reply_received{}, p, t0).to, state::confirmed);
+    EXPECT_EQ(r.proof, evidence::device_replied);
+    record s = in_state(state::queued);
+    EXPECT_EQ(step(s, reply_received{}, p, t0).to, state::confirmed); // the reply before everything else
+}
+
+TEST(Lifecycle, DuplicatedEventsAreIgnored) {
+    policy p;
+    record r = in_state(state::queued);
+    step(r, txack_received{"q1", 3}, p, t0);
+    EXPECT_TRUE(step(r, txack_received{"q1", 3}, p, t0).ignored);
+    step(r, ack_received{"q1", true, 3}, p, t0);
+    EXPECT_TRUE(step(r, ack_received{"q1", true, 3}, p, t0).ignored);
+    step(r, reply_received{}, p, t0);
+    EXPECT_TRUE(step(r, reply_received{}, p, t0).ignored);
+    EXPECT_EQ(r.current, state::confirmed);
+}
+
+TEST(Lifecycle, CompletionFollowsThePolicysEvidence) {
+    policy ack_done;
+    ack_done.completion = evidence::device_acknowledged;
+    record r = in_state(state::queued);
+    EXPECT_EQ(step(r, ack_received{"q1", true, 0}, ack_done, t0).to, state::confirmed);
+    policy gw_done;
+    gw_done.completion = evidence::gateway_accepted;
+    record g = in_state(state::queued);
+    EXPECT_EQ(step(g, txack_received{"q1", 0}, gw_done, t0).to, state::confirmed);
+    policy verify;
+    verify.completion = evidence::state_verified;
+    record v = in_state(state::sent);
+    EXPECT_EQ(step(v, reply_received{}, verify, t0).to, state::acknowledged);
+    EXPECT_EQ(step(v, state_verified{}, verify, t0).to, state::confirmed);
+    EXPECT_EQ(v.proof, evidence::state_verified);
+}
+
+TEST(Lifecycle, AReplyAfterALostAckConfirmsTheRetryingCommand) {
+    policy p;
+    record r = in_state(state::sent);
+    EXPECT_EQ(step(r, ack_received{"q1", false, 0}, p, t0).to, state::pending);
+    EXPECT_EQ(step(r, reply_received{}, p, t0).to, state::confirmed);
+    record d = in_state(state::sent);
+    step(d, ack_received{"q1", false, 0}, p, t0);
+    step(d, dispatch_begin{}, p, *d.next_attempt_at);
+    auto o = step(d, reply_received{}, p, *d.next_attempt_at);
+    EXPECT_EQ(o.to, state::confirmed);
+    EXPECT_TRUE(o.has(action_kind::flush_and_requeue)); // the retry's duplicate must not go out
+}
+
+TEST(Lifecycle, CancelWhileTheEnqueueIsInFlightTakesEffectWhenItReturns) {
+    policy p;
+    record r = in_state(state::dispatching);
+    auto c = step(r, cancel{"wrong meter"}, p, t0);
+    EXPECT_FALSE(c.ignored);
+    EXPECT_EQ(r.current, state::dispatching);
+    auto o = step(r, enqueue_succeeded{"q9"}, p, t0);
+    EXPECT_EQ(o.to, state::cancelled);
+    EXPECT_TRUE(o.has(action_kind::flush_and_requeue));
+}
+
+TEST(Lifecycle, CancellingAQueuedCommandFlushesAndRequeuesTheRest) {
+    record r = in_state(state::queued);
+    auto o = step(r, cancel{}, policy{}, t0);
+    EXPECT_EQ(o.to, state::cancelled);
+    EXPECT_TRUE(o.has(action_kind::flush_and_requeue));
+    EXPECT_TRUE(o.has(action_kind::cancel_timers));
+    EXPECT_TRUE(r.completed_at);
+}
+
+TEST(Lifecycle, AnAmbiguousEnqueueFailureReadsTheQueueNeverGuesses) {
+    record r = in_state(state::dispatching);
+    auto o = step(r, enqueue_failed{"timeout after sending", true, true}, policy{}, t0);
+    EXPECT_TRUE(o.has(action_kind::reconcile_queue));
+    EXPECT_FALSE(o.has(action_kind::enqueue));
+    EXPECT_EQ(r.current, state::dispatching);
+    EXPECT_EQ(r.retry_count, 0);
+    EXPECT_EQ(step(r, reconciled{std::string("q7")}, policy{}, t0).to, state::queued);
+    EXPECT_EQ(r.queue_item_id, "q7");
+}
+
+TEST(Lifecycle, AModbusExceptionFailsWithItsName) {
+    record r = in_state(state::sent);
+    step(r, reply_received{true, "illegal_data_address: the device has no such coil"}, policy{}, t0);
+    EXPECT_EQ(r.current, state::failed);
+    EXPECT_EQ(r.error, "the meter refused: illegal_data_address: the device has no such coil");
+}
+
+TEST(Lifecycle, PortalStatusMapping) {
+    EXPECT_EQ(portal_status(state::dispatching), "pending");
+    EXPECT_EQ(portal_status(state::acknowledged), "sent");
+    EXPECT_EQ(portal_status(state::confirmed), "completed");
+    EXPECT_EQ(portal_status(state::expired), "failed");
+    EXPECT_EQ(portal_status(state::superseded), "cancelled");
+    for (auto s : all_states) EXPECT_EQ(state_from_name(to_string(s)), s);
+}
