@@ -561,7 +561,12 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                 read_probability(o, "rateLimitRate", f.rate_limit_rate);
                 read_probability(o, "dropRate", f.drop_rate);
                 read_milliseconds(o, "latencyMs", f.latency);
+                // Device faults given here apply to every device ("for all").
+                std::vector<std::pair<simulated_device*, device_faults>> device_updates;
+                for (auto& [eui, dev] : net.devices())
+                    device_updates.emplace_back(net.find(eui), faults_from_json(o, dev.cfg.faults));
                 hfaults = f;
+                for (auto& [dev, df] : device_updates) dev->cfg.faults = df;
                 return ok(json::object{});
             }
             if (seg.size() >= 2 && seg[1] == "devices") {

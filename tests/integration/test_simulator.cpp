@@ -231,6 +231,24 @@ TEST(Simulator, ControlApiDrivesDevicesAndRefusesBadValues) {
     EXPECT_TRUE(c.request(cs::method::get, "/sim/devices").as_array().empty());
 }
 
+TEST(Simulator, DeviceFaultsCanBeSetForAllDevicesAtOnce) {
+    running_sim r(manual());
+    r.s.add_device(sdm("0101010101010101"));
+    r.s.add_device(sdm("0202020202020202"));
+    cs::sync_client c(client_cfg(r));
+    c.request(cs::method::put, "/sim/faults", json::value{{"uplinkLoss", 1.0}, {"replyDelayMs", 500}});
+    for (const char* eui : {"0101010101010101", "0202020202020202"}) {
+        EXPECT_DOUBLE_EQ(r.s.device(eui)->cfg.faults.uplink_loss, 1.0);
+        EXPECT_EQ(r.s.device(eui)->cfg.faults.reply_delay, std::chrono::milliseconds(500));
+        EXPECT_TRUE(r.s.trigger_uplink(eui));
+        EXPECT_EQ(r.s.device(eui)->uplinks_lost, 1u);
+    }
+    // a bad value changes nothing
+    auto e = expect_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"dropRate", 0.5}, {"downlinkLoss", -1}}); });
+    EXPECT_NE(e.details().message.find("downlinkLoss must be a probability"), std::string::npos);
+    EXPECT_TRUE(c.get_queue("0101010101010101").empty()); // dropRate was not applied
+}
+
 TEST(Simulator, HttpFaultsLookLikeAChirpStackOutage) {
     running_sim r(manual());
     r.s.add_device(sdm());
