@@ -11,6 +11,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
+#include "../support/expect_api_error.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -60,17 +62,7 @@ enqueue_request relay_off() {
     return r;
 }
 
-/// Run f, expect an api_error, return it.
-template <class F>
-api_error expect_error(F f) {
-    try {
-        f();
-    } catch (const api_error& e) {
-        return e;
-    }
-    ADD_FAILURE() << "no api_error thrown";
-    return api_error(error_code{}, {});
-}
+using relaylink::test::expect_api_error;
 
 const char* queue_json = R"({"totalCount":1,"result":[{"id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11","devEui":"0102030405060708",
   "confirmed":true,"fPort":10,"data":"AQID","object":null,"isPending":false,"fCntDown":0,"isEncrypted":false,
@@ -187,7 +179,7 @@ TEST(ChirpStackClient, EveryErrorStatusMapsToItsErrorWithChirpStacksMessage) {
         s.always("DELETE", queue_path,
                  status(r.status, R"({"code":)" + std::to_string(r.grpc) + R"(,"message":")" + msg + R"(","details":[]})"));
         sync_client c(cfg_for(s));
-        auto e = expect_error([&] { c.flush_queue(eui); });
+        auto e = expect_api_error([&] { c.flush_queue(eui); });
         EXPECT_EQ(e.code(), r.expected) << r.status;
         EXPECT_EQ(is_transient(e.code()), r.transient) << r.status;
         EXPECT_EQ(e.details().http_status, r.status);
@@ -204,7 +196,7 @@ TEST(ChirpStackClient, A401WithAnEmptyMessageIsExplained) {
     fake_http_server s;
     s.expect("GET", queue_path, status(401, R"({"code":16,"message":"","details":[]})"));
     sync_client c(cfg_for(s));
-    auto e = expect_error([&] { c.get_queue(eui); });
+    auto e = expect_api_error([&] { c.get_queue(eui); });
     EXPECT_EQ(e.code(), errc::unauthenticated);
     EXPECT_NE(e.details().message.find("lacks rights"), std::string::npos) << e.details().message;
 }
@@ -214,7 +206,7 @@ TEST(ChirpStackClient, MissingBearerPrefixMessageIsPassedThrough) {
     s.expect("GET", queue_path,
              status(401, R"({"code":16,"message":"authorization metadata must be in format 'Bearer <TOKEN>'","details":[]})"));
     sync_client c(cfg_for(s));
-    auto e = expect_error([&] { c.get_queue(eui); });
+    auto e = expect_api_error([&] { c.get_queue(eui); });
     EXPECT_EQ(e.details().message, "authorization metadata must be in format 'Bearer <TOKEN>'");
 }
 
@@ -225,8 +217,8 @@ TEST(ChirpStackClient, ErrorFieldIsUsedWhenMessageIsAbsentAndNonJsonBodiesAreQuo
     auto cfg = cfg_for(s);
     cfg.retry.max_attempts = 1;
     sync_client c(cfg);
-    EXPECT_EQ(expect_error([&] { c.get_queue(eui); }).details().message, "bad things");
-    auto e = expect_error([&] { c.get_queue(eui); });
+    EXPECT_EQ(expect_api_error([&] { c.get_queue(eui); }).details().message, "bad things");
+    auto e = expect_api_error([&] { c.get_queue(eui); });
     EXPECT_EQ(e.code(), errc::server_error);
     EXPECT_NE(e.details().message.find("body is not JSON: '<html>Bad Gateway</html>'"), std::string::npos) << e.details().message;
 }
@@ -252,7 +244,7 @@ TEST(ChirpStackClient, ASlowReplyTimesOut) {
     cfg.retry.max_attempts = 2;
     sync_client c(cfg);
     const auto t0 = std::chrono::steady_clock::now();
-    auto e = expect_error([&] { c.get_queue(eui); });
+    auto e = expect_api_error([&] { c.get_queue(eui); });
     EXPECT_EQ(e.code(), errc::timeout);
     EXPECT_TRUE(is_transient(e.code()));
     EXPECT_EQ(e.details().attempts, 2);
@@ -279,11 +271,11 @@ TEST(ChirpStackClient, AnEnqueueIsNeverRetriedAndSaysItMayHaveBeenSent) {
     s.expect("POST", queue_path, drop);
     s.expect("POST", queue_path, status(503, R"({"code":14,"message":"unavailable","details":[]})"));
     sync_client c(cfg_for(s));
-    auto e1 = expect_error([&] { c.enqueue(eui, relay_off()); });
+    auto e1 = expect_api_error([&] { c.enqueue(eui, relay_off()); });
     EXPECT_TRUE(is_transient(e1.code())) << e1.code().message();
     EXPECT_TRUE(e1.details().request_sent);
     EXPECT_EQ(e1.details().attempts, 1);
-    auto e2 = expect_error([&] { c.enqueue(eui, relay_off()); });
+    auto e2 = expect_api_error([&] { c.enqueue(eui, relay_off()); });
     EXPECT_EQ(e2.code(), errc::unavailable);
     EXPECT_EQ(s.requests().size(), 2u);
 }
@@ -352,7 +344,7 @@ TEST(ChirpStackClient, AnOversizedBodyIsRefused) {
     auto cfg = cfg_for(s);
     cfg.max_response_size = 4096;
     sync_client c(cfg);
-    auto e = expect_error([&] { c.get_queue(eui); });
+    auto e = expect_api_error([&] { c.get_queue(eui); });
     EXPECT_EQ(e.code(), errc::response_too_large);
     EXPECT_FALSE(is_transient(e.code()));
 }
@@ -365,7 +357,7 @@ TEST(ChirpStackClient, GarbageInsteadOfHttpIsAMalformedResponse) {
     auto cfg = cfg_for(s);
     cfg.retry.max_attempts = 1;
     sync_client c(cfg);
-    auto e = expect_error([&] { c.get_queue(eui); });
+    auto e = expect_api_error([&] { c.get_queue(eui); });
     EXPECT_EQ(e.code(), errc::malformed_response) << e.code().message();
 }
 
@@ -377,40 +369,40 @@ TEST(ChirpStackClient, A200WithTheWrongShapeNamesTheField) {
     s.expect("GET", queue_path, ok(R"({"result":[{"id":"x","fPort":5,"data":"%%%"}]})"));
     s.expect("POST", queue_path, ok(R"({"id":""})"));
     sync_client c(cfg_for(s));
-    auto e1 = expect_error([&] { c.get_queue(eui); });
+    auto e1 = expect_api_error([&] { c.get_queue(eui); });
     EXPECT_EQ(e1.code(), errc::malformed_response);
     EXPECT_NE(e1.details().message.find("not JSON: 'not json at all'"), std::string::npos) << e1.details().message;
-    EXPECT_NE(expect_error([&] { c.get_queue(eui); }).details().message.find("field 'result' is not an array"), std::string::npos);
-    EXPECT_NE(expect_error([&] { c.get_queue(eui); }).details().message.find("field 'result[0].fPort' is not a number"),
+    EXPECT_NE(expect_api_error([&] { c.get_queue(eui); }).details().message.find("field 'result' is not an array"), std::string::npos);
+    EXPECT_NE(expect_api_error([&] { c.get_queue(eui); }).details().message.find("field 'result[0].fPort' is not a number"),
               std::string::npos);
-    EXPECT_NE(expect_error([&] { c.get_queue(eui); }).details().message.find("field 'result[0].data' is not base64"),
+    EXPECT_NE(expect_api_error([&] { c.get_queue(eui); }).details().message.find("field 'result[0].data' is not base64"),
               std::string::npos);
-    EXPECT_NE(expect_error([&] { c.enqueue(eui, relay_off()); }).details().message.find("field 'id' is empty"),
+    EXPECT_NE(expect_api_error([&] { c.enqueue(eui, relay_off()); }).details().message.find("field 'id' is empty"),
               std::string::npos);
 }
 
 TEST(ChirpStackClient, ValidationRefusesBadArgumentsBeforeSendingAnything) {
     fake_http_server s;
     sync_client c(cfg_for(s));
-    auto e = expect_error([&] { c.enqueue("010203040506070", relay_off()); });
+    auto e = expect_api_error([&] { c.enqueue("010203040506070", relay_off()); });
     EXPECT_EQ(e.code(), errc::invalid_dev_eui);
     EXPECT_EQ(std::string(e.what()), "DevEUI must be 16 hex digits, got 15: '010203040506070'");
-    EXPECT_EQ(expect_error([&] { c.get_queue("01020304050607zz"); }).details().message,
+    EXPECT_EQ(expect_api_error([&] { c.get_queue("01020304050607zz"); }).details().message,
               "DevEUI must be 16 hex digits, got '01020304050607zz' (contains 'z')");
     auto r = relay_off();
     r.f_port = 0;
-    EXPECT_EQ(expect_error([&] { c.enqueue(eui, r); }).code(), errc::invalid_fport);
+    EXPECT_EQ(expect_api_error([&] { c.enqueue(eui, r); }).code(), errc::invalid_fport);
     r.f_port = 224;
-    EXPECT_NE(std::string(expect_error([&] { c.enqueue(eui, r); }).what()).find("got 224"), std::string::npos);
+    EXPECT_NE(std::string(expect_api_error([&] { c.enqueue(eui, r); }).what()).find("got 224"), std::string::npos);
     r = relay_off();
     r.data.clear();
-    EXPECT_EQ(expect_error([&] { c.enqueue(eui, r); }).code(), errc::invalid_payload);
+    EXPECT_EQ(expect_api_error([&] { c.enqueue(eui, r); }).code(), errc::invalid_payload);
     r.data.assign(243, 0);
-    EXPECT_EQ(std::string(expect_error([&] { c.enqueue(eui, r); }).what()), "payload is 243 bytes; a LoRaWAN downlink carries at most 242");
+    EXPECT_EQ(std::string(expect_api_error([&] { c.enqueue(eui, r); }).what()), "payload is 243 bytes; a LoRaWAN downlink carries at most 242");
     r = relay_off();
     r.expires_at = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now() - std::chrono::seconds(1));
-    EXPECT_EQ(expect_error([&] { c.enqueue(eui, r); }).code(), errc::expires_in_past);
-    EXPECT_EQ(expect_error([&] { c.request(method::get, "api/x"); }).code(), errc::invalid_argument);
+    EXPECT_EQ(expect_api_error([&] { c.enqueue(eui, r); }).code(), errc::expires_in_past);
+    EXPECT_EQ(expect_api_error([&] { c.request(method::get, "api/x"); }).code(), errc::invalid_argument);
     EXPECT_TRUE(s.requests().empty());
 }
 
@@ -421,8 +413,8 @@ TEST(ChirpStackClient, TheApiKeyNeverAppearsInMessages) {
     auto cfg = cfg_for(s);
     cfg.retry.max_attempts = 1;
     sync_client c(cfg);
-    auto e1 = expect_error([&] { c.get_queue(eui); });
-    auto e2 = expect_error([&] { c.enqueue(eui, relay_off()); });
+    auto e1 = expect_api_error([&] { c.get_queue(eui); });
+    auto e2 = expect_api_error([&] { c.enqueue(eui, relay_off()); });
     for (const auto& e : {e1, e2}) {
         EXPECT_EQ(std::string(e.what()).find("test-key-0123456789"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find("***"), std::string::npos) << e.what();
@@ -439,7 +431,7 @@ TEST(ChirpStackClient, ARefusedConnectionIsTransientAndRetriedForReads) {
     cfg.url = "http://127.0.0.1:" + std::to_string(dead_port);
     cfg.retry.initial_backoff = std::chrono::milliseconds(1);
     sync_client c(cfg);
-    auto e = expect_error([&] { c.get_queue(eui); });
+    auto e = expect_api_error([&] { c.get_queue(eui); });
     EXPECT_EQ(e.code(), asio::error::connection_refused);
     EXPECT_TRUE(is_transient(e.code()));
     EXPECT_EQ(e.details().attempts, 3);

@@ -4,6 +4,8 @@
 
 #include <relaylink/chirpstack/sync_client.hpp>
 
+#include "../support/expect_api_error.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -51,16 +53,7 @@ relaylink::test::reply queue_reply() {
     return r;
 }
 
-template <class F>
-api_error expect_error(F f) {
-    try {
-        f();
-    } catch (const api_error& e) {
-        return e;
-    }
-    ADD_FAILURE() << "no error";
-    return api_error({}, {});
-}
+using relaylink::test::expect_api_error;
 
 } // namespace
 
@@ -82,7 +75,7 @@ TEST(ChirpStackTls, AnUntrustedCertificateIsRefused) {
     relaylink::test::fake_http_server s(test_certs().pem("good"), test_certs().key("good"));
     s.always("GET", "/api/devices/0102030405060708/queue", queue_reply());
     sync_client c(tls_cfg(s)); // the system's trust store does not know our self-signed certificate
-    auto e = expect_error([&] { c.get_queue("0102030405060708"); });
+    auto e = expect_api_error([&] { c.get_queue("0102030405060708"); });
     EXPECT_EQ(e.code(), errc::tls_error) << e.code().message();
     EXPECT_FALSE(e.details().request_sent);
     EXPECT_TRUE(s.requests().empty());
@@ -93,7 +86,7 @@ TEST(ChirpStackTls, ACertificateForAnotherHostIsRefused) {
     s.always("GET", "/api/devices/0102030405060708/queue", queue_reply());
     auto cfg = tls_cfg(s);
     cfg.ca_file = test_certs().pem("other"); // trusted, but issued for ns.example.org
-    auto e = expect_error([&] { sync_client(cfg).get_queue("0102030405060708"); });
+    auto e = expect_api_error([&] { sync_client(cfg).get_queue("0102030405060708"); });
     EXPECT_EQ(e.code(), errc::tls_error);
     EXPECT_TRUE(s.requests().empty());
 }

@@ -11,6 +11,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
+#include "../support/expect_api_error.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -60,16 +62,7 @@ sim::device_config sdm(std::string eui = "0101010101010101") {
     return d;
 }
 
-template <class F>
-cs::api_error expect_error(F f) {
-    try {
-        f();
-    } catch (const cs::api_error& e) {
-        return e;
-    }
-    ADD_FAILURE() << "no error";
-    return cs::api_error({}, {});
-}
+using relaylink::test::expect_api_error;
 
 } // namespace
 
@@ -130,10 +123,10 @@ TEST(Simulator, AuthIsCheckedAsChirpStackDoes) {
     r.s.add_device(sdm());
     auto cfg = client_cfg(r);
     cfg.api_key = "";
-    EXPECT_EQ(expect_error([&] { cs::sync_client(cfg).get_queue("0101010101010101"); }).details().message,
+    EXPECT_EQ(expect_api_error([&] { cs::sync_client(cfg).get_queue("0101010101010101"); }).details().message,
               "no authorization provided");
     cfg.api_key = "wrong";
-    auto e = expect_error([&] { cs::sync_client(cfg).get_queue("0101010101010101"); });
+    auto e = expect_api_error([&] { cs::sync_client(cfg).get_queue("0101010101010101"); });
     EXPECT_EQ(e.code(), cs::errc::unauthenticated);
     EXPECT_EQ(e.details().grpc_code, 16);
     cfg = client_cfg(r);
@@ -145,15 +138,15 @@ TEST(Simulator, UnknownDevicesMalformedEuisAndBadItemsGetChirpStacksAnswers) {
     running_sim r(manual());
     r.s.add_device(sdm());
     cs::sync_client c(client_cfg(r));
-    auto nf = expect_error([&] { c.get_queue("0202020202020202"); });
+    auto nf = expect_api_error([&] { c.get_queue("0202020202020202"); });
     EXPECT_EQ(nf.code(), cs::errc::not_found);
     EXPECT_EQ(nf.details().message, "Object does not exist (id: 0202020202020202)");
     // The client refuses a malformed EUI itself; sent raw, ChirpStack answers 500 "Odd number of digits".
-    auto odd = expect_error([&] { c.request(cs::method::get, "/api/devices/010101010101010/queue"); });
+    auto odd = expect_api_error([&] { c.request(cs::method::get, "/api/devices/010101010101010/queue"); });
     EXPECT_EQ(odd.details().http_status, 500u);
     EXPECT_EQ(odd.details().message, "Odd number of digits");
     // A wrong wrapper is silently discarded by grpc-gateway: the item is empty, so fPort 0 is refused.
-    auto wrapped = expect_error([&] {
+    auto wrapped = expect_api_error([&] {
         c.request(cs::method::post, "/api/devices/0101010101010101/queue", json::value{{"item", {{"fPort", 5}, {"data", "AQI="}}}});
     });
     EXPECT_EQ(wrapped.code(), cs::errc::bad_request);
@@ -161,7 +154,7 @@ TEST(Simulator, UnknownDevicesMalformedEuisAndBadItemsGetChirpStacksAnswers) {
     c.request(cs::method::post, "/api/devices/0101010101010101/queue",
               json::value{{"queueItem", {{"fPort", 261}, {"data", "AQI="}, {"unknownField", 1}}}});
     EXPECT_EQ(c.get_queue("0101010101010101").at(0).f_port, 5u);
-    auto bad64 = expect_error([&] {
+    auto bad64 = expect_api_error([&] {
         c.request(cs::method::post, "/api/devices/0101010101010101/queue", json::value{{"queueItem", {{"fPort", 5}, {"data", "%%"}}}});
     });
     EXPECT_EQ(bad64.code(), cs::errc::bad_request);
@@ -182,7 +175,7 @@ TEST(Simulator, ManagementCrudForApplicationsDevicesKeysAndGateways) {
     EXPECT_EQ(r.s.device("0a0b0c0d0e0f1011")->cfg.kind, sim::device_kind::ivy_em114039);
     EXPECT_EQ(c.get_device("0a0b0c0d0e0f1011").name, "meter 9");
     EXPECT_EQ(c.request(cs::method::get, "/api/devices?applicationId=" + app_id + "&limit=10").at("totalCount"), 1);
-    auto dup = expect_error([&] {
+    auto dup = expect_api_error([&] {
         c.request(cs::method::post, "/api/devices", json::value{{"device", {{"devEui", "0a0b0c0d0e0f1011"}}}});
     });
     EXPECT_EQ(dup.code(), cs::errc::already_exists);
@@ -191,11 +184,11 @@ TEST(Simulator, ManagementCrudForApplicationsDevicesKeysAndGateways) {
     c.request(cs::method::put, "/api/devices/0a0b0c0d0e0f1011", json::value{{"device", {{"name", "meter 10"}}}});
     EXPECT_EQ(c.get_device("0a0b0c0d0e0f1011").name, "meter 10");
     c.request(cs::method::del, "/api/devices/0a0b0c0d0e0f1011");
-    EXPECT_EQ(expect_error([&] { c.get_device("0a0b0c0d0e0f1011"); }).code(), cs::errc::not_found);
+    EXPECT_EQ(expect_api_error([&] { c.get_device("0a0b0c0d0e0f1011"); }).code(), cs::errc::not_found);
     c.request(cs::method::post, "/api/gateways", json::value{{"gateway", {{"gatewayId", "0016c001f153a14c"}, {"name", "roof"}}}});
     EXPECT_EQ(c.request(cs::method::get, "/api/gateways/0016c001f153a14c").at("gateway").at("name"), "roof");
     c.request(cs::method::del, "/api/applications/" + app_id);
-    EXPECT_EQ(expect_error([&] { c.request(cs::method::get, "/api/applications/" + app_id); }).code(), cs::errc::not_found);
+    EXPECT_EQ(expect_api_error([&] { c.request(cs::method::get, "/api/applications/" + app_id); }).code(), cs::errc::not_found);
 }
 
 TEST(Simulator, ControlApiDrivesDevicesAndRefusesBadValues) {
@@ -204,17 +197,17 @@ TEST(Simulator, ControlApiDrivesDevicesAndRefusesBadValues) {
     auto v = c.request(cs::method::post, "/sim/devices",
                        json::value{{"devEui", "0303030303030303"}, {"kind", "uc100_sdm320c"}, {"wiring", "load_side"}});
     EXPECT_EQ(v.at("relay"), "closed");
-    auto bad = expect_error([&] { c.request(cs::method::post, "/sim/devices", json::value{{"devEui", "03"}}); });
+    auto bad = expect_api_error([&] { c.request(cs::method::post, "/sim/devices", json::value{{"devEui", "03"}}); });
     EXPECT_NE(bad.details().message.find("devEui must be 16 hex digits"), std::string::npos);
-    auto bad_kind = expect_error([&] {
+    auto bad_kind = expect_api_error([&] {
         c.request(cs::method::post, "/sim/devices", json::value{{"devEui", "0404040404040404"}, {"kind", "toaster"}});
     });
     EXPECT_NE(bad_kind.details().message.find("kind must be uc100_sdm320c or ivy_em114039"), std::string::npos);
-    auto bad_fault = expect_error([&] {
+    auto bad_fault = expect_api_error([&] {
         c.request(cs::method::put, "/sim/devices/0303030303030303/faults", json::value{{"uplinkLoss", 2}});
     });
     EXPECT_EQ(bad_fault.details().message, "uplinkLoss must be a probability 0-1, got 2");
-    auto bad_latency = expect_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"latencyMs", "soon"}}); });
+    auto bad_latency = expect_api_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"latencyMs", "soon"}}); });
     EXPECT_EQ(bad_latency.details().message, "latencyMs must be 0-3600000 milliseconds, got \"soon\"");
     auto off = device::eastron_sdm320c().relay(false).value();
     c.enqueue("0303030303030303", {true, 5, bytes(off.payload.begin(), off.payload.end()), std::nullopt, false});
@@ -244,7 +237,7 @@ TEST(Simulator, DeviceFaultsCanBeSetForAllDevicesAtOnce) {
         EXPECT_EQ(r.s.device(eui)->uplinks_lost, 1u);
     }
     // a bad value changes nothing
-    auto e = expect_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"dropRate", 0.5}, {"downlinkLoss", -1}}); });
+    auto e = expect_api_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"dropRate", 0.5}, {"downlinkLoss", -1}}); });
     EXPECT_NE(e.details().message.find("downlinkLoss must be a probability"), std::string::npos);
     EXPECT_TRUE(c.get_queue("0101010101010101").empty()); // dropRate was not applied
 }
@@ -254,19 +247,19 @@ TEST(Simulator, HttpFaultsLookLikeAChirpStackOutage) {
     r.s.add_device(sdm());
     cs::sync_client c(client_cfg(r));
     r.s.set_http_faults({1.0, 0, 0, std::chrono::milliseconds(0)});
-    auto e = expect_error([&] { c.get_queue("0101010101010101"); });
+    auto e = expect_api_error([&] { c.get_queue("0101010101010101"); });
     EXPECT_EQ(e.code(), cs::errc::unavailable);
     EXPECT_EQ(e.details().attempts, 3);
     r.s.set_http_faults({0, 1.0, 0, std::chrono::milliseconds(0)});
-    EXPECT_EQ(expect_error([&] { c.get_queue("0101010101010101"); }).code(), cs::errc::rate_limited);
+    EXPECT_EQ(expect_api_error([&] { c.get_queue("0101010101010101"); }).code(), cs::errc::rate_limited);
     r.s.set_http_faults({0, 0, 1.0, std::chrono::milliseconds(0)});
-    auto dropped = expect_error([&] { c.get_queue("0101010101010101"); });
+    auto dropped = expect_api_error([&] { c.get_queue("0101010101010101"); });
     EXPECT_TRUE(cs::is_transient(dropped.code())) << dropped.code().message();
     r.s.set_http_faults({0, 0, 0, std::chrono::milliseconds(300)});
     auto slow = client_cfg(r);
     slow.request_timeout = std::chrono::milliseconds(100);
     slow.retry.max_attempts = 1;
-    EXPECT_EQ(expect_error([&] { cs::sync_client(slow).get_queue("0101010101010101"); }).code(), cs::errc::timeout);
+    EXPECT_EQ(expect_api_error([&] { cs::sync_client(slow).get_queue("0101010101010101"); }).code(), cs::errc::timeout);
     r.s.set_http_faults({});
     EXPECT_TRUE(c.get_queue("0101010101010101").empty());
 }
