@@ -310,11 +310,10 @@ bool network::uplink(simulated_device& d, sys_time now) {
             if (item.confirmed) d.ack_due = true;
             const std::uint8_t app_port = d.cfg.kind == device_kind::uc100_sdm320c ? d.cfg.passthrough_port : std::uint8_t{10};
             if (item.f_port == app_port) {
+                // Without a Modbus reply the ACK (if any) still goes out with the device's next uplink.
                 if (auto r = meter_execute(d, item.data, now)) {
                     d.reply_due = std::move(*r);
                     d.reply_at = now + std::chrono::duration_cast<std::chrono::nanoseconds>(d.cfg.faults.reply_delay);
-                } else if (d.ack_due && d.bridge_powered) {
-                    // No Modbus reply, but the ACK still goes out with the device's next uplink.
                 }
             }
             if (!d.bridge_powered) d.ack_due = false; // it died before it could answer
