@@ -14,7 +14,7 @@ as_root() {
 
 # Debian packages relaylink builds and tests with.
 DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsqlite3-dev
-            libpaho-mqtt-dev libpaho-mqttpp-dev)
+            libpaho-mqtt-dev libpaho-mqttpp-dev libhowardhinnant-date-dev tzdata)
 DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk)
 
 ensure_debs() {

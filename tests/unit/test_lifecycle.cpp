@@ -61,6 +61,9 @@ std::vector<named_input> inputs() {
         {"timer_deadline", timer_fired{timer::deadline}, late},
         {"cancel", cancel{"operator"}, t0},
         {"supersede", supersede{"c2"}, t0},
+        {"flushed", flushed{}, t0},
+        {"left_queue", left_queue{}, t0},
+        {"device_silent", device_silent{"no uplink for 3 intervals"}, soon},
     };
 }
 
@@ -75,13 +78,14 @@ const std::map<std::string, std::map<std::string, std::string>> expected = {
     {"queued", {{"txack", "sent"}, {"ack_true", "acknowledged"}, {"ack_false", "pending"}, {"reply", "confirmed"},
                 {"reply_exception", "failed"}, {"state_verified", "confirmed"}, {"log_expired", "expired"},
                 {"log_payload_size", "failed"}, {"log_fcnt_down", "pending"}, {"timer_deadline", "expired"},
-                {"cancel", "cancelled"}, {"supersede", "superseded"}}},
+                {"cancel", "cancelled"}, {"supersede", "superseded"}, {"flushed", "pending"}, {"left_queue", "sent"}}},
     {"sent", {{"ack_true", "acknowledged"}, {"ack_false", "pending"}, {"reply", "confirmed"}, {"reply_exception", "failed"},
               {"state_verified", "confirmed"}, {"log_expired", "expired"}, {"log_payload_size", "failed"},
-              {"log_fcnt_down", "pending"}, {"timer_reply", "pending"}, {"timer_deadline", "expired"}}},
+              {"log_fcnt_down", "pending"}, {"timer_reply", "pending"}, {"timer_deadline", "expired"},
+              {"device_silent", "failed"}}},
     {"acknowledged", {{"reply", "confirmed"}, {"reply_exception", "failed"}, {"state_verified", "confirmed"},
                       {"log_expired", "expired"}, {"log_payload_size", "failed"}, {"log_fcnt_down", "pending"},
-                      {"timer_reply", "pending"}, {"timer_deadline", "expired"}}},
+                      {"timer_reply", "pending"}, {"timer_deadline", "expired"}, {"device_silent", "failed"}}},
     {"confirmed", {{"state_verified", "confirmed*"}}},
     {"failed", {}},
     {"expired", {}},
@@ -120,7 +124,7 @@ TEST(Lifecycle, EveryStateAndInputPairHasItsOutcome) {
             ++pairs;
         }
     }
-    EXPECT_EQ(pairs, 10 * 24);
+    EXPECT_EQ(pairs, 10 * 27);
 }
 
 TEST(Lifecycle, DispatchPersistsBeforeEnqueueing) {
@@ -273,4 +277,31 @@ TEST(Lifecycle, PortalStatusMapping) {
     EXPECT_EQ(portal_status(state::expired), "failed");
     EXPECT_EQ(portal_status(state::superseded), "cancelled");
     for (auto s : all_states) EXPECT_EQ(state_from_name(to_string(s)), s);
+}
+
+TEST(Lifecycle, ASilentMeterStopsTheDisconnectsRetries) {
+    policy p;
+    record r = in_state(state::queued); // a retry, queued behind a silent bridge
+    r.retry_count = 1;
+    const outcome o = step(r, device_silent{"no uplink for 3 intervals"}, p, t0);
+    EXPECT_EQ(o.to, state::failed);
+    EXPECT_TRUE(o.has(action_kind::flush_and_requeue)); // the retry copy must not wait in the queue
+    EXPECT_NE(r.error.find("not retried"), std::string::npos) << r.error;
+
+    record d = in_state(state::dispatching);
+    d.retry_count = 1;
+    const outcome od = step(d, device_silent{}, p, t0);
+    EXPECT_EQ(od.to, state::dispatching);
+    EXPECT_TRUE(d.cancel_requested);
+    EXPECT_EQ(step(d, enqueue_succeeded{"q9"}, p, t0).to, state::cancelled);
+}
+
+TEST(Lifecycle, AnItemThatLeftTheQueueUnobservedAwaitsItsReply) {
+    policy p;
+    record r = in_state(state::queued);
+    const outcome o = step(r, left_queue{}, p, t0);
+    EXPECT_EQ(o.to, state::sent);
+    ASSERT_TRUE(r.sent_at);
+    EXPECT_TRUE(o.has(action_kind::schedule_timer));
+    EXPECT_EQ(step(r, timer_fired{timer::reply_timeout}, p, t0 + p.uplink_interval * p.reply_timeout_intervals).to, state::pending);
 }

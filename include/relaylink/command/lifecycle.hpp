@@ -108,13 +108,22 @@ enum class timer : std::uint8_t { retry, reply_timeout, deadline };
 struct timer_fired { timer which = timer::retry; };
 struct cancel { std::string reason; };
 struct supersede { std::string by_command; };
+/// The device queue was flushed (to remove another command): a queued item must be enqueued again.
+struct flushed {};
+/// At start-up the item was no longer in the device queue: it went out while nobody was listening.
+struct left_queue {};
+/// The meter fell silent after this disconnect went out (its bridge is powered from the load side):
+/// stop, so that restoring power on site does not cut it again with a retry.
+struct device_silent { std::string detail; };
 
 using input = std::variant<dispatch_begin, enqueue_succeeded, enqueue_failed, reconciled, txack_received, ack_received,
-                           reply_received, state_verified, log_received, timer_fired, cancel, supersede>;
+                           reply_received, state_verified, log_received, timer_fired, cancel, supersede, flushed,
+                           left_queue, device_silent>;
 
 constexpr std::string_view input_name(const input& in) noexcept {
     constexpr std::string_view names[] = {"dispatch", "enqueue_ok", "enqueue_failed", "reconciled", "txack", "ack",
-                                          "reply", "state_verified", "log", "timer", "cancel", "supersede"};
+                                          "reply", "state_verified", "log", "timer", "cancel", "supersede",
+                                          "flushed", "left_queue", "device_silent"};
     return names[in.index()];
 }
 
@@ -353,6 +362,28 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 }
                 if (st == state::queued) s.also({action_kind::flush_and_requeue});
                 return s.go(state::superseded, "superseded by " + x.by_command);
+            } else if constexpr (std::is_same_v<T, flushed>) {
+                if (st != state::queued) return s.ignore("not in the device queue");
+                r.queue_item_id.clear();
+                r.next_attempt_at.reset();
+                return s.go(state::pending, "the device queue was flushed to remove another command: enqueue again");
+            } else if constexpr (std::is_same_v<T, left_queue>) {
+                if (st != state::queued) return s.ignore("not in the device queue");
+                r.sent_at = now;
+                if (p.completion > evidence::gateway_accepted)
+                    s.also({action_kind::schedule_timer, timer::reply_timeout, now + p.uplink_interval * p.reply_timeout_intervals});
+                return s.go(state::sent, "no longer in the device queue: it went out unobserved; awaiting the reply");
+            } else if constexpr (std::is_same_v<T, device_silent>) {
+                if (!radio_reached && r.retry_count == 0) return s.ignore("this command never went out");
+                const std::string why = "the meter fell silent after the disconnect went out" +
+                                        (x.detail.empty() ? std::string() : " (" + x.detail + ")") +
+                                        ": power is probably cut; not retried";
+                if (st == state::dispatching) {
+                    r.cancel_requested = true;
+                    return s.note(why + "; the retry in flight will be withdrawn");
+                }
+                if (st == state::queued) s.also({action_kind::flush_and_requeue});
+                return s.fail(why);
             } else {
                 return s.ignore("unhandled input");
             }

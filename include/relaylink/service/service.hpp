@@ -1,0 +1,167 @@
+// The relay service: safety guard → persist → dispatch → ingest events → lifecycle → timers →
+// notifications. It runs on the executor the caller gives and starts no thread of its own.
+//
+// The store is the truth: every decision reads the command from it and writes the transition back
+// with its audit row (optimistic concurrency), so a crash loses nothing and start-up
+// reconciliation (`start`) finds every command where it was left.
+//
+// Thread-safety: every public member may be called from any thread. Subscribers are called without
+// the service's lock held, so they may call the service.
+#pragma once
+
+#include <relaylink/chirpstack/client.hpp>
+#include <relaylink/chirpstack/event.hpp>
+#include <relaylink/command/lifecycle.hpp>
+#include <relaylink/device/builtin.hpp>
+#include <relaylink/service/safety.hpp>
+#include <relaylink/store/store.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace relaylink::service {
+
+struct service_config {
+    command::policy policy;                        ///< retries, backoff, reply timeout (the profile adds completion and interval)
+    std::chrono::seconds default_deadline{std::chrono::hours(24)}; ///< after not_before (or now) when a request gives none
+    std::size_t max_in_flight = 8;                 ///< concurrent enqueue calls to ChirpStack
+    std::chrono::milliseconds tick{200};           ///< how often (real time) timers and due commands are checked
+    std::chrono::seconds claim_timeout{120};       ///< a `dispatching` command older than this is reconciled
+    int unreachable_after_intervals = 3;           ///< silent this many uplink intervals after a disconnect went out
+    std::size_t max_batch = 512;                   ///< events committed together by post_ingest
+    safety_policy safety;
+    std::function<sys_time()> clock;               ///< default: the system clock (the simulator's in tests)
+    std::uint64_t seed = 0;                        ///< backoff jitter; 0: random
+};
+
+/// What a caller asks for.
+struct request {
+    std::string dev_eui;           ///< 16 hex digits (any case)
+    std::string profile;           ///< a profile name or alias; empty: the meter's known profile
+    std::string meter_ref;         ///< the portal's meter reference (optional)
+    std::string actor = "system";  ///< who asks (the audit trail's "who")
+    std::string reason;            ///< why (required for disconnects by the portal's rules? not here: recommended)
+    std::string idempotency_key;   ///< the same key returns the same command
+    int priority = 5;              ///< 1–10, higher first
+    std::optional<sys_time> not_before;
+    std::optional<sys_time> deadline; ///< sent to ChirpStack as expiresAt
+};
+
+/// A request the service cannot accept as given (bad DevEUI, unknown profile, an idempotency key
+/// reused with other parameters…): `field()` names the culprit.
+class request_error : public std::invalid_argument {
+public:
+    request_error(std::string field, const std::string& message) : std::invalid_argument(message), field_(std::move(field)) {}
+    const std::string& field() const noexcept { return field_; }
+
+private:
+    std::string field_;
+};
+
+/// A command and what happened to it.
+struct command_view {
+    store::command_row command;
+    std::vector<store::audit_event> events;
+};
+
+/// A change of a command, for subscribers.
+struct command_change {
+    store::command_row command;
+    command::state from = command::state::pending;
+    std::string cause;
+};
+
+/// A change of a meter's relay state, for subscribers.
+struct meter_change {
+    store::meter_row meter;
+    store::relay_state from = store::relay_state::unknown;
+};
+
+struct service_stats {
+    std::uint64_t commands_created = 0;
+    std::uint64_t duplicates_returned = 0;   ///< requests answered with a command already in flight or by key
+    std::uint64_t refused = 0;               ///< by the safety guard
+    std::uint64_t deferred = 0;
+    std::uint64_t enqueues = 0, enqueue_failures = 0, flushes = 0, reconciliations = 0;
+    std::uint64_t events = 0;                ///< ingested
+    std::uint64_t transitions = 0;           ///< applied (state or evidence changed, or noted)
+    std::uint64_t ignored = 0;               ///< events for unknown or finished commands, duplicates
+    std::uint64_t uplinks_unmatched = 0;     ///< uplinks that answered no open command
+    std::uint64_t conflicts = 0;             ///< writes retried because another writer moved the command
+    std::uint64_t commits = 0;
+};
+
+class service {
+public:
+    /// `api` and `db` must outlive the service. Throws std::invalid_argument for a bad safety policy.
+    service(boost::asio::any_io_executor ex, chirpstack::client& api, store::store& db,
+            device::profile_registry profiles = device::profile_registry::with_builtins(), service_config cfg = {});
+    ~service();
+    service(const service&) = delete;
+    service& operator=(const service&) = delete;
+
+    /// Reconcile what a previous run left (dispatching → read the device queue; queued → still
+    /// there?) and start the timer. Call once.
+    void start();
+    /// Stop the timer; calls in flight complete and are recorded.
+    void stop();
+
+    // --- commands -----------------------------------------------------------------------------
+    /// Relay off, through the safety guard. Returns the command at once (pending, or refused:
+    /// failed with the reason; or the one in flight it duplicates). Throws request_error.
+    store::command_row disconnect(const request& r);
+    /// Relay on; never blocked. Accepted but flagged when the meter is unreachable after a disconnect.
+    store::command_row reconnect(const request& r);
+    /// Any intent: relay_off / relay_on (as above), read (the relay state, when the profile can), or
+    /// raw (`payload` on `f_port`, default the profile's port).
+    store::command_row send(const request& r, store::command_kind kind, bytes payload = {},
+                            std::optional<std::uint8_t> f_port = std::nullopt);
+    /// Cancel: locally when it has not left, by flushing the device queue when queued (and
+    /// enqueuing again what must stay). The resulting command, or none when unknown; a command
+    /// already on the radio is not cancelled (the audit trail says so).
+    std::optional<store::command_row> cancel(std::int64_t id, const std::string& actor, const std::string& reason = {});
+
+    // --- events -------------------------------------------------------------------------------
+    /// Apply one event now (correlate, transition, commit) in the caller's thread.
+    void ingest(const chirpstack::event& e);
+    /// Apply several events in one transaction.
+    void ingest(std::span<const chirpstack::event> events);
+    /// Queue an event; the service commits queued events in batches on its executor.
+    void post_ingest(chirpstack::event e);
+    /// Run what is due now (timers, dispatch). The timer does this every `tick`; tests with a
+    /// manual clock call it after moving time.
+    void poll();
+
+    // --- queries ------------------------------------------------------------------------------
+    std::optional<command_view> command(std::int64_t id) const;
+    std::vector<store::command_row> history(const std::string& dev_eui, std::size_t limit = 100) const;
+    std::vector<store::command_row> open_commands() const;
+    std::optional<store::meter_row> meter(const std::string& dev_eui) const;
+    std::vector<store::meter_row> meters(std::optional<store::relay_state> only = std::nullopt) const;
+    std::map<command::state, std::size_t> counts() const;
+    service_stats stats() const;
+    /// Commands dispatching right now (enqueue, reconciliation or flush calls in flight).
+    std::size_t busy() const;
+
+    // --- notifications ------------------------------------------------------------------------
+    using subscription = std::uint64_t;
+    subscription on_command(std::function<void(const command_change&)> f);
+    subscription on_meter(std::function<void(const meter_change&)> f);
+    void unsubscribe(subscription s);
+
+    const service_config& settings() const noexcept;
+    const safety_guard& guard() const noexcept;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+} // namespace relaylink::service

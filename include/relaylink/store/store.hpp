@@ -1,0 +1,171 @@
+// Persistence: commands, their append-only audit trail, and each meter's relay state.
+//
+// The store is the truth (DESIGN.md, "Several processes, one truth"): the service keeps no command
+// in memory between events. Every transition is written together with its audit row, in one
+// transaction, and only if the command still has the version the writer read (optimistic
+// concurrency), so a transition can never be applied twice or half-written.
+//
+// Two implementations: sqlite_store (one file, WAL, versioned migrations; the embedded default)
+// and memory_store (tests, benchmarks, dry runs). Both are safe to call from several threads.
+#pragma once
+
+#include <relaylink/command/lifecycle.hpp>
+#include <relaylink/encoding.hpp>
+#include <relaylink/time.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace relaylink::store {
+
+/// What a command does.
+enum class command_kind : std::uint8_t { relay_off, relay_on, read, raw };
+
+constexpr std::string_view to_string(command_kind k) noexcept {
+    constexpr std::string_view names[] = {"relay_off", "relay_on", "read", "raw"};
+    return names[static_cast<std::size_t>(k)];
+}
+constexpr std::optional<command_kind> command_kind_from_name(std::string_view n) noexcept {
+    for (auto k : {command_kind::relay_off, command_kind::relay_on, command_kind::read, command_kind::raw})
+        if (to_string(k) == n) return k;
+    return std::nullopt;
+}
+constexpr bool is_relay(command_kind k) noexcept { return k == command_kind::relay_off || k == command_kind::relay_on; }
+
+/// A meter's relay as relaylink knows it (DESIGN.md, "The meter's relay state").
+enum class relay_state : std::uint8_t { unknown, connected, disconnected, unreachable_after_disconnect };
+
+constexpr std::string_view to_string(relay_state s) noexcept {
+    constexpr std::string_view names[] = {"unknown", "connected", "disconnected", "unreachable_after_disconnect"};
+    return names[static_cast<std::size_t>(s)];
+}
+constexpr std::optional<relay_state> relay_state_from_name(std::string_view n) noexcept {
+    for (auto s : {relay_state::unknown, relay_state::connected, relay_state::disconnected,
+                   relay_state::unreachable_after_disconnect})
+        if (to_string(s) == n) return s;
+    return std::nullopt;
+}
+
+/// One command: what was asked, by whom, and where it is (`rec`, the lifecycle's part).
+struct command_row {
+    std::int64_t id = 0;              ///< assigned by the store
+    std::string idempotency_key;      ///< empty: none
+    std::string meter_ref;            ///< the portal's meter reference (free text; may be empty)
+    std::string dev_eui;              ///< 16 lower-case hex digits
+    std::string profile;              ///< the profile's name
+    command_kind kind = command_kind::raw;
+    bytes payload;                    ///< the downlink's bytes (the Modbus RTU frame)
+    std::uint8_t f_port = 0;
+    bool confirmed = true;
+    int priority = 5;                 ///< 1 (lowest) – 10 (highest)
+    command::record rec;              ///< state, evidence, queue item, fCntDown, retries, times, error
+    int max_retries = 3;
+    std::optional<sys_time> timer_at; ///< when something is next due (dispatch, reply timeout, deadline)
+    std::string created_by;           ///< the actor
+    std::string reason;
+    std::string note;                 ///< a flag for people, e.g. "requested while unreachable after disconnect"
+    sys_time created_at{};
+    sys_time updated_at{};
+    std::int64_t version = 0;         ///< bumped by every write (optimistic concurrency)
+};
+
+/// One line of the audit trail: a command's creation or transition, or something noted about it.
+struct audit_event {
+    std::int64_t command_id = 0;
+    std::int64_t sequence = 0;              ///< 1, 2, 3… per command, gap-free
+    sys_time at{};
+    std::optional<command::state> from;     ///< none for the creation
+    command::state to = command::state::pending;
+    std::string cause;                      ///< what happened, in words
+    std::string actor;                      ///< who: a user, "system", "chirpstack"
+    std::string detail;                     ///< evidence, event ids, anything a person may need
+};
+
+/// A meter as relaylink knows it.
+struct meter_row {
+    std::string dev_eui;
+    std::string meter_ref;
+    std::string profile;
+    relay_state relay = relay_state::unknown;
+    std::optional<sys_time> last_uplink;
+    std::int64_t last_confirmed_command = 0;     ///< 0: none
+    std::optional<sys_time> disconnect_sent_at;  ///< a disconnect went out and no uplink came since
+    std::string note;                            ///< e.g. why it is unreachable and what to do
+    sys_time updated_at{};
+};
+
+/// A command's new values with the audit row that explains them. `row.version` is the version the
+/// writer read; the store applies the update only if the command still has it.
+struct update {
+    command_row row;
+    audit_event event;
+};
+
+/// What the store could not do, in words a person can act on (a corrupt file, a newer schema…).
+class store_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class store {
+public:
+    virtual ~store() = default;
+
+    /// Insert a new command and its first audit row together. Assigns `c.id` (and the event's
+    /// command id and sequence 1). Returns false, writing nothing, when `c.idempotency_key` is
+    /// already taken.
+    virtual bool insert(command_row& c, audit_event created) = 0;
+
+    /// Apply updates and meter rows in one transaction: every command's version must match, else
+    /// nothing is written and false is returned. On success each row's version is bumped and each
+    /// audit row gets the command's next sequence number.
+    virtual bool write(std::span<update> updates, std::span<const meter_row> meters = {}) = 0;
+
+    /// Append an audit row without changing the command (e.g. a refused cancel).
+    virtual void append_event(audit_event e) = 0;
+
+    virtual std::optional<command_row> get(std::int64_t id) const = 0;
+    virtual std::optional<command_row> by_idempotency_key(std::string_view key) const = 0;
+    virtual std::optional<command_row> by_queue_item(std::string_view queue_item_id) const = 0;
+    /// Commands not yet terminal, for one device (empty: every device), oldest first.
+    virtual std::vector<command_row> open(std::string_view dev_eui = {}, std::size_t limit = 10000) const = 0;
+    /// Open commands in one state, oldest first.
+    virtual std::vector<command_row> in_state(command::state s, std::size_t limit = 10000) const = 0;
+    /// Open commands whose timer_at has come: highest priority first, then oldest.
+    virtual std::vector<command_row> due(sys_time now, std::size_t limit) const = 0;
+    /// A meter's commands, newest first.
+    virtual std::vector<command_row> history(std::string_view dev_eui, std::size_t limit = 100) const = 0;
+    virtual std::vector<audit_event> events(std::int64_t command_id) const = 0;
+    virtual std::map<command::state, std::size_t> counts() const = 0;
+
+    virtual std::optional<meter_row> meter(std::string_view dev_eui) const = 0;
+    /// Every meter, or those in one relay state.
+    virtual std::vector<meter_row> meters(std::optional<relay_state> only = std::nullopt) const = 0;
+    /// Meters a disconnect went out to that have not been heard from since.
+    virtual std::vector<meter_row> awaiting_uplink() const = 0;
+};
+
+/// Everything in memory: fast, lost at exit.
+std::unique_ptr<store> make_memory_store();
+
+struct sqlite_options {
+    bool synchronous_full = false;   ///< false: WAL + synchronous=NORMAL (durable across process crashes;
+                                     ///< the last commits may be lost on power loss); true: FULL
+    std::chrono::milliseconds busy_timeout{5000}; ///< wait this long for another process's lock
+};
+
+/// One SQLite file (created if missing), WAL, schema migrated to the current version. Throws
+/// store_error naming the file and the reason when it cannot be opened or is from a newer relaylink.
+std::unique_ptr<store> open_sqlite(const std::string& path, sqlite_options opt = {});
+
+/// The schema version this build writes.
+int sqlite_schema_version();
+
+} // namespace relaylink::store

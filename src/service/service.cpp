@@ -1,0 +1,931 @@
+// The relay service. Every decision: read the command from the store, step the lifecycle, write
+// the transition with its audit row (version-checked), then act (HTTP calls, notifications) after
+// the commit. Device-wide operations (reading the queue, flushing it) run alone for their device:
+// no enqueue for that device is in flight while they run.
+#include <relaylink/service/service.hpp>
+
+#include <relaylink/chirpstack/validate.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+namespace relaylink::service {
+
+namespace asio = boost::asio;
+using command::state;
+using store::command_kind;
+using store::command_row;
+using store::meter_row;
+using store::relay_state;
+
+namespace {
+
+std::string hex(const bytes& b) { return to_hex(b); }
+
+bool same_request(const command_row& a, const command_row& b) {
+    return a.dev_eui == b.dev_eui && a.kind == b.kind && a.payload == b.payload && a.f_port == b.f_port &&
+           a.profile == b.profile && a.meter_ref == b.meter_ref;
+}
+
+std::string describe(const command_row& c) {
+    return "command " + std::to_string(c.id) + " (" + std::string(store::to_string(c.kind)) + " for " + c.dev_eui + ", " +
+           std::string(command::to_string(c.rec.current)) + ")";
+}
+
+} // namespace
+
+struct service::impl : std::enable_shared_from_this<impl> {
+    impl(asio::any_io_executor e, chirpstack::client& c, store::store& s, device::profile_registry p, service_config cf)
+        : ex(std::move(e)), api(c), db(s), profiles(std::move(p)), cfg(std::move(cf)), guard(cfg.safety), timer(ex),
+          rng(cfg.seed ? cfg.seed : std::random_device{}()) {
+        if (cfg.max_in_flight == 0) throw std::invalid_argument("service: max_in_flight must be at least 1");
+        if (cfg.max_batch == 0) throw std::invalid_argument("service: max_batch must be at least 1");
+        if (cfg.unreachable_after_intervals < 1)
+            throw std::invalid_argument("service: unreachable_after_intervals must be at least 1, not " +
+                                        std::to_string(cfg.unreachable_after_intervals));
+        if (cfg.default_deadline <= std::chrono::seconds(0))
+            throw std::invalid_argument("service: default_deadline must be positive");
+    }
+
+    asio::any_io_executor ex;
+    chirpstack::client& api;
+    store::store& db;
+    device::profile_registry profiles;
+    service_config cfg;
+    safety_guard guard;
+    asio::steady_timer timer;
+    std::mt19937_64 rng;
+
+    mutable std::mutex mu;
+    bool running = false;
+    bool alive = true;
+    bool poll_posted = false;
+    service_stats st;
+
+    // Work in flight.
+    std::set<std::int64_t> busy_ids;                        ///< enqueue or queue check in flight
+    std::unordered_map<std::string, int> device_enqueues;   ///< enqueue calls in flight per device
+    std::set<std::string> check_wanted, flush_wanted;       ///< device operations waiting to run
+    std::set<std::string> device_op_running;                ///< a queue read or flush in flight
+    std::map<std::string, sys_time> device_op_retry_at;     ///< after a failed device operation
+
+    // Notifications, delivered after the lock is released.
+    std::vector<command_change> note_commands;
+    std::vector<meter_change> note_meters;
+    std::map<subscription, std::function<void(const command_change&)>> command_subs;
+    std::map<subscription, std::function<void(const meter_change&)>> meter_subs;
+    subscription next_sub = 1;
+
+    // post_ingest's inbox.
+    std::mutex inbox_mu;
+    std::vector<chirpstack::event> inbox;
+    bool drain_posted = false;
+
+    sys_time now() const { return cfg.clock ? cfg.clock() : std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now()); }
+    double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+
+    const device::profile* profile_of(const command_row& c) const { return profiles.find(c.profile); }
+
+    command::policy policy_for(const command_row& c) const {
+        command::policy p = cfg.policy;
+        p.max_retries = c.max_retries;
+        p.confirmed_downlink = c.confirmed;
+        if (const auto* prof = profile_of(c)) {
+            p.uplink_interval = prof->uplink_interval;
+            p.completion = prof->completion;
+            if (c.kind == command_kind::read) p.completion = evidence::device_replied;
+            if (c.kind == command_kind::raw) // an arbitrary frame: its delivery is what can be proven
+                p.completion = std::min(p.completion, c.confirmed ? evidence::device_acknowledged : evidence::gateway_accepted);
+        }
+        if (!c.confirmed && p.completion == evidence::device_acknowledged) p.completion = evidence::gateway_accepted;
+        return p;
+    }
+
+    std::optional<sys_time> next_timer(const command_row& c, sys_time t) const {
+        const auto p = policy_for(c);
+        std::optional<sys_time> at;
+        auto consider = [&](std::optional<sys_time> x) {
+            if (x && (!at || *x < *at)) at = x;
+        };
+        switch (c.rec.current) {
+        case state::pending: {
+            sys_time when = c.created_at;
+            if (c.rec.not_before) when = std::max(when, *c.rec.not_before);
+            if (c.rec.next_attempt_at) when = std::max(when, *c.rec.next_attempt_at);
+            consider(when);
+            break;
+        }
+        case state::dispatching: consider(t + cfg.claim_timeout); break;
+        case state::sent:
+        case state::acknowledged:
+            if (c.rec.sent_at && p.completion > evidence::gateway_accepted)
+                consider(*c.rec.sent_at + p.uplink_interval * p.reply_timeout_intervals);
+            break;
+        case state::queued: break;
+        default: return std::nullopt;
+        }
+        consider(c.rec.deadline);
+        return at;
+    }
+
+    // ---- a batch of transitions, committed together -------------------------------------------
+    struct batch {
+        std::vector<store::update> updates;
+        std::unordered_map<std::int64_t, command_row> rows;   ///< the latest state of each command touched
+        std::map<std::string, meter_row> meters;              ///< meters touched
+        std::map<std::string, relay_state> meters_before;
+        std::vector<std::pair<command_row, command::outcome>> done;
+    };
+
+    /// The command as the batch sees it (its own earlier writes win over the store).
+    std::optional<command_row> overlay(batch& b, std::optional<command_row> r) {
+        if (!r) return r;
+        if (auto it = b.rows.find(r->id); it != b.rows.end()) return it->second;
+        return r;
+    }
+    std::optional<command_row> by_queue_item(batch& b, const std::string& q) {
+        for (const auto& [id, row] : b.rows)
+            if (row.rec.queue_item_id == q) return row;
+        return overlay(b, db.by_queue_item(q));
+    }
+    std::vector<command_row> open_for(batch& b, const std::string& dev) {
+        std::vector<command_row> out;
+        for (auto& r : db.open(dev)) {
+            auto o = overlay(b, r);
+            if (!command::is_terminal(o->rec.current)) out.push_back(std::move(*o));
+        }
+        return out;
+    }
+    meter_row& meter_for(batch& b, const std::string& dev) {
+        auto it = b.meters.find(dev);
+        if (it != b.meters.end()) return it->second;
+        meter_row m;
+        if (auto stored = db.meter(dev)) m = std::move(*stored);
+        else m.dev_eui = dev;
+        b.meters_before.emplace(dev, m.relay);
+        return b.meters.emplace(dev, std::move(m)).first->second;
+    }
+
+    command::outcome apply(batch& b, command_row& row, const command::input& in, const std::string& actor, std::string detail = {}) {
+        const sys_time t = now();
+        const auto p = policy_for(row);
+        command::outcome o = command::step(row.rec, in, p, t, random01());
+        if (o.ignored) {
+            ++st.ignored;
+            return o;
+        }
+        row.updated_at = t;
+        row.timer_at = next_timer(row, t);
+        store::update u{row, store::audit_event{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)}};
+        b.updates.push_back(std::move(u));
+        ++row.version; // the version once this update is written
+        b.rows[row.id] = row;
+        b.done.emplace_back(row, o);
+        meter_consequences(b, row, o);
+        return o;
+    }
+
+    void meter_consequences(batch& b, const command_row& row, const command::outcome& o) {
+        if (!store::is_relay(row.kind)) return;
+        const bool off = row.kind == command_kind::relay_off;
+        if (o.to == state::confirmed && o.from != state::confirmed) {
+            meter_row& m = meter_for(b, row.dev_eui);
+            m.relay = off ? relay_state::disconnected : relay_state::connected;
+            m.last_confirmed_command = row.id;
+            m.note.clear();
+            if (!off) m.disconnect_sent_at.reset();
+            m.updated_at = now();
+        } else if (off && (o.to == state::sent || o.to == state::acknowledged) && o.from != o.to) {
+            meter_row& m = meter_for(b, row.dev_eui);
+            if (!m.disconnect_sent_at && m.relay != relay_state::unreachable_after_disconnect) {
+                m.disconnect_sent_at = row.rec.sent_at.value_or(now());
+                m.updated_at = now();
+            }
+        }
+    }
+
+    /// Write the batch; on success act on it. False (nothing written) when another writer moved a command.
+    bool commit(batch& b) {
+        if (b.updates.empty() && b.meters.empty()) return true;
+        std::vector<meter_row> meters;
+        meters.reserve(b.meters.size());
+        for (auto& [dev, m] : b.meters) meters.push_back(m);
+        if (!db.write(b.updates, meters)) {
+            ++st.conflicts;
+            return false;
+        }
+        ++st.commits;
+        st.transitions += b.updates.size();
+        for (auto& [row, o] : b.done) act(row, o);
+        for (auto& [dev, m] : b.meters)
+            if (b.meters_before[dev] != m.relay) note_meters.push_back({m, b.meters_before[dev]});
+        return true;
+    }
+
+    void act(const command_row& row, const command::outcome& o) {
+        for (const auto& a : o.actions) {
+            switch (a.kind) {
+            case command::action_kind::enqueue: start_enqueue(row); break;
+            case command::action_kind::flush_and_requeue: flush_wanted.insert(row.dev_eui); break;
+            case command::action_kind::reconcile_queue:
+                check_wanted.insert(row.dev_eui);
+                busy_ids.insert(row.id); // until the queue has been read
+                break;
+            case command::action_kind::notify: note_commands.push_back({row, o.from, o.cause}); break;
+            default: break; // persist: done; timers: timer_at is in the row
+            }
+        }
+        if (!o.actions.empty()) schedule_poll();
+    }
+
+    /// Run `fill` into a batch and commit it, again from fresh reads when another writer interfered.
+    template <class Fill>
+    void transact(Fill&& fill) {
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            batch b;
+            fill(b);
+            if (commit(b)) return;
+        }
+        throw store::store_error("could not commit after 5 attempts: other writers keep changing the same commands");
+    }
+
+    // ---- events --------------------------------------------------------------------------------
+    void handle(batch& b, const chirpstack::event& e) {
+        std::visit(
+            [&](const auto& x) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::is_same_v<T, chirpstack::txack_event>) {
+                    auto row = by_queue_item(b, x.queue_item_id);
+                    if (!row) return void(++st.ignored);
+                    apply(b, *row, command::txack_received{x.queue_item_id, x.f_cnt_down}, "chirpstack",
+                          "txack: queue item " + x.queue_item_id + ", fCntDown " + std::to_string(x.f_cnt_down) +
+                              (x.gateway_id.empty() ? "" : ", gateway " + x.gateway_id));
+                } else if constexpr (std::is_same_v<T, chirpstack::ack_event>) {
+                    auto row = by_queue_item(b, x.queue_item_id);
+                    if (!row) return void(++st.ignored);
+                    apply(b, *row, command::ack_received{x.queue_item_id, x.acknowledged, x.f_cnt_down}, "chirpstack",
+                          std::string("ack: queue item ") + x.queue_item_id + ", acknowledged " + (x.acknowledged ? "true" : "false"));
+                } else if constexpr (std::is_same_v<T, chirpstack::log_event>) {
+                    auto q = x.queue_item_id();
+                    auto row = q ? by_queue_item(b, *q) : std::nullopt;
+                    if (!row) return void(++st.ignored);
+                    apply(b, *row, command::log_received{x.code, x.description}, "chirpstack",
+                          "log " + x.code + ": " + x.description);
+                } else if constexpr (std::is_same_v<T, chirpstack::up_event>) {
+                    handle_up(b, x);
+                }
+            },
+            e);
+    }
+
+    void handle_up(batch& b, const chirpstack::up_event& up) {
+        const std::string& dev = up.device.dev_eui;
+        const sys_time t = now();
+        meter_row& m = meter_for(b, dev);
+        m.last_uplink = t;
+        m.updated_at = t;
+        if (m.disconnect_sent_at) m.disconnect_sent_at.reset(); // still talking: not silent
+        if (m.relay == relay_state::unreachable_after_disconnect) {
+            m.relay = relay_state::unknown;
+            m.note = "heard from again at " + format_rfc3339(t) +
+                     " after being unreachable: power was restored on site; the relay state is unknown until a command confirms it";
+        }
+        auto open = open_for(b, dev);
+        auto rank = [](const command_row& c) {
+            switch (c.rec.current) {
+            case state::sent:
+            case state::acknowledged: return 0;
+            case state::queued: return 1;
+            default: return 2;
+            }
+        };
+        std::stable_sort(open.begin(), open.end(), [&](const command_row& a, const command_row& c) { return rank(a) < rank(c); });
+        for (auto& c : open) {
+            if (c.rec.current == state::pending && c.rec.retry_count == 0) continue; // never sent
+            const auto* prof = profile_of(c);
+            if (!prof) continue;
+            const auto match = prof->match_reply(c.payload, up.f_port, up.data);
+            if (!match) continue;
+            const std::string detail = "up: fCnt " + std::to_string(up.f_cnt) + ", fPort " + std::to_string(up.f_port) +
+                                       ", data " + hex(up.data);
+            if (match.kind == device::reply_kind::exception) {
+                apply(b, c, command::reply_received{true, match.reason.message()}, "chirpstack", detail);
+                return;
+            }
+            if (c.kind == command_kind::read) {
+                if (auto on = prof->relay_state_from(match.response)) {
+                    meter_row& mm = meter_for(b, dev);
+                    mm.relay = *on ? relay_state::connected : relay_state::disconnected;
+                    mm.note.clear();
+                }
+            }
+            apply(b, c, command::reply_received{false, ""}, "chirpstack", detail);
+            return;
+        }
+        ++st.uplinks_unmatched;
+    }
+
+    // ---- timers and dispatch -------------------------------------------------------------------
+    void schedule_poll() {
+        if (poll_posted || !alive) return;
+        poll_posted = true;
+        asio::post(ex, [self = shared_from_this()] {
+            {
+                std::lock_guard lock(self->mu);
+                self->poll_posted = false;
+                if (!self->alive) return;
+                self->poll_locked();
+            }
+            self->deliver();
+        });
+    }
+
+    std::size_t enqueues_in_flight() const {
+        std::size_t n = 0;
+        for (auto& [d, k] : device_enqueues) n += static_cast<std::size_t>(k);
+        return n;
+    }
+    bool device_blocked(const std::string& dev) const {
+        return check_wanted.contains(dev) || flush_wanted.contains(dev) || device_op_running.contains(dev);
+    }
+
+    void poll_locked() {
+        const sys_time t = now();
+        check_silent_meters(t);
+        transact([&](batch& b) {
+            std::size_t slots = cfg.max_in_flight > enqueues_in_flight() ? cfg.max_in_flight - enqueues_in_flight() : 0;
+            for (auto& r : db.due(t, 256)) {
+                auto row = overlay(b, r);
+                if (busy_ids.contains(row->id)) continue;
+                if (row->rec.deadline && t >= *row->rec.deadline) {
+                    apply(b, *row, command::timer_fired{command::timer::deadline}, "relaylink");
+                    continue;
+                }
+                switch (row->rec.current) {
+                case state::pending:
+                    if (slots == 0 || device_blocked(row->dev_eui)) break;
+                    if (!apply(b, *row, command::dispatch_begin{}, "relaylink").ignored) --slots;
+                    break;
+                case state::dispatching: // claimed long ago and not ours in flight: a crash, or a lost answer
+                    check_wanted.insert(row->dev_eui);
+                    break;
+                case state::sent:
+                case state::acknowledged:
+                    apply(b, *row, command::timer_fired{command::timer::reply_timeout}, "relaylink");
+                    break;
+                default: break;
+                }
+            }
+        });
+        start_device_ops(t);
+    }
+
+    void check_silent_meters(sys_time t) {
+        transact([&](batch& b) {
+            for (const auto& stored : db.awaiting_uplink()) {
+                const auto* prof = profiles.find(stored.profile);
+                const auto interval = prof ? prof->uplink_interval : cfg.policy.uplink_interval;
+                const auto silent_for = interval * cfg.unreachable_after_intervals;
+                if (!stored.disconnect_sent_at || t - *stored.disconnect_sent_at < silent_for) continue;
+                meter_row& m = meter_for(b, stored.dev_eui);
+                const std::string since = format_rfc3339(*m.disconnect_sent_at);
+                m.relay = relay_state::unreachable_after_disconnect;
+                m.disconnect_sent_at.reset();
+                m.updated_at = t;
+                m.note = "no uplink for " + std::to_string(cfg.unreachable_after_intervals) + " expected intervals (" +
+                         std::to_string(std::chrono::duration_cast<std::chrono::minutes>(silent_for).count()) +
+                         " min) since the disconnect went out at " + since +
+                         ": the bridge is probably powered from the load side. A reconnect can only be delivered "
+                         "after power is restored on site.";
+                for (auto& c : open_for(b, stored.dev_eui))
+                    if (c.kind == command_kind::relay_off)
+                        apply(b, c, command::device_silent{"no uplink since " + since}, "relaylink", m.note);
+            }
+        });
+    }
+
+    void start_enqueue(const command_row& row) {
+        busy_ids.insert(row.id);
+        ++device_enqueues[row.dev_eui];
+        ++st.enqueues;
+        chirpstack::enqueue_request req;
+        req.confirmed = row.confirmed;
+        req.f_port = row.f_port;
+        req.data = row.payload;
+        req.expires_at = row.rec.deadline;
+        auto diag = std::make_shared<chirpstack::diagnostics>();
+        api.async_enqueue(row.dev_eui, std::move(req), *diag,
+                          [self = shared_from_this(), id = row.id, dev = row.dev_eui, diag](error_code ec, std::string qid) {
+                              {
+                                  std::lock_guard lock(self->mu);
+                                  self->enqueue_done(id, dev, ec, std::move(qid), *diag);
+                              }
+                              self->deliver();
+                          });
+    }
+
+    void enqueue_done(std::int64_t id, const std::string& dev, error_code ec, std::string qid, const chirpstack::diagnostics& diag) {
+        busy_ids.erase(id);
+        if (--device_enqueues[dev] <= 0) device_enqueues.erase(dev);
+        if (!alive) return;
+        if (ec) ++st.enqueue_failures;
+        transact([&](batch& b) {
+            auto row = db.get(id);
+            if (!row) return;
+            if (!ec) {
+                apply(b, *row, command::enqueue_succeeded{qid}, "chirpstack", "queue item " + qid);
+                return;
+            }
+            const std::string msg = diag.message.empty() ? ec.message() : diag.message;
+            std::string detail = ec.message();
+            if (diag.http_status) detail += ", HTTP " + std::to_string(diag.http_status);
+            if (diag.attempts > 1) detail += ", " + std::to_string(diag.attempts) + " attempts";
+            apply(b, *row, command::enqueue_failed{msg, chirpstack::is_transient(ec), diag.request_sent}, "chirpstack", detail);
+        });
+        schedule_poll();
+    }
+
+    /// Queue reads and flushes, each alone for its device (no enqueue for it in flight).
+    void start_device_ops(sys_time t) {
+        auto ready = [&](const std::string& dev) {
+            if (device_op_running.contains(dev) || device_enqueues.contains(dev)) return false;
+            auto it = device_op_retry_at.find(dev);
+            return it == device_op_retry_at.end() || it->second <= t;
+        };
+        for (auto it = check_wanted.begin(); it != check_wanted.end();) {
+            if (!ready(*it)) {
+                ++it;
+                continue;
+            }
+            start_queue_check(*it);
+            it = check_wanted.erase(it);
+        }
+        for (auto it = flush_wanted.begin(); it != flush_wanted.end();) {
+            if (!ready(*it)) {
+                ++it;
+                continue;
+            }
+            start_flush(*it);
+            it = flush_wanted.erase(it);
+        }
+    }
+
+    void device_op_failed(const std::string& dev, std::set<std::string>& wanted, const std::string& what, error_code ec,
+                          const chirpstack::diagnostics& diag) {
+        wanted.insert(dev);
+        device_op_retry_at[dev] = now() + std::chrono::seconds(30);
+        // Noted on the commands it holds up, so the audit trail shows why they wait.
+        for (auto& c : db.open(dev))
+            if (c.rec.current == state::dispatching || c.rec.current == state::queued)
+                db.append_event({c.id, 0, now(), c.rec.current, c.rec.current,
+                                 what + " failed (" + (diag.message.empty() ? ec.message() : diag.message) + "): trying again in 30 s",
+                                 "relaylink", ""});
+    }
+
+    void start_queue_check(const std::string& dev) {
+        device_op_running.insert(dev);
+        ++st.reconciliations;
+        auto diag = std::make_shared<chirpstack::diagnostics>();
+        api.async_get_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec, std::vector<chirpstack::queue_item> q) {
+            {
+                std::lock_guard lock(self->mu);
+                self->queue_checked(dev, ec, q, *diag);
+            }
+            self->deliver();
+        });
+    }
+
+    void queue_checked(const std::string& dev, error_code ec, const std::vector<chirpstack::queue_item>& q,
+                       const chirpstack::diagnostics& diag) {
+        device_op_running.erase(dev);
+        if (!alive) return;
+        if (ec) {
+            device_op_failed(dev, check_wanted, "reading the device queue", ec, diag);
+            return;
+        }
+        device_op_retry_at.erase(dev);
+        transact([&](batch& b) {
+            std::set<std::string> taken;
+            auto open = open_for(b, dev);
+            for (const auto& c : open)
+                if (!c.rec.queue_item_id.empty()) taken.insert(c.rec.queue_item_id);
+            for (auto& c : open) {
+                if (c.rec.current == state::queued) {
+                    const bool there = std::any_of(q.begin(), q.end(), [&](const auto& i) { return i.id == c.rec.queue_item_id; });
+                    if (!there) apply(b, c, command::left_queue{}, "relaylink", "device queue read: " + std::to_string(q.size()) + " items");
+                } else if (c.rec.current == state::dispatching) { // none in flight: device operations run alone
+                    std::optional<std::string> adopt;
+                    for (const auto& item : q) {
+                        if (taken.contains(item.id) || item.f_port != c.f_port || item.data != c.payload || item.confirmed != c.confirmed)
+                            continue;
+                        if (auto owner = db.by_queue_item(item.id); owner && owner->id != c.id) continue;
+                        adopt = item.id;
+                        taken.insert(item.id);
+                        break;
+                    }
+                    apply(b, c, command::reconciled{adopt}, "relaylink",
+                          "device queue read: " + std::to_string(q.size()) + " items" + (adopt ? ", adopted " + *adopt : ", none identical"));
+                }
+            }
+        });
+        for (auto& c : db.open(dev)) busy_ids.erase(c.id);
+        schedule_poll();
+    }
+
+    void start_flush(const std::string& dev) {
+        device_op_running.insert(dev);
+        ++st.flushes;
+        auto diag = std::make_shared<chirpstack::diagnostics>();
+        api.async_flush_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec) {
+            {
+                std::lock_guard lock(self->mu);
+                self->flushed(dev, ec, *diag);
+            }
+            self->deliver();
+        });
+    }
+
+    void flushed(const std::string& dev, error_code ec, const chirpstack::diagnostics& diag) {
+        device_op_running.erase(dev);
+        if (!alive) return;
+        if (ec) {
+            device_op_failed(dev, flush_wanted, "flushing the device queue", ec, diag);
+            return;
+        }
+        device_op_retry_at.erase(dev);
+        transact([&](batch& b) {
+            for (auto& c : open_for(b, dev))
+                if (c.rec.current == state::queued) apply(b, c, command::flushed{}, "relaylink", "device queue flushed");
+        });
+        schedule_poll();
+    }
+
+    void tick() {
+        timer.expires_after(cfg.tick);
+        timer.async_wait([w = weak_from_this()](error_code ec) {
+            auto self = w.lock();
+            if (ec || !self) return;
+            {
+                std::lock_guard lock(self->mu);
+                if (!self->running || !self->alive) return;
+                self->poll_locked();
+                self->tick();
+            }
+            self->deliver();
+        });
+    }
+
+    void drain() {
+        std::vector<chirpstack::event> take;
+        {
+            std::lock_guard lock(inbox_mu);
+            const std::size_t n = std::min(cfg.max_batch, inbox.size());
+            take.assign(std::make_move_iterator(inbox.begin()), std::make_move_iterator(inbox.begin() + static_cast<std::ptrdiff_t>(n)));
+            inbox.erase(inbox.begin(), inbox.begin() + static_cast<std::ptrdiff_t>(n));
+            if (inbox.empty()) drain_posted = false;
+            else asio::post(ex, [self = shared_from_this()] { self->drain(); });
+        }
+        ingest(take);
+    }
+
+    void ingest(std::span<const chirpstack::event> events) {
+        {
+            std::lock_guard lock(mu);
+            if (!alive) return;
+            st.events += events.size();
+            const auto ignored_before = st.ignored, unmatched_before = st.uplinks_unmatched;
+            batch first;
+            for (const auto& e : events) handle(first, e);
+            if (!commit(first)) {
+                // Another writer moved a command: apply the events one by one from fresh reads.
+                st.ignored = ignored_before;
+                st.uplinks_unmatched = unmatched_before;
+                for (const auto& e : events) transact([&](batch& b) { handle(b, e); });
+            }
+        }
+        deliver();
+    }
+
+    void deliver() {
+        std::vector<command_change> cs;
+        std::vector<meter_change> ms;
+        std::vector<std::function<void(const command_change&)>> cf;
+        std::vector<std::function<void(const meter_change&)>> mf;
+        {
+            std::lock_guard lock(mu);
+            cs.swap(note_commands);
+            ms.swap(note_meters);
+            if (cs.empty() && ms.empty()) return;
+            for (auto& [k, f] : command_subs) cf.push_back(f);
+            for (auto& [k, f] : meter_subs) mf.push_back(f);
+        }
+        for (const auto& c : cs)
+            for (auto& f : cf) f(c);
+        for (const auto& m : ms)
+            for (auto& f : mf) f(m);
+    }
+
+    // ---- requests ------------------------------------------------------------------------------
+    command_row create(const request& r, command_kind kind, bytes raw, std::optional<std::uint8_t> raw_port);
+};
+
+command_row service::impl::create(const request& r, command_kind kind, bytes raw, std::optional<std::uint8_t> raw_port) {
+    std::string why;
+    auto dev = chirpstack::normalize_dev_eui(r.dev_eui, &why);
+    if (!dev) throw request_error("dev_eui", why);
+    if (r.priority < 1 || r.priority > 10)
+        throw request_error("priority", "priority must be 1 (lowest) to 10 (highest), not " + std::to_string(r.priority));
+    if (r.actor.empty()) throw request_error("actor", "actor must name who asks (a user name, or \"system\")");
+
+    std::string profile_name = r.profile;
+    if (profile_name.empty()) {
+        if (auto m = db.meter(*dev); m && !m->profile.empty()) profile_name = m->profile;
+        else
+            throw request_error("profile", "no profile given and meter " + *dev + " has none on record; give one of: " +
+                                               profiles.describe_names());
+    }
+    const auto* prof = profiles.find(profile_name);
+    if (!prof) throw request_error("profile", "unknown profile '" + profile_name + "'; known: " + profiles.describe_names());
+
+    command_row c;
+    c.dev_eui = *dev;
+    c.profile = prof->name;
+    c.meter_ref = r.meter_ref;
+    c.kind = kind;
+    c.priority = r.priority;
+    c.created_by = r.actor;
+    c.reason = r.reason;
+    c.idempotency_key = r.idempotency_key;
+    c.max_retries = cfg.policy.max_retries;
+    switch (kind) {
+    case command_kind::relay_off:
+    case command_kind::relay_on: {
+        auto d = prof->relay(kind == command_kind::relay_on);
+        if (!d) throw request_error("profile", "profile " + prof->name + " cannot build its relay frame: " + d.error().message());
+        c.payload.assign(d->payload.begin(), d->payload.end());
+        c.f_port = d->fport;
+        c.confirmed = d->confirmed;
+        break;
+    }
+    case command_kind::read: {
+        auto d = prof->read_relay_state();
+        if (!d) throw request_error("kind", "profile " + prof->name + " cannot read the relay state back (no relay_state in the profile)");
+        c.payload.assign(d->payload.begin(), d->payload.end());
+        c.f_port = d->fport;
+        c.confirmed = d->confirmed;
+        break;
+    }
+    case command_kind::raw: {
+        if (auto e = chirpstack::check_payload(raw.size(), &why)) throw request_error("payload", why);
+        c.payload = std::move(raw);
+        c.f_port = raw_port.value_or(prof->fport);
+        if (auto e = chirpstack::check_fport(c.f_port, &why)) throw request_error("f_port", why);
+        c.confirmed = prof->confirmed;
+        break;
+    }
+    }
+
+    const sys_time t = now();
+    if (r.deadline && *r.deadline <= std::max(t, r.not_before.value_or(t)))
+        throw request_error("deadline", "deadline " + format_rfc3339(*r.deadline) + " is not after " +
+                                            (r.not_before ? "not_before " + format_rfc3339(*r.not_before) : "now (" + format_rfc3339(t) + ")"));
+
+    // Idempotency: the same key returns the same command; with other parameters it is an error.
+    if (!c.idempotency_key.empty()) {
+        if (auto existing = db.by_idempotency_key(c.idempotency_key)) {
+            if (!same_request(*existing, c))
+                throw request_error("idempotency_key", "idempotency key '" + c.idempotency_key + "' was used for " + describe(*existing) +
+                                                           " with other parameters; use a new key for a new request");
+            ++st.duplicates_returned;
+            return *existing;
+        }
+    }
+    // A duplicate of a relay command in flight returns the one in flight.
+    std::vector<command_row> opposite;
+    if (store::is_relay(kind)) {
+        for (auto& o : db.open(c.dev_eui)) {
+            if (o.kind == kind && o.payload == c.payload) {
+                ++st.duplicates_returned;
+                db.append_event({o.id, 0, t, o.rec.current, o.rec.current,
+                                 "requested again by " + r.actor + ": this command, already in flight, answers it", r.actor, r.reason});
+                return o;
+            }
+            if (store::is_relay(o.kind) && o.kind != kind) opposite.push_back(o);
+        }
+    }
+
+    c.rec.not_before = r.not_before;
+    std::string cause = std::string(store::to_string(kind)) + " requested" + (r.reason.empty() ? "" : ": " + r.reason);
+    const auto meter = db.meter(c.dev_eui);
+    if (cfg.safety.dry_run) {
+        c.rec.current = state::cancelled;
+        c.rec.completed_at = t;
+        cause = "dry run: would send " + hex(c.payload) + " on fPort " + std::to_string(c.f_port) +
+                (c.confirmed ? " (confirmed)" : "") + "; nothing sent";
+    } else if (kind == command_kind::relay_off) {
+        const verdict v = guard.check_disconnect(c.dev_eui, c.meter_ref, std::max(t, r.not_before.value_or(t)));
+        if (v.what == verdict::decision::refuse) {
+            ++st.refused;
+            c.rec.current = state::failed;
+            c.rec.completed_at = t;
+            c.rec.error = "refused by the safety guard: " + v.reason;
+            cause = c.rec.error;
+        } else if (v.what == verdict::decision::defer) {
+            ++st.deferred;
+            c.rec.not_before = v.not_before;
+            cause += "; " + v.reason;
+        }
+    } else if (kind == command_kind::relay_on && meter && meter->relay == relay_state::unreachable_after_disconnect) {
+        c.note = "requested while the meter is unreachable after a disconnect: it can only be delivered after power is "
+                 "restored on site";
+        cause += "; " + c.note;
+    }
+    c.rec.deadline = r.deadline ? *r.deadline : std::max(t, c.rec.not_before.value_or(t)) + cfg.default_deadline;
+    if (r.deadline && c.rec.not_before && *r.deadline <= *c.rec.not_before) {
+        // Deferred past the caller's own deadline: nothing could be sent in time.
+        ++st.refused;
+        c.rec.current = state::failed;
+        c.rec.completed_at = t;
+        c.rec.error = "refused: deferred to " + guard.local(*c.rec.not_before) + ", after the request's deadline " +
+                      guard.local(*r.deadline);
+        cause = c.rec.error;
+    }
+    c.created_at = c.updated_at = t;
+    c.timer_at = next_timer(c, t);
+
+    if (!db.insert(c, store::audit_event{0, 0, t, std::nullopt, c.rec.current, cause, r.actor, r.reason})) {
+        // Another writer took the key between our read and our insert.
+        auto existing = db.by_idempotency_key(c.idempotency_key);
+        if (!existing || !same_request(*existing, c))
+            throw request_error("idempotency_key", "idempotency key '" + c.idempotency_key + "' was just used with other parameters");
+        ++st.duplicates_returned;
+        return *existing;
+    }
+    ++st.commands_created;
+    note_commands.push_back({c, c.rec.current, cause});
+
+    transact([&](batch& b) {
+        // Remember the meter's profile and reference; supersede the opposite command not yet on the radio.
+        meter_row& m = meter_for(b, c.dev_eui);
+        if (m.profile != c.profile || (!c.meter_ref.empty() && m.meter_ref != c.meter_ref)) {
+            m.profile = c.profile;
+            if (!c.meter_ref.empty()) m.meter_ref = c.meter_ref;
+            m.updated_at = t;
+        } else if (meter) {
+            b.meters.erase(c.dev_eui);
+        }
+        if (command::is_terminal(c.rec.current)) return;
+        for (auto& o : opposite) {
+            auto cur = overlay(b, db.get(o.id));
+            if (cur && !command::is_terminal(cur->rec.current))
+                apply(b, *cur, command::supersede{"command " + std::to_string(c.id)}, r.actor, r.reason);
+        }
+    });
+    schedule_poll();
+    return c;
+}
+
+// ---- the public face ---------------------------------------------------------------------------
+
+service::service(asio::any_io_executor ex, chirpstack::client& api, store::store& db, device::profile_registry profiles,
+                 service_config cfg)
+    : impl_(std::make_shared<impl>(std::move(ex), api, db, std::move(profiles), std::move(cfg))) {}
+
+service::~service() {
+    std::lock_guard lock(impl_->mu);
+    impl_->alive = false;
+    impl_->running = false;
+    impl_->timer.cancel();
+}
+
+void service::start() {
+    {
+        std::lock_guard lock(impl_->mu);
+        if (impl_->running) return;
+        impl_->running = true;
+        // What a previous run left: commands claimed (dispatching) or queued are checked against the
+        // device queue before anything else is sent to those devices.
+        for (auto st : {state::dispatching, state::queued})
+            for (auto& c : impl_->db.in_state(st)) {
+                impl_->check_wanted.insert(c.dev_eui);
+                if (st == state::dispatching) impl_->busy_ids.insert(c.id);
+            }
+        impl_->poll_locked();
+        impl_->tick();
+    }
+    impl_->deliver();
+}
+
+void service::stop() {
+    std::lock_guard lock(impl_->mu);
+    impl_->running = false;
+    impl_->timer.cancel();
+}
+
+store::command_row service::disconnect(const request& r) { return send(r, command_kind::relay_off); }
+store::command_row service::reconnect(const request& r) { return send(r, command_kind::relay_on); }
+
+store::command_row service::send(const request& r, command_kind kind, bytes payload, std::optional<std::uint8_t> f_port) {
+    command_row c;
+    {
+        std::lock_guard lock(impl_->mu);
+        c = impl_->create(r, kind, std::move(payload), f_port);
+    }
+    impl_->deliver();
+    return c;
+}
+
+std::optional<store::command_row> service::cancel(std::int64_t id, const std::string& actor, const std::string& reason) {
+    std::optional<command_row> out;
+    {
+        std::lock_guard lock(impl_->mu);
+        auto& s = *impl_;
+        s.transact([&](impl::batch& b) {
+            out = s.db.get(id);
+            if (!out) return;
+            const auto o = s.apply(b, *out, command::cancel{reason}, actor.empty() ? "system" : actor, reason);
+            if (o.ignored)
+                s.db.append_event({id, 0, s.now(), out->rec.current, out->rec.current, "cancel refused: " + o.cause,
+                                   actor.empty() ? "system" : actor, reason});
+        });
+    }
+    impl_->deliver();
+    return out;
+}
+
+void service::ingest(const chirpstack::event& e) { impl_->ingest(std::span<const chirpstack::event>(&e, 1)); }
+void service::ingest(std::span<const chirpstack::event> events) { impl_->ingest(events); }
+
+void service::post_ingest(chirpstack::event e) {
+    std::lock_guard lock(impl_->inbox_mu);
+    impl_->inbox.push_back(std::move(e));
+    if (!impl_->drain_posted) {
+        impl_->drain_posted = true;
+        asio::post(impl_->ex, [self = impl_] { self->drain(); });
+    }
+}
+
+void service::poll() {
+    {
+        std::lock_guard lock(impl_->mu);
+        impl_->poll_locked();
+    }
+    impl_->deliver();
+}
+
+std::optional<command_view> service::command(std::int64_t id) const {
+    auto c = impl_->db.get(id);
+    if (!c) return std::nullopt;
+    return command_view{std::move(*c), impl_->db.events(id)};
+}
+std::vector<store::command_row> service::history(const std::string& dev_eui, std::size_t limit) const {
+    auto dev = chirpstack::normalize_dev_eui(dev_eui);
+    if (!dev) throw request_error("dev_eui", "DevEUI must be 16 hex digits, not '" + dev_eui + "'");
+    return impl_->db.history(*dev, limit);
+}
+std::vector<store::command_row> service::open_commands() const { return impl_->db.open(); }
+std::optional<store::meter_row> service::meter(const std::string& dev_eui) const {
+    auto dev = chirpstack::normalize_dev_eui(dev_eui);
+    if (!dev) throw request_error("dev_eui", "DevEUI must be 16 hex digits, not '" + dev_eui + "'");
+    return impl_->db.meter(*dev);
+}
+std::vector<store::meter_row> service::meters(std::optional<store::relay_state> only) const { return impl_->db.meters(only); }
+std::map<command::state, std::size_t> service::counts() const { return impl_->db.counts(); }
+service_stats service::stats() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->st;
+}
+std::size_t service::busy() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->busy_ids.size() + impl_->device_op_running.size() + impl_->check_wanted.size() + impl_->flush_wanted.size();
+}
+
+service::subscription service::on_command(std::function<void(const command_change&)> f) {
+    std::lock_guard lock(impl_->mu);
+    const auto id = impl_->next_sub++;
+    impl_->command_subs.emplace(id, std::move(f));
+    return id;
+}
+service::subscription service::on_meter(std::function<void(const meter_change&)> f) {
+    std::lock_guard lock(impl_->mu);
+    const auto id = impl_->next_sub++;
+    impl_->meter_subs.emplace(id, std::move(f));
+    return id;
+}
+void service::unsubscribe(subscription s) {
+    std::lock_guard lock(impl_->mu);
+    impl_->command_subs.erase(s);
+    impl_->meter_subs.erase(s);
+}
+
+const service_config& service::settings() const noexcept { return impl_->cfg; }
+const safety_guard& service::guard() const noexcept { return impl_->guard; }
+
+} // namespace relaylink::service

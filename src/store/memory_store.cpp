@@ -1,0 +1,208 @@
+// The in-memory store: the same contract as SQLite's, guarded by one mutex.
+#include <relaylink/store/store.hpp>
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+namespace relaylink::store {
+namespace {
+
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using string_map = std::unordered_map<std::string, V, string_hash, std::equal_to<>>;
+
+class memory_store final : public store {
+public:
+    bool insert(command_row& c, audit_event created) override {
+        std::lock_guard lock(mu_);
+        if (!c.idempotency_key.empty() && keys_.contains(c.idempotency_key)) return false;
+        c.id = static_cast<std::int64_t>(rows_.size()) + 1;
+        c.version = 1;
+        rows_.push_back(c);
+        events_.emplace_back();
+        created.command_id = c.id;
+        created.sequence = 1;
+        events_.back().push_back(std::move(created));
+        if (!c.idempotency_key.empty()) keys_.emplace(c.idempotency_key, c.id);
+        index(c);
+        return true;
+    }
+
+    bool write(std::span<update> updates, std::span<const meter_row> meters) override {
+        std::lock_guard lock(mu_);
+        // The same command may appear twice: the second update carries the first one's new version.
+        std::unordered_map<std::int64_t, std::int64_t> versions;
+        for (const auto& u : updates) {
+            const command_row* cur = find(u.row.id);
+            if (!cur) return false;
+            auto [it, fresh] = versions.try_emplace(u.row.id, cur->version);
+            if (it->second != u.row.version) return false;
+            ++it->second;
+        }
+        for (auto& u : updates) {
+            command_row& cur = rows_[static_cast<std::size_t>(u.row.id - 1)];
+            unindex(cur);
+            u.row.version = cur.version + 1;
+            cur = u.row;
+            index(cur);
+            auto& log = events_[static_cast<std::size_t>(u.row.id - 1)];
+            u.event.command_id = u.row.id;
+            u.event.sequence = static_cast<std::int64_t>(log.size()) + 1;
+            log.push_back(u.event);
+        }
+        for (const auto& m : meters) meters_.insert_or_assign(m.dev_eui, m);
+        return true;
+    }
+
+    void append_event(audit_event e) override {
+        std::lock_guard lock(mu_);
+        if (!find(e.command_id)) throw store_error("no command " + std::to_string(e.command_id) + " to add an audit event to");
+        auto& log = events_[static_cast<std::size_t>(e.command_id - 1)];
+        e.sequence = static_cast<std::int64_t>(log.size()) + 1;
+        log.push_back(std::move(e));
+    }
+
+    std::optional<command_row> get(std::int64_t id) const override {
+        std::lock_guard lock(mu_);
+        if (const auto* r = find(id)) return *r;
+        return std::nullopt;
+    }
+    std::optional<command_row> by_idempotency_key(std::string_view key) const override {
+        std::lock_guard lock(mu_);
+        auto it = keys_.find(key);
+        if (it == keys_.end()) return std::nullopt;
+        return *find(it->second);
+    }
+    std::optional<command_row> by_queue_item(std::string_view q) const override {
+        std::lock_guard lock(mu_);
+        auto it = queue_items_.find(q);
+        if (it == queue_items_.end()) return std::nullopt;
+        return *find(it->second);
+    }
+    std::vector<command_row> open(std::string_view dev_eui, std::size_t limit) const override {
+        std::lock_guard lock(mu_);
+        std::vector<command_row> out;
+        if (dev_eui.empty()) {
+            for (auto id : open_) {
+                if (out.size() >= limit) break;
+                out.push_back(*find(id));
+            }
+            return out;
+        }
+        auto it = open_by_device_.find(dev_eui);
+        if (it == open_by_device_.end()) return out;
+        for (auto id : it->second) {
+            if (out.size() >= limit) break;
+            out.push_back(*find(id));
+        }
+        return out;
+    }
+    std::vector<command_row> in_state(command::state s, std::size_t limit) const override {
+        std::lock_guard lock(mu_);
+        std::vector<command_row> out;
+        for (auto id : open_) {
+            if (out.size() >= limit) break;
+            const auto* r = find(id);
+            if (r->rec.current == s) out.push_back(*r);
+        }
+        return out;
+    }
+    std::vector<command_row> due(sys_time now, std::size_t limit) const override {
+        std::lock_guard lock(mu_);
+        std::vector<const command_row*> hits;
+        for (auto id : open_) {
+            const auto* r = find(id);
+            if (r->timer_at && *r->timer_at <= now) hits.push_back(r);
+        }
+        std::sort(hits.begin(), hits.end(), [](const command_row* a, const command_row* b) {
+            if (a->priority != b->priority) return a->priority > b->priority;
+            return a->id < b->id;
+        });
+        std::vector<command_row> out;
+        for (const auto* r : hits) {
+            if (out.size() >= limit) break;
+            out.push_back(*r);
+        }
+        return out;
+    }
+    std::vector<command_row> history(std::string_view dev_eui, std::size_t limit) const override {
+        std::lock_guard lock(mu_);
+        std::vector<command_row> out;
+        for (auto it = rows_.rbegin(); it != rows_.rend() && out.size() < limit; ++it)
+            if (it->dev_eui == dev_eui) out.push_back(*it);
+        return out;
+    }
+    std::vector<audit_event> events(std::int64_t id) const override {
+        std::lock_guard lock(mu_);
+        if (!find(id)) return {};
+        return events_[static_cast<std::size_t>(id - 1)];
+    }
+    std::map<command::state, std::size_t> counts() const override {
+        std::lock_guard lock(mu_);
+        std::map<command::state, std::size_t> out;
+        for (const auto& r : rows_) ++out[r.rec.current];
+        return out;
+    }
+    std::optional<meter_row> meter(std::string_view dev_eui) const override {
+        std::lock_guard lock(mu_);
+        auto it = meters_.find(dev_eui);
+        if (it == meters_.end()) return std::nullopt;
+        return it->second;
+    }
+    std::vector<meter_row> meters(std::optional<relay_state> only) const override {
+        std::lock_guard lock(mu_);
+        std::vector<meter_row> out;
+        for (const auto& [eui, m] : meters_)
+            if (!only || m.relay == *only) out.push_back(m);
+        std::sort(out.begin(), out.end(), [](const meter_row& a, const meter_row& b) { return a.dev_eui < b.dev_eui; });
+        return out;
+    }
+    std::vector<meter_row> awaiting_uplink() const override {
+        std::lock_guard lock(mu_);
+        std::vector<meter_row> out;
+        for (const auto& [eui, m] : meters_)
+            if (m.disconnect_sent_at) out.push_back(m);
+        return out;
+    }
+
+private:
+    const command_row* find(std::int64_t id) const {
+        if (id < 1 || static_cast<std::size_t>(id) > rows_.size()) return nullptr;
+        return &rows_[static_cast<std::size_t>(id - 1)];
+    }
+    void index(const command_row& c) {
+        if (!c.rec.queue_item_id.empty()) queue_items_.insert_or_assign(c.rec.queue_item_id, c.id);
+        if (!command::is_terminal(c.rec.current)) {
+            open_.insert(c.id);
+            open_by_device_[c.dev_eui].insert(c.id);
+        }
+    }
+    void unindex(const command_row& c) {
+        // A queue item id stays findable after the command moves on (late events must still find it).
+        open_.erase(c.id);
+        if (auto it = open_by_device_.find(c.dev_eui); it != open_by_device_.end()) {
+            it->second.erase(c.id);
+            if (it->second.empty()) open_by_device_.erase(it);
+        }
+    }
+
+    mutable std::mutex mu_;
+    std::vector<command_row> rows_;
+    std::vector<std::vector<audit_event>> events_;
+    string_map<std::int64_t> keys_;
+    string_map<std::int64_t> queue_items_;
+    std::set<std::int64_t> open_;
+    string_map<std::set<std::int64_t>> open_by_device_;
+    string_map<meter_row> meters_;
+};
+
+} // namespace
+
+std::unique_ptr<store> make_memory_store() { return std::make_unique<memory_store>(); }
+
+} // namespace relaylink::store

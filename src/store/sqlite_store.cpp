@@ -1,0 +1,563 @@
+// The SQLite store: one file, WAL, versioned migrations, prepared statements, one connection
+// guarded by a mutex. Times are stored as INTEGER nanoseconds since the Unix epoch (UTC).
+#include <relaylink/store/store.hpp>
+
+#include <sqlite3.h>
+
+#include <mutex>
+#include <unordered_map>
+
+namespace relaylink::store {
+namespace {
+
+using command::state;
+
+// Each migration runs once, in its own transaction, recorded in schema_migrations. Never edit a
+// migration that has shipped: add the next one.
+struct migration {
+    int version;
+    const char* description;
+    const char* sql;
+};
+
+constexpr const char* open_states = "('pending','dispatching','queued','sent','acknowledged')";
+
+const migration migrations[] = {
+    {1, "commands, command_events (audit trail), queue_items, meters", R"sql(
+CREATE TABLE commands (
+  id               INTEGER PRIMARY KEY,
+  idempotency_key  TEXT UNIQUE,
+  meter_ref        TEXT NOT NULL DEFAULT '',
+  dev_eui          TEXT NOT NULL CHECK (length(dev_eui) = 16),
+  profile          TEXT NOT NULL,
+  kind             TEXT NOT NULL CHECK (kind IN ('relay_off','relay_on','read','raw')),
+  payload          BLOB NOT NULL,
+  f_port           INTEGER NOT NULL CHECK (f_port BETWEEN 1 AND 223),
+  confirmed        INTEGER NOT NULL CHECK (confirmed IN (0,1)),
+  priority         INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 10),
+  state            TEXT NOT NULL CHECK (state IN ('pending','dispatching','queued','sent','acknowledged',
+                                                  'confirmed','failed','expired','cancelled','superseded')),
+  evidence         TEXT NOT NULL CHECK (evidence IN ('none','gateway_accepted','device_acknowledged',
+                                                        'device_replied','state_verified')),
+  queue_item_id    TEXT,
+  f_cnt_down       INTEGER,
+  not_before       INTEGER,
+  deadline         INTEGER,
+  retry_count      INTEGER NOT NULL DEFAULT 0 CHECK (retry_count >= 0),
+  max_retries      INTEGER NOT NULL CHECK (max_retries >= 0),
+  next_attempt_at  INTEGER,
+  timer_at         INTEGER,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  created_by       TEXT NOT NULL,
+  reason           TEXT NOT NULL DEFAULT '',
+  note             TEXT NOT NULL DEFAULT '',
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  sent_at          INTEGER,
+  completed_at     INTEGER,
+  error            TEXT NOT NULL DEFAULT '',
+  version          INTEGER NOT NULL
+);
+CREATE INDEX commands_open ON commands (dev_eui, id)
+  WHERE state IN ('pending','dispatching','queued','sent','acknowledged');
+CREATE INDEX commands_open_state ON commands (state, id)
+  WHERE state IN ('pending','dispatching','queued','sent','acknowledged');
+CREATE INDEX commands_timer ON commands (timer_at)
+  WHERE timer_at IS NOT NULL AND state IN ('pending','dispatching','queued','sent','acknowledged');
+CREATE INDEX commands_history ON commands (dev_eui, id DESC);
+CREATE TABLE queue_items (
+  queue_item_id TEXT PRIMARY KEY,
+  command_id    INTEGER NOT NULL REFERENCES commands (id)
+) WITHOUT ROWID;
+CREATE TABLE command_events (
+  command_id  INTEGER NOT NULL REFERENCES commands (id),
+  sequence    INTEGER NOT NULL CHECK (sequence >= 1),
+  at          INTEGER NOT NULL,
+  from_state  TEXT,
+  to_state    TEXT NOT NULL,
+  cause       TEXT NOT NULL,
+  actor       TEXT NOT NULL,
+  detail      TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (command_id, sequence)
+) WITHOUT ROWID;
+CREATE TRIGGER command_events_append_only_update BEFORE UPDATE ON command_events
+  BEGIN SELECT RAISE(ABORT, 'command_events is append-only'); END;
+CREATE TRIGGER command_events_append_only_delete BEFORE DELETE ON command_events
+  BEGIN SELECT RAISE(ABORT, 'command_events is append-only'); END;
+CREATE TABLE meters (
+  dev_eui                TEXT PRIMARY KEY,
+  meter_ref              TEXT NOT NULL DEFAULT '',
+  profile                TEXT NOT NULL DEFAULT '',
+  relay_state            TEXT NOT NULL CHECK (relay_state IN ('unknown','connected','disconnected',
+                                                                'unreachable_after_disconnect')),
+  last_uplink            INTEGER,
+  last_confirmed_command INTEGER NOT NULL DEFAULT 0,
+  disconnect_sent_at     INTEGER,
+  note                   TEXT NOT NULL DEFAULT '',
+  updated_at             INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX meters_awaiting_uplink ON meters (dev_eui) WHERE disconnect_sent_at IS NOT NULL;
+)sql"},
+};
+
+std::int64_t ns(sys_time t) { return t.time_since_epoch().count(); }
+sys_time from_ns(std::int64_t v) { return sys_time{std::chrono::nanoseconds{v}}; }
+
+class db_handle {
+public:
+    sqlite3* db = nullptr;
+    std::string path;
+    ~db_handle() {
+        if (db) sqlite3_close_v2(db);
+    }
+    [[noreturn]] void fail(const std::string& what) const {
+        throw store_error("SQLite store " + path + ": " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+    }
+    void exec(const char* sql, const char* what) {
+        char* msg = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+            std::string m = msg ? msg : "unknown error";
+            sqlite3_free(msg);
+            throw store_error("SQLite store " + path + ": " + what + ": " + m);
+        }
+    }
+};
+
+/// A cached prepared statement, reset and unbound when the guard goes.
+class stmt {
+public:
+    stmt(db_handle& h, sqlite3_stmt* s) : h_(h), s_(s) {}
+    ~stmt() {
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+    }
+    stmt(const stmt&) = delete;
+    stmt& operator=(const stmt&) = delete;
+
+    stmt& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(s_, i, v)); }
+    stmt& bind(int i, int v) { return check(sqlite3_bind_int(s_, i, v)); }
+    stmt& bind(int i, std::string_view v) {
+        return check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    }
+    stmt& bind_blob(int i, const bytes& v) {
+        return check(sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    }
+    stmt& bind_null(int i) { return check(sqlite3_bind_null(s_, i)); }
+    stmt& bind(int i, const std::optional<sys_time>& t) { return t ? bind(i, ns(*t)) : bind_null(i); }
+    stmt& bind_text_or_null(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
+
+    bool step() {
+        const int rc = sqlite3_step(s_);
+        if (rc == SQLITE_ROW) return true;
+        if (rc == SQLITE_DONE) return false;
+        h_.fail("statement failed");
+    }
+    void run() {
+        while (step()) {
+        }
+    }
+
+    bool null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+    std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+    std::string text(int c) const {
+        const auto* p = sqlite3_column_text(s_, c);
+        return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s_, c))) : std::string();
+    }
+    bytes blob(int c) const {
+        const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s_, c));
+        return p ? bytes(p, p + sqlite3_column_bytes(s_, c)) : bytes();
+    }
+    std::optional<sys_time> time(int c) const { return null(c) ? std::nullopt : std::optional(from_ns(i64(c))); }
+
+private:
+    stmt& check(int rc) {
+        if (rc != SQLITE_OK) h_.fail("binding a value");
+        return *this;
+    }
+    db_handle& h_;
+    sqlite3_stmt* s_;
+};
+
+constexpr const char* command_columns =
+    "id, idempotency_key, meter_ref, dev_eui, profile, kind, payload, f_port, confirmed, priority, state, evidence, "
+    "queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, next_attempt_at, timer_at, "
+    "cancel_requested, created_by, reason, note, created_at, updated_at, sent_at, completed_at, error, version";
+
+constexpr const char* meter_columns =
+    "dev_eui, meter_ref, profile, relay_state, last_uplink, last_confirmed_command, disconnect_sent_at, note, updated_at";
+
+class sqlite_store final : public store {
+public:
+    sqlite_store(const std::string& path, sqlite_options opt) {
+        h_.path = path;
+        const int rc = sqlite3_open_v2(path.c_str(), &h_.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+        if (rc != SQLITE_OK) h_.fail("cannot open");
+        sqlite3_extended_result_codes(h_.db, 1);
+        sqlite3_busy_timeout(h_.db, static_cast<int>(opt.busy_timeout.count()));
+        // A file that is not a database fails here, with SQLite's "file is not a database".
+        h_.exec("PRAGMA journal_mode=WAL", "cannot switch to WAL (is it a SQLite database?)");
+        h_.exec(opt.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", "cannot set synchronous");
+        h_.exec("PRAGMA foreign_keys=ON", "cannot enable foreign keys");
+        migrate();
+    }
+    ~sqlite_store() override {
+        for (auto& [sql, s] : cache_) sqlite3_finalize(s);
+    }
+
+    bool insert(command_row& c, audit_event created) override {
+        std::lock_guard lock(mu_);
+        tx t(*this);
+        if (!c.idempotency_key.empty()) {
+            stmt s = prepare("SELECT 1 FROM commands WHERE idempotency_key = ?");
+            s.bind(1, c.idempotency_key);
+            if (s.step()) return false;
+        }
+        {
+            stmt s = prepare(
+                "INSERT INTO commands (idempotency_key, meter_ref, dev_eui, profile, kind, payload, f_port, confirmed, priority, "
+                "state, evidence, queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, next_attempt_at, "
+                "timer_at, cancel_requested, created_by, reason, note, created_at, updated_at, sent_at, completed_at, error, version) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)");
+            bind_command(s, c, 1);
+            s.run();
+        }
+        c.id = sqlite3_last_insert_rowid(h_.db);
+        c.version = 1;
+        created.command_id = c.id;
+        created.sequence = 1;
+        put_event(created);
+        note_queue_item(c);
+        t.commit();
+        return true;
+    }
+
+    bool write(std::span<update> updates, std::span<const meter_row> meters) override {
+        std::lock_guard lock(mu_);
+        tx t(*this);
+        for (auto& u : updates) {
+            stmt s = prepare(
+                "UPDATE commands SET idempotency_key=?, meter_ref=?, dev_eui=?, profile=?, kind=?, payload=?, f_port=?, "
+                "confirmed=?, priority=?, state=?, evidence=?, queue_item_id=?, f_cnt_down=?, not_before=?, deadline=?, "
+                "retry_count=?, max_retries=?, next_attempt_at=?, timer_at=?, cancel_requested=?, created_by=?, reason=?, "
+                "note=?, created_at=?, updated_at=?, sent_at=?, completed_at=?, error=?, version=version+1 "
+                "WHERE id=? AND version=?");
+            const int next = bind_command(s, u.row, 1);
+            s.bind(next, u.row.id).bind(next + 1, u.row.version);
+            s.run();
+            if (sqlite3_changes(h_.db) != 1) return false; // tx rolls back
+        }
+        for (auto& u : updates) {
+            ++u.row.version;
+            u.event.command_id = u.row.id;
+            stmt s = prepare("SELECT coalesce(max(sequence), 0) + 1 FROM command_events WHERE command_id = ?");
+            s.bind(1, u.row.id);
+            s.step();
+            u.event.sequence = s.i64(0);
+            put_event(u.event); // before the next sequence is read: one command may appear twice
+            note_queue_item(u.row);
+        }
+        for (const auto& m : meters) {
+            stmt s = prepare(std::string("INSERT OR REPLACE INTO meters (") + meter_columns + ") VALUES (?,?,?,?,?,?,?,?,?)");
+            s.bind(1, m.dev_eui).bind(2, m.meter_ref).bind(3, m.profile).bind(4, to_string(m.relay));
+            s.bind(5, m.last_uplink).bind(6, m.last_confirmed_command).bind(7, m.disconnect_sent_at);
+            s.bind(8, m.note).bind(9, ns(m.updated_at));
+            s.run();
+        }
+        t.commit();
+        return true;
+    }
+
+    void append_event(audit_event e) override {
+        std::lock_guard lock(mu_);
+        tx t(*this);
+        stmt s = prepare("SELECT coalesce(max(sequence), 0) + 1, (SELECT count(*) FROM commands WHERE id = ?1) "
+                         "FROM command_events WHERE command_id = ?1");
+        s.bind(1, e.command_id);
+        s.step();
+        if (s.i64(1) == 0) throw store_error("no command " + std::to_string(e.command_id) + " to add an audit event to");
+        e.sequence = s.i64(0);
+        put_event(e);
+        t.commit();
+    }
+
+    std::optional<command_row> get(std::int64_t id) const override {
+        return one(std::string("SELECT ") + command_columns + " FROM commands WHERE id = ?", [&](stmt& s) { s.bind(1, id); });
+    }
+    std::optional<command_row> by_idempotency_key(std::string_view key) const override {
+        return one(std::string("SELECT ") + command_columns + " FROM commands WHERE idempotency_key = ?",
+                   [&](stmt& s) { s.bind(1, key); });
+    }
+    std::optional<command_row> by_queue_item(std::string_view q) const override {
+        return one(std::string("SELECT ") + command_columns +
+                       " FROM commands WHERE id = (SELECT command_id FROM queue_items WHERE queue_item_id = ?)",
+                   [&](stmt& s) { s.bind(1, q); });
+    }
+    std::vector<command_row> open(std::string_view dev_eui, std::size_t limit) const override {
+        if (dev_eui.empty())
+            return many(std::string("SELECT ") + command_columns + " FROM commands WHERE state IN " + open_states +
+                            " ORDER BY id LIMIT ?",
+                        [&](stmt& s) { s.bind(1, static_cast<std::int64_t>(limit)); });
+        return many(std::string("SELECT ") + command_columns + " FROM commands WHERE dev_eui = ? AND state IN " + open_states +
+                        " ORDER BY id LIMIT ?",
+                    [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
+    }
+    std::vector<command_row> in_state(state st, std::size_t limit) const override {
+        return many(std::string("SELECT ") + command_columns + " FROM commands WHERE state = ? ORDER BY id LIMIT ?",
+                    [&](stmt& s) { s.bind(1, command::to_string(st)).bind(2, static_cast<std::int64_t>(limit)); });
+    }
+    std::vector<command_row> due(sys_time now, std::size_t limit) const override {
+        return many(std::string("SELECT ") + command_columns + " FROM commands WHERE timer_at IS NOT NULL AND timer_at <= ? AND state IN " +
+                        open_states + " ORDER BY priority DESC, id LIMIT ?",
+                    [&](stmt& s) { s.bind(1, ns(now)).bind(2, static_cast<std::int64_t>(limit)); });
+    }
+    std::vector<command_row> history(std::string_view dev_eui, std::size_t limit) const override {
+        return many(std::string("SELECT ") + command_columns + " FROM commands WHERE dev_eui = ? ORDER BY id DESC LIMIT ?",
+                    [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
+    }
+    std::vector<audit_event> events(std::int64_t id) const override {
+        std::lock_guard lock(mu_);
+        stmt s = prepare("SELECT command_id, sequence, at, from_state, to_state, cause, actor, detail FROM command_events "
+                         "WHERE command_id = ? ORDER BY sequence");
+        s.bind(1, id);
+        std::vector<audit_event> out;
+        while (s.step()) {
+            audit_event e;
+            e.command_id = s.i64(0);
+            e.sequence = s.i64(1);
+            e.at = from_ns(s.i64(2));
+            if (!s.null(3)) e.from = state_of(s.text(3), e.command_id);
+            e.to = state_of(s.text(4), e.command_id);
+            e.cause = s.text(5);
+            e.actor = s.text(6);
+            e.detail = s.text(7);
+            out.push_back(std::move(e));
+        }
+        return out;
+    }
+    std::map<state, std::size_t> counts() const override {
+        std::lock_guard lock(mu_);
+        stmt s = prepare("SELECT state, count(*) FROM commands GROUP BY state");
+        std::map<state, std::size_t> out;
+        while (s.step()) out[state_of(s.text(0), 0)] = static_cast<std::size_t>(s.i64(1));
+        return out;
+    }
+    std::optional<meter_row> meter(std::string_view dev_eui) const override {
+        auto v = meters_where("WHERE dev_eui = ?", [&](stmt& s) { s.bind(1, dev_eui); });
+        if (v.empty()) return std::nullopt;
+        return std::move(v.front());
+    }
+    std::vector<meter_row> meters(std::optional<relay_state> only) const override {
+        if (!only) return meters_where("ORDER BY dev_eui", [](stmt&) {});
+        return meters_where("WHERE relay_state = ? ORDER BY dev_eui", [&](stmt& s) { s.bind(1, to_string(*only)); });
+    }
+    std::vector<meter_row> awaiting_uplink() const override {
+        return meters_where("WHERE disconnect_sent_at IS NOT NULL", [](stmt&) {});
+    }
+
+private:
+    /// BEGIN IMMEDIATE … COMMIT, rolled back when not committed (an exception, a version mismatch).
+    class tx {
+    public:
+        explicit tx(sqlite_store& s) : s_(s) { s_.prepare("BEGIN IMMEDIATE").run(); }
+        void commit() {
+            s_.prepare("COMMIT").run();
+            done_ = true;
+        }
+        ~tx() {
+            if (!done_) sqlite3_exec(s_.h_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+        }
+
+    private:
+        sqlite_store& s_;
+        bool done_ = false;
+    };
+
+    stmt prepare(const std::string& sql) const {
+        auto it = cache_.find(sql);
+        if (it == cache_.end()) {
+            sqlite3_stmt* s = nullptr;
+            if (sqlite3_prepare_v3(h_.db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+                h_.fail("preparing a statement");
+            it = cache_.emplace(sql, s).first;
+        }
+        return stmt(h_, it->second);
+    }
+
+    static state state_of(const std::string& s, std::int64_t id) {
+        if (auto v = command::state_from_name(s)) return *v;
+        throw store_error("command " + std::to_string(id) + " has an unknown state '" + s + "' in the database");
+    }
+
+    /// Binds the 28 columns after `id`, in command_columns order, from index `i`; returns the next index.
+    static int bind_command(stmt& s, const command_row& c, int i) {
+        auto next = [&i] { return i++; };
+        s.bind_text_or_null(next(), c.idempotency_key);
+        s.bind(next(), c.meter_ref);
+        s.bind(next(), c.dev_eui);
+        s.bind(next(), c.profile);
+        s.bind(next(), to_string(c.kind));
+        s.bind_blob(next(), c.payload);
+        s.bind(next(), static_cast<int>(c.f_port));
+        s.bind(next(), c.confirmed ? 1 : 0);
+        s.bind(next(), c.priority);
+        s.bind(next(), command::to_string(c.rec.current));
+        s.bind(next(), to_string(c.rec.proof));
+        s.bind_text_or_null(next(), c.rec.queue_item_id);
+        if (c.rec.f_cnt_down) s.bind(next(), static_cast<std::int64_t>(*c.rec.f_cnt_down));
+        else s.bind_null(next());
+        s.bind(next(), c.rec.not_before);
+        s.bind(next(), c.rec.deadline);
+        s.bind(next(), c.rec.retry_count);
+        s.bind(next(), c.max_retries);
+        s.bind(next(), c.rec.next_attempt_at);
+        s.bind(next(), c.timer_at);
+        s.bind(next(), c.rec.cancel_requested ? 1 : 0);
+        s.bind(next(), c.created_by);
+        s.bind(next(), c.reason);
+        s.bind(next(), c.note);
+        s.bind(next(), ns(c.created_at));
+        s.bind(next(), ns(c.updated_at));
+        s.bind(next(), c.rec.sent_at);
+        s.bind(next(), c.rec.completed_at);
+        s.bind(next(), c.rec.error);
+        return i;
+    }
+
+    static command_row read_command(const stmt& s) {
+        command_row c;
+        c.id = s.i64(0);
+        c.idempotency_key = s.text(1);
+        c.meter_ref = s.text(2);
+        c.dev_eui = s.text(3);
+        c.profile = s.text(4);
+        const std::string kind = s.text(5);
+        auto k = command_kind_from_name(kind);
+        if (!k) throw store_error("command " + std::to_string(c.id) + " has an unknown kind '" + kind + "' in the database");
+        c.kind = *k;
+        c.payload = s.blob(6);
+        c.f_port = static_cast<std::uint8_t>(s.i64(7));
+        c.confirmed = s.i64(8) != 0;
+        c.priority = static_cast<int>(s.i64(9));
+        c.rec.current = state_of(s.text(10), c.id);
+        const std::string ev = s.text(11);
+        auto e = evidence_from_name(ev);
+        if (!e) throw store_error("command " + std::to_string(c.id) + " has an unknown evidence '" + ev + "' in the database");
+        c.rec.proof = *e;
+        c.rec.queue_item_id = s.text(12);
+        if (!s.null(13)) c.rec.f_cnt_down = static_cast<std::uint32_t>(s.i64(13));
+        c.rec.not_before = s.time(14);
+        c.rec.deadline = s.time(15);
+        c.rec.retry_count = static_cast<int>(s.i64(16));
+        c.max_retries = static_cast<int>(s.i64(17));
+        c.rec.next_attempt_at = s.time(18);
+        c.timer_at = s.time(19);
+        c.rec.cancel_requested = s.i64(20) != 0;
+        c.created_by = s.text(21);
+        c.reason = s.text(22);
+        c.note = s.text(23);
+        c.created_at = from_ns(s.i64(24));
+        c.updated_at = from_ns(s.i64(25));
+        c.rec.sent_at = s.time(26);
+        c.rec.completed_at = s.time(27);
+        c.rec.error = s.text(28);
+        c.version = s.i64(29);
+        return c;
+    }
+
+    template <class Bind>
+    std::optional<command_row> one(const std::string& sql, Bind&& bind) const {
+        std::lock_guard lock(mu_);
+        stmt s = prepare(sql);
+        bind(s);
+        if (!s.step()) return std::nullopt;
+        return read_command(s);
+    }
+    template <class Bind>
+    std::vector<command_row> many(const std::string& sql, Bind&& bind) const {
+        std::lock_guard lock(mu_);
+        stmt s = prepare(sql);
+        bind(s);
+        std::vector<command_row> out;
+        while (s.step()) out.push_back(read_command(s));
+        return out;
+    }
+    template <class Bind>
+    std::vector<meter_row> meters_where(const std::string& where, Bind&& bind) const {
+        std::lock_guard lock(mu_);
+        stmt s = prepare(std::string("SELECT ") + meter_columns + " FROM meters " + where);
+        bind(s);
+        std::vector<meter_row> out;
+        while (s.step()) {
+            meter_row m;
+            m.dev_eui = s.text(0);
+            m.meter_ref = s.text(1);
+            m.profile = s.text(2);
+            const std::string r = s.text(3);
+            auto rs = relay_state_from_name(r);
+            if (!rs) throw store_error("meter " + m.dev_eui + " has an unknown relay state '" + r + "' in the database");
+            m.relay = *rs;
+            m.last_uplink = s.time(4);
+            m.last_confirmed_command = s.i64(5);
+            m.disconnect_sent_at = s.time(6);
+            m.note = s.text(7);
+            m.updated_at = from_ns(s.i64(8));
+            out.push_back(std::move(m));
+        }
+        return out;
+    }
+
+    void put_event(const audit_event& e) {
+        stmt s = prepare("INSERT INTO command_events (command_id, sequence, at, from_state, to_state, cause, actor, detail) "
+                         "VALUES (?,?,?,?,?,?,?,?)");
+        s.bind(1, e.command_id).bind(2, e.sequence).bind(3, ns(e.at));
+        if (e.from) s.bind(4, command::to_string(*e.from));
+        else s.bind_null(4);
+        s.bind(5, command::to_string(e.to)).bind(6, e.cause).bind(7, e.actor).bind(8, e.detail);
+        s.run();
+    }
+    void note_queue_item(const command_row& c) {
+        if (c.rec.queue_item_id.empty()) return;
+        stmt s = prepare("INSERT OR IGNORE INTO queue_items (queue_item_id, command_id) VALUES (?, ?)");
+        s.bind(1, c.rec.queue_item_id).bind(2, c.id);
+        s.run();
+    }
+
+    void migrate() {
+        h_.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL, "
+                "description TEXT NOT NULL)",
+                "cannot create schema_migrations");
+        int current = 0;
+        {
+            stmt s = prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
+            s.step();
+            current = static_cast<int>(s.i64(0));
+        }
+        if (current > sqlite_schema_version())
+            throw store_error("SQLite store " + h_.path + ": the database has schema version " + std::to_string(current) +
+                              ", newer than this relaylink understands (" + std::to_string(sqlite_schema_version()) +
+                              "); upgrade relaylink or use another file");
+        for (const auto& m : migrations) {
+            if (m.version <= current) continue;
+            tx t(*this);
+            h_.exec(m.sql, ("migration " + std::to_string(m.version) + " (" + m.description + ") failed").c_str());
+            stmt s = prepare("INSERT INTO schema_migrations (version, applied_at, description) VALUES (?, ?, ?)");
+            s.bind(1, m.version).bind(2, ns(std::chrono::system_clock::now())).bind(3, std::string_view(m.description));
+            s.run();
+            t.commit();
+        }
+    }
+
+    mutable db_handle h_;
+    mutable std::mutex mu_;
+    mutable std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+} // namespace
+
+std::unique_ptr<store> open_sqlite(const std::string& path, sqlite_options opt) {
+    return std::make_unique<sqlite_store>(path, opt);
+}
+
+int sqlite_schema_version() { return std::end(migrations)[-1].version; }
+
+} // namespace relaylink::store

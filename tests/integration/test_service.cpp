@@ -1,0 +1,436 @@
+// The relay service end to end against the simulator (manual time, real HTTP over loopback): the
+// paths DESIGN.md promises, each checked in the store, the audit trail and the simulated meter.
+#include "../support/service_rig.hpp"
+
+#include <relaylink/device/builtin.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <unistd.h>
+
+using namespace relaylink;
+using relaylink::test::req;
+using relaylink::test::service_rig;
+using command::state;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string A = "0101010101010101";
+const std::string B = "0202020202020202";
+
+std::vector<state> states_of(const std::vector<store::audit_event>& ev) {
+    std::vector<state> out;
+    for (const auto& e : ev)
+        if (out.empty() || out.back() != e.to) out.push_back(e.to);
+    return out;
+}
+
+std::string temp_db(const std::string& name) {
+    auto p = std::filesystem::temp_directory_path() / ("relaylink-" + name + "-" + std::to_string(::getpid()) + ".db");
+    std::filesystem::remove(p);
+    std::filesystem::remove(p.string() + "-wal");
+    std::filesystem::remove(p.string() + "-shm");
+    return p.string();
+}
+
+} // namespace
+
+TEST(Service, DisconnectIsConfirmedWithTheRelayOpen) {
+    service_rig r;
+    r.add(A);
+    std::vector<service::command_change> changes;
+    std::vector<service::meter_change> meters;
+    r.svc->on_command([&](const service::command_change& c) { changes.push_back(c); });
+    r.svc->on_meter([&](const service::meter_change& m) { meters.push_back(m); });
+
+    const auto c = r.svc->disconnect(req(A));
+    EXPECT_EQ(c.rec.current, state::pending);
+    EXPECT_EQ(to_hex(c.payload), "010500000000CDCA");
+    r.settle();
+    auto q = r.get(c.id);
+    ASSERT_EQ(q.rec.current, state::queued);
+    ASSERT_EQ(r.sim.device(A)->queue_length, 1u);
+
+    r.advance(10min); // the uplink opens the receive window: txack; the meter switches and replies 2 s later
+    r.advance(5s);
+    const auto done = r.get(c.id);
+    EXPECT_EQ(done.rec.current, state::confirmed) << done.rec.error;
+    EXPECT_EQ(done.rec.proof, evidence::device_replied);
+    EXPECT_FALSE(r.sim.device(A)->relay_closed);
+    EXPECT_EQ(r.svc->meter(A)->relay, store::relay_state::disconnected);
+    EXPECT_EQ(r.svc->meter(A)->last_confirmed_command, c.id);
+
+    const auto view = r.svc->command(c.id).value();
+    const auto path = states_of(view.events);
+    ASSERT_GE(path.size(), 5u);
+    EXPECT_EQ(path.front(), state::pending);
+    EXPECT_EQ(path[1], state::dispatching);
+    EXPECT_EQ(path[2], state::queued);
+    EXPECT_EQ(path.back(), state::confirmed);
+    for (std::size_t i = 0; i < view.events.size(); ++i) EXPECT_EQ(view.events[i].sequence, static_cast<std::int64_t>(i) + 1);
+    EXPECT_EQ(view.events.front().actor, "tester");
+    EXPECT_TRUE(std::any_of(changes.begin(), changes.end(), [](auto& ch) { return ch.command.rec.current == state::confirmed; }));
+    ASSERT_FALSE(meters.empty());
+    EXPECT_EQ(meters.back().meter.relay, store::relay_state::disconnected);
+
+    // Reconnect.
+    const auto on = r.svc->reconnect(req(A));
+    r.settle();
+    r.advance(10min);
+    r.advance(5s);
+    EXPECT_EQ(r.state_of(on.id), state::confirmed);
+    EXPECT_TRUE(r.sim.device(A)->relay_closed);
+    EXPECT_EQ(r.svc->meter(A)->relay, store::relay_state::connected);
+    EXPECT_EQ(r.sim.device(A)->downlinks.size(), 2u);
+}
+
+TEST(Service, TheIvyCompletesOnTheDevicesAck) {
+    service_rig r;
+    r.add(B, sim::wiring::line_side, sim::device_kind::ivy_em114039);
+    const auto c = r.svc->disconnect(req(B, "ivy_em114039"));
+    r.settle();
+    r.advance(10min);
+    r.advance(5s);
+    const auto done = r.get(c.id);
+    EXPECT_EQ(done.rec.current, state::confirmed);
+    EXPECT_GE(done.rec.proof, evidence::device_acknowledged);
+    EXPECT_FALSE(r.sim.device(B)->relay_closed);
+}
+
+TEST(Service, ALostDownlinkIsRetriedAndThenSucceeds) {
+    service_rig r;
+    r.add(A);
+    sim::device_faults lossy;
+    lossy.downlink_loss = 1;
+    r.sim.set_faults(A, lossy);
+    const auto c = r.svc->disconnect(req(A));
+    r.settle();
+    r.advance(10min); // transmitted, lost on the air
+    r.advance(10min); // the next uplink carries no ACK: ack(false) -> retry with backoff
+    auto mid = r.get(c.id);
+    EXPECT_EQ(mid.rec.retry_count, 1);
+    EXPECT_NE(mid.rec.current, state::confirmed);
+    r.sim.set_faults(A, {});
+    r.advance_in_steps(30min, 1min);
+    const auto done = r.get(c.id);
+    EXPECT_EQ(done.rec.current, state::confirmed) << done.rec.error;
+    EXPECT_EQ(done.rec.retry_count, 1);
+    EXPECT_FALSE(r.sim.device(A)->relay_closed);
+    const auto ev = r.svc->command(c.id)->events;
+    EXPECT_TRUE(std::any_of(ev.begin(), ev.end(), [](auto& e) { return e.cause.find("did not acknowledge") != std::string::npos; }));
+}
+
+TEST(Service, RetriesExhaustedEndFailed) {
+    service::service_config cfg = test::quiet_config();
+    cfg.policy.max_retries = 2;
+    service_rig r(store::make_memory_store(), cfg);
+    r.add(A);
+    sim::device_faults lossy;
+    lossy.downlink_loss = 1;
+    r.sim.set_faults(A, lossy);
+    const auto c = r.svc->disconnect(req(A));
+    r.advance_in_steps(3h, 2min);
+    const auto done = r.get(c.id);
+    EXPECT_EQ(done.rec.current, state::failed);
+    EXPECT_NE(done.rec.error.find("retries exhausted"), std::string::npos) << done.rec.error;
+    EXPECT_EQ(done.rec.retry_count, 2);
+    EXPECT_EQ(r.sim.device(A)->downlinks.size(), 3u); // the first attempt and two retries
+    EXPECT_TRUE(r.sim.device(A)->relay_closed);
+}
+
+TEST(Service, TheDeadlineExpiresACommandTheDeviceNeverFetched) {
+    service_rig r;
+    r.add(A);
+    sim::device_faults deaf;
+    deaf.uplink_loss = 1; // no uplink reaches the network server: no receive window for the downlink
+    r.sim.set_faults(A, deaf);
+    auto rq = req(A);
+    rq.deadline = r.sim.now() + 15min;
+    const auto c = r.svc->disconnect(rq);
+    r.settle();
+    EXPECT_EQ(r.state_of(c.id), state::queued);
+    EXPECT_EQ(r.sim.device(A)->queue_length, 1u);
+    r.advance(14min);
+    EXPECT_EQ(r.state_of(c.id), state::queued);
+    r.advance(2min);
+    const auto done = r.get(c.id);
+    EXPECT_EQ(done.rec.current, state::expired);
+    EXPECT_NE(done.rec.error.find("deadline"), std::string::npos) << done.rec.error;
+    EXPECT_TRUE(r.sim.device(A)->downlinks.empty());
+    EXPECT_TRUE(r.sim.device(A)->relay_closed);
+}
+
+TEST(Service, AModbusExceptionFailsWithItsName) {
+    auto profiles = device::profile_registry::with_builtins();
+    auto wrong = device::eastron_sdm320c();
+    wrong.name = "sdm_wrong_coil";
+    wrong.aliases.clear();
+    wrong.relay_off.address = 7; // the SDM320C answers illegal data address
+    ASSERT_TRUE(profiles.add(wrong));
+    service_rig r(store::make_memory_store(), test::quiet_config(), profiles);
+    r.add(A);
+    const auto c = r.svc->disconnect(req(A, "sdm_wrong_coil"));
+    r.settle();
+    r.advance(10min);
+    r.advance(5s);
+    const auto done = r.get(c.id);
+    EXPECT_EQ(done.rec.current, state::failed);
+    EXPECT_NE(done.rec.error.find("illegal_data_address"), std::string::npos) << done.rec.error;
+    EXPECT_TRUE(r.sim.device(A)->relay_closed);
+}
+
+TEST(Service, OffThenOnBeforeDeliverySendsOneDownlinkTheOn) {
+    service_rig r;
+    r.add(A);
+    const auto off = r.svc->disconnect(req(A));
+    r.settle();
+    ASSERT_EQ(r.state_of(off.id), state::queued);
+    const auto on = r.svc->reconnect(req(A));
+    r.settle();
+    EXPECT_EQ(r.state_of(off.id), state::superseded);
+    ASSERT_EQ(r.sim.device(A)->queue_length, 1u);
+    r.advance(10min);
+    r.advance(5s);
+    EXPECT_EQ(r.state_of(on.id), state::confirmed);
+    const auto log = r.sim.device(A)->downlinks;
+    ASSERT_EQ(log.size(), 1u);
+    EXPECT_EQ(to_hex(log[0].data), to_hex(on.payload));
+    EXPECT_TRUE(r.sim.device(A)->relay_closed);
+    const auto ev = r.svc->command(off.id)->events;
+    EXPECT_NE(ev.back().cause.find("superseded by command " + std::to_string(on.id)), std::string::npos);
+}
+
+TEST(Service, ALoadSideBridgeEndsUnreachableAfterDisconnect) {
+    service_rig r;
+    r.add(B, sim::wiring::load_side);
+    const auto off = r.svc->disconnect(req(B));
+    r.settle();
+    r.advance(10min); // delivered: the relay opens, the bridge loses its supply before replying
+    r.advance(5s);
+    EXPECT_FALSE(r.sim.device(B)->relay_closed);
+    EXPECT_EQ(r.state_of(off.id), state::sent);
+    r.advance_in_steps(70min, 5min); // 3 x the SDM320C's 20-minute interval
+    const auto m = r.svc->meter(B).value();
+    EXPECT_EQ(m.relay, store::relay_state::unreachable_after_disconnect);
+    EXPECT_NE(m.note.find("power is restored on site"), std::string::npos) << m.note;
+    const auto done = r.get(off.id);
+    EXPECT_EQ(done.rec.current, state::failed);
+    EXPECT_NE(done.rec.error.find("fell silent"), std::string::npos);
+    EXPECT_EQ(r.sim.device(B)->downlinks.size(), 1u); // never retried into a dead bridge
+
+    const auto on = r.svc->reconnect(req(B));
+    EXPECT_NE(on.note.find("unreachable"), std::string::npos);
+    r.settle();
+    EXPECT_EQ(r.state_of(on.id), state::queued);
+    r.sim.restore_power(B); // someone closed the relay on site: the bridge wakes up
+    r.advance(10min);
+    r.advance(5s);
+    EXPECT_EQ(r.state_of(on.id), state::confirmed);
+    EXPECT_EQ(r.svc->meter(B)->relay, store::relay_state::connected);
+}
+
+TEST(Service, EventsOutOfOrderAndTwiceChangeNothingTwice) {
+    service_rig r;
+    r.add(A);
+    const auto c = r.svc->disconnect(req(A));
+    r.settle();
+    r.deliver = false; // hold the events, then play them backwards, each twice
+    r.advance(10min);
+    r.advance(5s);
+    std::vector<chirpstack::event> held;
+    {
+        std::lock_guard lock(r.held_mu);
+        held = r.held;
+    }
+    ASSERT_GE(held.size(), 3u); // up, txack, up + ack, up (the reply)
+    std::reverse(held.begin(), held.end());
+    const auto before = r.svc->stats();
+    for (const auto& e : held) {
+        r.svc->ingest(e);
+        r.svc->ingest(e);
+    }
+    const auto done = r.get(c.id);
+    EXPECT_EQ(done.rec.current, state::confirmed);
+    EXPECT_EQ(done.rec.proof, evidence::device_replied);
+    const auto after = r.svc->stats();
+    EXPECT_GT(after.ignored + after.uplinks_unmatched, before.ignored + before.uplinks_unmatched);
+    const auto ev = r.svc->command(c.id)->events;
+    const auto confirmations = std::count_if(ev.begin(), ev.end(), [](auto& e) { return e.to == state::confirmed; });
+    EXPECT_EQ(confirmations, 1);
+}
+
+TEST(Service, IdempotencyKeysAndDuplicatesInFlight) {
+    service_rig r;
+    r.add(A);
+    auto rq = req(A);
+    rq.idempotency_key = "portal-42";
+    const auto a = r.svc->disconnect(rq);
+    const auto b = r.svc->disconnect(rq);
+    EXPECT_EQ(a.id, b.id);
+    auto other = rq;
+    other.dev_eui = B;
+    try {
+        r.svc->disconnect(other);
+        FAIL() << "a reused key with another meter must be refused";
+    } catch (const service::request_error& e) {
+        EXPECT_EQ(e.field(), "idempotency_key");
+        EXPECT_NE(std::string(e.what()).find("portal-42"), std::string::npos);
+    }
+    auto again = req(A); // no key, same intent while the first is in flight
+    const auto c = r.svc->disconnect(again);
+    EXPECT_EQ(c.id, a.id);
+    EXPECT_EQ(r.svc->stats().duplicates_returned, 2u);
+    r.settle();
+    EXPECT_EQ(r.sim.device(A)->queue_length, 1u);
+}
+
+TEST(Service, CancellingAQueuedCommandFlushesAndRequeuesTheRest) {
+    service_rig r;
+    r.add(A);
+    const auto off = r.svc->disconnect(req(A));
+    r.settle();
+    const auto read = r.svc->send(req(A), store::command_kind::raw, bytes{0x01, 0x01, 0x00, 0x00, 0x00, 0x01, 0xfd, 0xca});
+    r.settle();
+    ASSERT_EQ(r.sim.device(A)->queue_length, 2u);
+    const auto cancelled = r.svc->cancel(off.id, "operator", "customer paid");
+    ASSERT_TRUE(cancelled);
+    r.settle();
+    EXPECT_EQ(r.state_of(off.id), state::cancelled);
+    EXPECT_EQ(r.state_of(read.id), state::queued); // flushed and enqueued again
+    const auto q = r.sim.device(A)->queue_length;
+    EXPECT_EQ(q, 1u);
+    EXPECT_EQ(r.get(read.id).rec.queue_item_id.size(), 36u);
+    r.advance(10min);
+    EXPECT_TRUE(r.sim.device(A)->relay_closed);
+    ASSERT_EQ(r.sim.device(A)->downlinks.size(), 1u);
+    EXPECT_EQ(r.sim.device(A)->downlinks[0].data, read.payload);
+    // A command on the radio cannot be cancelled: the refusal is recorded.
+    r.advance(5s);
+    const auto late = r.svc->cancel(read.id, "operator");
+    EXPECT_NE(late->rec.current, state::cancelled);
+    const auto ev = r.svc->command(read.id)->events;
+    EXPECT_NE(ev.back().cause.find("cancel refused"), std::string::npos) << ev.back().cause;
+    EXPECT_FALSE(r.svc->cancel(999999, "operator"));
+}
+
+TEST(Service, BadRequestsAreRefusedWithTheFieldAndNothingIsWritten) {
+    service_rig r;
+    auto expect = [&](service::request rq, const std::string& field, const std::string& words,
+                      store::command_kind k = store::command_kind::relay_off, bytes raw = {}) {
+        try {
+            r.svc->send(rq, k, raw);
+            ADD_FAILURE() << "accepted a request with a bad " << field;
+        } catch (const service::request_error& e) {
+            EXPECT_EQ(e.field(), field);
+            EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+        }
+    };
+    auto rq = req("xyz");
+    expect(rq, "dev_eui", "xyz");
+    rq = req(A, "no_such_meter");
+    expect(rq, "profile", "no_such_meter");
+    rq = req(A, "");
+    expect(rq, "profile", "none on record");
+    rq = req(A);
+    rq.priority = 11;
+    expect(rq, "priority", "11");
+    rq = req(A);
+    rq.deadline = r.sim.now() - 1s;
+    expect(rq, "deadline", "not after");
+    rq = req(A);
+    rq.actor.clear();
+    expect(rq, "actor", "who asks");
+    expect(req(A), "payload", "payload", store::command_kind::raw, {});
+    expect(req(A, "ivy_em114039"), "kind", "cannot read", store::command_kind::read);
+    EXPECT_TRUE(r.svc->open_commands().empty());
+    EXPECT_TRUE(r.svc->counts().empty());
+}
+
+TEST(Service, TheSafetyGuardRefusesDefersAndDryRuns) {
+    service::service_config cfg = test::quiet_config();
+    cfg.safety.protected_meters = {B};
+    service_rig r(store::make_memory_store(), cfg);
+    r.add(A);
+    r.add(B);
+    const auto refused = r.svc->disconnect(req(B));
+    EXPECT_EQ(refused.rec.current, state::failed);
+    EXPECT_NE(refused.rec.error.find("protected"), std::string::npos) << refused.rec.error;
+    const auto ev = r.svc->command(refused.id)->events;
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_NE(ev[0].cause.find("refused by the safety guard"), std::string::npos);
+    EXPECT_EQ(r.svc->reconnect(req(B)).rec.current, state::pending); // reconnects are never blocked
+    r.settle();
+    EXPECT_EQ(r.svc->stats().refused, 1u);
+
+    // Windows: the simulator's clock starts on a given instant; a window that excludes it defers.
+    service::service_config win = test::quiet_config();
+    win.safety.windows = true;
+    win.safety.weekdays = {true, true, true, true, true, true, true};
+    service::safety_guard probe(win.safety);
+    service_rig w(store::make_memory_store(), win);
+    w.add(A);
+    const auto start = w.sim.now();
+    const auto c = w.svc->disconnect(req(A));
+    if (probe.in_window(start)) {
+        EXPECT_FALSE(c.rec.not_before);
+    } else {
+        ASSERT_TRUE(c.rec.not_before);
+        EXPECT_TRUE(probe.in_window(*c.rec.not_before));
+        w.settle();
+        EXPECT_EQ(w.state_of(c.id), state::pending); // waits for the window
+        EXPECT_EQ(w.sim.device(A)->queue_length, 0u);
+    }
+
+    service::service_config dry = test::quiet_config();
+    dry.safety.dry_run = true;
+    service_rig d(store::make_memory_store(), dry);
+    d.add(A);
+    const auto would = d.svc->disconnect(req(A));
+    d.settle();
+    EXPECT_EQ(would.rec.current, state::cancelled);
+    EXPECT_NE(d.svc->command(would.id)->events[0].cause.find("dry run: would send 010500000000CDCA"), std::string::npos);
+    EXPECT_EQ(d.sim.device(A)->queue_length, 0u);
+}
+
+TEST(Service, ARestartAdoptsWhatIsQueuedAndNeverSendsTwice) {
+    const std::string path = temp_db("restart");
+    std::int64_t id = 0;
+    std::string item;
+    {
+        service_rig r(store::open_sqlite(path));
+        r.add(A);
+        id = r.svc->disconnect(req(A)).id;
+        r.settle();
+        item = r.get(id).rec.queue_item_id;
+        ASSERT_EQ(item.size(), 36u);
+        // A crash between the enqueue and its answer leaves `dispatching`: simulate it by hand.
+        auto row = r.get(id);
+        row.rec.current = state::dispatching;
+        row.rec.queue_item_id.clear();
+        std::vector<store::update> u{{row, {id, 0, r.sim.now(), state::queued, state::dispatching, "test: crash mid-enqueue", "test", ""}}};
+        ASSERT_TRUE(r.db->write(u));
+        r.svc.reset(); // "the process dies"; the simulator keeps the queued item
+        r.svc = std::make_unique<service::service>(r.io.get_executor(), *r.api, *r.db, device::profile_registry::with_builtins(),
+                                                   [&] {
+                                                       auto c = test::quiet_config();
+                                                       c.clock = [&r] { return r.sim.now(); };
+                                                       return c;
+                                                   }());
+        r.svc->start();
+        r.settle();
+        const auto row2 = r.get(id);
+        EXPECT_EQ(row2.rec.current, state::queued);
+        EXPECT_EQ(row2.rec.queue_item_id, item); // adopted, not enqueued again
+        EXPECT_EQ(r.sim.device(A)->queue_length, 1u);
+        r.advance(10min);
+        r.advance(5s);
+        EXPECT_EQ(r.state_of(id), state::confirmed);
+        EXPECT_EQ(r.sim.device(A)->downlinks.size(), 1u);
+    }
+    auto reopened = store::open_sqlite(path);
+    EXPECT_EQ(reopened->get(id)->rec.current, state::confirmed);
+    std::filesystem::remove(path);
+}
