@@ -7,7 +7,7 @@ step "checking dependencies"
 ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
 configure_build "$BUILD_DIR" "${main_build_args[@]}"
 step "building relayctl and the demo"
-cmake --build "$BUILD_DIR" --target relayctl demo_sim -j "$JOBS"
+cmake --build "$BUILD_DIR" --target relayctl relay_demo -j "$JOBS"
 
 ctl="$BUILD_DIR/examples/relayctl"
 step "the meter profiles relaylink knows"
@@ -24,5 +24,10 @@ step "a meter's reply to relay OFF is its echo; an exception reply names the ref
 step "the early plan's base64 AQUAAAANyg== is 7 bytes, not the relay OFF frame (AQUAAAAAzco=):"
 echo "AQUAAAANyg==" | base64 -d | od -An -tx1
 
-step "a relay OFF and ON through the embedded ChirpStack + meter simulator"
-"$BUILD_DIR/examples/demo_sim"
+step "the main job: disconnect and reconnect meters through the relay service, on the embedded simulator (600x)"
+db="$BUILD_DIR/relay_demo.db"
+"$BUILD_DIR/examples/relay_demo" --db "$db"
+
+step "the same audit trail through the CLI: relayctl history / status"
+"$ctl" history 70b3d5e700000001 --db "$db" --limit 2
+"$ctl" status 70b3d5e700000002 --db "$db"

@@ -1,6 +1,9 @@
 // relayctl's small command-line toolkit: arguments, usage errors, output helpers.
 #pragma once
 
+#include <relaylink/chirpstack/config.hpp>
+
+#include <chrono>
 #include <map>
 #include <optional>
 #include <set>
@@ -40,6 +43,13 @@ private:
 std::string read_file(const std::string& path);
 std::string json_quote(const std::string& s);
 
+/// The ChirpStack options every network command takes.
+inline const std::set<std::string> net_valued = {"url", "api-key", "timeout"};
+/// Client settings from --url / --api-key / --timeout, else the environment; usage_error without a key.
+relaylink::chirpstack::config client_config(const args& a);
+/// "10m" → 600 s (units s, m, h, d); usage_error naming `option` otherwise.
+std::chrono::seconds parse_duration(const std::string& s, const std::string& option = "expires-in");
+
 int cmd_frame(const std::vector<std::string>& argv);
 int cmd_profiles(const std::vector<std::string>& argv);
 int cmd_decode(const std::vector<std::string>& argv);
@@ -48,5 +58,9 @@ int cmd_queue(const std::vector<std::string>& argv);
 int cmd_flush(const std::vector<std::string>& argv);
 int cmd_device(const std::vector<std::string>& argv);
 int cmd_sim(const std::vector<std::string>& argv);
+int cmd_relay(const std::vector<std::string>& argv, bool on);
+int cmd_status(const std::vector<std::string>& argv);
+int cmd_history(const std::vector<std::string>& argv);
+int cmd_cancel(const std::vector<std::string>& argv);
 
 } // namespace relayctl

@@ -15,44 +15,12 @@ namespace {
 namespace cs = relaylink::chirpstack;
 namespace json = boost::json;
 
-const std::set<std::string> net_valued = {"url", "api-key", "timeout"};
-
-/// Client settings from --url / --api-key / --timeout, else the environment, else the defaults.
-cs::config client_config(const args& a) {
-    auto env = cs::config::from_env();
-    if (!env) throw usage_error(env.error().message);
-    cs::config c = *env;
-    if (auto u = a.value("url")) c.url = *u;
-    if (auto k = a.value("api-key")) c.api_key = *k;
-    c.request_timeout = std::chrono::milliseconds(a.integer("timeout", 10, 1, 3600) * 1000);
-    if (c.api_key.empty())
-        throw usage_error("no API key: pass --api-key or set CHIRPSTACK_API_KEY (create one in ChirpStack's web UI under API keys)");
-    return c;
-}
 
 std::unique_ptr<cs::sync_client> make_client(const args& a) {
     try {
         return std::make_unique<cs::sync_client>(client_config(a));
     } catch (const std::invalid_argument& e) {
         throw usage_error(e.what());
-    }
-}
-
-/// "10m" → 600 s; s, m, h, d units.
-std::chrono::seconds parse_duration(const std::string& s) {
-    if (s.size() < 2) throw usage_error("--expires-in takes a number and a unit (s, m, h, d), e.g. 10m; got '" + s + "'");
-    long long n = 0;
-    for (std::size_t i = 0; i + 1 < s.size(); ++i) {
-        if (s[i] < '0' || s[i] > '9' || n > 10'000'000)
-            throw usage_error("--expires-in takes a number and a unit (s, m, h, d), e.g. 10m; got '" + s + "'");
-        n = n * 10 + (s[i] - '0');
-    }
-    switch (s.back()) {
-    case 's': return std::chrono::seconds(n);
-    case 'm': return std::chrono::minutes(n);
-    case 'h': return std::chrono::hours(n);
-    case 'd': return std::chrono::hours(24 * n);
-    default: throw usage_error("--expires-in takes a number and a unit (s, m, h, d), e.g. 10m; got '" + s + "'");
     }
 }
 
@@ -66,6 +34,37 @@ std::string time_or(const std::optional<relaylink::sys_time>& t, const char* non
 }
 
 } // namespace
+
+/// Client settings from --url / --api-key / --timeout, else the environment, else the defaults.
+relaylink::chirpstack::config client_config(const args& a) {
+    auto env = cs::config::from_env();
+    if (!env) throw usage_error(env.error().message);
+    relaylink::chirpstack::config c = *env;
+    if (auto u = a.value("url")) c.url = *u;
+    if (auto k = a.value("api-key")) c.api_key = *k;
+    c.request_timeout = std::chrono::milliseconds(a.integer("timeout", 10, 1, 3600) * 1000);
+    if (c.api_key.empty())
+        throw usage_error("no API key: pass --api-key or set CHIRPSTACK_API_KEY (create one in ChirpStack's web UI under API keys)");
+    return c;
+}
+
+/// "10m" → 600 s; s, m, h, d units.
+std::chrono::seconds parse_duration(const std::string& s, const std::string& option) {
+    if (s.size() < 2) throw usage_error("--" + option + " takes a number and a unit (s, m, h, d), e.g. 10m; got '" + s + "'");
+    long long n = 0;
+    for (std::size_t i = 0; i + 1 < s.size(); ++i) {
+        if (s[i] < '0' || s[i] > '9' || n > 10'000'000)
+            throw usage_error("--" + option + " takes a number and a unit (s, m, h, d), e.g. 10m; got '" + s + "'");
+        n = n * 10 + (s[i] - '0');
+    }
+    switch (s.back()) {
+    case 's': return std::chrono::seconds(n);
+    case 'm': return std::chrono::minutes(n);
+    case 'h': return std::chrono::hours(n);
+    case 'd': return std::chrono::hours(24 * n);
+    default: throw usage_error("--" + option + " takes a number and a unit (s, m, h, d), e.g. 10m; got '" + s + "'");
+    }
+}
 
 int cmd_enqueue(const std::vector<std::string>& argv) {
     std::set<std::string> valued = net_valued;

@@ -29,6 +29,21 @@ ChirpStack (options: --url URL, default $CHIRPSTACK_API_URL or http://localhost:
   flush <devEui>      delete every item of the device's queue
   device <devEui>     show the device (name, application, last seen, status)
 
+Relay commands (recorded in --db FILE, default $RELAYLINK_DB or ./relaylink.db; ChirpStack options as above):
+  off <devEui> [--profile P] [--reason TEXT] [--actor NAME] [--meter-ref REF] [--key IDEMPOTENCY-KEY]
+      [--priority 1-10] [--ignore-windows] [--json]
+  on <devEui> [same options]
+        disconnect / reconnect through the safety guard; prints the command's timeline once ChirpStack
+        has it (exit 0), or why it was refused (exit 1)
+  off|on <devEui> --sim [--wait [--wait-timeout 2m]] [--load-side] [--speed 600]
+        the same against an embedded simulator holding that one meter; --wait follows the command to
+        the end: exit 0 only when it is confirmed
+  status <command | devEui> [--json]   a command with its audit trail; or a meter's relay state and open commands
+  history <devEui> [--limit 20] [--json]
+        the meter's commands, newest first, each with its timeline
+  cancel <command> [--reason TEXT] [--actor NAME] [--json]
+        cancel a command that has not reached the radio (a queued one is flushed from the device queue)
+
 Simulator:
   sim [--port 8090] [--address 127.0.0.1] [--api-key KEY] [--speed 600 | --manual]
       [--sdm 2] [--ivy 1] [--load-side 1] [--interval 600] [--integration-url URL] [--mqtt-url tcp://HOST:PORT]
@@ -57,6 +72,11 @@ int main(int argc, char** argv) {
         if (cmd == "profiles") return relayctl::cmd_profiles(args);
         if (cmd == "decode") return relayctl::cmd_decode(args);
         if (cmd == "enqueue") return relayctl::cmd_enqueue(args);
+        if (cmd == "off") return relayctl::cmd_relay(args, false);
+        if (cmd == "on") return relayctl::cmd_relay(args, true);
+        if (cmd == "status") return relayctl::cmd_status(args);
+        if (cmd == "history") return relayctl::cmd_history(args);
+        if (cmd == "cancel") return relayctl::cmd_cancel(args);
         if (cmd == "queue") return relayctl::cmd_queue(args);
         if (cmd == "flush") return relayctl::cmd_flush(args);
         if (cmd == "device") return relayctl::cmd_device(args);
@@ -69,7 +89,7 @@ int main(int argc, char** argv) {
             std::printf("relayctl %s\n", relaylink::version_string);
             return 0;
         }
-        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: frame, profiles, decode, enqueue, queue, flush, device, sim, help, version)");
+        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: frame, profiles, decode, enqueue, queue, flush, device, off, on, status, history, cancel, sim, help, version)");
     } catch (const relayctl::usage_error& e) {
         std::fprintf(stderr, "relayctl: %s\nrun 'relayctl help' for usage\n", e.what());
         return 2;

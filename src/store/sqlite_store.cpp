@@ -517,7 +517,7 @@ private:
     }
     void note_queue_item(const command_row& c) {
         if (c.rec.queue_item_id.empty()) return;
-        stmt s = prepare("INSERT OR IGNORE INTO queue_items (queue_item_id, command_id) VALUES (?, ?)");
+        stmt s = prepare("INSERT OR REPLACE INTO queue_items (queue_item_id, command_id) VALUES (?, ?)");
         s.bind(1, c.rec.queue_item_id).bind(2, c.id);
         s.run();
     }
