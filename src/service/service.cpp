@@ -139,9 +139,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
     struct batch {
         std::vector<store::update> updates;
         std::unordered_map<std::int64_t, command_row> rows;   ///< the latest state of each command touched
+        std::unordered_map<std::string, std::int64_t> queue_items; ///< queue item ids those rows hold
         std::map<std::string, meter_row> meters;              ///< meters touched
         std::map<std::string, relay_state> meters_before;
-        std::vector<std::pair<command_row, command::outcome>> done;
+        std::vector<std::pair<std::size_t, command::outcome>> done; ///< index into updates, what the step said
     };
 
     /// The command as the batch sees it (its own earlier writes win over the store).
@@ -151,8 +152,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return r;
     }
     std::optional<command_row> by_queue_item(batch& b, const std::string& q) {
-        for (const auto& [id, row] : b.rows)
-            if (row.rec.queue_item_id == q) return row;
+        if (auto it = b.queue_items.find(q); it != b.queue_items.end()) return b.rows.at(it->second);
         return overlay(b, db.by_queue_item(q));
     }
     std::vector<command_row> open_for(batch& b, const std::string& dev) {
@@ -183,12 +183,15 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
         row.updated_at = t;
         row.timer_at = next_timer(row, t);
-        store::update u{row, store::audit_event{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)}};
+        const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
+                              (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
+        store::update u{row, store::audit_event{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)}, new_item};
         b.updates.push_back(std::move(u));
         ++row.version; // the version once this update is written
-        b.rows[row.id] = row;
-        b.done.emplace_back(row, o);
+        if (!row.rec.queue_item_id.empty()) b.queue_items[row.rec.queue_item_id] = row.id;
         meter_consequences(b, row, o);
+        b.done.emplace_back(b.updates.size() - 1, o);
+        b.rows[row.id] = row;
         return o;
     }
 
@@ -223,9 +226,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
         ++st.commits;
         st.transitions += b.updates.size();
-        for (auto& [row, o] : b.done) act(row, o);
-        for (auto& [dev, m] : b.meters)
-            if (b.meters_before[dev] != m.relay) note_meters.push_back({m, b.meters_before[dev]});
+        for (auto& [i, o] : b.done) act(b.updates[i].row, o); // the rows carry their new versions now
+        if (!meter_subs.empty())
+            for (auto& [dev, m] : b.meters)
+                if (b.meters_before[dev] != m.relay) note_meters.push_back({m, b.meters_before[dev]});
         return true;
     }
 
@@ -238,7 +242,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 check_wanted.insert(row.dev_eui);
                 busy_ids.insert(row.id); // until the queue has been read
                 break;
-            case command::action_kind::notify: note_commands.push_back({row, o.from, o.cause}); break;
+            case command::action_kind::notify:
+                if (!command_subs.empty()) note_commands.push_back({row, o.from, o.cause});
+                break;
             default: break; // persist: done; timers: timer_at is in the row
             }
         }
@@ -769,7 +775,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
         return *existing;
     }
     ++st.commands_created;
-    note_commands.push_back({c, c.rec.current, cause});
+    if (!command_subs.empty()) note_commands.push_back({c, c.rec.current, cause});
 
     transact([&](batch& b) {
         // Remember the meter's profile and reference; supersede the opposite command not yet on the radio.

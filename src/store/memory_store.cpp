@@ -46,10 +46,13 @@ public:
         }
         for (auto& u : updates) {
             command_row& cur = rows_[static_cast<std::size_t>(u.row.id - 1)];
-            unindex(cur);
+            // Re-index only what moved: the open sets when the command finishes, the queue item when new.
+            const bool reopen = command::is_terminal(cur.rec.current) != command::is_terminal(u.row.rec.current);
+            if (reopen) unindex(cur);
             u.row.version = cur.version + 1;
             cur = u.row;
-            index(cur);
+            if (reopen) index(cur);
+            else if (!cur.rec.queue_item_id.empty() && u.new_queue_item) queue_items_.insert_or_assign(cur.rec.queue_item_id, cur.id);
             auto& log = events_[static_cast<std::size_t>(u.row.id - 1)];
             u.event.command_id = u.row.id;
             u.event.sequence = static_cast<std::int64_t>(log.size()) + 1;

@@ -20,7 +20,6 @@ struct migration {
     const char* sql;
 };
 
-constexpr const char* open_states = "('pending','dispatching','queued','sent','acknowledged')";
 
 const migration migrations[] = {
     {1, "commands, command_events (audit trail), queue_items, meters", R"sql(
@@ -30,15 +29,16 @@ CREATE TABLE commands (
   meter_ref        TEXT NOT NULL DEFAULT '',
   dev_eui          TEXT NOT NULL CHECK (length(dev_eui) = 16),
   profile          TEXT NOT NULL,
-  kind             TEXT NOT NULL CHECK (kind IN ('relay_off','relay_on','read','raw')),
+  kind             TEXT NOT NULL CHECK (kind = 'relay_off' OR kind = 'relay_on' OR kind = 'read' OR kind = 'raw'),
   payload          BLOB NOT NULL,
   f_port           INTEGER NOT NULL CHECK (f_port BETWEEN 1 AND 223),
-  confirmed        INTEGER NOT NULL CHECK (confirmed IN (0,1)),
+  confirmed        INTEGER NOT NULL CHECK (confirmed = 0 OR confirmed = 1),
   priority         INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 10),
-  state            TEXT NOT NULL CHECK (state IN ('pending','dispatching','queued','sent','acknowledged',
-                                                  'confirmed','failed','expired','cancelled','superseded')),
-  evidence         TEXT NOT NULL CHECK (evidence IN ('none','gateway_accepted','device_acknowledged',
-                                                        'device_replied','state_verified')),
+  state            TEXT NOT NULL CHECK (state = 'pending' OR state = 'dispatching' OR state = 'queued' OR state = 'sent'
+                                    OR state = 'acknowledged' OR state = 'confirmed' OR state = 'failed'
+                                    OR state = 'expired' OR state = 'cancelled' OR state = 'superseded'),
+  evidence         TEXT NOT NULL CHECK (evidence = 'none' OR evidence = 'gateway_accepted' OR evidence = 'device_acknowledged'
+                                       OR evidence = 'device_replied' OR evidence = 'state_verified'),
   queue_item_id    TEXT,
   f_cnt_down       INTEGER,
   not_before       INTEGER,
@@ -56,14 +56,14 @@ CREATE TABLE commands (
   sent_at          INTEGER,
   completed_at     INTEGER,
   error            TEXT NOT NULL DEFAULT '',
-  version          INTEGER NOT NULL
+  version          INTEGER NOT NULL,
+  -- 1 while the command is not finished. (Comparisons, not IN lists: SQLite builds a temporary
+  -- table for every IN list it evaluates, and these are evaluated on every write.)
+  is_open          INTEGER GENERATED ALWAYS AS (state = 'pending' OR state = 'dispatching' OR state = 'queued'
+                                                OR state = 'sent' OR state = 'acknowledged') STORED
 );
-CREATE INDEX commands_open ON commands (dev_eui, id)
-  WHERE state IN ('pending','dispatching','queued','sent','acknowledged');
-CREATE INDEX commands_open_state ON commands (state, id)
-  WHERE state IN ('pending','dispatching','queued','sent','acknowledged');
-CREATE INDEX commands_timer ON commands (timer_at)
-  WHERE timer_at IS NOT NULL AND state IN ('pending','dispatching','queued','sent','acknowledged');
+CREATE INDEX commands_open ON commands (dev_eui, id) WHERE is_open = 1;
+CREATE INDEX commands_timer ON commands (timer_at) WHERE is_open = 1 AND timer_at IS NOT NULL;
 CREATE INDEX commands_history ON commands (dev_eui, id DESC);
 CREATE TABLE queue_items (
   queue_item_id TEXT PRIMARY KEY,
@@ -88,8 +88,8 @@ CREATE TABLE meters (
   dev_eui                TEXT PRIMARY KEY,
   meter_ref              TEXT NOT NULL DEFAULT '',
   profile                TEXT NOT NULL DEFAULT '',
-  relay_state            TEXT NOT NULL CHECK (relay_state IN ('unknown','connected','disconnected',
-                                                                'unreachable_after_disconnect')),
+  relay_state            TEXT NOT NULL CHECK (relay_state = 'unknown' OR relay_state = 'connected'
+                                          OR relay_state = 'disconnected' OR relay_state = 'unreachable_after_disconnect'),
   last_uplink            INTEGER,
   last_confirmed_command INTEGER NOT NULL DEFAULT 0,
   disconnect_sent_at     INTEGER,
@@ -186,6 +186,8 @@ constexpr const char* command_columns =
 constexpr const char* meter_columns =
     "dev_eui, meter_ref, profile, relay_state, last_uplink, last_confirmed_command, disconnect_sent_at, note, updated_at";
 
+std::string meter_select(const char* rest) { return std::string("SELECT ") + meter_columns + " FROM meters " + rest; }
+
 class sqlite_store final : public store {
 public:
     sqlite_store(const std::string& path, sqlite_options opt) {
@@ -235,14 +237,34 @@ public:
         std::lock_guard lock(mu_);
         tx t(*this);
         for (auto& u : updates) {
+            // Only what a transition can change: fewer index entries to rewrite.
             stmt s = prepare(
-                "UPDATE commands SET idempotency_key=?, meter_ref=?, dev_eui=?, profile=?, kind=?, payload=?, f_port=?, "
-                "confirmed=?, priority=?, state=?, evidence=?, queue_item_id=?, f_cnt_down=?, not_before=?, deadline=?, "
-                "retry_count=?, max_retries=?, next_attempt_at=?, timer_at=?, cancel_requested=?, created_by=?, reason=?, "
-                "note=?, created_at=?, updated_at=?, sent_at=?, completed_at=?, error=?, version=version+1 "
-                "WHERE id=? AND version=?");
-            const int next = bind_command(s, u.row, 1);
-            s.bind(next, u.row.id).bind(next + 1, u.row.version);
+                "UPDATE commands SET priority=?, state=?, evidence=?, queue_item_id=?, f_cnt_down=?, not_before=?, deadline=?, "
+                "retry_count=?, max_retries=?, next_attempt_at=?, timer_at=?, cancel_requested=?, note=?, updated_at=?, "
+                "sent_at=?, completed_at=?, error=?, version=version+1 WHERE id=? AND version=?");
+            const command_row& c = u.row;
+            int i = 1;
+            auto next = [&i] { return i++; };
+            s.bind(next(), c.priority);
+            s.bind(next(), command::to_string(c.rec.current));
+            s.bind(next(), to_string(c.rec.proof));
+            s.bind_text_or_null(next(), c.rec.queue_item_id);
+            if (c.rec.f_cnt_down) s.bind(next(), static_cast<std::int64_t>(*c.rec.f_cnt_down));
+            else s.bind_null(next());
+            s.bind(next(), c.rec.not_before);
+            s.bind(next(), c.rec.deadline);
+            s.bind(next(), c.rec.retry_count);
+            s.bind(next(), c.max_retries);
+            s.bind(next(), c.rec.next_attempt_at);
+            s.bind(next(), c.timer_at);
+            s.bind(next(), c.rec.cancel_requested ? 1 : 0);
+            s.bind(next(), c.note);
+            s.bind(next(), ns(c.updated_at));
+            s.bind(next(), c.rec.sent_at);
+            s.bind(next(), c.rec.completed_at);
+            s.bind(next(), c.rec.error);
+            s.bind(next(), c.id);
+            s.bind(next(), c.version);
             s.run();
             if (sqlite3_changes(h_.db) != 1) return false; // tx rolls back
         }
@@ -254,10 +276,15 @@ public:
             s.step();
             u.event.sequence = s.i64(0);
             put_event(u.event); // before the next sequence is read: one command may appear twice
-            note_queue_item(u.row);
+            if (u.new_queue_item) note_queue_item(u.row);
         }
         for (const auto& m : meters) {
-            stmt s = prepare(std::string("INSERT OR REPLACE INTO meters (") + meter_columns + ") VALUES (?,?,?,?,?,?,?,?,?)");
+            static const std::string upsert = std::string("INSERT INTO meters (") + meter_columns +
+                             ") VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (dev_eui) DO UPDATE SET meter_ref=excluded.meter_ref, "
+                             "profile=excluded.profile, relay_state=excluded.relay_state, last_uplink=excluded.last_uplink, "
+                             "last_confirmed_command=excluded.last_confirmed_command, "
+                             "disconnect_sent_at=excluded.disconnect_sent_at, note=excluded.note, updated_at=excluded.updated_at";
+            stmt s = prepare(upsert.c_str());
             s.bind(1, m.dev_eui).bind(2, m.meter_ref).bind(3, m.profile).bind(4, to_string(m.relay));
             s.bind(5, m.last_uplink).bind(6, m.last_confirmed_command).bind(7, m.disconnect_sent_at);
             s.bind(8, m.note).bind(9, ns(m.updated_at));
@@ -281,38 +308,39 @@ public:
     }
 
     std::optional<command_row> get(std::int64_t id) const override {
-        return one(std::string("SELECT ") + command_columns + " FROM commands WHERE id = ?", [&](stmt& s) { s.bind(1, id); });
+        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE id = ?";
+        return one(q.c_str(), [&](stmt& s) { s.bind(1, id); });
     }
     std::optional<command_row> by_idempotency_key(std::string_view key) const override {
-        return one(std::string("SELECT ") + command_columns + " FROM commands WHERE idempotency_key = ?",
-                   [&](stmt& s) { s.bind(1, key); });
+        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE idempotency_key = ?";
+        return one(q.c_str(), [&](stmt& s) { s.bind(1, key); });
     }
-    std::optional<command_row> by_queue_item(std::string_view q) const override {
-        return one(std::string("SELECT ") + command_columns +
-                       " FROM commands WHERE id = (SELECT command_id FROM queue_items WHERE queue_item_id = ?)",
-                   [&](stmt& s) { s.bind(1, q); });
+    std::optional<command_row> by_queue_item(std::string_view item) const override {
+        static const std::string q = std::string("SELECT ") + command_columns +
+                                     " FROM commands WHERE id = (SELECT command_id FROM queue_items WHERE queue_item_id = ?)";
+        return one(q.c_str(), [&](stmt& s) { s.bind(1, item); });
     }
     std::vector<command_row> open(std::string_view dev_eui, std::size_t limit) const override {
-        if (dev_eui.empty())
-            return many(std::string("SELECT ") + command_columns + " FROM commands WHERE state IN " + open_states +
-                            " ORDER BY id LIMIT ?",
-                        [&](stmt& s) { s.bind(1, static_cast<std::int64_t>(limit)); });
-        return many(std::string("SELECT ") + command_columns + " FROM commands WHERE dev_eui = ? AND state IN " + open_states +
-                        " ORDER BY id LIMIT ?",
-                    [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
+        if (dev_eui.empty()) {
+            static const std::string all = std::string("SELECT ") + command_columns + " FROM commands WHERE is_open = 1 ORDER BY id LIMIT ?";
+            return many(all.c_str(), [&](stmt& s) { s.bind(1, static_cast<std::int64_t>(limit)); });
+        }
+        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE dev_eui = ? AND is_open = 1" +
+                        " ORDER BY id LIMIT ?";
+        return many(q.c_str(), [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<command_row> in_state(state st, std::size_t limit) const override {
-        return many(std::string("SELECT ") + command_columns + " FROM commands WHERE state = ? ORDER BY id LIMIT ?",
-                    [&](stmt& s) { s.bind(1, command::to_string(st)).bind(2, static_cast<std::int64_t>(limit)); });
+        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE is_open = 1 AND state = ? ORDER BY id LIMIT ?";
+        return many(q.c_str(), [&](stmt& s) { s.bind(1, command::to_string(st)).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<command_row> due(sys_time now, std::size_t limit) const override {
-        return many(std::string("SELECT ") + command_columns + " FROM commands WHERE timer_at IS NOT NULL AND timer_at <= ? AND state IN " +
-                        open_states + " ORDER BY priority DESC, id LIMIT ?",
-                    [&](stmt& s) { s.bind(1, ns(now)).bind(2, static_cast<std::int64_t>(limit)); });
+        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE is_open = 1 AND timer_at IS NOT NULL AND timer_at <= ? "
+                                     "ORDER BY priority DESC, id LIMIT ?";
+        return many(q.c_str(), [&](stmt& s) { s.bind(1, ns(now)).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<command_row> history(std::string_view dev_eui, std::size_t limit) const override {
-        return many(std::string("SELECT ") + command_columns + " FROM commands WHERE dev_eui = ? ORDER BY id DESC LIMIT ?",
-                    [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
+        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE dev_eui = ? ORDER BY id DESC LIMIT ?";
+        return many(q.c_str(), [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<audit_event> events(std::int64_t id) const override {
         std::lock_guard lock(mu_);
@@ -342,16 +370,16 @@ public:
         return out;
     }
     std::optional<meter_row> meter(std::string_view dev_eui) const override {
-        auto v = meters_where("WHERE dev_eui = ?", [&](stmt& s) { s.bind(1, dev_eui); });
+        auto v = meters_where([] { static const std::string q = meter_select("WHERE dev_eui = ?"); return q.c_str(); }(), [&](stmt& s) { s.bind(1, dev_eui); });
         if (v.empty()) return std::nullopt;
         return std::move(v.front());
     }
     std::vector<meter_row> meters(std::optional<relay_state> only) const override {
-        if (!only) return meters_where("ORDER BY dev_eui", [](stmt&) {});
-        return meters_where("WHERE relay_state = ? ORDER BY dev_eui", [&](stmt& s) { s.bind(1, to_string(*only)); });
+        if (!only) return meters_where([] { static const std::string q = meter_select("ORDER BY dev_eui"); return q.c_str(); }(), [](stmt&) {});
+        return meters_where([] { static const std::string q = meter_select("WHERE relay_state = ? ORDER BY dev_eui"); return q.c_str(); }(), [&](stmt& s) { s.bind(1, to_string(*only)); });
     }
     std::vector<meter_row> awaiting_uplink() const override {
-        return meters_where("WHERE disconnect_sent_at IS NOT NULL", [](stmt&) {});
+        return meters_where([] { static const std::string q = meter_select("WHERE disconnect_sent_at IS NOT NULL"); return q.c_str(); }(), [](stmt&) {});
     }
 
 private:
@@ -372,11 +400,12 @@ private:
         bool done_ = false;
     };
 
-    stmt prepare(const std::string& sql) const {
+    /// `sql` must be a string literal or a static string: the cache is keyed by its address.
+    stmt prepare(const char* sql) const {
         auto it = cache_.find(sql);
         if (it == cache_.end()) {
             sqlite3_stmt* s = nullptr;
-            if (sqlite3_prepare_v3(h_.db, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+            if (sqlite3_prepare_v3(h_.db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
                 h_.fail("preparing a statement");
             it = cache_.emplace(sql, s).first;
         }
@@ -465,7 +494,7 @@ private:
     }
 
     template <class Bind>
-    std::optional<command_row> one(const std::string& sql, Bind&& bind) const {
+    std::optional<command_row> one(const char* sql, Bind&& bind) const {
         std::lock_guard lock(mu_);
         stmt s = prepare(sql);
         bind(s);
@@ -473,7 +502,7 @@ private:
         return read_command(s);
     }
     template <class Bind>
-    std::vector<command_row> many(const std::string& sql, Bind&& bind) const {
+    std::vector<command_row> many(const char* sql, Bind&& bind) const {
         std::lock_guard lock(mu_);
         stmt s = prepare(sql);
         bind(s);
@@ -482,9 +511,9 @@ private:
         return out;
     }
     template <class Bind>
-    std::vector<meter_row> meters_where(const std::string& where, Bind&& bind) const {
+    std::vector<meter_row> meters_where(const char* sql, Bind&& bind) const {
         std::lock_guard lock(mu_);
-        stmt s = prepare(std::string("SELECT ") + meter_columns + " FROM meters " + where);
+        stmt s = prepare(sql);
         bind(s);
         std::vector<meter_row> out;
         while (s.step()) {
@@ -517,7 +546,9 @@ private:
     }
     void note_queue_item(const command_row& c) {
         if (c.rec.queue_item_id.empty()) return;
-        stmt s = prepare("INSERT OR REPLACE INTO queue_items (queue_item_id, command_id) VALUES (?, ?)");
+        // The newest owner wins (a simulator restarted with the same seed reuses ids); no write when unchanged.
+        stmt s = prepare("INSERT INTO queue_items (queue_item_id, command_id) VALUES (?, ?) ON CONFLICT (queue_item_id) "
+                         "DO UPDATE SET command_id = excluded.command_id WHERE command_id != excluded.command_id");
         s.bind(1, c.rec.queue_item_id).bind(2, c.id);
         s.run();
     }
@@ -549,7 +580,7 @@ private:
 
     mutable db_handle h_;
     mutable std::mutex mu_;
-    mutable std::unordered_map<std::string, sqlite3_stmt*> cache_;
+    mutable std::unordered_map<const char*, sqlite3_stmt*> cache_;
 };
 
 } // namespace

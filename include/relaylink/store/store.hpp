@@ -106,6 +106,7 @@ struct meter_row {
 struct update {
     command_row row;
     audit_event event;
+    bool new_queue_item = true; ///< row.rec.queue_item_id is new for this command (false spares the index a write)
 };
 
 /// What the store could not do, in words a person can act on (a corrupt file, a newer schema…).

@@ -1,0 +1,226 @@
+// The relay service's event throughput: N disconnects queued at ChirpStack, then their events —
+// txack (queued → sent), ack (→ acknowledged), the meter's Modbus echo in an uplink (→ confirmed) —
+// through correlation, the lifecycle, the audit row and the commit. 3N events, every one a
+// transition. Events are built beforehand (parsing is measured in bench_events).
+//
+// Stores: in memory; SQLite (WAL, synchronous=NORMAL) with events committed in batches, and with a
+// commit per event. Baseline, same run: the same rows written by hand-rolled SQL on the same SQLite
+// settings and batches (one UPDATE of the command and one INSERT of its audit row per event), with
+// none of relaylink's reads, correlation or checks: the storage's ceiling for this work.
+// Then the memory an open command costs (resident set before and after creating them).
+//
+// usage: bench_service [commands=10000] [batch=512] [memory-only]
+#include <relaylink/service/service.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+using namespace relaylink;
+using command::state;
+
+namespace {
+
+long rss_kib() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return 0;
+}
+
+std::string eui(int i) {
+    char b[17];
+    std::snprintf(b, sizeof b, "70b3d5e7%08x", static_cast<unsigned>(i));
+    return b;
+}
+
+const bytes off_frame{0x01, 0x05, 0x00, 0x00, 0x00, 0x00, 0xcd, 0xca};
+
+/// N commands already queued at ChirpStack (as the dispatcher leaves them).
+void seed(store::store& db, int n) {
+    const auto now = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
+    for (int i = 0; i < n; ++i) {
+        store::command_row c;
+        c.dev_eui = eui(i);
+        c.profile = "eastron_sdm320c";
+        c.kind = store::command_kind::relay_off;
+        c.payload = off_frame;
+        c.f_port = 5;
+        c.created_by = "bench";
+        c.created_at = c.updated_at = now;
+        c.rec.current = state::queued;
+        c.rec.queue_item_id = "q-" + std::to_string(i);
+        c.rec.deadline = now + std::chrono::hours(24);
+        c.timer_at = c.rec.deadline;
+        db.insert(c, {0, 0, now, std::nullopt, state::queued, "seeded", "bench", ""});
+    }
+}
+
+std::vector<chirpstack::event> events_for(int n) {
+    std::vector<chirpstack::event> ev;
+    ev.reserve(static_cast<std::size_t>(3 * n));
+    const auto now = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
+    for (int i = 0; i < n; ++i) {
+        chirpstack::txack_event t;
+        t.device.dev_eui = eui(i);
+        t.queue_item_id = "q-" + std::to_string(i);
+        t.f_cnt_down = 1;
+        t.time = now;
+        ev.emplace_back(std::move(t));
+    }
+    for (int i = 0; i < n; ++i) {
+        chirpstack::ack_event a;
+        a.device.dev_eui = eui(i);
+        a.queue_item_id = "q-" + std::to_string(i);
+        a.acknowledged = true;
+        a.time = now;
+        ev.emplace_back(std::move(a));
+    }
+    for (int i = 0; i < n; ++i) {
+        chirpstack::up_event u;
+        u.device.dev_eui = eui(i);
+        u.f_port = 5;
+        u.f_cnt = 2;
+        u.data = off_frame;
+        u.time = now;
+        ev.emplace_back(std::move(u));
+    }
+    return ev;
+}
+
+struct result {
+    double events_per_s = 0;
+    std::size_t confirmed = 0;
+};
+
+result run_service(store::store& db, int n, std::size_t batch) {
+    boost::asio::io_context io;
+    chirpstack::config cc;
+    cc.url = "http://127.0.0.1:1"; // never called: every command is already queued
+    chirpstack::client api(io.get_executor(), cc);
+    service::service_config cfg;
+    cfg.safety.windows = false;
+    service::service svc(io.get_executor(), api, db, device::profile_registry::with_builtins(), cfg);
+    seed(db, n);
+    const auto ev = events_for(n);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < ev.size(); i += batch)
+        svc.ingest(std::span<const chirpstack::event>(ev.data() + i, std::min(batch, ev.size() - i)));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return {static_cast<double>(ev.size()) / s, db.counts()[state::confirmed]};
+}
+
+/// The same rows by hand: per event one UPDATE of the command and one INSERT of an audit row.
+double run_raw_sqlite(const std::string& path, int n, std::size_t batch) {
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                 "CREATE TABLE c (id INTEGER PRIMARY KEY, q TEXT UNIQUE, state TEXT, version INTEGER);"
+                 "CREATE TABLE e (cid INTEGER, seq INTEGER, at INTEGER, cause TEXT, PRIMARY KEY (cid, seq)) WITHOUT ROWID;",
+                 nullptr, nullptr, nullptr);
+    sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+    for (int i = 0; i < n; ++i) {
+        const std::string sql = "INSERT INTO c VALUES (" + std::to_string(i + 1) + ", 'q-" + std::to_string(i) + "', 'queued', 1)";
+        sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    }
+    sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_stmt *upd = nullptr, *ins = nullptr;
+    sqlite3_prepare_v2(db, "UPDATE c SET state = ?, version = version + 1 WHERE id = ?", -1, &upd, nullptr);
+    sqlite3_prepare_v2(db, "INSERT INTO e VALUES (?, ?, ?, 'transition')", -1, &ins, nullptr);
+    const char* states[] = {"sent", "acknowledged", "confirmed"};
+    const std::size_t total = static_cast<std::size_t>(3 * n);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::size_t k = 0; k < total; ++k) {
+        if (k % batch == 0) sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+        const auto id = static_cast<sqlite3_int64>(k % static_cast<std::size_t>(n)) + 1;
+        const int phase = static_cast<int>(k / static_cast<std::size_t>(n));
+        sqlite3_bind_text(upd, 1, states[phase], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(upd, 2, id);
+        sqlite3_step(upd);
+        sqlite3_reset(upd);
+        sqlite3_bind_int64(ins, 1, id);
+        sqlite3_bind_int(ins, 2, phase + 2);
+        sqlite3_bind_int64(ins, 3, static_cast<sqlite3_int64>(k));
+        sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (k % batch == batch - 1 || k + 1 == total) sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    sqlite3_finalize(upd);
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return static_cast<double>(total) / s;
+}
+
+std::string fresh(const std::string& name) {
+    const auto p = (std::filesystem::temp_directory_path() / ("relaylink-bench-" + name + ".db")).string();
+    for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(p + s);
+    return p;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    const int n = argc > 1 ? std::stoi(argv[1]) : 10000;
+    const std::size_t batch = argc > 2 ? static_cast<std::size_t>(std::stoul(argv[2])) : 512;
+    if (n < 1 || batch < 1) {
+        std::fprintf(stderr, "usage: bench_service [commands>=1] [batch>=1]\n");
+        return 2;
+    }
+
+    // Memory per open command, before anything else grows the heap.
+    long mem_per_command = 0;
+    {
+        auto db = store::make_memory_store();
+        const long before = rss_kib();
+        seed(*db, n);
+        mem_per_command = 1024 * (rss_kib() - before) / n;
+    }
+
+    auto mem = store::make_memory_store();
+    const auto in_memory = run_service(*mem, n, batch);
+    if (argc > 3 && std::string(argv[3]) == "memory-only") { // for profiling
+        std::printf("in memory: %.0f events/s\n", in_memory.events_per_s);
+        return 0;
+    }
+
+    const auto p1 = fresh("batched");
+    auto lite = store::open_sqlite(p1);
+    const auto sqlite_batched = run_service(*lite, n, batch);
+    const auto file_bytes = std::filesystem::file_size(p1) + std::filesystem::file_size(p1 + "-wal");
+    lite.reset();
+
+    const int n_single = std::min(n, 2000); // a commit per event is slow: fewer of them
+    const auto p2 = fresh("single");
+    auto single = store::open_sqlite(p2);
+    const auto sqlite_single = run_service(*single, n_single, 1);
+    single.reset();
+
+    const auto p3 = fresh("raw");
+    const double raw = run_raw_sqlite(p3, n, batch);
+    const auto p4 = fresh("raw1");
+    const double raw_single = run_raw_sqlite(p4, n_single, 1);
+
+    std::printf("| run | commands | events | events/s | vs hand-written SQL, same batches | confirmed |\n|---|---|---|---|---|---|\n");
+    std::printf("| in memory | %d | %d | %.0f | — | %zu |\n", n, 3 * n, in_memory.events_per_s, in_memory.confirmed);
+    std::printf("| SQLite WAL NORMAL, batches of %zu | %d | %d | %.0f | %.2fx of %.0f/s | %zu |\n", batch, n, 3 * n,
+                sqlite_batched.events_per_s, sqlite_batched.events_per_s / raw, raw, sqlite_batched.confirmed);
+    std::printf("| SQLite WAL NORMAL, a commit per event | %d | %d | %.0f | %.2fx of %.0f/s | %zu |\n", n_single, 3 * n_single,
+                sqlite_single.events_per_s, sqlite_single.events_per_s / raw_single, raw_single, sqlite_single.confirmed);
+    std::printf("\nmemory per open command (in-memory store, with its first audit row): %ld B\n", mem_per_command);
+    std::printf("SQLite file per command after its 4 audit rows: %.0f B\n", static_cast<double>(file_bytes) / n);
+    for (const auto& p : {p1, p2, p3, p4})
+        for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(p + s);
+    const bool ok = in_memory.confirmed == static_cast<std::size_t>(n) && sqlite_batched.confirmed == static_cast<std::size_t>(n) &&
+                    sqlite_single.confirmed == static_cast<std::size_t>(n_single);
+    if (!ok) std::printf("ERROR: not every command reached confirmed\n");
+    return ok ? 0 : 1;
+}
