@@ -138,7 +138,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
     // ---- a batch of transitions, committed together -------------------------------------------
     struct batch {
         std::vector<store::update> updates;
-        std::unordered_map<std::int64_t, command_row> rows;   ///< the latest state of each command touched
+        std::unordered_map<std::int64_t, std::size_t> rows;   ///< each command touched: its latest update
+        command_row latest(std::size_t i) const {              ///< as the next update must see it
+            command_row r = updates[i].row;
+            ++r.version;
+            return r;
+        }
         std::unordered_map<std::string, std::int64_t> queue_items; ///< queue item ids those rows hold
         std::map<std::string, meter_row> meters;              ///< meters touched
         std::map<std::string, relay_state> meters_before;
@@ -148,11 +153,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// The command as the batch sees it (its own earlier writes win over the store).
     std::optional<command_row> overlay(batch& b, std::optional<command_row> r) {
         if (!r) return r;
-        if (auto it = b.rows.find(r->id); it != b.rows.end()) return it->second;
+        if (auto it = b.rows.find(r->id); it != b.rows.end()) return b.latest(it->second);
         return r;
     }
     std::optional<command_row> by_queue_item(batch& b, const std::string& q) {
-        if (auto it = b.queue_items.find(q); it != b.queue_items.end()) return b.rows.at(it->second);
+        if (auto it = b.queue_items.find(q); it != b.queue_items.end()) return b.latest(b.rows.at(it->second));
         return overlay(b, db.by_queue_item(q));
     }
     std::vector<command_row> open_for(batch& b, const std::string& dev) {
@@ -191,7 +196,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (!row.rec.queue_item_id.empty()) b.queue_items[row.rec.queue_item_id] = row.id;
         meter_consequences(b, row, o);
         b.done.emplace_back(b.updates.size() - 1, o);
-        b.rows[row.id] = row;
+        b.rows[row.id] = b.updates.size() - 1;
         return o;
     }
 
@@ -217,19 +222,21 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// Write the batch; on success act on it. False (nothing written) when another writer moved a command.
     bool commit(batch& b) {
         if (b.updates.empty() && b.meters.empty()) return true;
+        const std::size_t notes_before = note_meters.size();
+        if (!meter_subs.empty())
+            for (auto& [dev, m] : b.meters)
+                if (b.meters_before[dev] != m.relay) note_meters.push_back({m, b.meters_before[dev]});
         std::vector<meter_row> meters;
         meters.reserve(b.meters.size());
-        for (auto& [dev, m] : b.meters) meters.push_back(m);
+        for (auto& [dev, m] : b.meters) meters.push_back(std::move(m));
         if (!db.write(b.updates, meters)) {
             ++st.conflicts;
+            note_meters.erase(note_meters.begin() + static_cast<std::ptrdiff_t>(notes_before), note_meters.end());
             return false;
         }
         ++st.commits;
         st.transitions += b.updates.size();
         for (auto& [i, o] : b.done) act(b.updates[i].row, o); // the rows carry their new versions now
-        if (!meter_subs.empty())
-            for (auto& [dev, m] : b.meters)
-                if (b.meters_before[dev] != m.relay) note_meters.push_back({m, b.meters_before[dev]});
         return true;
     }
 

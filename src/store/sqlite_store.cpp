@@ -200,6 +200,12 @@ public:
         h_.exec("PRAGMA journal_mode=WAL", "cannot switch to WAL (is it a SQLite database?)");
         h_.exec(opt.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", "cannot set synchronous");
         h_.exec("PRAGMA foreign_keys=ON", "cannot enable foreign keys");
+        const std::string cache = "PRAGMA cache_size=-" + std::to_string(opt.cache_kib);
+        h_.exec(cache.c_str(), "cannot set the cache size");
+        h_.exec("PRAGMA temp_store=MEMORY", "cannot keep temporary tables in memory");
+        // Checkpoint the WAL every 8192 pages (32 MiB) rather than 1000: a page rewritten by many
+        // transitions is copied back to the database once per checkpoint.
+        h_.exec("PRAGMA wal_autocheckpoint=8192", "cannot set the WAL checkpoint interval");
         migrate();
     }
     ~sqlite_store() override {

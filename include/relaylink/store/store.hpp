@@ -160,6 +160,7 @@ struct sqlite_options {
     bool synchronous_full = false;   ///< false: WAL + synchronous=NORMAL (durable across process crashes;
                                      ///< the last commits may be lost on power loss); true: FULL
     std::chrono::milliseconds busy_timeout{5000}; ///< wait this long for another process's lock
+    int cache_kib = 32 * 1024;                    ///< SQLite's page cache for this connection (its default is 2 MiB)
 };
 
 /// One SQLite file (created if missing), WAL, schema migrated to the current version. Throws
