@@ -559,7 +559,10 @@ private:
         s.run();
     }
 
+    /// One transaction for the whole check-and-migrate (BEGIN IMMEDIATE takes the write lock first), so
+    /// processes opening a new file at the same moment migrate it once, one after the other.
     void migrate() {
+        tx t(*this);
         h_.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL, "
                 "description TEXT NOT NULL)",
                 "cannot create schema_migrations");
@@ -575,13 +578,12 @@ private:
                               "); upgrade relaylink or use another file");
         for (const auto& m : migrations) {
             if (m.version <= current) continue;
-            tx t(*this);
             h_.exec(m.sql, ("migration " + std::to_string(m.version) + " (" + m.description + ") failed").c_str());
             stmt s = prepare("INSERT INTO schema_migrations (version, applied_at, description) VALUES (?, ?, ?)");
             s.bind(1, m.version).bind(2, ns(std::chrono::system_clock::now())).bind(3, std::string_view(m.description));
             s.run();
-            t.commit();
         }
+        t.commit();
     }
 
     mutable db_handle h_;

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <unistd.h>
 
 using namespace relaylink;
@@ -263,5 +265,28 @@ TEST(SqliteStore, TheAuditTrailCannotBeEditedOrDeleted) {
     EXPECT_NE(sqlite3_exec(raw, "DELETE FROM command_events", nullptr, nullptr, nullptr), SQLITE_OK);
     EXPECT_NE(sqlite3_exec(raw, "UPDATE commands SET state = 'bogus'", nullptr, nullptr, nullptr), SQLITE_OK); // CHECK
     sqlite3_close(raw);
+    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+}
+
+TEST(SqliteStore, ManyOpeningANewFileAtOnceMigrateItOnce) {
+    const auto path = temp_path("race");
+    std::vector<std::thread> openers;
+    std::atomic<int> failures{0};
+    for (int i = 0; i < 8; ++i)
+        openers.emplace_back([&] {
+            try {
+                auto db = open_sqlite(path);
+                auto c = sample();
+                if (!db->insert(c, created())) ++failures;
+            } catch (const std::exception& e) {
+                ++failures;
+                ADD_FAILURE() << e.what();
+            }
+        });
+    for (auto& t : openers) t.join();
+    EXPECT_EQ(failures.load(), 0);
+    auto db = open_sqlite(path);
+    EXPECT_EQ(db->counts()[state::pending], 8u);
+    db.reset();
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
