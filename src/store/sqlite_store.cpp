@@ -57,7 +57,6 @@ CREATE TABLE commands (
   completed_at     INTEGER,
   error            TEXT NOT NULL DEFAULT '',
   version          INTEGER NOT NULL,
-  audit_count      INTEGER NOT NULL DEFAULT 1, -- the last sequence of its audit trail
   -- 1 while the command is not finished. (Comparisons, not IN lists: SQLite builds a temporary
   -- table for every IN list it evaluates, and these are evaluated on every write.)
   is_open          INTEGER GENERATED ALWAYS AS (state = 'pending' OR state = 'dispatching' OR state = 'queued'
@@ -248,8 +247,7 @@ public:
             stmt s = prepare(
                 "UPDATE commands SET priority=?, state=?, evidence=?, queue_item_id=?, f_cnt_down=?, not_before=?, deadline=?, "
                 "retry_count=?, max_retries=?, next_attempt_at=?, timer_at=?, cancel_requested=?, note=?, updated_at=?, "
-                "sent_at=?, completed_at=?, error=?, version=version+1, audit_count=audit_count+1 WHERE id=? AND version=? "
-                "RETURNING audit_count");
+                "sent_at=?, completed_at=?, error=?, version=version+1 WHERE id=? AND version=?");
             const command_row& c = u.row;
             int i = 1;
             auto next = [&i] { return i++; };
@@ -273,11 +271,17 @@ public:
             s.bind(next(), c.rec.error);
             s.bind(next(), c.id);
             s.bind(next(), c.version);
-            if (!s.step()) return false; // the version moved: the transaction rolls back
-            u.event.sequence = s.i64(0);
             s.run();
+            if (sqlite3_changes(h_.db) != 1) return false; // tx rolls back
+        }
+        for (auto& u : updates) {
+            ++u.row.version;
             u.event.command_id = u.row.id;
-            put_event(u.event);
+            stmt s = prepare("SELECT coalesce(max(sequence), 0) + 1 FROM command_events WHERE command_id = ?");
+            s.bind(1, u.row.id);
+            s.step();
+            u.event.sequence = s.i64(0);
+            put_event(u.event); // before the next sequence is read: one command may appear twice
             if (u.new_queue_item) note_queue_item(u.row);
         }
         for (const auto& m : meters) {
@@ -293,20 +297,18 @@ public:
             s.run();
         }
         t.commit();
-        for (auto& u : updates) ++u.row.version;
         return true;
     }
 
     void append_event(audit_event e) override {
         std::lock_guard lock(mu_);
         tx t(*this);
-        {
-            stmt s = prepare("UPDATE commands SET audit_count = audit_count + 1 WHERE id = ? RETURNING audit_count");
-            s.bind(1, e.command_id);
-            if (!s.step()) throw store_error("no command " + std::to_string(e.command_id) + " to add an audit event to");
-            e.sequence = s.i64(0);
-            s.run();
-        }
+        stmt s = prepare("SELECT coalesce(max(sequence), 0) + 1, (SELECT count(*) FROM commands WHERE id = ?1) "
+                         "FROM command_events WHERE command_id = ?1");
+        s.bind(1, e.command_id);
+        s.step();
+        if (s.i64(1) == 0) throw store_error("no command " + std::to_string(e.command_id) + " to add an audit event to");
+        e.sequence = s.i64(0);
         put_event(e);
         t.commit();
     }
