@@ -67,6 +67,7 @@ public:
         if (!find(e.command_id)) throw store_error("no command " + std::to_string(e.command_id) + " to add an audit event to");
         auto& log = events_[static_cast<std::size_t>(e.command_id - 1)];
         e.sequence = static_cast<std::int64_t>(log.size()) + 1;
+        rows_[static_cast<std::size_t>(e.command_id - 1)].version = e.sequence; // a note is a write too
         log.push_back(std::move(e));
     }
 

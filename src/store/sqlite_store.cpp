@@ -277,10 +277,7 @@ public:
         for (auto& u : updates) {
             ++u.row.version;
             u.event.command_id = u.row.id;
-            stmt s = prepare("SELECT coalesce(max(sequence), 0) + 1 FROM command_events WHERE command_id = ?");
-            s.bind(1, u.row.id);
-            s.step();
-            u.event.sequence = s.i64(0);
+            u.event.sequence = u.row.version; // every write and every audit row bump the version: they stay equal
             put_event(u.event); // before the next sequence is read: one command may appear twice
             if (u.new_queue_item) note_queue_item(u.row);
         }
@@ -303,12 +300,18 @@ public:
     void append_event(audit_event e) override {
         std::lock_guard lock(mu_);
         tx t(*this);
-        stmt s = prepare("SELECT coalesce(max(sequence), 0) + 1, (SELECT count(*) FROM commands WHERE id = ?1) "
-                         "FROM command_events WHERE command_id = ?1");
-        s.bind(1, e.command_id);
-        s.step();
-        if (s.i64(1) == 0) throw store_error("no command " + std::to_string(e.command_id) + " to add an audit event to");
-        e.sequence = s.i64(0);
+        {
+            stmt s = prepare("SELECT version FROM commands WHERE id = ?");
+            s.bind(1, e.command_id);
+            if (!s.step()) throw store_error("no command " + std::to_string(e.command_id) + " to add an audit event to");
+            e.sequence = s.i64(0) + 1;
+        }
+        {
+            // A note is a write too: writers holding the old version re-read (and the sequence stays the version).
+            stmt s = prepare("UPDATE commands SET version = ? WHERE id = ?");
+            s.bind(1, e.sequence).bind(2, e.command_id);
+            s.run();
+        }
         put_event(e);
         t.commit();
     }

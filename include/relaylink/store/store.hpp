@@ -73,7 +73,7 @@ struct command_row {
     std::string note;                 ///< a flag for people, e.g. "requested while unreachable after disconnect"
     sys_time created_at{};
     sys_time updated_at{};
-    std::int64_t version = 0;         ///< bumped by every write (optimistic concurrency)
+    std::int64_t version = 0;         ///< bumped by every write (optimistic concurrency); = its last audit sequence
 };
 
 /// One line of the audit trail: a command's creation or transition, or something noted about it.
@@ -129,7 +129,8 @@ public:
     /// audit row gets the command's next sequence number.
     virtual bool write(std::span<update> updates, std::span<const meter_row> meters = {}) = 0;
 
-    /// Append an audit row without changing the command (e.g. a refused cancel).
+    /// Append an audit row without changing the command's state (e.g. a refused cancel). It bumps the
+    /// version like any write: a command's version is always the sequence of its last audit row.
     virtual void append_event(audit_event e) = 0;
 
     virtual std::optional<command_row> get(std::int64_t id) const = 0;
