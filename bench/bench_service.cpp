@@ -12,6 +12,8 @@
 // usage: bench_service [commands=10000] [batch=512] [memory-only]
 #include <relaylink/service/service.hpp>
 
+#include "rss.hpp"
+
 #include <boost/asio/io_context.hpp>
 
 #include <sqlite3.h>
@@ -26,14 +28,6 @@ using namespace relaylink;
 using command::state;
 
 namespace {
-
-long rss_kib() {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return 0;
-}
 
 std::string eui(int i) {
     char b[17];
@@ -180,9 +174,9 @@ int main(int argc, char** argv) {
     long mem_per_command = 0;
     {
         auto db = store::make_memory_store();
-        const long before = rss_kib();
+        const long before = relaylink::bench::rss_kib();
         seed(*db, n);
-        mem_per_command = 1024 * (rss_kib() - before) / n;
+        mem_per_command = 1024 * (relaylink::bench::rss_kib() - before) / n;
     }
 
     auto mem = store::make_memory_store();

@@ -6,6 +6,8 @@
 // usage: bench_sim [devices=10000] [seconds=10]
 #include <relaylink/sim/simulator.hpp>
 
+#include "rss.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -16,16 +18,6 @@
 #include <fstream>
 #include <iostream>
 #include <string>
-
-namespace {
-long rss_kib() {
-    std::ifstream f("/proc/self/status");
-    std::string line;
-    while (std::getline(f, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return 0;
-}
-} // namespace
 
 int main(int argc, char** argv) {
     const int devices = argc > 1 ? std::stoi(argv[1]) : 10000;
@@ -39,7 +31,7 @@ int main(int argc, char** argv) {
     s.on_event([&](const sim::event_out& e) {
         if (e.type == "up") ups.fetch_add(1, std::memory_order_relaxed);
     });
-    const long before = rss_kib();
+    const long before = relaylink::bench::rss_kib();
     for (int i = 0; i < devices; ++i) {
         sim::device_config d;
         char eui[32];
@@ -48,7 +40,7 @@ int main(int argc, char** argv) {
         d.uplink_interval = std::chrono::minutes(10);
         s.add_device(d);
     }
-    const long after = rss_kib();
+    const long after = relaylink::bench::rss_kib();
     s.start();
     boost::asio::steady_timer stop(io, std::chrono::seconds(seconds));
     stop.async_wait([&](relaylink::error_code) {

@@ -222,11 +222,12 @@ public:
         }
         {
             stmt s = prepare(
-                "INSERT INTO commands (idempotency_key, meter_ref, dev_eui, profile, kind, payload, f_port, confirmed, priority, "
-                "state, evidence, queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, next_attempt_at, "
-                "timer_at, cancel_requested, created_by, reason, note, created_at, updated_at, sent_at, completed_at, error, version) "
+                "INSERT INTO commands (idempotency_key, meter_ref, dev_eui, profile, kind, payload, f_port, confirmed, "
+                "created_by, reason, created_at, "
+                "priority, state, evidence, queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, "
+                "next_attempt_at, timer_at, cancel_requested, note, updated_at, sent_at, completed_at, error, version) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)");
-            bind_command(s, c, 1);
+            bind_mutable(s, c, bind_immutable(s, c, 1));
             s.run();
         }
         c.id = sqlite3_last_insert_rowid(h_.db);
@@ -249,28 +250,8 @@ public:
                 "retry_count=?, max_retries=?, next_attempt_at=?, timer_at=?, cancel_requested=?, note=?, updated_at=?, "
                 "sent_at=?, completed_at=?, error=?, version=version+1 WHERE id=? AND version=?");
             const command_row& c = u.row;
-            int i = 1;
-            auto next = [&i] { return i++; };
-            s.bind(next(), c.priority);
-            s.bind(next(), command::to_string(c.rec.current));
-            s.bind(next(), to_string(c.rec.proof));
-            s.bind_text_or_null(next(), c.rec.queue_item_id);
-            if (c.rec.f_cnt_down) s.bind(next(), static_cast<std::int64_t>(*c.rec.f_cnt_down));
-            else s.bind_null(next());
-            s.bind(next(), c.rec.not_before);
-            s.bind(next(), c.rec.deadline);
-            s.bind(next(), c.rec.retry_count);
-            s.bind(next(), c.max_retries);
-            s.bind(next(), c.rec.next_attempt_at);
-            s.bind(next(), c.timer_at);
-            s.bind(next(), c.rec.cancel_requested ? 1 : 0);
-            s.bind(next(), c.note);
-            s.bind(next(), ns(c.updated_at));
-            s.bind(next(), c.rec.sent_at);
-            s.bind(next(), c.rec.completed_at);
-            s.bind(next(), c.rec.error);
-            s.bind(next(), c.id);
-            s.bind(next(), c.version);
+            const int i = bind_mutable(s, c, 1);
+            s.bind(i, c.id).bind(i + 1, c.version);
             s.run();
             if (sqlite3_changes(h_.db) != 1) return false; // tx rolls back
         }
@@ -427,7 +408,8 @@ private:
     }
 
     /// Binds the 28 columns after `id`, in command_columns order, from index `i`; returns the next index.
-    static int bind_command(stmt& s, const command_row& c, int i) {
+    /// The columns a command is born with, in the INSERT's order, from index `i`; returns the next index.
+    static int bind_immutable(stmt& s, const command_row& c, int i) {
         auto next = [&i] { return i++; };
         s.bind_text_or_null(next(), c.idempotency_key);
         s.bind(next(), c.meter_ref);
@@ -437,6 +419,14 @@ private:
         s.bind_blob(next(), c.payload);
         s.bind(next(), static_cast<int>(c.f_port));
         s.bind(next(), c.confirmed ? 1 : 0);
+        s.bind(next(), c.created_by);
+        s.bind(next(), c.reason);
+        s.bind(next(), ns(c.created_at));
+        return i;
+    }
+    /// The columns a transition may change, in the UPDATE's order, from index `i`; returns the next index.
+    static int bind_mutable(stmt& s, const command_row& c, int i) {
+        auto next = [&i] { return i++; };
         s.bind(next(), c.priority);
         s.bind(next(), command::to_string(c.rec.current));
         s.bind(next(), to_string(c.rec.proof));
@@ -450,10 +440,7 @@ private:
         s.bind(next(), c.rec.next_attempt_at);
         s.bind(next(), c.timer_at);
         s.bind(next(), c.rec.cancel_requested ? 1 : 0);
-        s.bind(next(), c.created_by);
-        s.bind(next(), c.reason);
         s.bind(next(), c.note);
-        s.bind(next(), ns(c.created_at));
         s.bind(next(), ns(c.updated_at));
         s.bind(next(), c.rec.sent_at);
         s.bind(next(), c.rec.completed_at);
