@@ -208,9 +208,7 @@ public:
         h_.exec("PRAGMA wal_autocheckpoint=8192", "cannot set the WAL checkpoint interval");
         migrate();
     }
-    ~sqlite_store() override {
-        for (auto& [sql, s] : cache_) sqlite3_finalize(s);
-    }
+    ~sqlite_store() override = default;
 
     bool insert(command_row& c, audit_event created) override {
         std::lock_guard lock(mu_);
@@ -578,7 +576,17 @@ private:
 
     mutable db_handle h_;
     mutable std::mutex mu_;
-    mutable std::unordered_map<const char*, sqlite3_stmt*> cache_;
+    /// Prepared statements, finalised before the connection closes — also when the constructor throws
+    /// (a newer schema): member destructors run in reverse order, and this one is declared after h_.
+    struct statement_cache : std::unordered_map<const char*, sqlite3_stmt*> {
+        statement_cache() = default;
+        statement_cache(const statement_cache&) = delete;
+        statement_cache& operator=(const statement_cache&) = delete;
+        ~statement_cache() {
+            for (auto& [sql, s] : *this) sqlite3_finalize(s);
+        }
+    };
+    mutable statement_cache cache_;
 };
 
 } // namespace

@@ -434,3 +434,34 @@ TEST(Service, ARestartAdoptsWhatIsQueuedAndNeverSendsTwice) {
     EXPECT_EQ(reopened->get(id)->rec.current, state::confirmed);
     std::filesystem::remove(path);
 }
+
+TEST(Service, ABadConfigurationIsRefusedNamingTheSetting) {
+    boost::asio::io_context io;
+    chirpstack::config cc;
+    cc.url = "http://127.0.0.1:1";
+    chirpstack::client api(io.get_executor(), cc);
+    auto db = store::make_memory_store();
+    auto expect = [&](service::service_config cfg, const std::string& words) {
+        try {
+            service::service s(io.get_executor(), api, *db, device::profile_registry::with_builtins(), std::move(cfg));
+            ADD_FAILURE() << "accepted a configuration with " << words;
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+        }
+    };
+    service::service_config c;
+    c.max_in_flight = 0;
+    expect(c, "max_in_flight");
+    c = {};
+    c.max_batch = 0;
+    expect(c, "max_batch");
+    c = {};
+    c.unreachable_after_intervals = 0;
+    expect(c, "unreachable_after_intervals");
+    c = {};
+    c.default_deadline = std::chrono::seconds(0);
+    expect(c, "default_deadline");
+    c = {};
+    c.safety.time_zone = "Nowhere/Atlantis";
+    expect(c, "Nowhere/Atlantis");
+}
