@@ -468,6 +468,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// Queue reads and flushes, each alone for its device (no enqueue for it in flight).
     void start_device_ops(sys_time t) {
         auto ready = [&](const std::string& dev) {
+            // At most max_in_flight calls at once, enqueues included (a start-up with many queued
+            // commands reads their device queues a few at a time).
+            if (device_op_running.size() + enqueues_in_flight() >= cfg.max_in_flight) return false;
             if (device_op_running.contains(dev) || device_enqueues.contains(dev)) return false;
             auto it = device_op_retry_at.find(dev);
             return it == device_op_retry_at.end() || it->second <= t;

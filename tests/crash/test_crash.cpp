@@ -77,8 +77,8 @@ TEST(Crash, KilledAtRandomPointsNothingLostNothingSentTwice) {
 
     std::mt19937 rng(20261127);
     int kills = 0, left_dispatching = 0;
-    for (int round = 0; round < 15; ++round) {
-        std::uniform_int_distribution<int> ms(2, 150);
+    for (int round = 0; round < 20; ++round) {
+        std::uniform_int_distribution<int> ms(1, 60); // a whole run takes ~50-100 ms here: most rounds die mid-run
         if (run_child(args, std::chrono::milliseconds(ms(rng)))) continue;
         ++kills;
         auto peek = store::open_sqlite(path); // what the killed run left behind
