@@ -2,6 +2,7 @@
 // paths DESIGN.md promises, each checked in the store, the audit trail and the simulated meter.
 #include "../support/service_rig.hpp"
 
+#include <relaylink/chirpstack/sync_client.hpp>
 #include <relaylink/device/builtin.hpp>
 
 #include <gtest/gtest.h>
@@ -464,4 +465,43 @@ TEST(Service, ABadConfigurationIsRefusedNamingTheSetting) {
     c = {};
     c.safety.time_zone = "Nowhere/Atlantis";
     expect(c, "Nowhere/Atlantis");
+}
+
+TEST(Service, TheDispatcherTakesTheHighestPriorityFirstAndSendsTheDeadlineAsExpiresAt) {
+    service::service_config cfg = test::quiet_config();
+    cfg.max_in_flight = 1;
+    service_rig r(store::make_memory_store(), cfg);
+    std::vector<std::int64_t> ids;
+    const auto start = r.sim.now() + std::chrono::minutes(1); // all due at the same moment
+    for (int i = 0; i < 5; ++i) {
+        const std::string eui = "0a0a0a0a0a0a0a0" + std::to_string(i);
+        r.add(eui);
+        auto rq = req(eui);
+        rq.priority = i == 3 ? 10 : 2;
+        rq.not_before = start;
+        rq.deadline = r.sim.now() + std::chrono::hours(2 + i);
+        ids.push_back(r.svc->disconnect(rq).id);
+    }
+    std::vector<std::int64_t> order;
+    r.svc->on_command([&](const service::command_change& c) {
+        if (c.command.rec.current == state::dispatching) order.push_back(c.command.id);
+    });
+    r.settle();
+    EXPECT_TRUE(order.empty());
+    r.advance(std::chrono::seconds(61));
+    ASSERT_EQ(order.size(), 5u);
+    EXPECT_EQ(order.front(), ids[3]); // priority 10 first, then the others oldest first
+    EXPECT_EQ(order[1], ids[0]);
+    EXPECT_EQ(order[2], ids[1]);
+    for (auto id : ids) {
+        const auto c = r.get(id);
+        ASSERT_EQ(c.rec.current, state::queued);
+        chirpstack::config cc;
+        cc.url = r.sim.url();
+        cc.api_key = r.sim.settings().api_key;
+        const auto q = chirpstack::sync_client(cc).get_queue(c.dev_eui);
+        ASSERT_EQ(q.size(), 1u);
+        ASSERT_TRUE(q[0].expires_at);
+        EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(*q[0].expires_at - *c.rec.deadline).count(), 0);
+    }
 }
