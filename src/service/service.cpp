@@ -27,8 +27,6 @@ using store::relay_state;
 
 namespace {
 
-std::string hex(const bytes& b) { return to_hex(b); }
-
 bool same_request(const command_row& a, const command_row& b) {
     return a.dev_eui == b.dev_eui && a.kind == b.kind && a.payload == b.payload && a.f_port == b.f_port &&
            a.profile == b.profile && a.meter_ref == b.meter_ref;
@@ -108,8 +106,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return p;
     }
 
-    std::optional<sys_time> next_timer(const command_row& c, sys_time t) const {
-        const auto p = policy_for(c);
+    std::optional<sys_time> next_timer(const command_row& c, const command::policy& p, sys_time t) const {
         std::optional<sys_time> at;
         auto consider = [&](std::optional<sys_time> x) {
             if (x && (!at || *x < *at)) at = x;
@@ -148,6 +145,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::map<std::string, meter_row> meters;              ///< meters touched
         std::map<std::string, relay_state> meters_before;
         std::vector<std::pair<std::size_t, command::outcome>> done; ///< index into updates, what the step said
+        std::uint64_t ignored = 0, unmatched = 0; ///< counted into stats() only when the batch commits
     };
 
     /// The command as the batch sees it (its own earlier writes win over the store).
@@ -183,11 +181,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
         const auto p = policy_for(row);
         command::outcome o = command::step(row.rec, in, p, t, random01());
         if (o.ignored) {
-            ++st.ignored;
+            ++b.ignored;
             return o;
         }
         row.updated_at = t;
-        row.timer_at = next_timer(row, t);
+        row.timer_at = next_timer(row, p, t);
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
                               (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
         store::update u{row, store::audit_event{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)}, new_item};
@@ -221,22 +219,25 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// Write the batch; on success act on it. False (nothing written) when another writer moved a command.
     bool commit(batch& b) {
-        if (b.updates.empty() && b.meters.empty()) return true;
-        const std::size_t notes_before = note_meters.size();
-        if (!meter_subs.empty())
-            for (auto& [dev, m] : b.meters)
-                if (b.meters_before[dev] != m.relay) note_meters.push_back({m, b.meters_before[dev]});
-        std::vector<meter_row> meters;
-        meters.reserve(b.meters.size());
-        for (auto& [dev, m] : b.meters) meters.push_back(std::move(m));
-        if (!db.write(b.updates, meters)) {
-            ++st.conflicts;
-            note_meters.erase(note_meters.begin() + static_cast<std::ptrdiff_t>(notes_before), note_meters.end());
-            return false;
+        if (!b.updates.empty() || !b.meters.empty()) {
+            const std::size_t notes_before = note_meters.size();
+            if (!meter_subs.empty())
+                for (auto& [dev, m] : b.meters)
+                    if (b.meters_before[dev] != m.relay) note_meters.push_back({m, b.meters_before[dev]});
+            std::vector<meter_row> meters;
+            meters.reserve(b.meters.size());
+            for (auto& [dev, m] : b.meters) meters.push_back(std::move(m));
+            if (!db.write(b.updates, meters)) {
+                ++st.conflicts;
+                note_meters.erase(note_meters.begin() + static_cast<std::ptrdiff_t>(notes_before), note_meters.end());
+                return false;
+            }
+            ++st.commits;
+            st.transitions += b.updates.size();
+            for (auto& [i, o] : b.done) act(b.updates[i].row, o); // the rows carry their new versions now
         }
-        ++st.commits;
-        st.transitions += b.updates.size();
-        for (auto& [i, o] : b.done) act(b.updates[i].row, o); // the rows carry their new versions now
+        st.ignored += b.ignored;
+        st.uplinks_unmatched += b.unmatched;
         return true;
     }
 
@@ -276,19 +277,19 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 using T = std::decay_t<decltype(x)>;
                 if constexpr (std::is_same_v<T, chirpstack::txack_event>) {
                     auto row = by_queue_item(b, x.queue_item_id);
-                    if (!row) return void(++st.ignored);
+                    if (!row) return void(++b.ignored);
                     apply(b, *row, command::txack_received{x.queue_item_id, x.f_cnt_down}, "chirpstack",
                           "txack: queue item " + x.queue_item_id + ", fCntDown " + std::to_string(x.f_cnt_down) +
                               (x.gateway_id.empty() ? "" : ", gateway " + x.gateway_id));
                 } else if constexpr (std::is_same_v<T, chirpstack::ack_event>) {
                     auto row = by_queue_item(b, x.queue_item_id);
-                    if (!row) return void(++st.ignored);
+                    if (!row) return void(++b.ignored);
                     apply(b, *row, command::ack_received{x.queue_item_id, x.acknowledged, x.f_cnt_down}, "chirpstack",
                           std::string("ack: queue item ") + x.queue_item_id + ", acknowledged " + (x.acknowledged ? "true" : "false"));
                 } else if constexpr (std::is_same_v<T, chirpstack::log_event>) {
                     auto q = x.queue_item_id();
                     auto row = q ? by_queue_item(b, *q) : std::nullopt;
-                    if (!row) return void(++st.ignored);
+                    if (!row) return void(++b.ignored);
                     apply(b, *row, command::log_received{x.code, x.description}, "chirpstack",
                           "log " + x.code + ": " + x.description);
                 } else if constexpr (std::is_same_v<T, chirpstack::up_event>) {
@@ -327,7 +328,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             const auto match = prof->match_reply(c.payload, up.f_port, up.data);
             if (!match) continue;
             const std::string detail = "up: fCnt " + std::to_string(up.f_cnt) + ", fPort " + std::to_string(up.f_port) +
-                                       ", data " + hex(up.data);
+                                       ", data " + to_hex(up.data);
             if (match.kind == device::reply_kind::exception) {
                 apply(b, c, command::reply_received{true, match.reason.message()}, "chirpstack", detail);
                 return;
@@ -342,7 +343,27 @@ struct service::impl : std::enable_shared_from_this<impl> {
             apply(b, c, command::reply_received{false, ""}, "chirpstack", detail);
             return;
         }
-        ++st.uplinks_unmatched;
+        ++b.unmatched;
+    }
+
+    /// Run `f` under the lock, then tell subscribers what it changed (outside the lock).
+    template <class F>
+    auto locked(F&& f) {
+        if constexpr (std::is_void_v<std::invoke_result_t<F>>) {
+            {
+                std::lock_guard lock(mu);
+                f();
+            }
+            deliver();
+        } else {
+            std::optional<std::invoke_result_t<F>> out;
+            {
+                std::lock_guard lock(mu);
+                out.emplace(f());
+            }
+            deliver();
+            return std::move(*out);
+        }
     }
 
     // ---- timers and dispatch -------------------------------------------------------------------
@@ -350,13 +371,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (poll_posted || !alive) return;
         poll_posted = true;
         asio::post(ex, [self = shared_from_this()] {
-            {
-                std::lock_guard lock(self->mu);
+            self->locked([&] {
                 self->poll_posted = false;
-                if (!self->alive) return;
-                self->poll_locked();
-            }
-            self->deliver();
+                if (self->alive) self->poll_locked();
+            });
         });
     }
 
@@ -436,11 +454,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_enqueue(row.dev_eui, std::move(req), *diag,
                           [self = shared_from_this(), id = row.id, dev = row.dev_eui, diag](error_code ec, std::string qid) {
-                              {
-                                  std::lock_guard lock(self->mu);
-                                  self->enqueue_done(id, dev, ec, std::move(qid), *diag);
-                              }
-                              self->deliver();
+                              self->locked([&] { self->enqueue_done(id, dev, ec, std::move(qid), *diag); });
                           });
     }
 
@@ -510,11 +524,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         ++st.reconciliations;
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_get_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec, std::vector<chirpstack::queue_item> q) {
-            {
-                std::lock_guard lock(self->mu);
-                self->queue_checked(dev, ec, q, *diag);
-            }
-            self->deliver();
+            self->locked([&] { self->queue_checked(dev, ec, q, *diag); });
         });
     }
 
@@ -560,11 +570,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         ++st.flushes;
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_flush_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec) {
-            {
-                std::lock_guard lock(self->mu);
-                self->flushed(dev, ec, *diag);
-            }
-            self->deliver();
+            self->locked([&] { self->flushed(dev, ec, *diag); });
         });
     }
 
@@ -588,13 +594,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
         timer.async_wait([w = weak_from_this()](error_code ec) {
             auto self = w.lock();
             if (ec || !self) return;
-            {
-                std::lock_guard lock(self->mu);
+            self->locked([&] {
                 if (!self->running || !self->alive) return;
                 self->poll_locked();
                 self->tick();
-            }
-            self->deliver();
+            });
         });
     }
 
@@ -612,21 +616,16 @@ struct service::impl : std::enable_shared_from_this<impl> {
     }
 
     void ingest(std::span<const chirpstack::event> events) {
-        {
-            std::lock_guard lock(mu);
+        locked([&] {
             if (!alive) return;
             st.events += events.size();
-            const auto ignored_before = st.ignored, unmatched_before = st.uplinks_unmatched;
             batch first;
             for (const auto& e : events) handle(first, e);
             if (!commit(first)) {
                 // Another writer moved a command: apply the events one by one from fresh reads.
-                st.ignored = ignored_before;
-                st.uplinks_unmatched = unmatched_before;
                 for (const auto& e : events) transact([&](batch& b) { handle(b, e); });
             }
-        }
-        deliver();
+        });
     }
 
     void deliver() {
@@ -743,7 +742,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     if (cfg.safety.dry_run) {
         c.rec.current = state::cancelled;
         c.rec.completed_at = t;
-        cause = "dry run: would send " + hex(c.payload) + " on fPort " + std::to_string(c.f_port) +
+        cause = "dry run: would send " + to_hex(c.payload) + " on fPort " + std::to_string(c.f_port) +
                 (c.confirmed ? " (confirmed)" : "") + "; nothing sent";
     } else if (kind == command_kind::relay_off) {
         const verdict v = guard.check_disconnect(c.dev_eui, c.meter_ref, std::max(t, r.not_before.value_or(t)));
@@ -774,7 +773,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
         cause = c.rec.error;
     }
     c.created_at = c.updated_at = t;
-    c.timer_at = next_timer(c, t);
+    c.timer_at = next_timer(c, policy_for(c), t);
 
     if (!db.insert(c, store::audit_event{0, 0, t, std::nullopt, c.rec.current, cause, r.actor, r.reason})) {
         // Another writer took the key between our read and our insert.
@@ -822,8 +821,7 @@ service::~service() {
 }
 
 void service::start() {
-    {
-        std::lock_guard lock(impl_->mu);
+    impl_->locked([this] {
         if (impl_->running) return;
         impl_->running = true;
         // What a previous run left: commands claimed (dispatching) or queued are checked against the
@@ -835,8 +833,7 @@ void service::start() {
             }
         impl_->poll_locked();
         impl_->tick();
-    }
-    impl_->deliver();
+    });
 }
 
 void service::stop() {
@@ -849,31 +846,25 @@ store::command_row service::disconnect(const request& r) { return send(r, comman
 store::command_row service::reconnect(const request& r) { return send(r, command_kind::relay_on); }
 
 store::command_row service::send(const request& r, command_kind kind, bytes payload, std::optional<std::uint8_t> f_port) {
-    command_row c;
-    {
-        std::lock_guard lock(impl_->mu);
-        c = impl_->create(r, kind, std::move(payload), f_port);
-    }
-    impl_->deliver();
-    return c;
+    return impl_->locked([&] { return impl_->create(r, kind, std::move(payload), f_port); });
 }
 
 std::optional<store::command_row> service::cancel(std::int64_t id, const std::string& actor, const std::string& reason) {
-    std::optional<command_row> out;
-    {
-        std::lock_guard lock(impl_->mu);
+    const std::string who = actor.empty() ? "system" : actor;
+    return impl_->locked([&] {
         auto& s = *impl_;
+        std::optional<command_row> out;
+        std::string refused; // why the lifecycle ignored the cancel, if it did
         s.transact([&](impl::batch& b) {
             out = s.db.get(id);
             if (!out) return;
-            const auto o = s.apply(b, *out, command::cancel{reason}, actor.empty() ? "system" : actor, reason);
-            if (o.ignored)
-                s.db.append_event({id, 0, s.now(), out->rec.current, out->rec.current, "cancel refused: " + o.cause,
-                                   actor.empty() ? "system" : actor, reason});
+            const auto o = s.apply(b, *out, command::cancel{reason}, who, reason);
+            refused = o.ignored ? o.cause : std::string();
         });
-    }
-    impl_->deliver();
-    return out;
+        if (out && !refused.empty())
+            s.db.append_event({id, 0, s.now(), out->rec.current, out->rec.current, "cancel refused: " + refused, who, reason});
+        return out;
+    });
 }
 
 void service::ingest(const chirpstack::event& e) { impl_->ingest(std::span<const chirpstack::event>(&e, 1)); }
@@ -889,11 +880,7 @@ void service::post_ingest(chirpstack::event e) {
 }
 
 void service::poll() {
-    {
-        std::lock_guard lock(impl_->mu);
-        impl_->poll_locked();
-    }
-    impl_->deliver();
+    impl_->locked([this] { impl_->poll_locked(); });
 }
 
 std::optional<command_view> service::command(std::int64_t id) const {
