@@ -43,6 +43,9 @@ private:
 std::string read_file(const std::string& path);
 std::string json_quote(const std::string& s);
 
+/// The one positional <devEui> of `cmd`, as given; usage_error otherwise.
+std::string one_eui(const args& a, const char* cmd);
+
 /// The ChirpStack options every network command takes.
 inline const std::set<std::string> net_valued = {"url", "api-key", "timeout"};
 /// Client settings from --url / --api-key / --timeout, else the environment; usage_error without a key.

@@ -24,16 +24,16 @@ std::unique_ptr<cs::sync_client> make_client(const args& a) {
     }
 }
 
-std::string one_eui(const args& a, const char* cmd) {
-    if (a.positional().size() != 1) throw usage_error(std::string(cmd) + " needs one <devEui>, e.g. 'relayctl " + cmd + " 0102030405060708'");
-    return a.positional()[0];
-}
-
 std::string time_or(const std::optional<relaylink::sys_time>& t, const char* none) {
     return t ? relaylink::format_rfc3339(*t) : none;
 }
 
 } // namespace
+
+std::string one_eui(const args& a, const char* cmd) {
+    if (a.positional().size() != 1) throw usage_error(std::string(cmd) + " needs one <devEui>, e.g. 'relayctl " + cmd + " 0102030405060708'");
+    return a.positional()[0];
+}
 
 /// Client settings from --url / --api-key / --timeout, else the environment, else the defaults.
 relaylink::chirpstack::config client_config(const args& a) {

@@ -45,10 +45,10 @@ std::string default_actor() {
     return u && *u ? std::string(u) : std::string("relayctl");
 }
 
+/// The one <devEui> of `cmd`, normalised (16 lower-case hex digits); usage_error otherwise.
 std::string checked_eui(const args& a, const char* cmd) {
-    if (a.positional().size() != 1) throw usage_error(std::string(cmd) + " needs one <devEui>, e.g. 'relayctl " + cmd + " 0102030405060708'");
     std::string why;
-    auto e = relaylink::chirpstack::normalize_dev_eui(a.positional()[0], &why);
+    auto e = relaylink::chirpstack::normalize_dev_eui(one_eui(a, cmd), &why);
     if (!e) throw usage_error(why);
     return *e;
 }

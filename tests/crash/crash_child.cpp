@@ -3,6 +3,8 @@
 // and dispatches them all to the simulator. Exits 0 once every command is queued or finished.
 //
 //   relaylink_crash_child <simulator url> <api key> <db path> <devices> <clock ns>
+#include "crash_devices.hpp"
+
 #include <relaylink/service/service.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -14,12 +16,6 @@
 #include <thread>
 
 using namespace relaylink;
-
-std::string eui_of(int i) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016x", 0x7000 + i);
-    return buf;
-}
 
 int main(int argc, char** argv) {
     if (argc != 6) {
@@ -44,7 +40,7 @@ int main(int argc, char** argv) {
     svc.start();
     for (int i = 0; i < devices; ++i) {
         service::request r;
-        r.dev_eui = eui_of(i);
+        r.dev_eui = test::crash_device(i);
         r.profile = "eastron_sdm320c";
         r.actor = "crash-test";
         r.idempotency_key = "crash-" + std::to_string(i);

@@ -4,13 +4,14 @@
 // queue, the one the command holds) and then confirmed; the simulator's downlink log must show no
 // device that received its downlink twice; every audit sequence is gap-free.
 #include "../support/service_rig.hpp"
+#include "../support/temp_db.hpp"
+#include "crash_devices.hpp"
 
 #include <relaylink/chirpstack/sync_client.hpp>
 
 #include <gtest/gtest.h>
 
 #include <csignal>
-#include <filesystem>
 #include <random>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -25,12 +26,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr int devices = 200;
-
-std::string eui_of(int i) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016x", 0x7000 + i);
-    return buf;
-}
 
 /// Start the child; kill it after `kill_after` unless it finished; true when it finished by itself.
 bool run_child(const std::vector<std::string>& args, std::optional<std::chrono::milliseconds> kill_after) {
@@ -54,8 +49,8 @@ bool run_child(const std::vector<std::string>& args, std::optional<std::chrono::
 } // namespace
 
 TEST(Crash, KilledAtRandomPointsNothingLostNothingSentTwice) {
-    const auto path = (std::filesystem::temp_directory_path() / ("relaylink-crash-" + std::to_string(::getpid()) + ".db")).string();
-    for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
+    const test::temp_db file("crash");
+    const auto& path = file.path();
 
     // The simulator alone first (the service comes after the crashes, on the same file).
     boost::asio::io_context io;
@@ -67,7 +62,7 @@ TEST(Crash, KilledAtRandomPointsNothingLostNothingSentTwice) {
     std::thread t([&] { io.run(); });
     for (int i = 0; i < devices; ++i) {
         sim::device_config d;
-        d.dev_eui = eui_of(i);
+        d.dev_eui = test::crash_device(i);
         d.uplink_interval = 10min;
         d.jitter = 0;
         simulator.add_device(d);
@@ -97,11 +92,11 @@ TEST(Crash, KilledAtRandomPointsNothingLostNothingSentTwice) {
     chirpstack::sync_client check(cc);
     ASSERT_EQ(db->counts()[state::queued], static_cast<std::size_t>(devices));
     for (int i = 0; i < devices; ++i) {
-        const auto hist = db->history(eui_of(i));
-        ASSERT_EQ(hist.size(), 1u) << eui_of(i);
-        const auto q = check.get_queue(eui_of(i));
-        ASSERT_EQ(q.size(), 1u) << eui_of(i) << " has " << q.size() << " queued items";
-        EXPECT_EQ(q[0].id, hist[0].rec.queue_item_id) << eui_of(i);
+        const auto hist = db->history(test::crash_device(i));
+        ASSERT_EQ(hist.size(), 1u) << test::crash_device(i);
+        const auto q = check.get_queue(test::crash_device(i));
+        ASSERT_EQ(q.size(), 1u) << test::crash_device(i) << " has " << q.size() << " queued items";
+        EXPECT_EQ(q[0].id, hist[0].rec.queue_item_id) << test::crash_device(i);
     }
 
     // A fresh service reconciles, then the devices fetch their downlinks.
@@ -113,24 +108,17 @@ TEST(Crash, KilledAtRandomPointsNothingLostNothingSentTwice) {
         if (auto ev = chirpstack::parse_event(e.type, e.json)) svc.ingest(*ev);
     });
     svc.start();
-    auto settle = [&] {
-        for (int quiet = 0; quiet < 3;) {
-            svc.poll();
-            std::this_thread::sleep_for(5ms);
-            quiet = svc.busy() == 0 ? quiet + 1 : 0;
-        }
-    };
-    settle();
+    test::settle(svc);
     simulator.advance(10min);
-    settle();
+    test::settle(svc);
     simulator.advance(5s);
-    settle();
+    test::settle(svc);
     EXPECT_EQ(db->counts()[state::confirmed], static_cast<std::size_t>(devices));
     for (int i = 0; i < devices; ++i) {
-        const auto d = simulator.device(eui_of(i)).value();
-        EXPECT_EQ(d.downlinks.size(), 1u) << eui_of(i) << " received its disconnect " << d.downlinks.size() << " times";
-        EXPECT_FALSE(d.relay_closed) << eui_of(i);
-        const auto id = db->history(eui_of(i))[0].id;
+        const auto d = simulator.device(test::crash_device(i)).value();
+        EXPECT_EQ(d.downlinks.size(), 1u) << test::crash_device(i) << " received its disconnect " << d.downlinks.size() << " times";
+        EXPECT_FALSE(d.relay_closed) << test::crash_device(i);
+        const auto id = db->history(test::crash_device(i))[0].id;
         const auto ev = db->events(id);
         for (std::size_t k = 0; k < ev.size(); ++k) EXPECT_EQ(ev[k].sequence, static_cast<std::int64_t>(k + 1));
     }
@@ -139,6 +127,4 @@ TEST(Crash, KilledAtRandomPointsNothingLostNothingSentTwice) {
     work.reset();
     io.stop();
     t.join();
-    db.reset();
-    for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
 }

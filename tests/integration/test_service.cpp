@@ -1,6 +1,7 @@
 // The relay service end to end against the simulator (manual time, real HTTP over loopback): the
 // paths DESIGN.md promises, each checked in the store, the audit trail and the simulated meter.
 #include "../support/service_rig.hpp"
+#include "../support/temp_db.hpp"
 
 #include <relaylink/chirpstack/sync_client.hpp>
 #include <relaylink/device/builtin.hpp>
@@ -8,8 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <unistd.h>
 
 using namespace relaylink;
 using relaylink::test::req;
@@ -27,14 +26,6 @@ std::vector<state> states_of(const std::vector<store::audit_event>& ev) {
     for (const auto& e : ev)
         if (out.empty() || out.back() != e.to) out.push_back(e.to);
     return out;
-}
-
-std::string temp_db(const std::string& name) {
-    auto p = std::filesystem::temp_directory_path() / ("relaylink-" + name + "-" + std::to_string(::getpid()) + ".db");
-    std::filesystem::remove(p);
-    std::filesystem::remove(p.string() + "-wal");
-    std::filesystem::remove(p.string() + "-shm");
-    return p.string();
 }
 
 } // namespace
@@ -397,7 +388,8 @@ TEST(Service, TheSafetyGuardRefusesDefersAndDryRuns) {
 }
 
 TEST(Service, ARestartAdoptsWhatIsQueuedAndNeverSendsTwice) {
-    const std::string path = temp_db("restart");
+    const test::temp_db file("service-restart");
+    const auto& path = file.path();
     std::int64_t id = 0;
     std::string item;
     {
@@ -413,15 +405,7 @@ TEST(Service, ARestartAdoptsWhatIsQueuedAndNeverSendsTwice) {
         row.rec.queue_item_id.clear();
         std::vector<store::update> u{{row, {id, 0, r.sim.now(), state::queued, state::dispatching, "test: crash mid-enqueue", "test", ""}}};
         ASSERT_TRUE(r.db->write(u));
-        r.svc.reset(); // "the process dies"; the simulator keeps the queued item
-        r.svc = std::make_unique<service::service>(r.io.get_executor(), *r.api, *r.db, device::profile_registry::with_builtins(),
-                                                   [&] {
-                                                       auto c = test::quiet_config();
-                                                       c.clock = [&r] { return r.sim.now(); };
-                                                       return c;
-                                                   }());
-        r.svc->start();
-        r.settle();
+        r.restart(); // "the process dies"; the simulator keeps the queued item
         const auto row2 = r.get(id);
         EXPECT_EQ(row2.rec.current, state::queued);
         EXPECT_EQ(row2.rec.queue_item_id, item); // adopted, not enqueued again
@@ -433,7 +417,6 @@ TEST(Service, ARestartAdoptsWhatIsQueuedAndNeverSendsTwice) {
     }
     auto reopened = store::open_sqlite(path);
     EXPECT_EQ(reopened->get(id)->rec.current, state::confirmed);
-    std::filesystem::remove(path);
 }
 
 TEST(Service, ABadConfigurationIsRefusedNamingTheSetting) {

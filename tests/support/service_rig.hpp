@@ -23,6 +23,19 @@
 
 namespace relaylink::test {
 
+/// Let a service finish what it is doing (HTTP calls, device operations, what is due now): poll until
+/// it has been idle three times in a row.
+inline void settle(service::service& svc) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    int quiet = 0;
+    while (quiet < 3) {
+        if (std::chrono::steady_clock::now() > until) throw std::runtime_error("the service did not settle within 20 s");
+        svc.poll();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        quiet = svc.busy() == 0 ? quiet + 1 : 0;
+    }
+}
+
 inline service::service_config quiet_config() {
     service::service_config c;
     c.safety.windows = false; // tests that need windows set them
@@ -37,6 +50,8 @@ struct service_rig {
     sim::simulator sim;
     std::unique_ptr<chirpstack::client> api;
     std::unique_ptr<store::store> db;
+    service::service_config cfg;
+    device::profile_registry profiles;
     std::unique_ptr<service::service> svc;
     std::thread thread;
     std::atomic<bool> deliver{true};  ///< false: keep events in `held` instead of ingesting them
@@ -44,14 +59,14 @@ struct service_rig {
     std::vector<chirpstack::event> held;
 
     explicit service_rig(std::unique_ptr<store::store> store = store::make_memory_store(),
-                         service::service_config cfg = quiet_config(),
-                         device::profile_registry profiles = device::profile_registry::with_builtins())
+                         service::service_config config = quiet_config(),
+                         device::profile_registry registry = device::profile_registry::with_builtins())
         : sim(io.get_executor(), [] {
               sim::simulator_config c;
               c.manual_time = true;
               return c;
           }()),
-          db(std::move(store)) {
+          db(std::move(store)), cfg(std::move(config)), profiles(std::move(registry)) {
         sim.start();
         chirpstack::config cc;
         cc.url = sim.url();
@@ -59,7 +74,7 @@ struct service_rig {
         cc.retry.initial_backoff = std::chrono::milliseconds(1);
         api = std::make_unique<chirpstack::client>(io.get_executor(), cc);
         cfg.clock = [this] { return sim.now(); };
-        svc = std::make_unique<service::service>(io.get_executor(), *api, *db, std::move(profiles), std::move(cfg));
+        svc = std::make_unique<service::service>(io.get_executor(), *api, *db, profiles, cfg);
         sim.on_event([this](const sim::event_out& e) {
             auto ev = chirpstack::parse_event(e.type, e.json);
             if (!ev) throw std::runtime_error("the simulator emitted an event the parser refuses: " + ev.error().message);
@@ -96,16 +111,13 @@ struct service_rig {
         return d;
     }
 
-    /// Let the service finish what it is doing (HTTP calls, device operations, what is due now).
-    void settle() {
-        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        int quiet = 0;
-        while (quiet < 3) {
-            if (std::chrono::steady_clock::now() > until) throw std::runtime_error("the service did not settle within 20 s");
-            svc->poll();
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-            quiet = svc->busy() == 0 ? quiet + 1 : 0;
-        }
+    void settle() { test::settle(*svc); }
+    /// "The process dies and starts again": a new service on the same store, ChirpStack and simulator.
+    void restart() {
+        svc.reset();
+        svc = std::make_unique<service::service>(io.get_executor(), *api, *db, profiles, cfg);
+        svc->start();
+        settle();
     }
     /// Move simulated time (the devices uplink, reply…), then let the service catch up.
     void advance(std::chrono::nanoseconds d) {

@@ -6,13 +6,14 @@
 
 #include <sqlite3.h>
 
+#include "../support/temp_db.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <atomic>
 #include <fstream>
 #include <thread>
-#include <unistd.h>
 
 using namespace relaylink;
 using namespace relaylink::store;
@@ -23,11 +24,7 @@ namespace {
 
 const sys_time t0 = parse_rfc3339("2026-07-18T09:00:00Z").value();
 
-std::string temp_path(const std::string& name) {
-    auto p = std::filesystem::temp_directory_path() / ("relaylink-store-" + name + "-" + std::to_string(::getpid()) + ".db");
-    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + suffix);
-    return p.string();
-}
+using relaylink::test::temp_db;
 
 command_row sample(const std::string& eui = "0101010101010101", int priority = 5) {
     command_row c;
@@ -60,17 +57,12 @@ protected:
         if (GetParam() == "memory") {
             db = make_memory_store();
         } else {
-            path = temp_path("contract");
-            db = open_sqlite(path);
+            file.emplace("store-contract");
+            db = open_sqlite(file->path());
         }
     }
-    void TearDown() override {
-        db.reset();
-        if (!path.empty())
-            for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-    }
+    std::optional<temp_db> file; // declared first: removed after the store closes
     std::unique_ptr<store::store> db;
-    std::string path;
 };
 
 } // namespace
@@ -202,7 +194,8 @@ TEST_P(StoreContract, AppendingToAnUnknownCommandIsAnError) {
 INSTANTIATE_TEST_SUITE_P(Both, StoreContract, ::testing::Values("memory", "sqlite"));
 
 TEST(SqliteStore, SurvivesReopeningWithEverything) {
-    const auto path = temp_path("reopen");
+    const temp_db file("store-reopen");
+    const auto& path = file.path();
     std::int64_t id = 0;
     {
         auto db = open_sqlite(path);
@@ -218,12 +211,11 @@ TEST(SqliteStore, SurvivesReopeningWithEverything) {
     EXPECT_EQ(db->by_idempotency_key("k")->id, id);
     EXPECT_EQ(db->events(id).size(), 2u);
     EXPECT_EQ(sqlite_schema_version(), 1);
-    db.reset();
-    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
-    const auto path = temp_path("newer");
+    const temp_db file("store-newer");
+    const auto& path = file.path();
     { open_sqlite(path); }
     {
         sqlite3* raw = nullptr;
@@ -238,7 +230,8 @@ TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
         EXPECT_NE(std::string(e.what()).find("schema version 99"), std::string::npos) << e.what();
         EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
     }
-    const auto junk = temp_path("junk");
+    const temp_db junk_file("store-junk");
+    const auto& junk = junk_file.path();
     std::ofstream(junk) << "this is not a database, it is a shopping list: bread, milk, eggs, more bread, and cheese";
     try {
         open_sqlite(junk);
@@ -247,12 +240,11 @@ TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
         EXPECT_NE(std::string(e.what()).find("not a database"), std::string::npos) << e.what();
     }
     EXPECT_THROW(open_sqlite("/nonexistent-dir/x/y.db"), store_error);
-    for (const auto& p : {path, junk})
-        for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(p + suffix);
 }
 
 TEST(SqliteStore, TheAuditTrailCannotBeEditedOrDeleted) {
-    const auto path = temp_path("append-only");
+    const temp_db file("store-append-only");
+    const auto& path = file.path();
     {
         auto db = open_sqlite(path);
         auto c = sample();
@@ -265,11 +257,11 @@ TEST(SqliteStore, TheAuditTrailCannotBeEditedOrDeleted) {
     EXPECT_NE(sqlite3_exec(raw, "DELETE FROM command_events", nullptr, nullptr, nullptr), SQLITE_OK);
     EXPECT_NE(sqlite3_exec(raw, "UPDATE commands SET state = 'bogus'", nullptr, nullptr, nullptr), SQLITE_OK); // CHECK
     sqlite3_close(raw);
-    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 
 TEST(SqliteStore, ManyOpeningANewFileAtOnceMigrateItOnce) {
-    const auto path = temp_path("race");
+    const temp_db file("store-race");
+    const auto& path = file.path();
     std::vector<std::thread> openers;
     std::atomic<int> failures{0};
     for (int i = 0; i < 8; ++i)
@@ -287,6 +279,4 @@ TEST(SqliteStore, ManyOpeningANewFileAtOnceMigrateItOnce) {
     EXPECT_EQ(failures.load(), 0);
     auto db = open_sqlite(path);
     EXPECT_EQ(db->counts()[state::pending], 8u);
-    db.reset();
-    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
