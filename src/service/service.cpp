@@ -659,9 +659,10 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
         throw request_error("priority", "priority must be 1 (lowest) to 10 (highest), not " + std::to_string(r.priority));
     if (r.actor.empty()) throw request_error("actor", "actor must name who asks (a user name, or \"system\")");
 
+    const auto meter = db.meter(*dev); // its profile on record, and its relay state (reconnects)
     std::string profile_name = r.profile;
     if (profile_name.empty()) {
-        if (auto m = db.meter(*dev); m && !m->profile.empty()) profile_name = m->profile;
+        if (meter && !meter->profile.empty()) profile_name = meter->profile;
         else
             throw request_error("profile", "no profile given and meter " + *dev + " has none on record; give one of: " +
                                                profiles.describe_names());
@@ -738,7 +739,6 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
 
     c.rec.not_before = r.not_before;
     std::string cause = std::string(store::to_string(kind)) + " requested" + (r.reason.empty() ? "" : ": " + r.reason);
-    const auto meter = db.meter(c.dev_eui);
     if (cfg.safety.dry_run) {
         c.rec.current = state::cancelled;
         c.rec.completed_at = t;
