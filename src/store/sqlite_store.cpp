@@ -331,24 +331,9 @@ public:
         return many(q.c_str(), [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<audit_event> events(std::int64_t id) const override {
-        std::lock_guard lock(mu_);
-        stmt s = prepare("SELECT command_id, sequence, at, from_state, to_state, cause, actor, detail FROM command_events "
-                         "WHERE command_id = ? ORDER BY sequence");
-        s.bind(1, id);
-        std::vector<audit_event> out;
-        while (s.step()) {
-            audit_event e;
-            e.command_id = s.i64(0);
-            e.sequence = s.i64(1);
-            e.at = from_ns(s.i64(2));
-            if (!s.null(3)) e.from = state_of(s.text(3), e.command_id);
-            e.to = state_of(s.text(4), e.command_id);
-            e.cause = s.text(5);
-            e.actor = s.text(6);
-            e.detail = s.text(7);
-            out.push_back(std::move(e));
-        }
-        return out;
+        return rows("SELECT command_id, sequence, at, from_state, to_state, cause, actor, detail FROM command_events "
+                    "WHERE command_id = ? ORDER BY sequence",
+                    [&](stmt& s) { s.bind(1, id); }, read_event);
     }
     std::map<state, std::size_t> counts() const override {
         std::lock_guard lock(mu_);
@@ -495,38 +480,52 @@ private:
         if (!s.step()) return std::nullopt;
         return read_command(s);
     }
-    template <class Bind>
-    std::vector<command_row> many(const char* sql, Bind&& bind) const {
+    /// Every row `sql` yields (after `bind`), each turned into a value by `read`.
+    template <class Bind, class Read>
+    auto rows(const char* sql, Bind&& bind, Read read) const -> std::vector<std::invoke_result_t<Read, const stmt&>> {
         std::lock_guard lock(mu_);
         stmt s = prepare(sql);
         bind(s);
-        std::vector<command_row> out;
-        while (s.step()) out.push_back(read_command(s));
+        std::vector<std::invoke_result_t<Read, const stmt&>> out;
+        while (s.step()) out.push_back(read(s));
         return out;
     }
     template <class Bind>
+    std::vector<command_row> many(const char* sql, Bind&& bind) const {
+        return rows(sql, std::forward<Bind>(bind), read_command);
+    }
+    template <class Bind>
     std::vector<meter_row> meters_where(const char* sql, Bind&& bind) const {
-        std::lock_guard lock(mu_);
-        stmt s = prepare(sql);
-        bind(s);
-        std::vector<meter_row> out;
-        while (s.step()) {
-            meter_row m;
-            m.dev_eui = s.text(0);
-            m.meter_ref = s.text(1);
-            m.profile = s.text(2);
-            const std::string r = s.text(3);
-            auto rs = relay_state_from_name(r);
-            if (!rs) throw store_error("meter " + m.dev_eui + " has an unknown relay state '" + r + "' in the database");
-            m.relay = *rs;
-            m.last_uplink = s.time(4);
-            m.last_confirmed_command = s.i64(5);
-            m.disconnect_sent_at = s.time(6);
-            m.note = s.text(7);
-            m.updated_at = from_ns(s.i64(8));
-            out.push_back(std::move(m));
-        }
-        return out;
+        return rows(sql, std::forward<Bind>(bind), read_meter);
+    }
+
+    static meter_row read_meter(const stmt& s) {
+        meter_row m;
+        m.dev_eui = s.text(0);
+        m.meter_ref = s.text(1);
+        m.profile = s.text(2);
+        const std::string r = s.text(3);
+        auto rs = relay_state_from_name(r);
+        if (!rs) throw store_error("meter " + m.dev_eui + " has an unknown relay state '" + r + "' in the database");
+        m.relay = *rs;
+        m.last_uplink = s.time(4);
+        m.last_confirmed_command = s.i64(5);
+        m.disconnect_sent_at = s.time(6);
+        m.note = s.text(7);
+        m.updated_at = from_ns(s.i64(8));
+        return m;
+    }
+    static audit_event read_event(const stmt& s) {
+        audit_event e;
+        e.command_id = s.i64(0);
+        e.sequence = s.i64(1);
+        e.at = from_ns(s.i64(2));
+        if (!s.null(3)) e.from = state_of(s.text(3), e.command_id);
+        e.to = state_of(s.text(4), e.command_id);
+        e.cause = s.text(5);
+        e.actor = s.text(6);
+        e.detail = s.text(7);
+        return e;
     }
 
     void put_event(const audit_event& e) {
