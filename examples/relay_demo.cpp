@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
 
     const sys_time origin = simulator.now();
     std::mutex out_mu;
-    auto stamp = [&] { return service::detail::offset(origin, simulator.now()); };
+    auto stamp = [&] { return service::offset(origin, simulator.now()); };
     svc.on_command([&](const service::command_change& ch) {
         std::lock_guard lock(out_mu);
         std::cout << "  " << stamp() << "  #" << ch.command.id << " " << store::to_string(ch.command.kind) << " " << ch.command.dev_eui

@@ -15,7 +15,9 @@ namespace detail {
 inline boost::json::value time_or_null(const std::optional<sys_time>& t) {
     return t ? boost::json::value(format_rfc3339(*t)) : boost::json::value(nullptr);
 }
-/// "+12m05s" from `origin`.
+} // namespace detail
+
+/// "+12m05s": how long after `origin` `t` came (for timelines).
 inline std::string offset(sys_time origin, sys_time t) {
     long long s = std::chrono::duration_cast<std::chrono::seconds>(t - origin).count();
     const char* sign = s < 0 ? "-" : "+";
@@ -27,7 +29,6 @@ inline std::string offset(sys_time origin, sys_time t) {
         std::snprintf(buf, sizeof buf, "%s%lldm%02llds", sign, s / 60, s % 60);
     return buf;
 }
-} // namespace detail
 
 inline boost::json::object to_json(const store::command_row& c) {
     return {{"id", c.id},
@@ -105,7 +106,7 @@ inline std::string timeline(const command_view& v) {
     const sys_time origin = v.events.empty() ? v.command.created_at : v.events.front().at;
     for (const auto& e : v.events) {
         char head[96];
-        std::snprintf(head, sizeof head, "  %9s  %-12s  ", detail::offset(origin, e.at).c_str(),
+        std::snprintf(head, sizeof head, "  %9s  %-12s  ", offset(origin, e.at).c_str(),
                       std::string(command::to_string(e.to)).c_str());
         out += head + e.cause + "  [" + e.actor + "]";
         if (!e.detail.empty() && e.detail != v.command.reason) out += "  " + e.detail;

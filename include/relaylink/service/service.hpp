@@ -47,7 +47,7 @@ struct request {
     std::string profile;           ///< a profile name or alias; empty: the meter's known profile
     std::string meter_ref;         ///< the portal's meter reference (optional)
     std::string actor = "system";  ///< who asks (the audit trail's "who")
-    std::string reason;            ///< why (required for disconnects by the portal's rules? not here: recommended)
+    std::string reason;            ///< why: kept in the command and its audit trail (optional, recommended)
     std::string idempotency_key;   ///< the same key returns the same command
     int priority = 5;              ///< 1–10, higher first
     std::optional<sys_time> not_before;
