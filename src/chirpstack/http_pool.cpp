@@ -272,6 +272,7 @@ private:
         r.set(http::field::host, host_header_);
         r.set(http::field::user_agent, cfg_.user_agent);
         r.set(http::field::accept, "application/json");
+        for (const auto& [name, value] : cfg_.headers) r.set(name, value);
         if (!cfg_.api_key.empty())
             r.set(cfg_.header == auth_header::authorization ? "Authorization" : "Grpc-Metadata-Authorization", auth_value_);
         if (!req.body.empty()) {

@@ -10,6 +10,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -83,7 +85,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     // post_ingest's inbox.
     std::mutex inbox_mu;
-    std::vector<chirpstack::event> inbox;
+    std::condition_variable inbox_cv; ///< signalled when a batch leaves the inbox
+    std::deque<chirpstack::event> inbox;
+    std::size_t inbox_in_batch = 0;   ///< taken from the inbox, not yet committed
     bool drain_posted = false;
 
     sys_time now() const { return cfg.clock ? cfg.clock() : std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now()); }
@@ -609,10 +613,16 @@ struct service::impl : std::enable_shared_from_this<impl> {
             const std::size_t n = std::min(cfg.max_batch, inbox.size());
             take.assign(std::make_move_iterator(inbox.begin()), std::make_move_iterator(inbox.begin() + static_cast<std::ptrdiff_t>(n)));
             inbox.erase(inbox.begin(), inbox.begin() + static_cast<std::ptrdiff_t>(n));
+            inbox_in_batch = n;
             if (inbox.empty()) drain_posted = false;
             else asio::post(ex, [self = shared_from_this()] { self->drain(); });
         }
         ingest(take);
+        {
+            std::lock_guard lock(inbox_mu);
+            inbox_in_batch = 0;
+        }
+        inbox_cv.notify_all();
     }
 
     void ingest(std::span<const chirpstack::event> events) {
@@ -877,6 +887,16 @@ void service::post_ingest(chirpstack::event e) {
         impl_->drain_posted = true;
         asio::post(impl_->ex, [self = impl_] { self->drain(); });
     }
+}
+
+std::size_t service::pending_events() const {
+    std::lock_guard lock(impl_->inbox_mu);
+    return impl_->inbox.size() + impl_->inbox_in_batch;
+}
+
+bool service::wait_pending_below(std::size_t n, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock(impl_->inbox_mu);
+    return impl_->inbox_cv.wait_for(lock, timeout, [&] { return impl_->inbox.size() + impl_->inbox_in_batch < n; });
 }
 
 void service::poll() {

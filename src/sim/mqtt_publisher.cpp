@@ -1,5 +1,7 @@
-// Paho MQTT C++ behind the simulator's event stream: QoS 1 by default, automatic reconnect, and a
-// bounded buffer while the broker is away (ChirpStack, too, publishes from its own tasks).
+// Paho MQTT C++ behind the simulator's event stream: QoS 1 by default, automatic reconnect, a
+// bounded buffer while the broker is away, and a session kept across reconnects so a message the
+// broker had not acknowledged when it went away is sent again (ChirpStack, too, publishes from its
+// own tasks).
 #include "mqtt_publisher.hpp"
 
 #include <mqtt/async_client.h>
@@ -17,7 +19,8 @@ public:
                   mqtt::create_options(MQTTVERSION_3_1_1, 100000)),
           qos_(qos) {
         auto opts = mqtt::connect_options_builder()
-                        .clean_session(true)
+                        .clean_session(false) // unacknowledged QoS 1 messages are sent again after a reconnect
+                        .max_inflight(1000)
                         .automatic_reconnect(std::chrono::milliseconds(100), std::chrono::seconds(5))
                         .connect_timeout(std::chrono::seconds(5))
                         .finalize();

@@ -158,6 +158,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
             icfg.retry.max_attempts = 1;
             icfg.pool_size = 2;
             icfg.user_agent = "relaylink-sim (ChirpStack HTTP integration)";
+            icfg.headers = cfg.integration_headers;
             integration_target = u.prefix.empty() ? "/?event=" : "?event=";
             integration = chirpstack::detail::http_pool::create(ex, icfg, u);
         }

@@ -4,6 +4,7 @@
 
 #include <relaylink/chirpstack/sync_client.hpp>
 
+#include "../support/certs.hpp"
 #include "../support/expect_api_error.hpp"
 
 #include <gtest/gtest.h>
@@ -15,29 +16,7 @@ using namespace relaylink::chirpstack;
 
 namespace {
 
-struct certs {
-    std::string dir;
-    certs() {
-        char tmpl[] = "/tmp/relaylink-tls-XXXXXX";
-        dir = ::mkdtemp(tmpl);
-        // one certificate for the names the test connects to, one for another host
-        make("good", "subjectAltName=DNS:localhost,IP:127.0.0.1");
-        make("other", "subjectAltName=DNS:ns.example.org");
-    }
-    ~certs() { std::filesystem::remove_all(dir); }
-    void make(const std::string& name, const std::string& san) {
-        const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=relaylink-test -addext '" + san +
-                                "' -keyout " + dir + "/" + name + ".key -out " + dir + "/" + name + ".pem 2>/dev/null";
-        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make a test certificate");
-    }
-    std::string pem(const std::string& n) const { return dir + "/" + n + ".pem"; }
-    std::string key(const std::string& n) const { return dir + "/" + n + ".key"; }
-};
-
-const certs& test_certs() {
-    static certs c;
-    return c;
-}
+using relaylink::test::test_certs;
 
 config tls_cfg(const relaylink::test::fake_http_server& s) {
     config c;

@@ -1,6 +1,7 @@
 #include "mosquitto.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -51,19 +52,29 @@ std::string find_mosquitto() {
 
 } // namespace
 
-mosquitto_broker::mosquitto_broker() {
+mosquitto_broker::mosquitto_broker(mosquitto_options o) {
     char tmpl[] = "/tmp/relaylink-mosquitto-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("cannot create a temporary folder for mosquitto");
     dir_ = tmpl;
     port_ = free_port();
+    tls_ = !o.cert_file.empty();
     std::ofstream conf(dir_ + "/mosquitto.conf");
     conf << "listener " << port_ << " 127.0.0.1\n"
-         << "allow_anonymous true\n"
          << "persistence true\n"
          << "persistence_location " << dir_ << "/\n"
          << "autosave_interval 1\n"
          << "max_queued_messages 1000000\n"
          << "log_dest file " << dir_ << "/mosquitto.log\n";
+    if (::geteuid() == 0) conf << "user root\n"; // else it drops to "mosquitto", who cannot write this folder
+    if (tls_) conf << "certfile " << o.cert_file << "\nkeyfile " << o.key_file << "\n";
+    if (o.username.empty()) {
+        conf << "allow_anonymous true\n";
+    } else {
+        const std::string pw = dir_ + "/passwords";
+        const std::string cmd = "mosquitto_passwd -b -c " + pw + " '" + o.username + "' '" + o.password + "' >/dev/null 2>&1";
+        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("mosquitto_passwd could not write a password file");
+        conf << "allow_anonymous false\npassword_file " << pw << "\n";
+    }
     conf.close();
     start();
 }
@@ -79,7 +90,14 @@ void mosquitto_broker::start() {
     const std::string bin = find_mosquitto();
     const std::string conf = dir_ + "/mosquitto.conf";
     char* argv[] = {const_cast<char*>(bin.c_str()), const_cast<char*>("-c"), const_cast<char*>(conf.c_str()), nullptr};
-    if (::posix_spawn(&pid_, bin.c_str(), nullptr, nullptr, argv, environ) != 0) throw std::runtime_error("cannot start mosquitto");
+    posix_spawn_file_actions_t fa; // its console goes to its log file (as root it warns there)
+    posix_spawn_file_actions_init(&fa);
+    const std::string console = dir_ + "/console.log";
+    posix_spawn_file_actions_addopen(&fa, 1, console.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    const int rc = ::posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) throw std::runtime_error("cannot start mosquitto");
     for (int i = 0; i < 200; ++i) {
         if (accepts(port_)) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(25));

@@ -7,15 +7,20 @@
 
 namespace relaylink::test {
 
+struct mosquitto_options {
+    std::string cert_file, key_file;  ///< both set: the listener speaks TLS (ssl://)
+    std::string username, password;   ///< set: anonymous clients are refused, this user is accepted
+};
+
 class mosquitto_broker {
 public:
-    mosquitto_broker();  ///< throws std::runtime_error when mosquitto cannot be started
+    explicit mosquitto_broker(mosquitto_options o = {}); ///< throws std::runtime_error when mosquitto cannot be started
     ~mosquitto_broker();
     mosquitto_broker(const mosquitto_broker&) = delete;
     mosquitto_broker& operator=(const mosquitto_broker&) = delete;
 
     unsigned short port() const { return port_; }
-    std::string url() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+    std::string url() const { return (tls_ ? "ssl://127.0.0.1:" : "tcp://127.0.0.1:") + std::to_string(port_); }
     void stop();
     void start();
     void restart() { stop(); start(); }
@@ -24,6 +29,7 @@ private:
     std::string dir_;
     unsigned short port_ = 0;
     pid_t pid_ = -1;
+    bool tls_ = false;
 };
 
 } // namespace relaylink::test

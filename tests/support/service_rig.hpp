@@ -36,6 +36,12 @@ inline void settle(service::service& svc) {
     }
 }
 
+inline sim::simulator_config manual_sim() {
+    sim::simulator_config c;
+    c.manual_time = true;
+    return c;
+}
+
 inline service::service_config quiet_config() {
     service::service_config c;
     c.safety.windows = false; // tests that need windows set them
@@ -58,15 +64,13 @@ struct service_rig {
     std::mutex held_mu;
     std::vector<chirpstack::event> held;
 
+    /// `in_process`: the simulator's events go straight to the service; false: the test brings
+    /// them (through a broker or the HTTP integration set in `simcfg`).
     explicit service_rig(std::unique_ptr<store::store> store = store::make_memory_store(),
                          service::service_config config = quiet_config(),
-                         device::profile_registry registry = device::profile_registry::with_builtins())
-        : sim(io.get_executor(), [] {
-              sim::simulator_config c;
-              c.manual_time = true;
-              return c;
-          }()),
-          db(std::move(store)), cfg(std::move(config)), profiles(std::move(registry)) {
+                         device::profile_registry registry = device::profile_registry::with_builtins(),
+                         sim::simulator_config simcfg = manual_sim(), bool in_process = true)
+        : sim(io.get_executor(), std::move(simcfg)), db(std::move(store)), cfg(std::move(config)), profiles(std::move(registry)) {
         sim.start();
         chirpstack::config cc;
         cc.url = sim.url();
@@ -75,7 +79,7 @@ struct service_rig {
         api = std::make_unique<chirpstack::client>(io.get_executor(), cc);
         cfg.clock = [this] { return sim.now(); };
         svc = std::make_unique<service::service>(io.get_executor(), *api, *db, profiles, cfg);
-        sim.on_event([this](const sim::event_out& e) {
+        if (in_process) sim.on_event([this](const sim::event_out& e) {
             auto ev = chirpstack::parse_event(e.type, e.json);
             if (!ev) throw std::runtime_error("the simulator emitted an event the parser refuses: " + ev.error().message);
             if (deliver) {

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace relaylink::chirpstack {
 
@@ -41,6 +43,7 @@ struct config {
     std::size_t pool_size = 8;                        ///< connections kept to the server at most
     retry_policy retry;
     std::string user_agent = "relaylink/0.1";
+    std::vector<std::pair<std::string, std::string>> headers; ///< sent with every request (e.g. for a proxy)
     bool verify_tls = true;   ///< verify the server certificate and host name (https)
     std::string ca_file;      ///< PEM bundle to trust instead of the system's
 

@@ -135,6 +135,11 @@ public:
     void ingest(std::span<const chirpstack::event> events);
     /// Queue an event; the service commits queued events in batches on its executor.
     void post_ingest(chirpstack::event e);
+    /// Events posted and not yet committed.
+    std::size_t pending_events() const;
+    /// Wait until fewer than `n` events are pending (back-pressure for a source that can hold its
+    /// producer back); false on timeout. Never call it from the service's executor.
+    bool wait_pending_below(std::size_t n, std::chrono::milliseconds timeout) const;
     /// Run what is due now (timers, dispatch). The timer does this every `tick`; tests with a
     /// manual clock call it after moving time.
     void poll();

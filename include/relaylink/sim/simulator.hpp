@@ -34,6 +34,7 @@ struct simulator_config {
     bool manual_time = false;                    ///< time moves only through advance(); uplinks only when triggered
     std::uint64_t seed = 1;                      ///< faults and jitter are reproducible
     std::string integration_url;                 ///< ChirpStack HTTP integration: POST <url>?event=<type>
+    std::vector<std::pair<std::string, std::string>> integration_headers; ///< sent with each POST (ChirpStack: the integration's headers)
     std::string mqtt_url;                        ///< ChirpStack MQTT integration: publish to this broker (tcp://host:port)
     int mqtt_qos = 1;                            ///< ChirpStack's default is 0; 1 so a broker restart loses nothing
     std::chrono::milliseconds tick{10};          ///< how often (real time) due uplinks are run

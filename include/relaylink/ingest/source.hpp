@@ -1,0 +1,48 @@
+// What the event sources share: where events go (a sink), what they count, how they log.
+#pragma once
+
+#include <relaylink/chirpstack/event.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace relaylink::service {
+class service;
+}
+
+namespace relaylink::ingest {
+
+/// Receives each parsed event, on the source's own thread. For the MQTT source a sink that blocks
+/// holds the broker's flow back (that is the back-pressure: unread messages wait in the broker's
+/// session); the HTTP integration's sink must not block, since it answers ChirpStack from the same
+/// thread.
+using event_sink = std::function<void(chirpstack::event)>;
+
+enum class log_level : std::uint8_t { debug, info, warning, error };
+std::string_view to_string(log_level l) noexcept;
+
+/// A log line from a source. Empty: the source is silent (its counters still count).
+using log_fn = std::function<void(log_level, std::string_view message)>;
+
+/// Feeds `svc` (its batched `post_ingest`). When `max_pending` > 0 the sink waits while the
+/// service holds that many events not yet committed (use it for MQTT; 0 for the HTTP integration).
+event_sink to_service(service::service& svc, std::size_t max_pending = 0);
+
+/// Counters of one source. Every message is counted exactly once in delivered, malformed,
+/// foreign, unsupported or rejected.
+struct source_stats {
+    std::uint64_t received = 0;     ///< messages (MQTT) or requests (HTTP) that arrived
+    std::uint64_t delivered = 0;    ///< parsed and handed to the sink
+    std::uint64_t malformed = 0;    ///< not a readable ChirpStack JSON event (the log says why)
+    std::uint64_t foreign = 0;      ///< MQTT: a topic that is not application/…/device/…/event/…; HTTP: another path
+    std::uint64_t unsupported = 0;  ///< protobuf payloads (relaylink reads ChirpStack's JSON)
+    std::uint64_t rejected = 0;     ///< HTTP: wrong secret, too large, wrong method
+    std::uint64_t sink_errors = 0;  ///< the sink threw (logged; the event is lost to it)
+    std::uint64_t connects = 0;     ///< MQTT: successful connections (the first and each reconnect)
+    std::uint64_t connect_failures = 0;
+    std::uint64_t connections_lost = 0;
+};
+
+} // namespace relaylink::ingest
