@@ -65,5 +65,6 @@ int cmd_relay(const std::vector<std::string>& argv, bool on);
 int cmd_status(const std::vector<std::string>& argv);
 int cmd_history(const std::vector<std::string>& argv);
 int cmd_cancel(const std::vector<std::string>& argv);
+int cmd_watch(const std::vector<std::string>& argv);
 
 } // namespace relayctl

@@ -1,6 +1,6 @@
 // relayctl off | on | status | history | cancel: relay commands through the relay service, recorded
 // in a SQLite store (--db FILE, default $RELAYLINK_DB or ./relaylink.db).
-#include "cli.hpp"
+#include "runtime.hpp"
 
 #include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/service/report.hpp>
@@ -19,113 +19,6 @@ namespace relayctl {
 namespace {
 
 namespace json = boost::json;
-namespace svc = relaylink::service;
-namespace st = relaylink::store;
-using relaylink::command::state;
-
-std::string db_path(const args& a) {
-    if (auto d = a.value("db")) {
-        if (d->empty()) throw usage_error("--db must name a file");
-        return *d;
-    }
-    if (const char* e = std::getenv("RELAYLINK_DB"); e && *e) return e;
-    return "relaylink.db";
-}
-
-std::unique_ptr<st::store> open_db(const args& a) {
-    try {
-        return st::open_sqlite(db_path(a));
-    } catch (const st::store_error& e) {
-        throw failure(e.what());
-    }
-}
-
-std::string default_actor() {
-    const char* u = std::getenv("USER");
-    return u && *u ? std::string(u) : std::string("relayctl");
-}
-
-/// The one <devEui> of `cmd`, normalised (16 lower-case hex digits); usage_error otherwise.
-std::string checked_eui(const args& a, const char* cmd) {
-    std::string why;
-    auto e = relaylink::chirpstack::normalize_dev_eui(one_eui(a, cmd), &why);
-    if (!e) throw usage_error(why);
-    return *e;
-}
-
-std::int64_t command_id(const std::string& s, const char* cmd) {
-    std::int64_t id = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
-    if (ec != std::errc{} || p != s.data() + s.size() || id < 1)
-        throw usage_error(std::string(cmd) + " needs a command number (as 'relayctl off' printed it), got '" + s + "'");
-    return id;
-}
-
-/// An io_context thread with the ChirpStack client (or an embedded simulator) and the service.
-struct runtime {
-    boost::asio::io_context io;
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-    std::unique_ptr<relaylink::sim::simulator> sim;
-    std::unique_ptr<relaylink::chirpstack::client> api;
-    std::unique_ptr<st::store> db;
-    std::unique_ptr<svc::service> service;
-    std::thread thread;
-
-    runtime(const args& a, bool with_sim) {
-        db = open_db(a);
-        relaylink::chirpstack::config cc;
-        svc::service_config cfg;
-        if (with_sim) {
-            relaylink::sim::simulator_config sc;
-            sc.speed = static_cast<double>(a.integer("speed", 600, 1, 100000));
-            sc.seed = std::random_device{}(); // queue item ids differ from one run to the next, as ChirpStack's do
-            sim = std::make_unique<relaylink::sim::simulator>(io.get_executor(), sc);
-            sim->start();
-            cc.url = sim->url();
-            cc.api_key = sc.api_key;
-            cfg.clock = [this] { return sim->now(); };
-            cfg.safety.windows = false; // simulated meters: no one to protect at night
-            sim->on_event([this](const relaylink::sim::event_out& e) {
-                if (auto ev = relaylink::chirpstack::parse_event(e.type, e.json)) service->post_ingest(std::move(*ev));
-            });
-        } else {
-            cc = client_config(a);
-            if (a.flag("ignore-windows")) cfg.safety.windows = false;
-        }
-        cfg.tick = std::chrono::milliseconds(20);
-        try {
-            api = std::make_unique<relaylink::chirpstack::client>(io.get_executor(), cc);
-        } catch (const std::invalid_argument& e) {
-            throw usage_error(e.what());
-        }
-        service = std::make_unique<svc::service>(io.get_executor(), *api, *db, relaylink::device::profile_registry::with_builtins(), cfg);
-        thread = std::thread([this] { io.run(); });
-        service->start();
-    }
-    ~runtime() {
-        service.reset();
-        api.reset();
-        if (sim) sim->stop();
-        work.reset();
-        io.stop();
-        if (thread.joinable()) thread.join();
-    }
-
-    relaylink::sys_time now() const {
-        return sim ? sim->now() : std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
-    }
-
-    /// Wait (real time) until `done` holds for the command, or the timeout.
-    template <class Done>
-    st::command_row wait(std::int64_t id, std::chrono::milliseconds timeout, Done&& done) {
-        const auto until = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            auto c = db->get(id).value();
-            if (done(c) || std::chrono::steady_clock::now() >= until) return c;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    }
-};
 
 void print(const svc::command_view& v, bool as_json) {
     if (as_json)
@@ -140,13 +33,20 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
     const char* cmd = on ? "on" : "off";
     std::set<std::string> valued = net_valued;
     valued.insert({"db", "profile", "meter-ref", "reason", "actor", "key", "priority", "wait-timeout", "speed"});
-    args a(argv, {"wait", "json", "sim", "load-side", "ignore-windows"}, valued);
+    valued.insert(source_valued.begin(), source_valued.end());
+    std::set<std::string> flags = {"wait", "json", "sim", "load-side", "ignore-windows"};
+    flags.insert(source_flags.begin(), source_flags.end());
+    args a(argv, flags, valued);
     const std::string eui = checked_eui(a, cmd);
     const bool with_sim = a.flag("sim");
     if (a.flag("load-side") && !with_sim) throw usage_error("--load-side describes a simulated meter: use it with --sim");
-    if (a.flag("wait") && !with_sim)
-        throw usage_error("--wait needs the device's events, which reach relaylink through an event source; here, use --sim "
-                          "(the embedded simulator delivers its events in-process)");
+    if (with_sim && has_source(a))
+        throw usage_error("--sim delivers the simulator's events in-process: drop --mqtt / --http, or drop --sim");
+    if (has_source(a) && !a.flag("wait"))
+        throw usage_error("--mqtt / --http follow the command's events: use them with --wait");
+    if (a.flag("wait") && !with_sim && !has_source(a))
+        throw usage_error("--wait needs the device's events: name an event source (--mqtt tcp://BROKER:1883 for ChirpStack's "
+                          "MQTT integration, or --http [ADDR:]PORT for its HTTP integration), or use --sim");
     const auto wait_timeout = parse_duration(a.value("wait-timeout").value_or(with_sim ? "2m" : "1m"), "wait-timeout");
 
     svc::request r;
@@ -159,6 +59,8 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
     r.priority = static_cast<int>(a.integer("priority", 5, 1, 10));
 
     runtime rt(a, with_sim);
+    std::unique_ptr<event_source> source;
+    if (has_source(a)) source = start_source(a, rt.io.get_executor(), relaylink::ingest::to_service(*rt.service, 10000));
     if (with_sim) {
         relaylink::sim::device_config d;
         d.dev_eui = eui;

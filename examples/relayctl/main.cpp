@@ -38,6 +38,14 @@ Relay commands (recorded in --db FILE, default $RELAYLINK_DB or ./relaylink.db; 
   off|on <devEui> --sim [--wait [--wait-timeout 2m]] [--load-side] [--speed 600]
         the same against an embedded simulator holding that one meter; --wait follows the command to
         the end: exit 0 only when it is confirmed
+  off|on <devEui> --wait [--wait-timeout 1m] (--mqtt URL | --http [ADDR:]PORT) [source options]
+        follow the command to the end through ChirpStack's events: exit 0 only when it is confirmed
+  watch (--mqtt URL | --http [ADDR:]PORT) [source options] [--count N] [--for 10m] [--json]
+        the monitor: apply ChirpStack's events to the commands in --db, print each event and each state
+        change, keep dispatching retries and deferred commands; until Ctrl-C, N events or the time
+  source options: --mqtt tcp://|ssl://HOST:PORT [--topic F] [--client-id ID] [--share GROUP] [--username U]
+        [--password-env VAR (default RELAYLINK_MQTT_PASSWORD)] [--ca PEM] [--cert PEM --key PEM] [--insecure];
+        --http [ADDR:]PORT [--http-path /] [--secret-env VAR (default RELAYLINK_HTTP_SECRET; header X-Relaylink-Secret)]
   status <command | devEui> [--json]   a command with its audit trail; or a meter's relay state and open commands
   history <devEui> [--limit 20] [--json]
         the meter's commands, newest first, each with its timeline
@@ -77,6 +85,7 @@ int main(int argc, char** argv) {
         if (cmd == "status") return relayctl::cmd_status(args);
         if (cmd == "history") return relayctl::cmd_history(args);
         if (cmd == "cancel") return relayctl::cmd_cancel(args);
+        if (cmd == "watch") return relayctl::cmd_watch(args);
         if (cmd == "queue") return relayctl::cmd_queue(args);
         if (cmd == "flush") return relayctl::cmd_flush(args);
         if (cmd == "device") return relayctl::cmd_device(args);

@@ -1,11 +1,21 @@
 // relayctl enqueue / queue / flush / device, run as a user would, against a scripted ChirpStack.
 #include "../support/fake_http_server.hpp"
+#include "../support/mosquitto.hpp"
+
+#include <relaylink/sim/simulator.hpp>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <future>
 #include <sys/wait.h>
+#include <thread>
 
 using relaylink::test::fake_http_server;
 using relaylink::test::reply;
@@ -99,4 +109,85 @@ TEST(RelayctlNetwork, TheApiKeyIsNeverPrinted) {
              body(R"({"code":16,"message":"bad token cli-key-123","details":[]})", 401));
     auto r = relayctl("queue 0102030405060708 " + net(s));
     EXPECT_EQ(r.output.find("cli-key-123"), std::string::npos) << r.output;
+}
+
+namespace {
+
+/// The simulator in timed mode (600x: a 10-minute uplink interval takes 1 s) on its own thread.
+struct timed_sim {
+    boost::asio::io_context io;
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+    relaylink::sim::simulator sim;
+    std::thread thread;
+    explicit timed_sim(relaylink::sim::simulator_config c) : sim(io.get_executor(), std::move(c)) {
+        relaylink::sim::device_config d;
+        d.dev_eui = "0101010101010101";
+        d.uplink_interval = std::chrono::minutes(10);
+        sim.add_device(d);
+        sim.start();
+        thread = std::thread([this] { io.run(); });
+    }
+    ~timed_sim() {
+        sim.stop();
+        work.reset();
+        thread.join();
+    }
+    std::string net() const { return "--url " + sim.url() + " --api-key " + sim.settings().api_key; }
+};
+
+std::string temp_db(const char* name) {
+    auto p = std::filesystem::temp_directory_path() / (std::string("relaylink-cli-") + name + "-" + std::to_string(::getpid()) + ".db");
+    for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + ext);
+    return p.string();
+}
+
+unsigned short free_port() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return a.local_endpoint().port();
+}
+
+} // namespace
+
+TEST(RelayctlEvents, OffWaitFollowsTheCommandThroughAnMqttBroker) {
+    relaylink::test::mosquitto_broker broker;
+    relaylink::sim::simulator_config c;
+    c.mqtt_url = broker.url();
+    timed_sim s(c);
+    const auto db = temp_db("mqtt");
+    auto r = relayctl("off 0101010101010101 --profile eastron_sdm320c --ignore-windows --wait --wait-timeout 60s --mqtt " + broker.url() +
+                      " --client-id relayctl-test --db " + db + " " + s.net());
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("relay_off 0101010101010101 confirmed"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("subscribed to 'application/+/device/+/event/+'"), std::string::npos) << r.output;
+    EXPECT_FALSE(s.sim.device("0101010101010101")->relay_closed);
+}
+
+TEST(RelayctlEvents, WatchAppliesAndPrintsTheHttpIntegrationsEvents) {
+    const auto port = free_port();
+    relaylink::sim::simulator_config c;
+    c.integration_url = "http://127.0.0.1:" + std::to_string(port) + "/";
+    c.integration_headers = {{"X-Relaylink-Secret", "shh"}};
+    c.speed = 300;
+    timed_sim s(c);
+    const auto db = temp_db("http");
+    // a disconnect queued by one relayctl, followed to confirmed by the watching one
+    auto off = relayctl("off 0101010101010101 --profile eastron_sdm320c --ignore-windows --db " + db + " " + s.net());
+    ASSERT_EQ(off.code, 0) << off.output;
+    auto w = relayctl("watch --http " + std::to_string(port) + " --secret-env WATCH_SECRET --for 20s --count 6 --db " + db + " " + s.net() +
+                      " WATCH_SECRET_UNUSED");
+    EXPECT_EQ(w.code, 2) << "a stray positional is refused: " << w.output;
+    ::setenv("WATCH_SECRET", "shh", 1);
+    w = relayctl("watch --http " + std::to_string(port) + " --secret-env WATCH_SECRET --for 20s --count 6 --db " + db + " " + s.net());
+    ::unsetenv("WATCH_SECRET");
+    EXPECT_EQ(w.code, 0) << w.output;
+    EXPECT_NE(w.output.find("watching HTTP integration at http://127.0.0.1:" + std::to_string(port) + "/"), std::string::npos) << w.output;
+    EXPECT_NE(w.output.find("event  txack  0101010101010101"), std::string::npos) << w.output;
+    EXPECT_NE(w.output.find("event  up     0101010101010101"), std::string::npos) << w.output;
+    EXPECT_NE(w.output.find("queued -> sent"), std::string::npos) << w.output;
+    EXPECT_NE(w.output.find("-> confirmed"), std::string::npos) << w.output;
+    EXPECT_NE(w.output.find("relay unknown -> disconnected"), std::string::npos) << w.output;
+    auto st = relayctl("status 1 --db " + db);
+    EXPECT_NE(st.output.find("confirmed"), std::string::npos) << st.output;
+    for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
 }
