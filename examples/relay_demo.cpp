@@ -6,13 +6,21 @@
 // (the simulator's, over loopback), events, lifecycle, notifications. Prints each state change as it
 // happens, then each command's timeline, then one summary line. Exits 1 if anything went wrong.
 //
-//   relay_demo [--db FILE] [--speed 600]
+// The events travel as ChirpStack's would: by default the simulator POSTs them to relaylink's HTTP
+// integration endpoint on loopback (`--events http`); `--events mqtt` publishes them to a broker
+// that relaylink's MQTT source subscribes to (`--mqtt-url`, default tcp://127.0.0.1:1883);
+// `--events inprocess` hands them over in memory.
+//
+//   relay_demo [--db FILE] [--speed 600] [--events http|mqtt|inprocess] [--mqtt-url URL]
+#include <relaylink/ingest/http_integration.hpp>
+#include <relaylink/ingest/mqtt_source.hpp>
 #include <relaylink/service/report.hpp>
 #include <relaylink/sim/simulator.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -30,7 +38,7 @@ constexpr const char* meter_b = "70b3d5e700000002"; // SDM320C behind a UC100 po
 constexpr const char* meter_c = "a840410000000001"; // IVY EM114039
 
 int usage(const char* why) {
-    std::fprintf(stderr, "relay_demo: %s\nusage: relay_demo [--db FILE] [--speed 1-100000]\n", why);
+    std::fprintf(stderr, "relay_demo: %s\nusage: relay_demo [--db FILE] [--speed 1-100000] [--events http|mqtt|inprocess] [--mqtt-url URL]\n", why);
     return 2;
 }
 
@@ -39,10 +47,16 @@ int usage(const char* why) {
 int main(int argc, char** argv) {
     std::string db_file = (std::filesystem::temp_directory_path() / "relaylink-demo.db").string();
     double speed = 600;
+    std::string events = "http", mqtt_url = "tcp://127.0.0.1:1883";
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--db" && i + 1 < argc) {
             db_file = argv[++i];
+        } else if (a == "--events" && i + 1 < argc) {
+            events = argv[++i];
+            if (events != "http" && events != "mqtt" && events != "inprocess") return usage("--events takes http, mqtt or inprocess");
+        } else if (a == "--mqtt-url" && i + 1 < argc) {
+            mqtt_url = argv[++i];
         } else if (a == "--speed" && i + 1 < argc) {
             char* end = nullptr;
             speed = std::strtod(argv[++i], &end);
@@ -55,8 +69,42 @@ int main(int argc, char** argv) {
 
     boost::asio::io_context io;
     auto work = boost::asio::make_work_guard(io);
+    std::unique_ptr<service::service> svc_owner; // made once the simulator's URL is known
+    std::atomic<service::service*> ready{nullptr};
+    auto sink = [&](chirpstack::event e) { // events before the service exists (first uplinks) are dropped
+        if (auto* s = ready.load()) s->post_ingest(std::move(e));
+    };
+
+    // The event path: relaylink's HTTP integration endpoint or MQTT source, before the simulator
+    // that posts or publishes to it.
+    std::unique_ptr<ingest::http_integration> http_in;
+    std::unique_ptr<ingest::mqtt_source> mqtt_in;
+    auto log = [](ingest::log_level l, std::string_view m) {
+        if (l >= ingest::log_level::warning) std::cerr << "relay_demo: " << m << std::endl;
+    };
     sim::simulator_config sc;
     sc.speed = speed;
+    try {
+        if (events == "http") {
+            ingest::http_integration_config hc;
+            hc.secret = "relay-demo-secret";
+            hc.log = log;
+            http_in = std::make_unique<ingest::http_integration>(io.get_executor(), hc, sink);
+            http_in->start();
+            sc.integration_url = http_in->url();
+            sc.integration_headers = {{hc.secret_header, hc.secret}};
+        } else if (events == "mqtt") {
+            ingest::mqtt_config mc;
+            mc.url = mqtt_url;
+            mc.client_id = "relaylink-relay-demo";
+            mc.clean_session = true; // each run starts a new store: no earlier run's events wanted
+            mc.log = log;
+            mqtt_in = std::make_unique<ingest::mqtt_source>(mc, sink);
+            sc.mqtt_url = mqtt_url;
+        }
+    } catch (const std::exception& e) {
+        return usage(e.what());
+    }
     sim::simulator simulator(io.get_executor(), sc);
     simulator.start();
     auto add = [&](const char* eui, sim::device_kind kind, sim::wiring power, const char* name) {
@@ -82,10 +130,23 @@ int main(int argc, char** argv) {
     cfg.clock = [&] { return simulator.now(); };
     cfg.tick = std::chrono::milliseconds(20);
     cfg.safety.windows = false; // the simulator's clock is today's: a disconnect window could defer the demo
-    service::service svc(io.get_executor(), api, *db, device::profile_registry::with_builtins(), cfg);
-    simulator.on_event([&](const sim::event_out& e) {
-        if (auto ev = chirpstack::parse_event(e.type, e.json)) svc.post_ingest(std::move(*ev));
-    });
+    svc_owner = std::make_unique<service::service>(io.get_executor(), api, *db, device::profile_registry::with_builtins(), cfg);
+    service::service& svc = *svc_owner;
+    ready = &svc;
+    if (events == "inprocess")
+        simulator.on_event([&](const sim::event_out& e) {
+            if (auto ev = chirpstack::parse_event(e.type, e.json)) svc.post_ingest(std::move(*ev));
+        });
+    if (mqtt_in) {
+        mqtt_in->start();
+        if (!mqtt_in->wait_connected(std::chrono::seconds(10))) {
+            std::cerr << "relay_demo: " << mqtt_in->last_error() << " (start a broker, e.g. Debian's mosquitto, or use --events http)\n";
+            return 1;
+        }
+    }
+    std::cout << "events: " << (http_in ? "ChirpStack's HTTP integration, POSTed to " + http_in->url()
+                                : mqtt_in ? "ChirpStack's MQTT integration through " + mqtt_url + " (" + mqtt_in->subscription() + ")"
+                                          : std::string("in process")) << "\n";
 
     const sys_time origin = simulator.now();
     std::mutex out_mu;
@@ -170,12 +231,22 @@ int main(int argc, char** argv) {
     check(simulator.device(meter_a)->downlinks.size() == 2, "unit 12A received exactly 2 downlinks (no duplicate)");
     check(simulator.device(meter_b)->downlinks.size() == 1, "unit 14B received exactly 1 downlink (no retry into a dead bridge)");
 
+    if (http_in || mqtt_in) {
+        const auto in = http_in ? http_in->stats() : mqtt_in->stats();
+        check(in.delivered >= simulator.events_emitted() && in.malformed + in.rejected + in.unsupported == 0,
+              "every event (" + std::to_string(simulator.events_emitted()) + ") arrived through the " + events + " integration, none refused");
+    }
+
     const auto counts = svc.counts();
+    if (mqtt_in) mqtt_in->stop();
+    if (http_in) http_in->stop();
     svc.stop();
     simulator.stop();
     work.reset();
     io.stop();
     runner.join();
+    ready = nullptr;
+    svc_owner.reset(); // before the store it writes to
 
     std::cout << "\n"
               << (failures ? "demo: FAILED (" + std::to_string(failures) + " checks)" : std::string("demo: every check passed"))
