@@ -43,10 +43,12 @@ std::string describe(const command_row& c) {
 
 struct service::impl : std::enable_shared_from_this<impl> {
     impl(asio::any_io_executor e, chirpstack::client& c, store::store& s, device::profile_registry p, service_config cf)
-        : ex(std::move(e)), api(c), db(s), profiles(std::move(p)), cfg(std::move(cf)), guard(cfg.safety), timer(ex),
+        : ex(std::move(e)), api(c), db(s), profiles(std::move(p)), cfg(std::move(cf)), guard(cfg.safety), timer(ex), linger_timer(ex),
           rng(cfg.seed ? cfg.seed : std::random_device{}()) {
         if (cfg.max_in_flight == 0) throw std::invalid_argument("service: max_in_flight must be at least 1");
         if (cfg.max_batch == 0) throw std::invalid_argument("service: max_batch must be at least 1");
+        if (cfg.batch_linger < std::chrono::milliseconds(0) || cfg.batch_linger > std::chrono::seconds(1))
+            throw std::invalid_argument("service: batch_linger must be 0–1000 ms");
         if (cfg.unreachable_after_intervals < 1)
             throw std::invalid_argument("service: unreachable_after_intervals must be at least 1, not " +
                                         std::to_string(cfg.unreachable_after_intervals));
@@ -61,6 +63,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
     service_config cfg;
     safety_guard guard;
     asio::steady_timer timer;
+    asio::steady_timer linger_timer; ///< only touched by drain(), which never runs twice at once
+    bool lingered = false;
     std::mt19937_64 rng;
 
     mutable std::mutex mu;
@@ -610,6 +614,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::vector<chirpstack::event> take;
         {
             std::lock_guard lock(inbox_mu);
+            // A short wait lets a trickle of events become one batch: one commit instead of many.
+            if (!lingered && cfg.batch_linger.count() > 0 && inbox.size() < cfg.max_batch) {
+                lingered = true;
+                linger_timer.expires_after(cfg.batch_linger);
+                linger_timer.async_wait([self = shared_from_this()](boost::system::error_code) { self->drain(); });
+                return;
+            }
+            lingered = false;
             const std::size_t n = std::min(cfg.max_batch, inbox.size());
             take.assign(std::make_move_iterator(inbox.begin()), std::make_move_iterator(inbox.begin() + static_cast<std::ptrdiff_t>(n)));
             inbox.erase(inbox.begin(), inbox.begin() + static_cast<std::ptrdiff_t>(n));

@@ -60,10 +60,11 @@ mosquitto_broker::mosquitto_broker(mosquitto_options o) {
     tls_ = !o.cert_file.empty();
     std::ofstream conf(dir_ + "/mosquitto.conf");
     conf << "listener " << port_ << " 127.0.0.1\n"
-         << "persistence true\n"
+         << "persistence " << (o.persistence ? "true" : "false") << "\n"
          << "persistence_location " << dir_ << "/\n"
          << "autosave_interval 1\n"
          << "max_queued_messages 1000000\n"
+         << "max_inflight_messages " << o.max_inflight << "\n"
          << "log_dest file " << dir_ << "/mosquitto.log\n";
     if (::geteuid() == 0) conf << "user root\n"; // else it drops to "mosquitto", who cannot write this folder
     if (tls_) conf << "certfile " << o.cert_file << "\nkeyfile " << o.key_file << "\n";

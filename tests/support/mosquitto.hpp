@@ -10,6 +10,8 @@ namespace relaylink::test {
 struct mosquitto_options {
     std::string cert_file, key_file;  ///< both set: the listener speaks TLS (ssl://)
     std::string username, password;   ///< set: anonymous clients are refused, this user is accepted
+    bool persistence = true;          ///< sessions and queued messages survive a restart (saved every second)
+    int max_inflight = 20;            ///< QoS 1 messages in flight to one client (mosquitto's default: 20)
 };
 
 class mosquitto_broker {

@@ -36,6 +36,7 @@ struct service_config {
     std::chrono::seconds claim_timeout{120};       ///< a `dispatching` command older than this is reconciled
     int unreachable_after_intervals = 3;           ///< silent this many uplink intervals after a disconnect went out
     std::size_t max_batch = 512;                   ///< events committed together by post_ingest
+    std::chrono::milliseconds batch_linger{2};     ///< post_ingest waits this long for more events before a commit smaller than max_batch
     safety_policy safety;
     std::function<sys_time()> clock;               ///< default: the system clock (the simulator's in tests)
     std::uint64_t seed = 0;                        ///< backoff jitter; 0: random
