@@ -8,13 +8,14 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 namespace relayctl {
 
 int cmd_sim(const std::vector<std::string>& argv) {
     args a(argv, {"manual", "events", "json"},
-           {"port", "address", "api-key", "speed", "sdm", "ivy", "load-side", "interval", "integration-url", "mqtt-url", "seed"});
+           {"port", "address", "api-key", "speed", "sdm", "ivy", "load-side", "interval", "integration-url", "mqtt-url", "seed", "integration-secret-env"});
     if (!a.positional().empty()) throw usage_error("sim takes no positional arguments (see 'relayctl help')");
     relaylink::sim::simulator_config cfg;
     cfg.address = a.value("address").value_or("127.0.0.1");
@@ -27,6 +28,12 @@ int cmd_sim(const std::vector<std::string>& argv) {
     cfg.manual_time = a.flag("manual");
     cfg.seed = static_cast<std::uint64_t>(a.integer("seed", 1, 0, 1LL << 62));
     cfg.integration_url = a.value("integration-url").value_or("");
+    if (auto v = a.value("integration-secret-env")) {
+        if (cfg.integration_url.empty()) throw usage_error("--integration-secret-env goes with --integration-url");
+        const char* secret = std::getenv(v->c_str());
+        if (!secret) throw usage_error("--integration-secret-env " + *v + ": that environment variable is not set");
+        cfg.integration_headers = {{"X-Relaylink-Secret", secret}}; // what relaylink's HTTP integration endpoint checks
+    }
     cfg.mqtt_url = a.value("mqtt-url").value_or("");
     const auto sdm = a.integer("sdm", 2, 0, 100000);
     const auto ivy = a.integer("ivy", 1, 0, 100000);

@@ -101,7 +101,11 @@ struct mqtt_source::impl {
             if (!cfg.ca_file.empty()) ssl.trust_store(cfg.ca_file);
             if (!cfg.cert_file.empty()) ssl.key_store(cfg.cert_file);
             if (!cfg.key_file.empty()) ssl.private_key(cfg.key_file);
-            ssl.error_handler([this](const std::string& m) { note_error("TLS: " + m); });
+            ssl.error_handler([this](const std::string& m) {
+                std::string t = m;
+                while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+                note_error("TLS: " + t);
+            });
             b.ssl(ssl.finalize());
         }
         opts = b.finalize();
@@ -124,7 +128,14 @@ struct mqtt_source::impl {
         error = m;
     }
 
+    std::atomic<int> delivering{0}; ///< callbacks running now (stop() waits for them)
+
     void on_message(const mqtt::message& m) {
+        struct busy {
+            std::atomic<int>& n;
+            explicit busy(std::atomic<int>& c) : n(c) { ++n; }
+            ~busy() { --n; }
+        } guard(delivering);
         ++count.received;
         const std::string& t = m.get_topic();
         auto topic = chirpstack::parse_topic(t);
@@ -259,6 +270,8 @@ void mqtt_source::stop() {
         if (impl_->client.is_connected()) impl_->client.disconnect()->wait_for(std::chrono::seconds(5));
     } catch (const mqtt::exception&) {
     }
+    // Paho has acknowledged what it received: let those messages reach the sink before returning.
+    while (impl_->delivering.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     std::lock_guard lock(impl_->mu);
     impl_->running = false;
     impl_->up = impl_->subscribed = false;

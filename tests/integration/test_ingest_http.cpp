@@ -1,5 +1,6 @@
 // ChirpStack's HTTP integration: the simulator POSTs its events to an http_integration feeding the
 // relay service; every refusal is checked with a plain HTTP client over loopback.
+#include "../support/event_json.hpp"
 #include "../support/service_rig.hpp"
 
 #include <relaylink/ingest/http_integration.hpp>
@@ -12,6 +13,7 @@
 
 using namespace relaylink;
 using relaylink::test::req;
+using relaylink::test::up_json;
 using relaylink::test::service_rig;
 using command::state;
 using namespace std::chrono_literals;
@@ -58,10 +60,6 @@ answer send(unsigned short port, const std::string& target, const std::string& b
     return a;
 }
 
-std::string up_json(const std::string& eui) {
-    return R"({"deduplicationId":"3ac7e3c4-4401-4b8d-9386-a5c902f9202d","time":"2026-07-18T09:34:15.775023242+00:00","deviceInfo":{"tenantId":"t","tenantName":"T","applicationId":"app","applicationName":"App","deviceProfileId":"dp","deviceProfileName":"DP","deviceName":"Dev","devEui":")" +
-           eui + R"(","deviceClassEnabled":"CLASS_A","tags":{}},"devAddr":"01020304","adr":true,"dr":5,"fCnt":7,"fPort":5,"confirmed":false,"data":"AQUAAAAAzco=","rxInfo":[],"txInfo":{"frequency":868100000,"modulation":{"lora":{"bandwidth":125000,"spreadingFactor":7,"codeRate":"CR_4_5"}}},"regionConfigId":"eu868"})";
-}
 
 /// A server on its own io_context and thread.
 struct server {

@@ -1,6 +1,7 @@
 // ChirpStack's events through a real mosquitto broker (started by the test on a free loopback port)
 // into the relay service: the simulator publishes on ChirpStack's topics, an mqtt_source subscribes.
 #include "../support/certs.hpp"
+#include "../support/event_json.hpp"
 #include "../support/mosquitto.hpp"
 #include "../support/service_rig.hpp"
 
@@ -14,6 +15,7 @@
 
 using namespace relaylink;
 using relaylink::test::req;
+using relaylink::test::up_json;
 using relaylink::test::service_rig;
 using command::state;
 using namespace std::chrono_literals;
@@ -93,10 +95,6 @@ void publish(mqtt::async_client& c, const std::string& topic, const std::string&
     c.publish(topic, payload.data(), payload.size(), 1, false)->wait();
 }
 
-std::string up_json(const std::string& eui, const std::string& dedup = "3ac7e3c4-4401-4b8d-9386-a5c902f9202d") {
-    return R"({"deduplicationId":")" + dedup + R"(","time":"2026-07-18T09:34:15.775023242+00:00","deviceInfo":{"tenantId":"t","tenantName":"T","applicationId":"app","applicationName":"App","deviceProfileId":"dp","deviceProfileName":"DP","deviceName":"Dev","devEui":")" +
-           eui + R"(","deviceClassEnabled":"CLASS_A","tags":{}},"devAddr":"01020304","adr":true,"dr":5,"fCnt":7,"fPort":5,"confirmed":false,"data":"AQUAAAAAzco=","rxInfo":[],"txInfo":{"frequency":868100000,"modulation":{"lora":{"bandwidth":125000,"spreadingFactor":7,"codeRate":"CR_4_5"}}},"regionConfigId":"eu868"})";
-}
 
 /// How a protobuf `up` event begins: field 1 (deduplicationId, 36 bytes), then field 2 (time).
 std::string protobuf_like() { return "\x0a\x24" + std::string("3ac7e3c4-4401-4b8d-9386-a5c902f9202d") + "\x12\x0c\x08\x97"; }
@@ -198,6 +196,59 @@ TEST(IngestMqtt, ABrokerRestartMidStreamLosesNoEventAndAppliesNoTransitionTwice)
     EXPECT_GE(s.connects, 3u);
     EXPECT_EQ(t.distinct(), r.sim.events_emitted());
     EXPECT_EQ(s.malformed + s.foreign + s.unsupported, 0u);
+}
+
+TEST(IngestMqtt, EventsPublishedWhileRelaylinkIsAwayArriveWhenItComesBack) {
+    test::mosquitto_broker broker;
+    std::mutex mu;
+    std::vector<std::string> got;
+    auto sink = [&](chirpstack::event e) {
+        std::lock_guard lock(mu);
+        got.push_back(std::get<chirpstack::up_event>(e).deduplication_id);
+    };
+    {
+        ingest::mqtt_source first(source_cfg(broker, "relaylink-away"), sink);
+        first.start();
+        ASSERT_TRUE(first.wait_connected(10s)) << first.last_error();
+    } // relaylink stops (or its process ends): the broker keeps the session
+
+    mqtt::async_client pub(broker.url(), "relaylink-test-pub");
+    pub.connect()->wait();
+    for (int i = 0; i < 50; ++i) publish(pub, "application/app/device/" + A + "/event/up", up_json(A, "away-" + std::to_string(i)));
+    pub.disconnect()->wait();
+    broker.restart(); // and the broker restarts meanwhile, too
+
+    ingest::mqtt_source again(source_cfg(broker, "relaylink-away"), sink);
+    again.start();
+    ASSERT_TRUE(again.wait_connected(10s)) << again.last_error();
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mu);
+        return got.size() >= 50;
+    }));
+    {
+        std::lock_guard lock(mu);
+        for (int i = 0; i < 50; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "away-" + std::to_string(i)) << "in the order published";
+    }
+    again.stop();
+
+    // a clean session (clean_session = true) gets nothing of what was published while it was away
+    auto clean = source_cfg(broker, "relaylink-clean");
+    clean.clean_session = true;
+    std::atomic<int> none{0};
+    {
+        ingest::mqtt_source c(clean, [&](chirpstack::event) { ++none; });
+        c.start();
+        ASSERT_TRUE(c.wait_connected(10s));
+    }
+    mqtt::async_client pub2(broker.url(), "relaylink-test-pub2");
+    pub2.connect()->wait();
+    publish(pub2, "application/app/device/" + A + "/event/up", up_json(A, "while-clean-away"));
+    pub2.disconnect()->wait();
+    ingest::mqtt_source c(clean, [&](chirpstack::event) { ++none; });
+    c.start();
+    ASSERT_TRUE(c.wait_connected(10s));
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(none, 0);
 }
 
 TEST(IngestMqtt, MalformedPayloadsAndForeignTopicsAreCountedNotFatal) {
@@ -315,6 +366,8 @@ TEST(IngestMqtt, TlsAndAPasswordAreUsedAndAWrongOneIsNamed) {
     untrusted.start();
     ASSERT_TRUE(eventually([&] { return untrusted.stats().connect_failures >= 1; }));
     EXPECT_FALSE(untrusted.connected());
+    EXPECT_NE(untrusted.last_error().find("cannot connect to " + broker.url()), std::string::npos) << untrusted.last_error();
+    EXPECT_NE(untrusted.last_error().find("certificate verify failed"), std::string::npos) << untrusted.last_error();
 
     mqtt::async_client pub(broker.url(), "relaylink-test-pub");
     auto popts = mqtt::connect_options_builder()

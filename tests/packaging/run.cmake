@@ -14,9 +14,14 @@ set(common -G ${GENERATOR} -DCMAKE_BUILD_TYPE=Debug)
 if(MODE STREQUAL "find_package")
   set(prefix ${WORK_DIR}/prefix)
   file(REMOVE_RECURSE ${prefix} ${WORK_DIR}/relaylink-build)
-  run(${CMAKE_COMMAND} ${common} -S ${SOURCE_DIR} -B ${WORK_DIR}/relaylink-build -DCMAKE_INSTALL_PREFIX=${prefix}
-      -DRELAYLINK_BUILD_TESTS=OFF -DRELAYLINK_BUILD_EXAMPLES=OFF -DRELAYLINK_BUILD_BENCH=OFF)
-  run(${CMAKE_COMMAND} --build ${WORK_DIR}/relaylink-build --target install)
+  if(BINARY_DIR)
+    # the build under test has compiled everything already: install it (saves a whole library build)
+    run(${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${prefix})
+  else()
+    run(${CMAKE_COMMAND} ${common} -S ${SOURCE_DIR} -B ${WORK_DIR}/relaylink-build -DCMAKE_INSTALL_PREFIX=${prefix}
+        -DRELAYLINK_BUILD_TESTS=OFF -DRELAYLINK_BUILD_EXAMPLES=OFF -DRELAYLINK_BUILD_BENCH=OFF)
+    run(${CMAKE_COMMAND} --build ${WORK_DIR}/relaylink-build --target install)
+  endif()
   run(${CMAKE_COMMAND} ${common} -S ${consumer} -B ${build} -DCMAKE_PREFIX_PATH=${prefix})
 else()
   run(${CMAKE_COMMAND} ${common} -S ${consumer} -B ${build} -DRELAYLINK_CONSUMER_MODE=add_subdirectory
