@@ -101,11 +101,8 @@ struct mqtt_source::impl {
             if (!cfg.ca_file.empty()) ssl.trust_store(cfg.ca_file);
             if (!cfg.cert_file.empty()) ssl.key_store(cfg.cert_file);
             if (!cfg.key_file.empty()) ssl.private_key(cfg.key_file);
-            ssl.error_handler([this](const std::string& m) {
-                std::string t = m;
-                while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
-                note_error("TLS: " + t);
-            });
+            // No ssl error_handler: Paho C++ 1.2 hands it a pointer to a copy of the options that
+            // is gone by the time the handshake fails (AddressSanitizer: stack-use-after-scope).
             b.ssl(ssl.finalize());
         }
         opts = b.finalize();
@@ -121,11 +118,6 @@ struct mqtt_source::impl {
             detail::log(cfg.log, log_level::warning, "MQTT: connection to " + cfg.url + " lost; reconnecting");
             cv.notify_all();
         });
-    }
-
-    void note_error(const std::string& m) {
-        std::lock_guard lock(mu);
-        error = m;
     }
 
     std::atomic<int> delivering{0}; ///< callbacks running now (stop() waits for them)
@@ -184,9 +176,12 @@ struct mqtt_source::impl {
             ++count.connect_failures;
             std::string why = e.what();
             if (auto* me = dynamic_cast<const mqtt::exception*>(&e)) why = describe(*me);
+            if (is_tls(cfg.url) && why.find("TLS") != std::string::npos)
+                why += cfg.verify ? " (is the broker's certificate signed by " + (cfg.ca_file.empty() ? std::string("a CA the system trusts") : "'" + cfg.ca_file + "'") +
+                                        ", and made out to the host in the URL?)"
+                                  : " (is the broker speaking TLS on that port?)";
             {
                 std::lock_guard lock(mu);
-                if (error.rfind("TLS: ", 0) == 0) why += " (" + error + ")";
                 error = "cannot connect to " + cfg.url + ": " + why;
             }
             try {

@@ -113,13 +113,13 @@ TEST(RelayctlNetwork, TheApiKeyIsNeverPrinted) {
 
 namespace {
 
-/// The simulator in timed mode (600x: a 10-minute uplink interval takes 1 s) on its own thread.
-struct timed_sim {
+/// The simulator on its own thread (timed at 600x by default: a 10-minute uplink interval takes 1 s).
+struct sim_thread {
     boost::asio::io_context io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
     relaylink::sim::simulator sim;
     std::thread thread;
-    explicit timed_sim(relaylink::sim::simulator_config c) : sim(io.get_executor(), std::move(c)) {
+    explicit sim_thread(relaylink::sim::simulator_config c) : sim(io.get_executor(), std::move(c)) {
         relaylink::sim::device_config d;
         d.dev_eui = "0101010101010101";
         d.uplink_interval = std::chrono::minutes(10);
@@ -127,7 +127,7 @@ struct timed_sim {
         sim.start();
         thread = std::thread([this] { io.run(); });
     }
-    ~timed_sim() {
+    ~sim_thread() {
         sim.stop();
         work.reset();
         thread.join();
@@ -153,7 +153,7 @@ TEST(RelayctlEvents, OffWaitFollowsTheCommandThroughAnMqttBroker) {
     relaylink::test::mosquitto_broker broker;
     relaylink::sim::simulator_config c;
     c.mqtt_url = broker.url();
-    timed_sim s(c);
+    sim_thread s(c);
     const auto db = temp_db("mqtt");
     auto r = relayctl("off 0101010101010101 --profile eastron_sdm320c --ignore-windows --wait --wait-timeout 60s --mqtt " + broker.url() +
                       " --client-id relayctl-test --db " + db + " " + s.net());
@@ -168,17 +168,33 @@ TEST(RelayctlEvents, WatchAppliesAndPrintsTheHttpIntegrationsEvents) {
     relaylink::sim::simulator_config c;
     c.integration_url = "http://127.0.0.1:" + std::to_string(port) + "/";
     c.integration_headers = {{"X-Relaylink-Secret", "shh"}};
-    c.speed = 300;
-    timed_sim s(c);
+    c.manual_time = true; // the device uplinks only once relayctl watch listens (ChirpStack does not retry a POST)
+    sim_thread s(c);
     const auto db = temp_db("http");
     // a disconnect queued by one relayctl, followed to confirmed by the watching one
     auto off = relayctl("off 0101010101010101 --profile eastron_sdm320c --ignore-windows --db " + db + " " + s.net());
     ASSERT_EQ(off.code, 0) << off.output;
-    auto w = relayctl("watch --http " + std::to_string(port) + " --secret-env WATCH_SECRET --for 20s --count 6 --db " + db + " " + s.net() +
-                      " WATCH_SECRET_UNUSED");
+    auto w = relayctl("watch --http " + std::to_string(port) + " --for 20s --db " + db + " " + s.net() + " stray");
     EXPECT_EQ(w.code, 2) << "a stray positional is refused: " << w.output;
+
     ::setenv("WATCH_SECRET", "shh", 1);
-    w = relayctl("watch --http " + std::to_string(port) + " --secret-env WATCH_SECRET --for 20s --count 6 --db " + db + " " + s.net());
+    auto watching = std::async(std::launch::async, [&] {
+        return relayctl("watch --http " + std::to_string(port) + " --secret-env WATCH_SECRET --for 60s --count 4 --db " + db + " " + s.net());
+    });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) { // until it listens
+        boost::asio::io_context io;
+        boost::asio::ip::tcp::socket probe(io);
+        boost::system::error_code ec;
+        probe.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+        if (!ec) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), until) << "relayctl watch did not listen";
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    s.sim.advance(std::chrono::minutes(10)); // the uplink that takes the downlink: up + txack
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    s.sim.advance(std::chrono::seconds(5));  // the meter's reply rides the next uplink: up + ack
+    w = watching.get();
     ::unsetenv("WATCH_SECRET");
     EXPECT_EQ(w.code, 0) << w.output;
     EXPECT_NE(w.output.find("watching HTTP integration at http://127.0.0.1:" + std::to_string(port) + "/"), std::string::npos) << w.output;
@@ -187,6 +203,7 @@ TEST(RelayctlEvents, WatchAppliesAndPrintsTheHttpIntegrationsEvents) {
     EXPECT_NE(w.output.find("queued -> sent"), std::string::npos) << w.output;
     EXPECT_NE(w.output.find("-> confirmed"), std::string::npos) << w.output;
     EXPECT_NE(w.output.find("relay unknown -> disconnected"), std::string::npos) << w.output;
+    EXPECT_NE(w.output.find("4 events applied, 0 malformed"), std::string::npos) << w.output;
     auto st = relayctl("status 1 --db " + db);
     EXPECT_NE(st.output.find("confirmed"), std::string::npos) << st.output;
     for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
