@@ -24,7 +24,7 @@ cmake --build "$BUILD_DIR" -j "$JOBS"
 
 if [ $quick = 0 ]; then
   san_dir="$RELAYLINK_ROOT/build-sanitize"
-  configure_build "$san_dir" -DCMAKE_BUILD_TYPE=Debug -DRELAYLINK_WERROR=ON -DRELAYLINK_SANITIZE=address,undefined \
+  configure_build "$san_dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DRELAYLINK_WERROR=ON -DRELAYLINK_SANITIZE=address,undefined \
     -DRELAYLINK_BUILD_TESTS=ON -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=OFF -DRELAYLINK_TEST_PACKAGING=OFF
   step "building with AddressSanitizer + UndefinedBehaviorSanitizer"
   cmake --build "$san_dir" -j "$JOBS"
@@ -34,7 +34,7 @@ if [ $quick = 0 ]; then
     -DRELAYLINK_BUILD_FUZZ=ON -DRELAYLINK_BUILD_TESTS=OFF -DRELAYLINK_BUILD_EXAMPLES=OFF -DRELAYLINK_BUILD_BENCH=OFF \
     -DRELAYLINK_INSTALL=OFF
   step "building fuzz targets (clang, libFuzzer)"
-  cmake --build "$fuzz_dir" -j "$JOBS"
+  cmake --build "$fuzz_dir" -j "$JOBS" --target relaylink_fuzzers
 
   step "unit and CLI tests under sanitizers"
   san_log="$san_dir/ctest.log"
