@@ -79,7 +79,7 @@ struct mqtt_source::impl {
 
     mutable std::mutex mu;
     mutable std::condition_variable cv;
-    bool running = false, stopping = false, up = false, subscribed = false, lost = false;
+    bool running = false, stopping = false, up = false, subscribed = false;
     std::string error;
     std::thread supervisor;
     std::mt19937_64 rng{std::random_device{}()};
@@ -112,7 +112,6 @@ struct mqtt_source::impl {
             {
                 std::lock_guard lock(mu);
                 up = subscribed = false;
-                lost = true;
                 error = "connection to " + cfg.url + " lost" + (cause.empty() ? "" : ": " + cause);
             }
             detail::log(cfg.log, log_level::warning, "MQTT: connection to " + cfg.url + " lost; reconnecting");
@@ -164,7 +163,6 @@ struct mqtt_source::impl {
             {
                 std::lock_guard lock(mu);
                 up = subscribed = true;
-                lost = false;
                 error.clear();
             }
             cv.notify_all();
