@@ -1,5 +1,5 @@
 // ChirpStack's HTTP integration endpoint: a Beast HTTP/1.1 server, one strand, C++20 coroutines.
-// Checks run on the header first (method, path, secret, encoding, size), so a refused request costs
+// Checks run on the header first (size, method, path, secret, encoding), so a refused request costs
 // no body read; a refused request with an unread body closes its connection.
 #include "intake.hpp"
 
@@ -115,11 +115,6 @@ struct http_integration::impl : std::enable_shared_from_this<impl> {
                              ": set the HTTP integration's payload encoding to JSON",
                          true};
         }
-        if (p.content_length() && *p.content_length() > cfg.body_limit) {
-            ++count.rejected;
-            log(log_level::warning, "a body of " + std::to_string(*p.content_length()) + " bytes refused (413)");
-            return too_large();
-        }
         const auto event = q == std::string_view::npos ? std::nullopt : query_param(target.substr(q + 1), "event");
         if (!event || event->empty()) {
             ++count.malformed;
@@ -133,7 +128,10 @@ struct http_integration::impl : std::enable_shared_from_this<impl> {
         return std::nullopt;
     }
 
-    reply too_large() const {
+    // Beast stops at the header when Content-Length is over the limit, or in the body of a chunked one.
+    reply too_large() {
+        ++count.rejected;
+        log(log_level::warning, "a body over " + std::to_string(cfg.body_limit) + " bytes refused (413)");
         return reply{http::status::payload_too_large, "body over the limit of " + std::to_string(cfg.body_limit) + " bytes", true};
     }
 
@@ -154,27 +152,18 @@ struct http_integration::impl : std::enable_shared_from_this<impl> {
                 if (hec && hec != http::error::body_limit) throw beast::system_error(hec);
                 ++count.received;
                 std::string type;
-                std::optional<reply> r;
-                if (hec) { // Content-Length over body_limit: Beast stops at the header
-                    ++count.rejected;
-                    log(log_level::warning, "a body over " + std::to_string(cfg.body_limit) + " bytes refused (413)");
-                    r = too_large();
-                } else {
-                    r = check_header(p, type);
-                }
+                std::optional<reply> r = hec ? too_large() : check_header(p, type);
                 if (!r) {
                     beast::error_code ec;
                     co_await http::async_read(stream, buffer, p, asio::redirect_error(asio::use_awaitable, ec));
                     if (ec == http::error::body_limit) {
-                        ++count.rejected;
-                        log(log_level::warning, "a body over " + std::to_string(cfg.body_limit) + " bytes refused (413)");
                         r = too_large();
                     } else if (ec) {
                         throw beast::system_error(ec);
                     } else {
                         auto out = detail::intake(parser, type, p.get().body(), {}, sink, count);
                         switch (out.what) {
-                        case detail::outcome::delivered: r = reply{http::status::ok, {}, !p.get().keep_alive()}; break;
+                        case detail::outcome::delivered: r = reply{http::status::ok, {}, false}; break;
                         case detail::outcome::unsupported: r = reply{http::status::unsupported_media_type, out.why, false}; break;
                         case detail::outcome::malformed: r = reply{http::status::bad_request, out.why, false}; break;
                         case detail::outcome::sink_error: r = reply{http::status::service_unavailable, out.why, false}; break;
