@@ -59,13 +59,6 @@ void check(const mqtt_config& c) {
     if (c.max_payload == 0) bad("max_payload", "must be positive");
 }
 
-std::string paho_url(const std::string& url) {
-    // Paho C 1.3 knows tcp:// ssl:// ws:// wss:// (mqtt:// and mqtts:// only from 1.3.13).
-    if (starts_with(url, "mqtt://")) return "tcp://" + url.substr(7);
-    if (starts_with(url, "mqtts://")) return "ssl://" + url.substr(8);
-    return url;
-}
-
 } // namespace
 
 struct mqtt_source::impl {
@@ -79,7 +72,8 @@ struct mqtt_source::impl {
 
     mutable std::mutex mu;
     mutable std::condition_variable cv;
-    bool running = false, stopping = false, up = false, subscribed = false;
+    bool running = false, stopping = false;
+    bool up = false; ///< connected and subscribed
     std::string error;
     std::thread supervisor;
     std::mt19937_64 rng{std::random_device{}()};
@@ -87,7 +81,7 @@ struct mqtt_source::impl {
     impl(mqtt_config c, event_sink s)
         : cfg(std::move(c)), sink(std::move(s)),
           filter(cfg.shared_group.empty() ? cfg.topic : "$share/" + cfg.shared_group + "/" + cfg.topic),
-          client(paho_url(cfg.url), cfg.client_id, nullptr) {
+          client(cfg.url, cfg.client_id, nullptr) {
         auto b = mqtt::connect_options_builder()
                      .mqtt_version(MQTTVERSION_3_1_1)
                      .clean_session(cfg.clean_session)
@@ -111,7 +105,7 @@ struct mqtt_source::impl {
             ++count.connections_lost;
             {
                 std::lock_guard lock(mu);
-                up = subscribed = false;
+                up = false;
                 error = "connection to " + cfg.url + " lost" + (cause.empty() ? "" : ": " + cause);
             }
             detail::log(cfg.log, log_level::warning, "MQTT: connection to " + cfg.url + " lost; reconnecting");
@@ -162,7 +156,7 @@ struct mqtt_source::impl {
             ++count.connects;
             {
                 std::lock_guard lock(mu);
-                up = subscribed = true;
+                up = true;
                 error.clear();
             }
             cv.notify_all();
@@ -267,17 +261,17 @@ void mqtt_source::stop() {
     while (impl_->delivering.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     std::lock_guard lock(impl_->mu);
     impl_->running = false;
-    impl_->up = impl_->subscribed = false;
+    impl_->up = false;
 }
 
 bool mqtt_source::connected() const {
     std::lock_guard lock(impl_->mu);
-    return impl_->up && impl_->subscribed;
+    return impl_->up;
 }
 
 bool mqtt_source::wait_connected(std::chrono::milliseconds timeout) const {
     std::unique_lock lock(impl_->mu);
-    return impl_->cv.wait_for(lock, timeout, [&] { return impl_->up && impl_->subscribed; });
+    return impl_->cv.wait_for(lock, timeout, [&] { return impl_->up; });
 }
 
 source_stats mqtt_source::stats() const { return impl_->count.snapshot(); }

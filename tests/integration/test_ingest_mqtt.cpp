@@ -307,6 +307,7 @@ TEST(IngestMqtt, ASharedSubscriptionSplitsTheStreamBetweenInstances) {
     auto c1 = source_cfg(broker, "relaylink-1");
     auto c2 = source_cfg(broker, "relaylink-2");
     c1.shared_group = c2.shared_group = "relaylink";
+    c2.url = "mqtt://127.0.0.1:" + std::to_string(broker.port()); // the mqtt:// spelling reaches the same broker
     ingest::mqtt_source s1(c1, [&](chirpstack::event) { ++one; });
     ingest::mqtt_source s2(c2, [&](chirpstack::event) { ++two; });
     EXPECT_EQ(s1.subscription(), "$share/relaylink/application/+/device/+/event/+");
