@@ -1,6 +1,7 @@
 // ChirpStack's HTTP integration: the simulator POSTs its events to an http_integration feeding the
 // relay service; every refusal is checked with a plain HTTP client over loopback.
 #include "../support/event_json.hpp"
+#include "../support/ports.hpp"
 #include "../support/service_rig.hpp"
 
 #include <relaylink/ingest/http_integration.hpp>
@@ -98,11 +99,7 @@ TEST(IngestHttp, TheSimulatorsPostsDriveADisconnectToConfirmed) {
     ingest::http_integration_config hc;
     hc.secret = "integration-secret";
     hc.path = "/chirpstack";
-    // the port is known only once listening: bind first on a free port, then tell the simulator
-    asio::io_context probe;
-    asio::ip::tcp::acceptor a(probe, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    hc.port = a.local_endpoint().port();
-    a.close();
+    hc.port = test::free_port(); // the simulator must know the port before the integration listens
     simcfg.integration_url = "http://127.0.0.1:" + std::to_string(hc.port) + "/chirpstack";
     simcfg.integration_headers = {{"X-Relaylink-Secret", "integration-secret"}};
     service_rig r(store::make_memory_store(), test::quiet_config(), device::profile_registry::with_builtins(), simcfg, false);

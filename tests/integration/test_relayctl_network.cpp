@@ -1,18 +1,18 @@
 // relayctl enqueue / queue / flush / device, run as a user would, against a scripted ChirpStack.
 #include "../support/fake_http_server.hpp"
 #include "../support/mosquitto.hpp"
+#include "../support/ports.hpp"
+#include "../support/temp_db.hpp"
 
 #include <relaylink/sim/simulator.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <future>
 #include <sys/wait.h>
 #include <thread>
@@ -135,18 +135,6 @@ struct sim_thread {
     std::string net() const { return "--url " + sim.url() + " --api-key " + sim.settings().api_key; }
 };
 
-std::string temp_db(const char* name) {
-    auto p = std::filesystem::temp_directory_path() / (std::string("relaylink-cli-") + name + "-" + std::to_string(::getpid()) + ".db");
-    for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p.string() + ext);
-    return p.string();
-}
-
-unsigned short free_port() {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
-
 } // namespace
 
 TEST(RelayctlEvents, OffWaitFollowsTheCommandThroughAnMqttBroker) {
@@ -154,7 +142,8 @@ TEST(RelayctlEvents, OffWaitFollowsTheCommandThroughAnMqttBroker) {
     relaylink::sim::simulator_config c;
     c.mqtt_url = broker.url();
     sim_thread s(c);
-    const auto db = temp_db("mqtt");
+    const relaylink::test::temp_db file("cli-mqtt");
+    const auto& db = file.path();
     auto r = relayctl("off 0101010101010101 --profile eastron_sdm320c --ignore-windows --wait --wait-timeout 60s --mqtt " + broker.url() +
                       " --client-id relayctl-test --db " + db + " " + s.net());
     EXPECT_EQ(r.code, 0) << r.output;
@@ -164,13 +153,14 @@ TEST(RelayctlEvents, OffWaitFollowsTheCommandThroughAnMqttBroker) {
 }
 
 TEST(RelayctlEvents, WatchAppliesAndPrintsTheHttpIntegrationsEvents) {
-    const auto port = free_port();
+    const auto port = relaylink::test::free_port();
     relaylink::sim::simulator_config c;
     c.integration_url = "http://127.0.0.1:" + std::to_string(port) + "/";
     c.integration_headers = {{"X-Relaylink-Secret", "shh"}};
     c.manual_time = true; // the device uplinks only once relayctl watch listens (ChirpStack does not retry a POST)
     sim_thread s(c);
-    const auto db = temp_db("http");
+    const relaylink::test::temp_db file("cli-http");
+    const auto& db = file.path();
     // a disconnect queued by one relayctl, followed to confirmed by the watching one
     auto off = relayctl("off 0101010101010101 --profile eastron_sdm320c --ignore-windows --db " + db + " " + s.net());
     ASSERT_EQ(off.code, 0) << off.output;
@@ -182,12 +172,7 @@ TEST(RelayctlEvents, WatchAppliesAndPrintsTheHttpIntegrationsEvents) {
         return relayctl("watch --http " + std::to_string(port) + " --secret-env WATCH_SECRET --for 60s --count 4 --db " + db + " " + s.net());
     });
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (;;) { // until it listens
-        boost::asio::io_context io;
-        boost::asio::ip::tcp::socket probe(io);
-        boost::system::error_code ec;
-        probe.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
-        if (!ec) break;
+    while (!relaylink::test::accepts(port)) { // until it listens
         ASSERT_LT(std::chrono::steady_clock::now(), until) << "relayctl watch did not listen";
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -206,5 +191,4 @@ TEST(RelayctlEvents, WatchAppliesAndPrintsTheHttpIntegrationsEvents) {
     EXPECT_NE(w.output.find("4 events applied, 0 malformed"), std::string::npos) << w.output;
     auto st = relayctl("status 1 --db " + db);
     EXPECT_NE(st.output.find("confirmed"), std::string::npos) << st.output;
-    for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
 }
