@@ -2,18 +2,11 @@
 // in a SQLite store (--db FILE, default $RELAYLINK_DB or ./relaylink.db).
 #include "runtime.hpp"
 
-#include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/service/report.hpp>
-#include <relaylink/sim/simulator.hpp>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
-#include <cstdlib>
 #include <iostream>
-#include <random>
-#include <thread>
 
 namespace relayctl {
 namespace {
