@@ -162,7 +162,8 @@ std::unique_ptr<event_source> start_source(const args& a, boost::asio::any_io_ex
             if (auto v = a.value("share")) c.shared_group = *v;
             if (auto v = a.value("username")) c.username = *v;
             c.password = env_value(a, "password-env", "RELAYLINK_MQTT_PASSWORD");
-            if (!c.password.empty() && c.username.empty()) c.password.clear(); // a password in the environment alone is not used
+            // $RELAYLINK_MQTT_PASSWORD without --username is not used; --password-env without it is refused
+            if (!a.value("password-env") && c.username.empty()) c.password.clear();
             if (auto v = a.value("ca")) c.ca_file = *v;
             if (auto v = a.value("cert")) c.cert_file = *v;
             if (auto v = a.value("key")) c.key_file = *v;
