@@ -105,6 +105,13 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         return usage(e.what());
     }
+    if (mqtt_in) { // before anything is made that an early return would have to take down
+        mqtt_in->start();
+        if (!mqtt_in->wait_connected(std::chrono::seconds(10))) {
+            std::cerr << "relay_demo: " << mqtt_in->last_error() << " (start a broker, e.g. Debian's mosquitto, or use --events http)\n";
+            return 1;
+        }
+    }
     sim::simulator simulator(io.get_executor(), sc);
     simulator.start();
     auto add = [&](const char* eui, sim::device_kind kind, sim::wiring power, const char* name) {
@@ -135,15 +142,8 @@ int main(int argc, char** argv) {
     ready = &svc;
     if (events == "inprocess")
         simulator.on_event([&](const sim::event_out& e) {
-            if (auto ev = chirpstack::parse_event(e.type, e.json)) svc.post_ingest(std::move(*ev));
+            if (auto ev = chirpstack::parse_event(e.type, e.json)) sink(std::move(*ev));
         });
-    if (mqtt_in) {
-        mqtt_in->start();
-        if (!mqtt_in->wait_connected(std::chrono::seconds(10))) {
-            std::cerr << "relay_demo: " << mqtt_in->last_error() << " (start a broker, e.g. Debian's mosquitto, or use --events http)\n";
-            return 1;
-        }
-    }
     std::cout << "events: " << (http_in ? "ChirpStack's HTTP integration, POSTed to " + http_in->url()
                                 : mqtt_in ? "ChirpStack's MQTT integration through " + mqtt_url + " (" + mqtt_in->subscription() + ")"
                                           : std::string("in process")) << "\n";
