@@ -165,7 +165,6 @@ struct mqtt_source::impl {
                             std::to_string(cfg.qos) + (session ? ", session resumed)" : ", new session)"));
             return true;
         } catch (const std::exception& e) {
-            ++count.connect_failures;
             std::string why = e.what();
             if (auto* me = dynamic_cast<const mqtt::exception*>(&e)) why = describe(*me);
             if (is_tls(cfg.url) && why.find("TLS") != std::string::npos)
@@ -176,6 +175,7 @@ struct mqtt_source::impl {
                 std::lock_guard lock(mu);
                 error = "cannot connect to " + cfg.url + ": " + why;
             }
+            ++count.connect_failures; // after the error is readable: a reader of the count finds its reason
             try {
                 if (client.is_connected()) client.disconnect()->wait_for(std::chrono::seconds(2));
             } catch (const mqtt::exception&) {
