@@ -53,6 +53,7 @@ public:
         return "MQTT " + src_.settings().url + " (" + src_.subscription() + ", client id " + src_.settings().client_id + ")";
     }
     ing::source_stats stats() const override { return src_.stats(); }
+    bool wait_ready(std::chrono::milliseconds t) const override { return src_.wait_connected(t); }
 
 private:
     ing::mqtt_source src_;
@@ -66,6 +67,7 @@ public:
     }
     std::string describe() const override { return "HTTP integration at " + srv_.url() + "?event=…"; }
     ing::source_stats stats() const override { return srv_.stats(); }
+    bool wait_ready(std::chrono::milliseconds) const override { return true; } // listening since start
 
 private:
     ing::http_integration srv_;

@@ -139,6 +139,8 @@ public:
     virtual ~event_source() = default;
     virtual std::string describe() const = 0;
     virtual relaylink::ingest::source_stats stats() const = 0;
+    /// Until it receives (MQTT: connected and subscribed); false on timeout.
+    virtual bool wait_ready(std::chrono::milliseconds timeout) const = 0;
 };
 
 /// True when --mqtt or --http was given.
