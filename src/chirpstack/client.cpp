@@ -93,7 +93,10 @@ void explain(diagnostics* d, const error_code& ec, const http_response& resp, co
         if (auto* c = o.if_contains("code"); c && c->is_int64()) d->grpc_code = static_cast<int>(c->get_int64());
         const json::value* m = o.if_contains("message");
         if (!m || !m->is_string() || m->get_string().empty()) m = o.if_contains("error");
-        if (m && m->is_string() && !m->get_string().empty()) d->message = scrub(std::string(m->get_string()), secret);
+        if (m && m->is_string() && !m->get_string().empty()) {
+            d->message = scrub(std::string(m->get_string()), secret);
+            d->server_message = true;
+        }
     }
     if (d->message.empty()) {
         if (!jec && resp.status == 401)

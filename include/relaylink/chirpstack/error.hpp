@@ -117,6 +117,7 @@ struct diagnostics {
     unsigned http_status = 0; ///< 0 when no response arrived
     int grpc_code = -1;       ///< the body's "code", -1 when absent
     std::string message;      ///< ChirpStack's own message, or relaylink's explanation (never the API key)
+    bool server_message = false; ///< `message` is ChirpStack's own (the body's "message" or "error")
     bool request_sent = false; ///< the request may have reached ChirpStack (matters for a failed enqueue)
     int attempts = 0;          ///< how many times the request was tried
 

@@ -1,0 +1,711 @@
+// relaylink.RelayService: the command lifecycle (safety guard, dispatch, events, retries, audit
+// trail) over a SQLite file, running on its ChirpStackClient's io_context thread. Every call
+// releases the GIL while C++ works; subscribers are called with the GIL and without the service's
+// lock. Also the event sources (MQTT, ChirpStack's HTTP integration) that feed it.
+#include "bindings.hpp"
+#include "handles.hpp"
+
+#include <relaylink/chirpstack/validate.hpp>
+#include <relaylink/ingest/http_integration.hpp>
+#include <relaylink/ingest/mqtt_source.hpp>
+#include <relaylink/service/report.hpp>
+#include <relaylink/service/service.hpp>
+
+#include <condition_variable>
+#include <mutex>
+
+namespace relaylink::python {
+
+namespace sv = relaylink::service;
+namespace st = relaylink::store;
+namespace cmd = relaylink::command;
+namespace cs = relaylink::chirpstack;
+namespace ing = relaylink::ingest;
+
+namespace {
+
+/// A command as Python sees it; `events` only when asked for (RelayService.command()).
+struct py_command {
+    st::command_row row;
+    std::optional<std::vector<st::audit_event>> events;
+};
+
+/// The simulator → service link of an in-process simulator: cut when the service closes.
+struct feed {
+    std::mutex m;
+    sv::service* target = nullptr;
+    std::uint64_t malformed = 0;
+};
+
+/// An event source attached to a service.
+struct source_handle {
+    std::unique_ptr<ing::mqtt_source> mqtt;
+    std::unique_ptr<ing::http_integration> http;
+    void stop() {
+        if (mqtt) mqtt->stop();
+        if (http) http->stop();
+    }
+};
+
+struct py_service {
+    std::shared_ptr<cs::sync_client> client;
+    std::shared_ptr<sim_runtime> sim;
+    std::shared_ptr<feed> sim_feed;
+    std::unique_ptr<st::store> db;
+    std::unique_ptr<sv::service> svc;
+    std::vector<std::shared_ptr<source_handle>> sources;
+    std::string db_path;
+
+    py_service() = default;
+    py_service(py_service&&) = default;
+    ~py_service() { close(); }
+
+    sv::service& get() const {
+        if (!svc) throw py::value_error("this RelayService is closed");
+        return *svc;
+    }
+    void close() {
+        if (!svc) return;
+        auto run = [this] {
+            for (auto& s : sources) s->stop();
+            if (sim_feed) {
+                std::lock_guard lk(sim_feed->m);
+                sim_feed->target = nullptr;
+            }
+            svc->stop();
+            svc.reset();
+            sources.clear();
+            db.reset();
+            client.reset();
+            sim.reset();
+        };
+        if (PyGILState_Check()) {
+            py::gil_scoped_release nogil;
+            run();
+        } else {
+            run();
+        }
+    }
+};
+
+/// Run service work without the GIL; the service's exceptions become relaylink's.
+template <class F>
+auto service_call(F&& f) {
+    try {
+        py::gil_scoped_release nogil;
+        return f();
+    } catch (const sv::request_error& e) {
+        raise("RequestError", e.what(), py::dict(py::arg("field") = e.field()));
+    } catch (const st::store_error& e) {
+        raise("StoreError", e.what());
+    }
+}
+
+cmd::state state_of(const std::string& s) {
+    if (auto x = cmd::state_from_name(s)) return *x;
+    std::string names;
+    for (auto x : cmd::all_states) names += (names.empty() ? "" : ", ") + std::string(cmd::to_string(x));
+    throw py::value_error("unknown command state '" + s + "'; states: " + names);
+}
+
+sv::request request_of(const std::string& dev_eui, const std::string& profile, const std::string& meter_ref, const std::string& actor,
+                       const std::string& reason, const std::string& key, int priority, const py::handle& not_before,
+                       const py::handle& deadline) {
+    sv::request r;
+    r.dev_eui = dev_eui;
+    r.profile = profile;
+    r.meter_ref = meter_ref;
+    r.actor = actor;
+    r.reason = reason;
+    r.idempotency_key = key;
+    r.priority = priority;
+    r.not_before = to_opt_sys_time(not_before, "not_before");
+    r.deadline = to_opt_sys_time(deadline, "deadline");
+    return r;
+}
+
+std::chrono::minutes time_of_day(const py::handle& o, const char* what) {
+    if (PyUnicode_Check(o.ptr())) {
+        const std::string s = o.cast<std::string>();
+        int h = -1, m = -1;
+        char tail = 0;
+        if (std::sscanf(s.c_str(), "%d:%d%c", &h, &m, &tail) == 2 && h >= 0 && h <= 24 && m >= 0 && m < 60 && (h < 24 || m == 0))
+            return std::chrono::minutes(h * 60 + m);
+        raise("ConfigError", std::string("safety.") + what + " must be a time of day 'HH:MM' (00:00-24:00), got '" + s + "'",
+              py::dict(py::arg("field") = std::string("safety.") + what));
+    }
+    if (py::hasattr(o, "hour") && py::hasattr(o, "minute"))
+        return std::chrono::minutes(o.attr("hour").cast<int>() * 60 + o.attr("minute").cast<int>());
+    raise("ConfigError", std::string("safety.") + what + " must be 'HH:MM' or a datetime.time", py::dict(py::arg("field") = std::string("safety.") + what));
+}
+
+sv::safety_policy safety_of(const py::dict& d) {
+    sv::safety_policy p;
+    static const char* days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    for (auto [k, v] : d) {
+        const std::string key = py::str(k);
+        const std::string field = "safety." + key;
+        auto bad = [&](const std::string& what) { raise("ConfigError", field + " " + what + ", got " + std::string(py::repr(v)), py::dict(py::arg("field") = field)); };
+        if (key == "windows") {
+            if (!PyBool_Check(v.ptr())) bad("must be True or False");
+            p.windows = v.cast<bool>();
+        } else if (key == "time_zone") {
+            if (!PyUnicode_Check(v.ptr())) bad("must be an IANA zone name such as 'Africa/Johannesburg'");
+            p.time_zone = v.cast<std::string>();
+        } else if (key == "weekdays") {
+            p.weekdays.fill(false);
+            for (auto day : v) {
+                if (PyLong_Check(day.ptr())) {
+                    const int n = day.cast<int>();
+                    if (n < 0 || n > 6) bad("must list days as 0 (Sunday) to 6 (Saturday) or 'mon'..'sun'");
+                    p.weekdays[static_cast<std::size_t>(n)] = true;
+                } else if (PyUnicode_Check(day.ptr())) {
+                    std::string n = day.cast<std::string>().substr(0, 3);
+                    for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                    auto it = std::find_if(std::begin(days), std::end(days), [&](const char* x) { return n == x; });
+                    if (it == std::end(days)) bad("must list days as 0 (Sunday) to 6 (Saturday) or 'mon'..'sun'");
+                    p.weekdays[static_cast<std::size_t>(it - std::begin(days))] = true;
+                } else {
+                    bad("must list days as 0 (Sunday) to 6 (Saturday) or 'mon'..'sun'");
+                }
+            }
+        } else if (key == "window_start") {
+            p.window_start = time_of_day(v, "window_start");
+        } else if (key == "window_end") {
+            p.window_end = time_of_day(v, "window_end");
+        } else if (key == "holidays") {
+            if (PyUnicode_Check(v.ptr())) bad("must be a list of dates 'YYYY-MM-DD'");
+            for (auto h : v)
+                p.holidays.push_back(PyUnicode_Check(h.ptr()) ? h.cast<std::string>() : py::str(h.attr("isoformat")()).cast<std::string>());
+        } else if (key == "outside") {
+            const std::string o = PyUnicode_Check(v.ptr()) ? v.cast<std::string>() : "";
+            if (o == "defer")
+                p.outside = sv::safety_policy::outside_window::defer;
+            else if (o == "refuse")
+                p.outside = sv::safety_policy::outside_window::refuse;
+            else
+                bad("must be 'defer' or 'refuse'");
+        } else if (key == "protected_meters") {
+            if (PyUnicode_Check(v.ptr())) bad("must be a list of DevEUIs or meter references");
+            for (auto x : v) p.protected_meters.insert(py::str(x).cast<std::string>());
+        } else if (key == "dry_run") {
+            if (!PyBool_Check(v.ptr())) bad("must be True or False");
+            p.dry_run = v.cast<bool>();
+        } else if (key == "max_disconnects_per_minute") {
+            if (!PyLong_Check(v.ptr()) || v.cast<long long>() < 0 || v.cast<long long>() > 1000000) bad("must be a count >= 0 (0: no limit)");
+            p.max_disconnects_per_minute = v.cast<int>();
+        } else {
+            raise("ConfigError",
+                  "unknown safety setting '" + key + "'; known: windows, time_zone, weekdays, window_start, window_end, holidays, "
+                  "outside, protected_meters, dry_run, max_disconnects_per_minute",
+                  py::dict(py::arg("field") = field));
+        }
+    }
+    return p;
+}
+
+py::dict stats_dict(const ing::source_stats& s) {
+    py::dict d;
+    d["received"] = s.received;
+    d["delivered"] = s.delivered;
+    d["malformed"] = s.malformed;
+    d["foreign"] = s.foreign;
+    d["unsupported"] = s.unsupported;
+    d["rejected"] = s.rejected;
+    d["sink_errors"] = s.sink_errors;
+    d["connects"] = s.connects;
+    d["connect_failures"] = s.connect_failures;
+    d["connections_lost"] = s.connections_lost;
+    return d;
+}
+
+ing::log_fn python_log(const std::string& who) {
+    return [who](ing::log_level l, std::string_view msg) {
+        const int level = l == ing::log_level::debug ? log_debug : l == ing::log_level::info ? log_info : l == ing::log_level::warning ? log_warning : log_error;
+        log(level, who + ": " + std::string(msg));
+    };
+}
+
+std::vector<py_command> rows(std::vector<st::command_row> v) {
+    std::vector<py_command> out;
+    out.reserve(v.size());
+    for (auto& r : v) out.push_back({std::move(r), std::nullopt});
+    return out;
+}
+
+} // namespace
+
+void bind_service(py::module_& m) {
+    py::class_<st::audit_event>(m, "AuditEvent", "One line of a command's audit trail.")
+        .def_readonly("command_id", &st::audit_event::command_id)
+        .def_readonly("sequence", &st::audit_event::sequence)
+        .def_property_readonly("at", [](const st::audit_event& e) { return to_py_time(e.at); })
+        .def_property_readonly("from_state", [](const st::audit_event& e) -> py::object {
+            if (!e.from) return py::none();
+            return py::str(std::string(cmd::to_string(*e.from)));
+        })
+        .def_property_readonly("to_state", [](const st::audit_event& e) { return std::string(cmd::to_string(e.to)); })
+        .def_readonly("cause", &st::audit_event::cause)
+        .def_readonly("actor", &st::audit_event::actor)
+        .def_readonly("detail", &st::audit_event::detail)
+        .def("to_dict", [](const st::audit_event& e) { return to_py_json(sv::to_json(e)); })
+        .def("__repr__", [](const st::audit_event& e) {
+            return "<AuditEvent #" + std::to_string(e.command_id) + "." + std::to_string(e.sequence) + " " +
+                   (e.from ? std::string(cmd::to_string(*e.from)) : std::string("(new)")) + " -> " + std::string(cmd::to_string(e.to)) +
+                   ": " + e.cause + ">";
+        });
+
+    py::class_<py_command>(m, "Command", "A relay command and where it is. `events` is its audit trail when fetched with RelayService.command().")
+        .def_property_readonly("id", [](const py_command& c) { return c.row.id; })
+        .def_property_readonly("dev_eui", [](const py_command& c) { return c.row.dev_eui; })
+        .def_property_readonly("meter_ref", [](const py_command& c) { return c.row.meter_ref; })
+        .def_property_readonly("profile", [](const py_command& c) { return c.row.profile; })
+        .def_property_readonly("kind", [](const py_command& c) { return std::string(st::to_string(c.row.kind)); })
+        .def_property_readonly("payload", [](const py_command& c) { return to_py_bytes(c.row.payload); })
+        .def_property_readonly("f_port", [](const py_command& c) { return c.row.f_port; })
+        .def_property_readonly("confirmed", [](const py_command& c) { return c.row.confirmed; })
+        .def_property_readonly("priority", [](const py_command& c) { return c.row.priority; })
+        .def_property_readonly("state", [](const py_command& c) { return std::string(cmd::to_string(c.row.rec.current)); })
+        .def_property_readonly("portal_status", [](const py_command& c) { return std::string(cmd::portal_status(c.row.rec.current)); },
+                               "The state in the portal's device_commands vocabulary (pending, queued, sent, completed, failed, cancelled).")
+        .def_property_readonly("terminal", [](const py_command& c) { return cmd::is_terminal(c.row.rec.current); })
+        .def_property_readonly("evidence", [](const py_command& c) { return std::string(to_string(c.row.rec.proof)); })
+        .def_property_readonly("queue_item_id", [](const py_command& c) { return c.row.rec.queue_item_id; })
+        .def_property_readonly("f_cnt_down", [](const py_command& c) { return c.row.rec.f_cnt_down; })
+        .def_property_readonly("retry_count", [](const py_command& c) { return c.row.rec.retry_count; })
+        .def_property_readonly("max_retries", [](const py_command& c) { return c.row.max_retries; })
+        .def_property_readonly("error", [](const py_command& c) { return c.row.rec.error; })
+        .def_property_readonly("created_by", [](const py_command& c) { return c.row.created_by; })
+        .def_property_readonly("reason", [](const py_command& c) { return c.row.reason; })
+        .def_property_readonly("note", [](const py_command& c) { return c.row.note; })
+        .def_property_readonly("idempotency_key", [](const py_command& c) { return c.row.idempotency_key; })
+        .def_property_readonly("version", [](const py_command& c) { return c.row.version; })
+        .def_property_readonly("created_at", [](const py_command& c) { return to_py_time(c.row.created_at); })
+        .def_property_readonly("updated_at", [](const py_command& c) { return to_py_time(c.row.updated_at); })
+        .def_property_readonly("not_before", [](const py_command& c) { return to_py_time(c.row.rec.not_before); })
+        .def_property_readonly("deadline", [](const py_command& c) { return to_py_time(c.row.rec.deadline); })
+        .def_property_readonly("next_attempt_at", [](const py_command& c) { return to_py_time(c.row.rec.next_attempt_at); })
+        .def_property_readonly("sent_at", [](const py_command& c) { return to_py_time(c.row.rec.sent_at); })
+        .def_property_readonly("completed_at", [](const py_command& c) { return to_py_time(c.row.rec.completed_at); })
+        .def_readonly("events", &py_command::events)
+        .def("to_dict", [](const py_command& c) {
+            auto o = sv::to_json(c.row);
+            if (c.events) {
+                boost::json::array a;
+                for (const auto& e : *c.events) a.push_back(sv::to_json(e));
+                o["events"] = std::move(a);
+            }
+            return to_py_json(o);
+        }, "The command as JSON-ready data (camelCase keys, as relayctl --json prints it).")
+        .def("__repr__", [](const py_command& c) { return "<Command " + sv::summary_line(c.row) + ">"; });
+
+    py::class_<st::meter_row>(m, "Meter", "A meter as relaylink knows it: its relay state and last uplink.")
+        .def_readonly("dev_eui", &st::meter_row::dev_eui)
+        .def_readonly("meter_ref", &st::meter_row::meter_ref)
+        .def_readonly("profile", &st::meter_row::profile)
+        .def_property_readonly("relay_state", [](const st::meter_row& r) { return std::string(st::to_string(r.relay)); },
+                               "'unknown', 'connected', 'disconnected' or 'unreachable_after_disconnect'.")
+        .def_property_readonly("last_uplink", [](const st::meter_row& r) { return to_py_time(r.last_uplink); })
+        .def_readonly("last_confirmed_command", &st::meter_row::last_confirmed_command)
+        .def_property_readonly("disconnect_sent_at", [](const st::meter_row& r) { return to_py_time(r.disconnect_sent_at); })
+        .def_readonly("note", &st::meter_row::note)
+        .def_property_readonly("updated_at", [](const st::meter_row& r) { return to_py_time(r.updated_at); })
+        .def("to_dict", [](const st::meter_row& r) { return to_py_json(sv::to_json(r)); })
+        .def("__repr__", [](const st::meter_row& r) { return "<Meter " + r.dev_eui + " " + std::string(st::to_string(r.relay)) + ">"; });
+
+    py::class_<sv::command_change>(m, "CommandChange", "What a command subscriber receives.")
+        .def_property_readonly("command", [](const sv::command_change& c) { return py_command{c.command, std::nullopt}; })
+        .def_property_readonly("from_state", [](const sv::command_change& c) { return std::string(cmd::to_string(c.from)); })
+        .def_property_readonly("to_state", [](const sv::command_change& c) { return std::string(cmd::to_string(c.command.rec.current)); })
+        .def_readonly("cause", &sv::command_change::cause)
+        .def("__repr__", [](const sv::command_change& c) {
+            return "<CommandChange #" + std::to_string(c.command.id) + " " + std::string(cmd::to_string(c.from)) + " -> " +
+                   std::string(cmd::to_string(c.command.rec.current)) + ">";
+        });
+    py::class_<sv::meter_change>(m, "MeterChange", "What a meter subscriber receives.")
+        .def_readonly("meter", &sv::meter_change::meter)
+        .def_property_readonly("from_state", [](const sv::meter_change& c) { return std::string(st::to_string(c.from)); })
+        .def_property_readonly("to_state", [](const sv::meter_change& c) { return std::string(st::to_string(c.meter.relay)); });
+
+    py::class_<source_handle, std::shared_ptr<source_handle>>(m, "EventSource", "A running event source feeding a RelayService.")
+        .def_property_readonly("kind", [](const source_handle& s) { return s.mqtt ? "mqtt" : "http"; })
+        .def_property_readonly("url", [](const source_handle& s) { return s.mqtt ? s.mqtt->settings().url : s.http->url(); })
+        .def_property_readonly("port", [](const source_handle& s) -> std::optional<unsigned short> {
+            if (s.http) return s.http->port();
+            return std::nullopt;
+        })
+        .def_property_readonly("connected", [](const source_handle& s) { return s.mqtt ? s.mqtt->connected() : true; })
+        .def_property_readonly("last_error", [](const source_handle& s) { return s.mqtt ? s.mqtt->last_error() : std::string(); })
+        .def("wait_connected", [](const source_handle& s, const py::object& timeout) {
+            auto t = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(timeout, "timeout"));
+            py::gil_scoped_release nogil;
+            return s.mqtt ? s.mqtt->wait_connected(t) : true;
+        }, py::arg("timeout") = 10.0, "MQTT: until connected and subscribed; False on timeout.")
+        .def("stats", [](const source_handle& s) { return stats_dict(s.mqtt ? s.mqtt->stats() : s.http->stats()); })
+        .def("stop", [](source_handle& s) {
+            py::gil_scoped_release nogil;
+            s.stop();
+        });
+
+    py::class_<py_service>(m, "RelayService",
+                           "Relay commands with a lifecycle: safety guard, dispatch to ChirpStack, events, retries, expiry, "
+                           "cancellation, idempotency and an audit trail, in a SQLite file (':memory:' for none).")
+        .def(py::init([](const py_client& client, const std::string& db, const py::object& profiles, const py::dict& safety,
+                         int max_retries, const py::object& initial_backoff, const py::object& max_backoff, int reply_timeout_intervals,
+                         const py::object& default_deadline, long long max_in_flight, const py::object& tick, const py::object& simulator) {
+                 sv::service_config cfg;
+                 if (max_retries < 0 || max_retries > 100)
+                     raise("ConfigError", "max_retries must be 0-100, got " + std::to_string(max_retries), py::dict(py::arg("field") = "max_retries"));
+                 cfg.policy.max_retries = max_retries;
+                 cfg.policy.initial_backoff = std::chrono::duration_cast<std::chrono::seconds>(to_duration(initial_backoff, "initial_backoff"));
+                 cfg.policy.max_backoff = std::chrono::duration_cast<std::chrono::seconds>(to_duration(max_backoff, "max_backoff"));
+                 if (reply_timeout_intervals < 1 || reply_timeout_intervals > 100)
+                     raise("ConfigError", "reply_timeout_intervals must be 1-100", py::dict(py::arg("field") = "reply_timeout_intervals"));
+                 cfg.policy.reply_timeout_intervals = reply_timeout_intervals;
+                 cfg.default_deadline = std::chrono::duration_cast<std::chrono::seconds>(to_duration(default_deadline, "default_deadline"));
+                 if (cfg.default_deadline.count() < 1)
+                     raise("ConfigError", "default_deadline must be at least 1 second", py::dict(py::arg("field") = "default_deadline"));
+                 if (max_in_flight < 1 || max_in_flight > 1024)
+                     raise("ConfigError", "max_in_flight must be 1-1024", py::dict(py::arg("field") = "max_in_flight"));
+                 cfg.max_in_flight = static_cast<std::size_t>(max_in_flight);
+                 cfg.tick = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(tick, "tick"));
+                 if (cfg.tick.count() < 1) raise("ConfigError", "tick must be at least 1 ms", py::dict(py::arg("field") = "tick"));
+                 cfg.safety = safety_of(safety);
+
+                 auto registry = profiles.is_none() ? device::profile_registry::with_builtins() : profiles.cast<device::profile_registry>();
+
+                 py_service s;
+                 s.client = client.ptr();
+                 s.db_path = db;
+                 if (!simulator.is_none()) {
+                     s.sim = simulator.cast<const py_sim&>().rt;
+                     if (!s.sim) throw py::value_error("the Simulator is stopped");
+                     cfg.clock = [rt = s.sim.get()] { return rt->sim.now(); };
+                 }
+                 {
+                     py::gil_scoped_release nogil;
+                     try {
+                         s.db = db == ":memory:" ? st::make_memory_store() : st::open_sqlite(db);
+                     } catch (const st::store_error& e) {
+                         py::gil_scoped_acquire g;
+                         raise("StoreError", e.what());
+                     }
+                 }
+                 try {
+                     s.svc = std::make_unique<sv::service>(s.client->async().get_executor(), s.client->async(), *s.db, std::move(registry), cfg);
+                 } catch (const std::invalid_argument& e) {
+                     raise("ConfigError", e.what(), py::dict(py::arg("field") = "safety"));
+                 }
+                 if (s.sim) {
+                     s.sim_feed = std::make_shared<feed>();
+                     s.sim_feed->target = s.svc.get();
+                     s.sim->sim.on_event([f = s.sim_feed](const sim::event_out& e) {
+                         std::lock_guard lk(f->m);
+                         if (!f->target) return;
+                         if (auto ev = cs::parse_event(e.type, e.json))
+                             f->target->post_ingest(std::move(*ev));
+                         else
+                             ++f->malformed;
+                     });
+                 }
+                 {
+                     py::gil_scoped_release nogil;
+                     s.svc->start();
+                 }
+                 return s;
+             }),
+             py::arg("client"), py::kw_only(), py::arg("db") = "relaylink.db", py::arg("profiles") = py::none(), py::arg("safety") = py::dict(),
+             py::arg("max_retries") = 3, py::arg("initial_backoff") = 30.0, py::arg("max_backoff") = 900.0,
+             py::arg("reply_timeout_intervals") = 3, py::arg("default_deadline") = 86400.0, py::arg("max_in_flight") = 8,
+             py::arg("tick") = 0.2, py::arg("simulator") = py::none())
+        .def_property_readonly("db", [](const py_service& s) { return s.db_path; })
+        .def_property_readonly("closed", [](const py_service& s) { return !s.svc; })
+        .def("close", [](py_service& s) { s.close(); }, "Stop the service, its event sources and the store. Idempotent.")
+        .def("__enter__", [](py::object self) { return self; })
+        .def("__exit__", [](py_service& s, const py::args&) { s.close(); })
+        .def("disconnect", [](const py_service& s, const std::string& dev_eui, const std::string& profile, const std::string& meter_ref,
+                              const std::string& actor, const std::string& reason, const std::string& key, int priority,
+                              const py::object& not_before, const py::object& deadline) {
+            auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline);
+            auto& svc = s.get();
+            return py_command{service_call([&] { return svc.disconnect(r); }), std::nullopt};
+        }, py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "", py::arg("actor") = "system",
+             py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5, py::arg("not_before") = py::none(),
+             py::arg("deadline") = py::none(),
+             "Relay off, through the safety guard. Returns the command at once: pending, deferred (pending with not_before), "
+             "refused (failed, with the reason in `error`), or the one already in flight it duplicates.")
+        .def("reconnect", [](const py_service& s, const std::string& dev_eui, const std::string& profile, const std::string& meter_ref,
+                             const std::string& actor, const std::string& reason, const std::string& key, int priority,
+                             const py::object& not_before, const py::object& deadline) {
+            auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline);
+            auto& svc = s.get();
+            return py_command{service_call([&] { return svc.reconnect(r); }), std::nullopt};
+        }, py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "", py::arg("actor") = "system",
+             py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5, py::arg("not_before") = py::none(),
+             py::arg("deadline") = py::none(), "Relay on; never blocked by the safety guard.")
+        .def("send", [](const py_service& s, const std::string& dev_eui, const std::string& kind, const py::object& payload,
+                        std::optional<long long> f_port, const std::string& profile, const std::string& meter_ref, const std::string& actor,
+                        const std::string& reason, const std::string& key, int priority, const py::object& not_before,
+                        const py::object& deadline) {
+            auto k = st::command_kind_from_name(kind);
+            if (!k) raise("RequestError", "kind must be 'relay_off', 'relay_on', 'read' or 'raw', got '" + kind + "'", py::dict(py::arg("field") = "kind"));
+            bytes data = payload.is_none() ? bytes{} : to_bytes(payload, "payload");
+            std::optional<std::uint8_t> port;
+            if (f_port) {
+                std::string why;
+                if (cs::check_fport(*f_port, &why)) raise("RequestError", why, py::dict(py::arg("field") = "f_port"));
+                port = static_cast<std::uint8_t>(*f_port);
+            }
+            auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline);
+            auto& svc = s.get();
+            return py_command{service_call([&] { return svc.send(r, *k, std::move(data), port); }), std::nullopt};
+        }, py::arg("dev_eui"), py::arg("kind"), py::kw_only(), py::arg("payload") = py::none(), py::arg("f_port") = py::none(),
+             py::arg("profile") = "", py::arg("meter_ref") = "", py::arg("actor") = "system", py::arg("reason") = "",
+             py::arg("idempotency_key") = "", py::arg("priority") = 5, py::arg("not_before") = py::none(), py::arg("deadline") = py::none(),
+             "Any intent: 'relay_off', 'relay_on', 'read' (the relay state, when the profile can) or 'raw' (payload on f_port).")
+        .def("bulk", [](const py_service& s, const std::string& action, const std::vector<std::string>& dev_euis, const std::string& profile,
+                        const std::string& actor, const std::string& reason, const std::string& key_prefix, int priority,
+                        const py::object& not_before, const py::object& deadline) {
+            if (action != "disconnect" && action != "reconnect")
+                raise("RequestError", "action must be 'disconnect' or 'reconnect', got '" + action + "'", py::dict(py::arg("field") = "action"));
+            // Every DevEUI is checked before anything is created: a typo in row 9,000 must not leave 8,999 commands behind.
+            std::vector<std::string> euis;
+            euis.reserve(dev_euis.size());
+            for (std::size_t i = 0; i < dev_euis.size(); ++i) {
+                std::string why;
+                auto e = cs::normalize_dev_eui(dev_euis[i], &why);
+                if (!e) raise("RequestError", "dev_euis[" + std::to_string(i) + "]: " + why, py::dict(py::arg("field") = "dev_euis"));
+                euis.push_back(*e);
+            }
+            auto base = request_of("", profile, "", actor, reason, "", priority, not_before, deadline);
+            auto& svc = s.get();
+            const bool off = action == "disconnect";
+            return rows(service_call([&] {
+                std::vector<st::command_row> out;
+                out.reserve(euis.size());
+                for (const auto& e : euis) {
+                    sv::request r = base;
+                    r.dev_eui = e;
+                    if (!key_prefix.empty()) r.idempotency_key = key_prefix + ":" + e;
+                    out.push_back(off ? svc.disconnect(r) : svc.reconnect(r));
+                }
+                return out;
+            }));
+        }, py::arg("action"), py::arg("dev_euis"), py::kw_only(), py::arg("profile") = "", py::arg("actor") = "system",
+             py::arg("reason") = "", py::arg("idempotency_prefix") = "", py::arg("priority") = 5, py::arg("not_before") = py::none(),
+             py::arg("deadline") = py::none(),
+             "Disconnect or reconnect many meters in one call (one GIL release). Every DevEUI is checked first. With "
+             "idempotency_prefix, each command's key is '<prefix>:<devEui>', so running the same bulk twice creates nothing new.")
+        .def("cancel", [](const py_service& s, std::int64_t id, const std::string& actor, const std::string& reason) -> std::optional<py_command> {
+            auto& svc = s.get();
+            auto r = service_call([&] { return svc.cancel(id, actor, reason); });
+            if (!r) return std::nullopt;
+            return py_command{std::move(*r), std::nullopt};
+        }, py::arg("command_id"), py::kw_only(), py::arg("actor") = "system", py::arg("reason") = "",
+             "Cancel: locally when not yet sent, by flushing the device queue when queued. None when unknown; a command "
+             "already on the radio is not cancelled (its audit trail says so).")
+        .def("command", [](const py_service& s, std::int64_t id) -> std::optional<py_command> {
+            auto& svc = s.get();
+            auto v = service_call([&] { return svc.command(id); });
+            if (!v) return std::nullopt;
+            return py_command{std::move(v->command), std::move(v->events)};
+        }, py::arg("command_id"), "The command with its audit trail (`events`), or None.")
+        .def("history", [](const py_service& s, const std::string& dev_eui, std::size_t limit) {
+            auto& svc = s.get();
+            return rows(service_call([&] { return svc.history(dev_eui, limit); }));
+        }, py::arg("dev_eui"), py::arg("limit") = 100, "A meter's commands, newest first.")
+        .def("open_commands", [](const py_service& s) {
+            auto& svc = s.get();
+            return rows(service_call([&] { return svc.open_commands(); }));
+        })
+        .def("meter", [](const py_service& s, const std::string& dev_eui) {
+            auto& svc = s.get();
+            return service_call([&] { return svc.meter(dev_eui); });
+        }, py::arg("dev_eui"))
+        .def("meters", [](const py_service& s, std::optional<std::string> relay_state) {
+            std::optional<st::relay_state> only;
+            if (relay_state) {
+                only = st::relay_state_from_name(*relay_state);
+                if (!only)
+                    throw py::value_error("relay_state must be 'unknown', 'connected', 'disconnected' or "
+                                          "'unreachable_after_disconnect', got '" + *relay_state + "'");
+            }
+            auto& svc = s.get();
+            return service_call([&] { return svc.meters(only); });
+        }, py::arg("relay_state") = py::none())
+        .def("counts", [](const py_service& s) {
+            auto& svc = s.get();
+            auto c = service_call([&] { return svc.counts(); });
+            py::dict d;
+            for (auto st : cmd::all_states) d[py::str(std::string(cmd::to_string(st)))] = c.count(st) ? c.at(st) : 0;
+            return d;
+        }, "How many commands are in each state.")
+        .def("stats", [](const py_service& s) {
+            auto x = s.get().stats();
+            py::dict d;
+            d["commands_created"] = x.commands_created;
+            d["duplicates_returned"] = x.duplicates_returned;
+            d["refused"] = x.refused;
+            d["deferred"] = x.deferred;
+            d["enqueues"] = x.enqueues;
+            d["enqueue_failures"] = x.enqueue_failures;
+            d["flushes"] = x.flushes;
+            d["reconciliations"] = x.reconciliations;
+            d["events"] = x.events;
+            d["transitions"] = x.transitions;
+            d["ignored"] = x.ignored;
+            d["uplinks_unmatched"] = x.uplinks_unmatched;
+            d["conflicts"] = x.conflicts;
+            d["commits"] = x.commits;
+            return d;
+        })
+        .def("ingest", [](const py_service& s, const cs::event& e) {
+            auto& svc = s.get();
+            service_call([&] { svc.ingest(e); });
+        }, py::arg("event"), "Apply one event now (an event from parse_event).")
+        .def("ingest", [](const py_service& s, const std::string& event_type, const py::object& payload) {
+            std::string text = PyUnicode_Check(payload.ptr()) ? payload.cast<std::string>() : [&] {
+                auto b = to_bytes(payload, "payload");
+                return std::string(b.begin(), b.end());
+            }();
+            auto& svc = s.get();
+            auto r = service_call([&] { return cs::parse_event(event_type, text); });
+            if (!r) raise("EventError", r.error().message, py::dict(py::arg("field") = r.error().field));
+            service_call([&] { svc.ingest(*r); });
+        }, py::arg("event_type"), py::arg("payload"), "Apply one event from ChirpStack's JSON (EventError when unreadable).")
+        .def("post", [](const py_service& s, const cs::event& e) {
+            s.get().post_ingest(e);
+        }, py::arg("event"), "Queue an event: the service commits queued events in batches on its thread.")
+        .def_property_readonly("pending_events", [](const py_service& s) { return s.get().pending_events(); })
+        .def("poll", [](const py_service& s) {
+            auto& svc = s.get();
+            service_call([&] { svc.poll(); });
+        }, "Run what is due now (the service's timer does this every `tick`).")
+        .def("subscribe", [](const py_service& s, py::function f, const std::string& what) {
+            held h(std::move(f));
+            auto& svc = s.get();
+            if (what == "commands")
+                return svc.on_command([h](const sv::command_change& c) { call_from_cpp(h, "RelayService subscriber", c); });
+            if (what == "meters")
+                return svc.on_meter([h](const sv::meter_change& c) { call_from_cpp(h, "RelayService subscriber", c); });
+            throw py::value_error("what must be 'commands' or 'meters', got '" + what + "'");
+        }, py::arg("callback"), py::kw_only(), py::arg("what") = "commands",
+             "callback(CommandChange) for every command change (or MeterChange with what='meters'), called on the service's "
+             "thread without its lock. Returns a token for unsubscribe(). An exception in the callback is logged.")
+        .def("unsubscribe", [](const py_service& s, std::uint64_t token) { s.get().unsubscribe(token); }, py::arg("token"))
+        .def("wait", [](const py_service& s, std::int64_t id, const std::optional<std::vector<std::string>>& states, const py::object& timeout) {
+            std::vector<cmd::state> want;
+            if (states)
+                for (const auto& x : *states) want.push_back(state_of(x));
+            auto done = [&](cmd::state st) {
+                return want.empty() ? cmd::is_terminal(st) : std::find(want.begin(), want.end(), st) != want.end();
+            };
+            const auto limit = to_duration(timeout, "timeout");
+            auto& svc = s.get();
+            struct waiter {
+                std::mutex m;
+                std::condition_variable cv;
+                std::uint64_t changes = 0;
+            };
+            auto w = std::make_shared<waiter>();
+            const auto token = svc.on_command([w, id](const sv::command_change& c) {
+                if (c.command.id != id) return;
+                std::lock_guard lk(w->m);
+                ++w->changes;
+                w->cv.notify_all();
+            });
+            const auto until = std::chrono::steady_clock::now() + limit;
+            std::optional<sv::command_view> v;
+            for (;;) {
+                v = service_call([&] { return svc.command(id); });
+                if (!v) {
+                    svc.unsubscribe(token);
+                    throw py::value_error("no command " + std::to_string(id));
+                }
+                if (done(v->command.rec.current) || std::chrono::steady_clock::now() >= until) break;
+                {
+                    py::gil_scoped_release nogil;
+                    std::unique_lock lk(w->m);
+                    const auto seen = w->changes;
+                    w->cv.wait_until(lk, std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)),
+                                     [&] { return w->changes != seen; });
+                }
+                if (PyErr_CheckSignals() != 0) { // Ctrl-C while waiting
+                    svc.unsubscribe(token);
+                    throw py::error_already_set();
+                }
+            }
+            svc.unsubscribe(token);
+            return py_command{std::move(v->command), std::move(v->events)};
+        }, py::arg("command_id"), py::kw_only(), py::arg("states") = py::none(), py::arg("timeout") = 60.0,
+             "Block (without the GIL) until the command reaches one of `states` (default: any terminal state) or the "
+             "timeout passes; returns the command as it is then, with its audit trail.")
+        .def("listen_mqtt", [](py_service& s, const std::string& url, const std::string& topic, const std::string& client_id,
+                               const std::string& shared_group, int qos, bool clean_session, const std::string& username,
+                               const std::string& password, const std::string& ca_file, const std::string& cert_file,
+                               const std::string& key_file, bool verify, std::size_t max_pending) {
+            ing::mqtt_config c;
+            c.url = url;
+            c.topic = topic;
+            c.client_id = client_id;
+            c.shared_group = shared_group;
+            c.qos = qos;
+            c.clean_session = clean_session;
+            c.username = username;
+            c.password = password;
+            c.ca_file = ca_file;
+            c.cert_file = cert_file;
+            c.key_file = key_file;
+            c.verify = verify;
+            c.log = python_log("mqtt");
+            auto& svc = s.get();
+            auto h = std::make_shared<source_handle>();
+            try {
+                h->mqtt = std::make_unique<ing::mqtt_source>(std::move(c), ing::to_service(svc, max_pending));
+            } catch (const std::invalid_argument& e) {
+                raise("ConfigError", e.what(), py::dict(py::arg("field") = "mqtt"));
+            }
+            {
+                py::gil_scoped_release nogil;
+                h->mqtt->start();
+            }
+            s.sources.push_back(h);
+            return h;
+        }, py::arg("url"), py::kw_only(), py::arg("topic") = "application/+/device/+/event/+", py::arg("client_id") = "",
+             py::arg("shared_group") = "", py::arg("qos") = 1, py::arg("clean_session") = false, py::arg("username") = "",
+             py::arg("password") = "", py::arg("ca_file") = "", py::arg("cert_file") = "", py::arg("key_file") = "",
+             py::arg("verify") = true, py::arg("max_pending") = 4096,
+             "Feed the service from ChirpStack's MQTT integration (QoS 1, persistent session, reconnects by itself). "
+             "Returns at once; EventSource.wait_connected() waits for the subscription.")
+        .def("serve_http_integration", [](py_service& s, const std::string& address, long long port, const std::string& path,
+                                          const std::string& secret, const std::string& secret_header) {
+            ing::http_integration_config c;
+            c.address = address;
+            if (port < 0 || port > 65535) raise("ConfigError", "port must be 0-65535, got " + std::to_string(port), py::dict(py::arg("field") = "port"));
+            c.port = static_cast<unsigned short>(port);
+            c.path = path;
+            c.secret = secret;
+            c.secret_header = secret_header;
+            c.log = python_log("http-integration");
+            auto& svc = s.get();
+            auto h = std::make_shared<source_handle>();
+            try {
+                h->http = std::make_unique<ing::http_integration>(s.client->async().get_executor(), std::move(c), ing::to_service(svc, 0));
+                h->http->start();
+            } catch (const std::invalid_argument& e) {
+                raise("ConfigError", e.what(), py::dict(py::arg("field") = "http_integration"));
+            } catch (const std::system_error& e) {
+                raise("ConfigError", "cannot listen on " + address + ":" + std::to_string(port) + ": " + e.what(), py::dict(py::arg("field") = "port"));
+            }
+            s.sources.push_back(h);
+            return h;
+        }, py::kw_only(), py::arg("address") = "127.0.0.1", py::arg("port") = 0, py::arg("path") = "/", py::arg("secret") = "",
+             py::arg("secret_header") = "X-Relaylink-Secret",
+             "Serve ChirpStack's HTTP integration (POST <path>?event=...) and feed the service. Returns the EventSource "
+             "(its url and port).")
+        .def("__repr__", [](const py_service& s) {
+            return std::string("<RelayService ") + (s.svc ? s.db_path : std::string("closed")) + ">";
+        });
+}
+
+} // namespace relaylink::python
