@@ -65,7 +65,8 @@ class ChirpStackError(RelaylinkError):
     ``"connection_refused"``, ``"invalid_dev_eui"``...); ``http_status`` (0 when no answer came);
     ``grpc_code`` (-1 when absent); ``request_sent`` (the request may have reached ChirpStack:
     matters for an enqueue); ``attempts``; ``transient`` (worth trying again later);
-    ``server_message`` (True when the message is ChirpStack's own, from the response body).
+    ``server_message`` (True when ``detail`` is ChirpStack's own message, from the response body);
+    ``detail`` (the message without the ``"ChirpStack HTTP <status>: "`` prefix).
     """
 
     code: str
@@ -75,6 +76,7 @@ class ChirpStackError(RelaylinkError):
     attempts: int
     transient: bool
     server_message: bool
+    detail: str
 
 
 def log_callback_error(what: str, exc: Optional[BaseException]) -> None:

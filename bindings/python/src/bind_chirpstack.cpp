@@ -54,7 +54,7 @@ py::object make_chirpstack_error(const error_code& ec, const cs::diagnostics& d)
     py::dict attrs(py::arg("code") = chirpstack_error_name(ec), py::arg("http_status") = d.http_status,
                    py::arg("grpc_code") = d.grpc_code, py::arg("request_sent") = d.request_sent,
                    py::arg("attempts") = d.attempts, py::arg("transient") = cs::is_transient(ec),
-                   py::arg("server_message") = d.server_message);
+                   py::arg("server_message") = d.server_message, py::arg("detail") = d.message);
     return py_cache().errors.attr("ChirpStackError")(cs::api_error::describe(ec, d), **attrs);
 }
 
@@ -83,10 +83,13 @@ cs::enqueue_request enqueue_of(const py_client& self, const py::handle& data, st
     r.data = to_bytes(data, "data");
     const long long port = f_port ? *f_port : self.get().settings().passthrough_port;
     std::string why;
-    if (cs::check_fport(port, &why)) raise("ChirpStackError", why, py::dict(py::arg("code") = "invalid_fport", py::arg("http_status") = 0,
-                                                                           py::arg("grpc_code") = -1, py::arg("request_sent") = false,
-                                                                           py::arg("attempts") = 0, py::arg("transient") = false,
-                                                                           py::arg("server_message") = false));
+    if (auto ec = cs::check_fport(port, &why)) {
+        cs::diagnostics d;
+        d.message = why;
+        py::object exc = make_chirpstack_error(ec, d);
+        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+        throw py::error_already_set();
+    }
     r.f_port = static_cast<std::uint8_t>(port);
     r.confirmed = confirmed;
     r.expires_at = to_opt_sys_time(expires_at, "expires_at");

@@ -53,9 +53,10 @@ sys_time to_sys_time(const py::handle& o, const char* what) {
         throw py::value_error(std::string(what) + " must be timezone-aware (e.g. datetime.now(timezone.utc)); a naive " +
                               "datetime could be local time or UTC, and relaylink will not guess");
     py::object delta = o - c.epoch;
-    const auto us = delta.attr("__floordiv__")(c.timedelta(py::arg("microseconds") = 1)).cast<long long>();
+    const long long days = delta.attr("days").cast<long long>();
+    const long long us = (days * 86400 + delta.attr("seconds").cast<long long>()) * 1'000'000 + delta.attr("microseconds").cast<long long>();
     // sys_time counts nanoseconds: years 1678-2261.
-    constexpr long long limit = 9'000'000'000'000'000LL / 1000;
+    constexpr long long limit = 9'000'000'000'000'000'000LL / 1000; // ~285 years either side of 1970
     if (us > limit || us < -limit) throw py::value_error(std::string(what) + " is out of range (years 1678-2261)");
     return sys_time(std::chrono::microseconds(us));
 }

@@ -1,0 +1,163 @@
+"""Fixtures: a real simulator (ChirpStack's REST API and devices) on loopback, clients, services.
+
+The package under test is the one on sys.path: the build tree (`PYTHONPATH=<build>/python`, what
+scripts/test.sh sets) or an installed wheel.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+import relaylink
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data"
+
+SDM = "0101010101010101"
+IVY = "0202020202020202"
+LOAD_SIDE = "0303030303030303"
+
+
+@pytest.fixture
+def sim():
+    """Time at 600x; devices report every simulated minute (0.1 s real)."""
+    with relaylink.Simulator(speed=600) as s:
+        s.add_device(SDM, kind="uc100_sdm320c", uplink_interval=60)
+        s.add_device(IVY, kind="ivy_em114039", uplink_interval=60)
+        yield s
+
+
+@pytest.fixture
+def client(sim):
+    with relaylink.ChirpStackClient.for_simulator(sim) as c:
+        yield c
+
+
+@pytest.fixture
+def service(sim, client, tmp_path):
+    with relaylink.RelayService(client, db=str(tmp_path / "relay.db"), simulator=sim, safety={"windows": False},
+                                tick=0.02) as s:
+        yield s
+
+
+@pytest.fixture
+def chirpstack_env(sim, monkeypatch):
+    """The portal's configuration in the environment, pointing at the simulator."""
+    from relaylink import chirpstack_service
+    for k in ("CHIRPSTACK_TENANT_ID", "CHIRPSTACK_PASSTHROUGH_PORT", "CHIRPSTACK_TIMEOUT"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("CHIRPSTACK_API_URL", sim.url)
+    monkeypatch.setenv("CHIRPSTACK_API_KEY", sim.api_key)
+    yield sim
+    chirpstack_service.close_clients()
+
+
+class SilentServer:
+    """A TCP server that accepts connections and never answers (for timeouts)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self) -> None:
+        self.stopped = True
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.fixture
+def silent_server():
+    s = SilentServer()
+    yield s
+    s.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FakeChirpStack:
+    """An HTTP server answering every request with what the test sets, recording what it received:
+    for answers the simulator never gives (HTML error pages, {"error": ...} bodies, empty messages)."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.status, self.body, self.content_type = 200, b"{}", "application/json"
+        self.requests: list = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                outer.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body})
+                self.send_response(outer.status)
+                self.send_header("Content-Type", outer.content_type)
+                self.send_header("Content-Length", str(len(outer.body)))
+                self.end_headers()
+                self.wfile.write(outer.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reply(self, status: int, body, content_type: str = "application/json") -> None:
+        import json as _json
+        self.status = status
+        self.body = body if isinstance(body, bytes) else _json.dumps(body).encode()
+        self.content_type = content_type
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_chirpstack():
+    f = FakeChirpStack()
+    yield f
+    f.close()
+
+
+def eventually(check, timeout: float = 10.0, interval: float = 0.01):
+    """Poll `check()` until it returns something true (that value is returned) or fail after `timeout`."""
+    import time
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"still false after {timeout} s: {check}")
+        time.sleep(interval)

@@ -1,0 +1,275 @@
+"""relaylink.RelayService end to end against the simulator: lifecycle, audit trail, subscriptions,
+idempotency, safety, cancellation, bulk, persistence, event sources, asyncio, bad input."""
+import asyncio
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+import relaylink
+from relaylink import ConfigError, EventError, RelayService, RequestError, StoreError
+from conftest import IVY, SDM, eventually
+
+
+def states(cmd):
+    return [e.to_state for e in cmd.events]
+
+
+def test_disconnect_is_confirmed_with_the_relay_open_and_an_audit_trail(service, sim):
+    c = service.disconnect(SDM, profile="eastron_sdm", actor="alice", reason="arrears", meter_ref="M-17")
+    assert c.state == "pending" and c.kind == "relay_off" and c.payload == relaylink.modbus.RELAY_OFF
+    done = service.wait(c.id, timeout=30)
+    assert done.state == "confirmed" and done.evidence == "device_replied" and done.portal_status == "completed"
+    assert states(done) == ["pending", "dispatching", "queued", "sent", "confirmed"]
+    assert [e.sequence for e in done.events] == [1, 2, 3, 4, 5]
+    assert done.events[0].actor == "alice" and "arrears" in done.events[0].cause
+    assert sim.device(SDM)["relay_closed"] is False
+    meter = service.meter(SDM)
+    assert meter.relay_state == "disconnected" and meter.meter_ref == "M-17" and meter.last_confirmed_command == c.id
+    d = done.to_dict()
+    assert d["state"] == "confirmed" and d["payloadHex"] == "010500000000CDCA" and len(d["events"]) == 5
+
+
+def test_reconnect_an_ivy(service, sim):
+    off = service.wait(service.disconnect(IVY, profile="ivy_em114").id, timeout=30)
+    on = service.wait(service.reconnect(IVY, actor="bob").id, timeout=30)  # the meter's profile is on record now
+    assert (off.state, on.state) == ("confirmed", "confirmed")
+    assert sim.device(IVY)["relay_closed"] is True and on.f_port == 10
+    assert [m.relay_state for m in service.meters("connected")] == ["connected"]
+
+
+def test_subscribers_see_every_change_on_another_thread(service):
+    seen, threads = [], set()
+    token = service.subscribe(lambda ch: (seen.append((ch.command.id, ch.from_state, ch.to_state)),
+                                          threads.add(threading.get_ident())))
+    meters = []
+    mtoken = service.subscribe(lambda ch: meters.append(ch.to_state), what="meters")
+    c = service.disconnect(SDM, profile="eastron_sdm")
+    service.wait(c.id, timeout=30)
+    service.unsubscribe(token)
+    service.unsubscribe(mtoken)
+    assert [t for i, _, t in seen if i == c.id][-1] == "confirmed"
+    assert ("dispatching", "queued") in [(f, t) for _, f, t in seen]
+    assert threading.get_ident() not in threads or len(threads) > 1
+    assert "disconnected" in meters
+    with pytest.raises(ValueError, match="'commands' or 'meters'"):
+        service.subscribe(print, what="everything")
+
+
+def test_an_exception_in_a_subscriber_is_logged_not_fatal(service, caplog):
+    def broken(change):
+        raise RuntimeError("subscriber bug")
+    service.subscribe(broken)
+    with caplog.at_level(logging.ERROR, logger="relaylink"):
+        done = service.wait(service.disconnect(SDM, profile="eastron_sdm").id, timeout=30)
+    assert done.state == "confirmed"
+    assert any("subscriber bug" in r.getMessage() for r in caplog.records)
+
+
+def test_wait_for_an_intermediate_state_and_timeout(sim, client, tmp_path):
+    with relaylink.Simulator(speed=1, manual_time=True) as manual:
+        manual.add_device(SDM, uplink_interval=600)
+        with relaylink.ChirpStackClient.for_simulator(manual) as cl, \
+                RelayService(cl, db=":memory:", simulator=manual, safety={"windows": False}, tick=0.02) as svc:
+            c = svc.disconnect(SDM, profile="eastron_sdm")
+            assert svc.wait(c.id, states=["queued"], timeout=10).state == "queued"
+            t0 = time.monotonic()
+            still = svc.wait(c.id, timeout=0.3)  # nothing moves without an uplink
+            assert still.state == "queued" and time.monotonic() - t0 >= 0.25
+            manual.trigger_uplink(SDM)  # the device hears its downlink...
+            manual.advance(5)           # ...and replies
+            assert svc.wait(c.id, timeout=10).state == "confirmed"
+            with pytest.raises(ValueError, match="unknown command state"):
+                svc.wait(c.id, states=["done"])
+            with pytest.raises(ValueError, match="no command 999"):
+                svc.wait(999, timeout=0.1)
+
+
+def test_idempotency_key(service):
+    a = service.disconnect(SDM, profile="eastron_sdm", idempotency_key="bill-42")
+    b = service.disconnect(SDM, profile="eastron_sdm", idempotency_key="bill-42")
+    assert a.id == b.id
+    with pytest.raises(RequestError) as e:
+        service.reconnect(SDM, profile="eastron_sdm", idempotency_key="bill-42")
+    assert e.value.field == "idempotency_key"
+
+
+@pytest.mark.parametrize("call,field", [
+    (lambda s: s.disconnect("0102", profile="eastron_sdm"), "dev_eui"),
+    (lambda s: s.disconnect(SDM, profile="landis"), "profile"),
+    (lambda s: s.disconnect(SDM), "profile"),
+    (lambda s: s.disconnect(SDM, profile="eastron_sdm", priority=11), "priority"),
+    (lambda s: s.disconnect(SDM, profile="eastron_sdm", actor=""), "actor"),
+    (lambda s: s.send(SDM, "explode", profile="eastron_sdm"), "kind"),
+    (lambda s: s.send(SDM, "raw", profile="eastron_sdm", payload=b""), "payload"),
+    (lambda s: s.send(SDM, "raw", profile="eastron_sdm", payload=b"\x01", f_port=0), "f_port"),
+    (lambda s: s.send(SDM, "read", profile="eastron_sdm"), "kind"),
+    (lambda s: s.bulk("disconnect", [SDM, "nope"], profile="eastron_sdm"), "dev_euis"),
+    (lambda s: s.bulk("explode", [SDM]), "action"),
+])
+def test_bad_requests_raise_request_error_naming_the_field_and_create_nothing(service, call, field):
+    with pytest.raises(RequestError) as e:
+        call(service)
+    assert e.value.field == field, str(e.value)
+    assert sum(service.counts().values()) == 0
+
+
+def test_python_mistakes(service):
+    with pytest.raises(ValueError, match="timezone-aware"):
+        service.disconnect(SDM, profile="eastron_sdm", not_before=datetime.now())
+    with pytest.raises(TypeError):
+        service.disconnect(SDM, "eastron_sdm")  # keyword arguments only
+    with pytest.raises(TypeError, match="must be bytes"):
+        service.send(SDM, "raw", profile="eastron_sdm", payload="0105")
+    with pytest.raises(ValueError, match="relay_state must be"):
+        service.meters("off")
+
+
+def test_safety_guard_refuses_a_protected_meter_and_defers_outside_the_window(sim, client):
+    with RelayService(client, db=":memory:", simulator=sim, safety={"protected_meters": [SDM]}) as svc:
+        refused = svc.disconnect(SDM, profile="eastron_sdm")
+        assert refused.state == "failed" and "protected" in refused.error
+        assert svc.reconnect(SDM, profile="eastron_sdm").state == "pending"  # reconnects are never blocked
+    now = datetime.now(timezone.utc)
+    closed_day = (now.weekday() + 2) % 7  # Python's Monday=0; relaylink's weekdays: Sunday=0
+    policy = {"weekdays": [(closed_day + 1) % 7], "time_zone": "UTC", "outside": "defer"}
+    with RelayService(client, db=":memory:", simulator=sim, safety=policy) as svc:
+        deferred = svc.disconnect(IVY, profile="ivy_em114")
+        assert deferred.state == "pending" and deferred.not_before is not None and deferred.not_before > now
+
+
+@pytest.mark.parametrize("safety,field", [
+    ({"windows": "yes"}, "safety.windows"),
+    ({"time_zone": "Mars/Olympus"}, "safety"),
+    ({"window_start": "25:00"}, "safety.window_start"),
+    ({"weekdays": ["funday"]}, "safety.weekdays"),
+    ({"outside": "ignore"}, "safety.outside"),
+    ({"max_disconnects_per_minute": -1}, "safety.max_disconnects_per_minute"),
+    ({"quiet_hours": True}, "safety.quiet_hours"),
+])
+def test_bad_safety_settings_raise_config_error(client, safety, field):
+    with pytest.raises(ConfigError) as e:
+        RelayService(client, db=":memory:", safety=safety)
+    assert e.value.field == field, str(e.value)
+
+
+@pytest.mark.parametrize("kw", [dict(max_retries=-1), dict(tick=0), dict(default_deadline=0), dict(max_in_flight=0),
+                                dict(initial_backoff="soon")])
+def test_bad_service_settings(client, kw):
+    with pytest.raises((ConfigError, TypeError)):
+        RelayService(client, db=":memory:", **kw)
+
+
+def test_store_errors_name_the_file(client, tmp_path):
+    with pytest.raises(StoreError, match="no-such-dir"):
+        RelayService(client, db=str(tmp_path / "no-such-dir" / "x.db"))
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="junk.db"):
+        RelayService(client, db=str(junk))
+
+
+def test_cancel_a_queued_command_flushes_the_device_queue():
+    with relaylink.Simulator(speed=1, manual_time=True) as manual:
+        manual.add_device(SDM, uplink_interval=600)
+        with relaylink.ChirpStackClient.for_simulator(manual) as cl, \
+                RelayService(cl, db=":memory:", simulator=manual, safety={"windows": False}, tick=0.02) as svc:
+            c = svc.disconnect(SDM, profile="eastron_sdm")
+            svc.wait(c.id, states=["queued"], timeout=10)
+            assert manual.device(SDM)["queue_length"] == 1
+            done = svc.cancel(c.id, actor="alice", reason="paid at the counter")
+            assert done.state == "cancelled"
+            eventually(lambda: manual.device(SDM)["queue_length"] == 0)  # the flush runs on the service's thread
+            assert svc.cancel(12345, actor="alice") is None
+            manual.trigger_uplink(SDM)
+            assert manual.device(SDM)["relay_closed"] is True  # nothing reached the meter
+
+
+def test_bulk_disconnect_is_idempotent_with_a_prefix(service, sim):
+    euis = [f"10000000000000{i:02x}" for i in range(40)]
+    for e in euis:
+        sim.add_device(e, uplink_interval=60)
+    first = service.bulk("disconnect", euis, profile="eastron_sdm", reason="arrears run", idempotency_prefix="run-1")
+    again = service.bulk("disconnect", [e.upper() for e in euis], profile="eastron_sdm", idempotency_prefix="run-1")
+    assert [c.id for c in first] == [c.id for c in again] and len({c.id for c in first}) == 40
+    for c in first:
+        assert service.wait(c.id, timeout=30).state == "confirmed"
+    assert all(sim.device(e)["relay_closed"] is False for e in euis)
+    assert all(len(sim.device(e)["downlinks"]) == 1 for e in euis)
+
+
+def test_commands_survive_a_restart(sim, client, tmp_path):
+    db = str(tmp_path / "relay.db")
+    with RelayService(client, db=db, simulator=sim, safety={"windows": False}, tick=0.02) as svc:
+        c = svc.wait(svc.disconnect(SDM, profile="eastron_sdm", reason="arrears").id, timeout=30)
+    with RelayService(client, db=db, simulator=sim, safety={"windows": False}) as svc:
+        again = svc.command(c.id)
+        assert again.state == "confirmed" and states(again) == states(c)
+        assert [x.id for x in svc.history(SDM)] == [c.id]
+
+
+def test_ingest_applies_chirpstacks_json_and_refuses_bad_events(service):
+    with pytest.raises(EventError) as e:
+        service.ingest("up", "{not json")
+    assert e.value.field == ""
+    from conftest import DATA
+    service.ingest("up", (DATA / "events" / "up.json").read_text())  # a meter relaylink does not know: counted, harmless
+    service.ingest(relaylink.parse_event("up", (DATA / "events" / "up.json").read_bytes()))
+    assert service.stats()["events"] >= 2
+
+
+def test_http_integration_drives_a_command_to_confirmed(tmp_path):
+    # The service must talk to the same simulator that posts the events: start the endpoint first
+    # on a fixed free port, then the simulator pointing at it.
+    from conftest import free_port
+    port = free_port()
+    with relaylink.Simulator(speed=600, integration_url=f"http://127.0.0.1:{port}/",
+                             integration_headers={"X-Relaylink-Secret": "shh"}) as wire, \
+            relaylink.ChirpStackClient.for_simulator(wire) as cl, \
+            RelayService(cl, db=str(tmp_path / "w.db"), safety={"windows": False}, tick=0.02) as svc:
+        wire.add_device(SDM, uplink_interval=60)
+        src = svc.serve_http_integration(port=port, secret="shh")
+        c = svc.wait(svc.disconnect(SDM, profile="eastron_sdm").id, timeout=30)
+        assert c.state == "confirmed"
+        st = src.stats()
+        assert st["delivered"] > 0 and st["rejected"] == 0 and st["malformed"] == 0
+
+
+def test_http_integration_bad_settings(service):
+    with pytest.raises(ConfigError):
+        service.serve_http_integration(port=70000)
+    taken = service.serve_http_integration()
+    with pytest.raises(ConfigError, match="cannot listen"):
+        service.serve_http_integration(port=taken.port)
+
+
+def test_listen_mqtt_bad_settings_are_refused(service):
+    with pytest.raises(ConfigError, match="qos"):
+        service.listen_mqtt("tcp://127.0.0.1:1883", qos=3)
+    with pytest.raises(ConfigError):
+        service.listen_mqtt("http://127.0.0.1:1883")
+
+
+def test_asyncio(service, sim):
+    async def main():
+        c = await service.disconnect_async(SDM, profile="eastron_sdm", actor="async-app")
+        done = await service.wait_async(c.id, timeout=30)
+        assert done.state == "confirmed"
+        r = await service.reconnect_async(SDM)
+        queued = await service.wait_async(r.id, states=["queued", "sent", "confirmed"], timeout=30)
+        assert queued.state in ("queued", "sent", "confirmed")
+        assert (await service.command_async(c.id)).state == "confirmed"
+    asyncio.run(main())
+
+
+def test_a_closed_service_says_so(client):
+    svc = RelayService(client, db=":memory:")
+    svc.close()
+    svc.close()
+    assert svc.closed
+    with pytest.raises(ValueError, match="closed"):
+        svc.disconnect(SDM, profile="eastron_sdm")
+    with pytest.raises(TypeError, match="ChirpStackClient"):
+        RelayService("http://localhost:8090", db=":memory:")
