@@ -75,10 +75,10 @@ def _target(value: Any) -> Optional[MeterTarget]:
     raise TypeError(f"resolve_meter must return None, a MeterTarget, a dict or a tuple, got {type(value).__name__}")
 
 
-def _answer(status: int, message: str, **extra: Any) -> Tuple[Response, int]:
-    body = {"success": 200 <= status < 300, "message": message}
+def _answer(http_status: int, message: str, /, **extra: Any) -> Tuple[Response, int]:
+    body = {"success": 200 <= http_status < 300, "message": message}
     body.update(extra)
-    return jsonify(body), status
+    return jsonify(body), http_status
 
 
 def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,

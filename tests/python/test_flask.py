@@ -1,0 +1,136 @@
+"""relaylink.flask through Flask's test client, with a real service on the simulator."""
+import pytest
+
+flask = pytest.importorskip("flask")
+
+import relaylink
+from relaylink.flask import MeterTarget, relay_blueprint
+from conftest import IVY, SDM
+
+METERS = {"17": MeterTarget(SDM, "eastron_sdm", "17"), "18": {"device_eui": IVY, "device_type": "ivy_em114"},
+          "19": MeterTarget(None)}
+SECRET = "integration-secret"
+
+
+@pytest.fixture
+def app(service):
+    audit = []
+    app = flask.Flask("portal")
+    app.config["TESTING"] = True
+
+    def authorize(permission):  # the test says which permissions the "user" has
+        return permission in flask.request.headers.get("X-Permissions", "").split(",")
+
+    bp = relay_blueprint(service, resolve_meter=METERS.get, authorize=authorize,
+                         actor=lambda: flask.request.headers.get("X-User", ""),
+                         audit=lambda action, **kw: audit.append((action, kw)), integration_secret=SECRET)
+    app.register_blueprint(bp, url_prefix="/api/v1")
+    app.audit = audit
+    return app
+
+
+EDIT = {"X-Permissions": "meters.view,meters.edit", "X-User": "alice"}
+VIEW = {"X-Permissions": "meters.view", "X-User": "victor"}
+
+
+def test_disconnect_then_follow_the_command_to_confirmed(app, service, sim):
+    c = app.test_client()
+    r = c.post("/api/v1/meters/17/relay", json={"action": "off", "reason": "arrears"}, headers=EDIT)
+    assert r.status_code == 200, r.json
+    body = r.json
+    assert body["success"] and "next uplink" in body["message"] and body["state"] == "pending"
+    service.wait(body["command_id"], timeout=30)
+    got = c.get(f"/api/v1/commands/{body['command_id']}", headers=VIEW).json
+    assert got["command"]["state"] == "confirmed" and got["command"]["createdBy"] == "alice"
+    assert [e["to"] for e in got["command"]["events"]][-1] == "confirmed"
+    assert sim.device(SDM)["relay_closed"] is False
+    history = c.get("/api/v1/meters/17/commands", headers=VIEW).json
+    assert [x["id"] for x in history["commands"]] == [body["command_id"]]
+    assert history["meter"]["relayState"] == "disconnected"
+    action, kw = app.audit[0]
+    assert action == "meter.relay_off" and kw["entity_type"] == "meter" and kw["entity_id"] == "17"
+    assert kw["new_values"]["command_id"] == body["command_id"]
+
+
+def test_reconnect_an_ivy_with_a_dict_resolver(app, service):
+    r = app.test_client().post("/api/v1/meters/18/relay", json={"action": "on"}, headers=EDIT)
+    assert r.status_code == 200 and service.wait(r.json["command_id"], timeout=30).state == "confirmed"
+
+
+@pytest.mark.parametrize("meter,body,status,message", [
+    ("17", {"action": "toggle"}, 400, "Invalid action: toggle. Must be 'on' or 'off'"),
+    ("17", None, 400, "Request body must be JSON"),
+    ("17", {"action": "off", "reason": 5}, 400, "reason must be text"),
+    ("99", {"action": "off"}, 404, "Meter not found"),
+    ("19", {"action": "off"}, 400, "Meter has no device EUI configured"),
+])
+def test_relay_refusals(app, meter, body, status, message):
+    r = app.test_client().post(f"/api/v1/meters/{meter}/relay", json=body, headers=EDIT) if body is not None else \
+        app.test_client().post(f"/api/v1/meters/{meter}/relay", data="off", headers=EDIT)
+    assert r.status_code == status and r.json["success"] is False and r.json["message"].startswith(message)
+
+
+def test_permissions(app):
+    c = app.test_client()
+    r = c.post("/api/v1/meters/17/relay", json={"action": "off"}, headers=VIEW)
+    assert r.status_code == 403 and "meters.edit" in r.json["message"]
+    assert c.get("/api/v1/meters/17/commands").status_code == 403
+    assert c.get("/api/v1/meters/17/commands", headers=VIEW).status_code == 200
+    assert c.post("/api/v1/commands/1/cancel", headers=VIEW).status_code == 403
+
+
+def test_safety_refusal_is_409_with_the_reason(sim, client):
+    with relaylink.RelayService(client, db=":memory:", simulator=sim, safety={"protected_meters": [SDM]}) as svc:
+        app = flask.Flask("portal")
+        app.register_blueprint(relay_blueprint(svc, resolve_meter=METERS.get), url_prefix="/api/v1")
+        r = app.test_client().post("/api/v1/meters/17/relay", json={"action": "off"})
+        assert r.status_code == 409 and "protected" in r.json["message"] and r.json["state"] == "failed"
+
+
+def test_idempotency_key_header_returns_the_same_command(app):
+    c = app.test_client()
+    h = dict(EDIT, **{"Idempotency-Key": "click-1"})
+    a = c.post("/api/v1/meters/17/relay", json={"action": "off"}, headers=h).json
+    b = c.post("/api/v1/meters/17/relay", json={"action": "off"}, headers=h).json
+    assert a["command_id"] == b["command_id"]
+
+
+def test_cancel(app, service):
+    c = app.test_client()
+    assert c.post("/api/v1/commands/12345/cancel", json={}, headers=EDIT).status_code == 404
+    cmd = c.post("/api/v1/meters/17/relay", json={"action": "off"}, headers=EDIT).json["command_id"]
+    service.wait(cmd, timeout=30)
+    r = c.post(f"/api/v1/commands/{cmd}/cancel", json={"reason": "too late"}, headers=EDIT)
+    assert r.status_code == 409 and "confirmed" in r.json["message"]
+    assert c.get("/api/v1/commands/999", headers=VIEW).status_code == 404
+
+
+def test_chirpstack_integration_endpoint(app):
+    from conftest import DATA
+    c = app.test_client()
+    up = (DATA / "events" / "up.json").read_bytes()
+    ok = c.post("/api/v1/chirpstack/events?event=up", data=up, headers={"X-Relaylink-Secret": SECRET},
+                content_type="application/json")
+    assert ok.status_code == 200
+    assert c.post("/api/v1/chirpstack/events?event=up", data=up).status_code == 401
+    assert c.post("/api/v1/chirpstack/events?event=up", data=up, headers={"X-Relaylink-Secret": "wrong"}).status_code == 401
+    r = c.post("/api/v1/chirpstack/events", data=up, headers={"X-Relaylink-Secret": SECRET})
+    assert r.status_code == 400 and r.json["field"] == "event"
+    r = c.post("/api/v1/chirpstack/events?event=up", data=b"{bad", headers={"X-Relaylink-Secret": SECRET})
+    assert r.status_code == 400 and r.json["message"]
+    r = c.post("/api/v1/chirpstack/events?event=up", data=b"\x0a\x01", headers={"X-Relaylink-Secret": SECRET},
+               content_type="application/octet-stream")
+    assert r.status_code == 415
+
+
+def test_service_factory_and_failing_audit(service):
+    app = flask.Flask("portal")
+
+    def broken_audit(*a, **kw):
+        raise RuntimeError("audit table locked")
+    app.extensions["relaylink"] = service
+    app.register_blueprint(relay_blueprint(lambda: flask.current_app.extensions["relaylink"], resolve_meter=METERS.get,
+                                           audit=broken_audit), url_prefix="/x")
+    r = app.test_client().post("/x/meters/17/relay", json={"action": "off"})
+    assert r.status_code == 200  # an audit failure never breaks the request
+    assert "/x/chirpstack/events" not in [str(rule) for rule in app.url_map.iter_rules()]
