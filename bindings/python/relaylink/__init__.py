@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 from . import _core
 from ._errors import (
@@ -83,7 +83,7 @@ class ChirpStackClient(_core.ChirpStackClient):
         """A client configured from ``CHIRPSTACK_API_URL``, ``CHIRPSTACK_API_KEY``, ``CHIRPSTACK_TENANT_ID``
         and ``CHIRPSTACK_PASSTHROUGH_PORT`` (keyword arguments override them). A bad value raises
         :class:`ConfigError` naming the variable."""
-        kw: dict = {}
+        kw: Dict[str, Any] = {}
         env = os.environ
         if env.get("CHIRPSTACK_API_URL"):
             kw["url"] = env["CHIRPSTACK_API_URL"]
@@ -129,7 +129,7 @@ class RelayService(_core.RelayService):
 
     def __init__(self, client: ChirpStackClient, *, db: str = "relaylink.db",
                  profiles: Union[None, "profiles.ProfileRegistry", Iterable["profiles.Profile"]] = None,
-                 safety: Optional[dict] = None, simulator: Optional[Simulator] = None, **settings: Any) -> None:
+                 safety: Optional[Dict[str, Any]] = None, simulator: Optional[Simulator] = None, **settings: Any) -> None:
         registry = None
         if profiles is not None:
             if isinstance(profiles, _core.ProfileRegistry):

@@ -31,7 +31,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote, urlencode
 
 from . import _core
@@ -104,7 +104,7 @@ def get_config() -> Dict[str, Any]:
 
 _lock = threading.Lock()
 _clients: "OrderedDict[Tuple[str, str, float], _core.ChirpStackClient]" = OrderedDict()
-_abandoned: list = []  # clients inherited through fork(): their thread is gone, they must never be destroyed
+_abandoned: List[Any] = []  # clients inherited through fork(): their thread is gone, they must never be destroyed
 
 
 def _forget_clients_after_fork() -> None:
@@ -175,8 +175,8 @@ def _path(*segments: Any) -> str:
     return "/api/" + "/".join(quote(str(s), safe="") for s in segments)
 
 
-def _make_request(method: str, endpoint: str, json_data: Optional[Dict] = None,
-                  params: Optional[Dict] = None) -> Tuple[bool, Any]:
+def _make_request(method: str, endpoint: str, json_data: Optional[Dict[str, Any]] = None,
+                  params: Optional[Dict[str, Any]] = None) -> Tuple[bool, Any]:
     """One call: ``(True, body)`` for a 2xx answer, ``(False, message)`` otherwise."""
     config = get_config()
     if not config["api_key"]:
@@ -329,7 +329,7 @@ def list_devices(application_id: Optional[str] = None, limit: int = 100, offset:
         success, applications = list_applications(limit=100)
         if not success:
             return False, applications
-        all_devices: list = []
+        all_devices: List[Any] = []
         for app in applications:
             app_id = app.get("id")
             if app_id:

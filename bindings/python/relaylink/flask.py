@@ -57,6 +57,7 @@ class MeterTarget:
     meter_ref: str = ""       # the portal's meter id, kept with each command
 
 
+Reply = Tuple[Response, int]
 MeterResolver = Callable[[str], Union[None, MeterTarget, Dict[str, Any], Tuple[Any, ...]]]
 
 _DELIVERY_NOTE = ("It will be delivered after the device's next uplink (Class A: typically 5-20 minutes); "
@@ -125,7 +126,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
             log.exception("relaylink.flask: audit callable failed for %s", action)
 
     @bp.post("/meters/<meter_id>/relay")
-    def relay(meter_id: str):
+    def relay(meter_id: str) -> Reply:
         if (d := denied("meters.edit")) is not None:
             return d
         body = request.get_json(silent=True)
@@ -149,10 +150,11 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
             return _answer(404, "Meter not found")
         if not target.dev_eui:
             return _answer(400, "Meter has no device EUI configured", field="device_eui")
-        kw = dict(profile=target.profile, meter_ref=target.meter_ref or meter_id, actor=who(), reason=reason,
-                  idempotency_key=key)
+        service_ = svc()
+        submit = service_.disconnect if action == "off" else service_.reconnect
         try:
-            c = svc().disconnect(target.dev_eui, **kw) if action == "off" else svc().reconnect(target.dev_eui, **kw)
+            c = submit(target.dev_eui, profile=target.profile, meter_ref=target.meter_ref or meter_id, actor=who(),
+                       reason=reason, idempotency_key=key)
         except RequestError as e:
             return _answer(400, str(e), field=e.field)
         except StoreError as e:
@@ -169,7 +171,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         return _answer(200, f"Relay {action.upper()} command queued. {_DELIVERY_NOTE.format(id=c.id)}", **info)
 
     @bp.get("/meters/<meter_id>/commands")
-    def meter_commands(meter_id: str):
+    def meter_commands(meter_id: str) -> Reply:
         if (d := denied("meters.view")) is not None:
             return d
         target = _target(resolve_meter(meter_id))
@@ -192,7 +194,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
                        meter=meter.to_dict() if meter else None)
 
     @bp.get("/commands/<int:command_id>")
-    def command(command_id: int):
+    def command(command_id: int) -> Reply:
         if (d := denied("meters.view")) is not None:
             return d
         c = svc().command(command_id)
@@ -201,7 +203,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         return _answer(200, f"Command {command_id} is {c.state}", command=c.to_dict())
 
     @bp.post("/commands/<int:command_id>/cancel")
-    def cancel(command_id: int):
+    def cancel(command_id: int) -> Reply:
         if (d := denied("meters.edit")) is not None:
             return d
         body = request.get_json(silent=True) or {}
@@ -220,7 +222,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
 
     if integration_secret is not None:
         @bp.post(integration_path)
-        def chirpstack_event():
+        def chirpstack_event() -> Reply:
             if integration_secret:
                 given = request.headers.get(integration_secret_header, "")
                 if not hmac.compare_digest(given.encode(), integration_secret.encode()):

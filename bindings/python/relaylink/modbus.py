@@ -16,6 +16,8 @@ name (one of :data:`EXCEPTIONS`).
 """
 from __future__ import annotations
 
+from typing import Dict
+
 from ._core import modbus as _m
 from ._errors import ModbusError
 
@@ -42,9 +44,9 @@ Request = _m.Request
 Response = _m.Response
 
 #: Modbus exception codes and their names: {2: "illegal_data_address", ...}.
-EXCEPTIONS: dict = dict(_m.EXCEPTIONS)
+EXCEPTIONS: Dict[int, str] = dict(_m.EXCEPTIONS)
 #: Function codes relaylink encodes and decodes: {5: "write_single_coil", ...}.
-FUNCTIONS: dict = dict(_m.FUNCTIONS)
+FUNCTIONS: Dict[int, str] = dict(_m.FUNCTIONS)
 
 #: The SDM320C relay frames through a UC100 (slave 1, coil 0), as the portal's constants have them.
 RELAY_OFF = write_single_coil(1, 0, False)
