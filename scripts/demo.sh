@@ -5,9 +5,11 @@ source "$(dirname "$0")/lib.sh"
 
 step "checking dependencies"
 ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
+ensure_pip "${PIP_BUILD[@]}"
+setup_ccache
 configure_build "$BUILD_DIR" "${main_build_args[@]}"
 step "building relayctl and the demo"
-cmake --build "$BUILD_DIR" --target relayctl relay_demo -j "$JOBS"
+cmake --build "$BUILD_DIR" --target relayctl relay_demo relaylink_python -j "$JOBS"
 
 ctl="$BUILD_DIR/examples/relayctl"
 step "the meter profiles relaylink knows"
@@ -31,3 +33,6 @@ db="$BUILD_DIR/relay_demo.db"
 step "the same audit trail through the CLI: relayctl history / status"
 "$ctl" history 70b3d5e700000001 --db "$db" --limit 2
 "$ctl" status 70b3d5e700000002 --db "$db"
+
+step "the same from Python (the relaylink package): examples/python/relay_quickstart.py"
+PYTHONPATH="$BUILD_DIR/python" python3 "$RELAYLINK_ROOT/examples/python/relay_quickstart.py"

@@ -15,7 +15,10 @@ as_root() {
 # Debian packages relaylink builds and tests with.
 DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsqlite3-dev
             libpaho-mqtt-dev libpaho-mqttpp-dev libhowardhinnant-date-dev tzdata)
-DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk)
+DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk ccache)
+# Python packages (python3 on PATH is not Debian's, so these come from pip): the bindings' build, and the tests.
+PIP_BUILD=(pybind11=pybind11 scikit_build_core=scikit-build-core)
+PIP_TEST=(pytest=pytest flask=flask requests=requests mypy=mypy)
 
 ensure_debs() {
   local missing=()
@@ -46,9 +49,23 @@ ensure_pip() {
   python3 -m pip install -q "${missing[@]}"
 }
 
+# ccache, when present, lets `pip install .` (scikit-build-core, its own build folder) reuse what the
+# main build compiled with the same flags: the build folders differ, hence no hashing of the directory.
+export CCACHE_NOHASHDIR=1
+setup_ccache() { # again after ensure_debs has installed it
+  launcher_args=()
+  pip_launcher=()
+  if command -v ccache >/dev/null 2>&1; then
+    launcher_args=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+    pip_launcher=(--config-settings=cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+}
+setup_ccache
+
 # configure_build DIR [cmake args...]: configure once (again only when the arguments change).
 configure_build() {
   local dir=$1; shift
+  set -- "${launcher_args[@]}" "$@"
   local stamp="$dir/.relaylink-configure-args"
   local want="$*"
   if [ -f "$dir/build.ninja" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -63,4 +80,9 @@ configure_build() {
 # units about 18% faster on these 2 cores; configure a build of your own for a debugger.
 main_build_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
                  -DRELAYLINK_WERROR=ON -DRELAYLINK_BUILD_TESTS=ON
-                 -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=ON)
+                 -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=ON
+                 -DRELAYLINK_BUILD_PYTHON=ON "-DPython_EXECUTABLE=$(command -v python3)" -DCMAKE_CXX_COMPILER=c++)
+# The same compiler and flags for `pip install .` (so ccache serves it from the main build).
+pip_build_settings=(--config-settings=cmake.build-type=RelWithDebInfo
+                    "--config-settings=cmake.define.CMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
+                    --config-settings=cmake.define.RELAYLINK_WERROR=ON --config-settings=cmake.define.CMAKE_CXX_COMPILER=c++)

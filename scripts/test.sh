@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, builds with -Werror, runs the unit, CLI and packaging tests,
-# the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and each fuzz target for
-# a bounded time. The output ends with ctest's summary.
+# the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, each fuzz target for a
+# bounded time, `pip install .` into a virtual environment, and the Python tests. The output ends
+# with pytest's summary (ctest's comes before it).
 # Usage: ./scripts/test.sh [--quick]     (--quick: skip the sanitizer and fuzz stages)
 #   FUZZ_SECONDS=N   time per fuzz target (default 30)
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +18,8 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 step "checking dependencies"
 ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
+ensure_pip "${PIP_BUILD[@]}" "${PIP_TEST[@]}"
+setup_ccache
 
 configure_build "$BUILD_DIR" "${main_build_args[@]}"
 step "building (warnings are errors)"
@@ -60,5 +63,17 @@ if [ $quick = 0 ]; then
 fi
 
 step "unit, CLI and packaging tests"
-cd "$BUILD_DIR"
-ctest -j "$JOBS" --output-on-failure --timeout 600
+(cd "$BUILD_DIR" && ctest -j "$JOBS" --output-on-failure --timeout 600)
+
+venv="$RELAYLINK_ROOT/build-venv"
+step "Python: pip install . into a virtual environment ($venv)"
+[ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
+"$venv/bin/python" -m pip install -q --no-build-isolation --disable-pip-version-check "${pip_build_settings[@]}" "${pip_launcher[@]}" \
+  "--config-settings=build-dir=$RELAYLINK_ROOT/build-wheel" "$RELAYLINK_ROOT"
+step "Python: the installed package, used from outside the source tree"
+(cd "$venv" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$RELAYLINK_ROOT/tests/python/test_package.py" \
+  "$RELAYLINK_ROOT/tests/python/test_chirpstack_service.py")
+
+step "Python tests (pytest, against the build tree)"
+cd "$RELAYLINK_ROOT"
+PYTHONPATH="$BUILD_DIR/python" python3 -m pytest -q -p no:cacheprovider tests/python

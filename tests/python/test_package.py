@@ -2,6 +2,7 @@
 its public names, its version."""
 import ast
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -70,9 +71,12 @@ def test_version_matches_pyproject_and_cmake():
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
-def test_mypy_strict_passes_on_the_package_and_a_typical_use():
+def test_mypy_strict_passes_on_the_package_and_a_typical_use(tmp_path):
     here = Path(__file__).parent
+    env = dict(os.environ)
+    if "site-packages" not in PKG.parts:  # a build tree on PYTHONPATH, which mypy does not read
+        env["MYPYPATH"] = str(PKG.parent)
     for target in (["-p", "relaylink"], [str(here / "typed_usage.py")]):
         r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", *target],
-                           capture_output=True, text=True, cwd=PKG.parent)
+                           capture_output=True, text=True, cwd=tmp_path, env=env)
         assert r.returncode == 0, r.stdout + r.stderr

@@ -315,11 +315,16 @@ void bind_service(py::module_& m) {
 
     py::class_<sv::command_change>(m, "CommandChange", "What a command subscriber receives.")
         .def_property_readonly("command", [](const sv::command_change& c) { return py_command{c.command, std::nullopt}; })
-        .def_property_readonly("from_state", [](const sv::command_change& c) { return std::string(cmd::to_string(c.from)); })
+        .def_property_readonly("from_state", [](const sv::command_change& c) -> py::object {
+            // Version 1 is the creation (a command's version is the sequence of its last audit row).
+            if (c.command.version == 1) return py::none();
+            return py::str(std::string(cmd::to_string(c.from)));
+        }, "The state before, or None for a new command.")
         .def_property_readonly("to_state", [](const sv::command_change& c) { return std::string(cmd::to_string(c.command.rec.current)); })
         .def_readonly("cause", &sv::command_change::cause)
         .def("__repr__", [](const sv::command_change& c) {
-            return "<CommandChange #" + std::to_string(c.command.id) + " " + std::string(cmd::to_string(c.from)) + " -> " +
+            return "<CommandChange #" + std::to_string(c.command.id) + " " +
+                   (c.command.version == 1 ? std::string("(new)") : std::string(cmd::to_string(c.from))) + " -> " +
                    std::string(cmd::to_string(c.command.rec.current)) + ">";
         });
     py::class_<sv::meter_change>(m, "MeterChange", "What a meter subscriber receives.")

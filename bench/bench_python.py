@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Python benchmarks (docs/benchmarks.md, "Python package"). Every figure is a ratio against a
+baseline measured in the same run, against the same simulator on loopback.
+
+1. The drop-in `relaylink.chirpstack_service.send_relay_command` against the portal's own way
+   (its `_make_request`: `requests.request` per call, a new connection each time), sequentially
+   and from 4 threads (gunicorn's threaded workers).
+2. Enqueueing 10,000 disconnects from Python into a RelayService on a SQLite file: one call per
+   command, and one `bulk()` call; baseline: the portal's way of recording a command (Python's
+   sqlite3, one INSERT and commit per command, the device_commands table of reference/portal.md).
+
+usage: PYTHONPATH=build/python python3 bench/bench_python.py [--calls N] [--commands N] [--rounds N]
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import concurrent.futures
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+
+import requests
+
+import relaylink
+from relaylink import chirpstack_service
+
+EUI = "0101010101010101"
+
+
+def portal_send_relay_command(url: str, key: str, eui: str, action: str):
+    """The portal's chirpstack_service.send_relay_command, as it is written: requests, no session."""
+    payload = bytes.fromhex("010500000000CDCA" if action == "off" else "01050000FF008C3A")
+    body = {"queueItem": {"confirmed": False, "data": base64.b64encode(payload).decode("utf-8"), "fPort": 5}}
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    try:
+        r = requests.request(method="POST", url=f"{url}/api/devices/{eui}/queue", json=body, headers=headers, timeout=30)
+    except requests.exceptions.RequestException as e:
+        return False, str(e)
+    if r.status_code in (200, 201):
+        return True, "Downlink queued successfully"
+    return False, f"ChirpStack API error: {r.status_code}"
+
+
+def rate(fn, calls: int, threads: int) -> float:
+    start = time.perf_counter()
+    if threads == 1:
+        for i in range(calls):
+            ok, msg = fn(i)
+            assert ok, msg
+    else:
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            for ok, msg in pool.map(fn, range(calls)):
+                assert ok, msg
+    return calls / (time.perf_counter() - start)
+
+
+def bench_drop_in(calls: int, rounds: int) -> None:
+    with relaylink.Simulator(speed=1) as sim:
+        sim.add_device(EUI, uplink_interval=3600)
+        os.environ["CHIRPSTACK_API_URL"], os.environ["CHIRPSTACK_API_KEY"] = sim.url, sim.api_key
+        ours = lambda i: chirpstack_service.send_relay_command(EUI, "off" if i % 2 else "on")
+        theirs = lambda i: portal_send_relay_command(sim.url, sim.api_key, EUI, "off" if i % 2 else "on")
+        print("\n## drop-in send_relay_command vs the portal's requests way (calls/s, median of", rounds, "rounds)")
+        print("| threads | relaylink drop-in | portal's way (requests) | ratio |\n|---|---|---|---|")
+        for threads in (1, 4):
+            a, b = [], []
+            for _ in range(rounds):  # interleaved, so drift hits both
+                b.append(rate(theirs, calls, threads))
+                a.append(rate(ours, calls, threads))
+                sim.reset()
+                sim.add_device(EUI, uplink_interval=3600)
+            ma, mb = statistics.median(a), statistics.median(b)
+            print(f"| {threads} | {ma:,.0f} | {mb:,.0f} | {ma / mb:.1f}x |")
+        chirpstack_service.close_clients()
+
+
+def portal_records(n: int, path: str) -> float:
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("""CREATE TABLE device_commands (id INTEGER PRIMARY KEY, meter_id INTEGER, device_eui TEXT,
+                  command_type TEXT, command_data TEXT, status TEXT, priority INTEGER, scheduled_at TEXT, sent_at TEXT,
+                  completed_at TEXT, error_message TEXT, retry_count INTEGER, max_retries INTEGER, created_by INTEGER,
+                  created_at TEXT)""")
+    start = time.perf_counter()
+    for i in range(n):
+        db.execute("INSERT INTO device_commands (meter_id, device_eui, command_type, command_data, status, priority, "
+                   "retry_count, max_retries, created_by, created_at) VALUES (?, ?, 'switch_off', '{}', 'pending', 5, 0, 3, 1, "
+                   "datetime('now'))", (i, f"{i:016x}"))
+        db.commit()
+    elapsed = time.perf_counter() - start
+    db.close()
+    return n / elapsed
+
+
+def bench_bulk(n: int, rounds: int) -> None:
+    euis = [f"{0x7000000000000000 + i:016x}" for i in range(n)]
+    results = {"loop": [], "bulk": [], "portal": []}
+    with relaylink.Simulator(speed=1) as sim, relaylink.ChirpStackClient.for_simulator(sim) as client:
+        for e in euis:
+            sim.add_device(e, uplink_interval=3600)
+        for r in range(rounds):
+            with tempfile.TemporaryDirectory() as tmp:
+                results["portal"].append(portal_records(n, os.path.join(tmp, "portal.db")))
+                for how in ("loop", "bulk"):
+                    with relaylink.RelayService(client, db=os.path.join(tmp, f"{how}.db"), simulator=sim,
+                                                safety={"windows": False}) as svc:
+                        start = time.perf_counter()
+                        if how == "loop":
+                            for e in euis:
+                                svc.disconnect(e, profile="eastron_sdm", reason="arrears run", actor="celery")
+                        else:
+                            svc.bulk("disconnect", euis, profile="eastron_sdm", reason="arrears run", actor="celery")
+                        results[how].append(n / (time.perf_counter() - start))
+                        assert svc.counts()["failed"] == 0
+    p, loop, bulk = (statistics.median(results[k]) for k in ("portal", "loop", "bulk"))
+    print(f"\n## {n:,} disconnects from Python into SQLite (commands/s, median of {rounds} rounds)")
+    print("| run | commands/s | ratio to the portal's way |\n|---|---|---|")
+    print(f"| portal's way: sqlite3 INSERT + commit per command (no lifecycle, no audit) | {p:,.0f} | 1 |")
+    print(f"| RelayService.disconnect() per command (lifecycle + audit row, one transaction each) | {loop:,.0f} | {loop / p:.2f}x |")
+    print(f"| RelayService.bulk() (one call, GIL released once) | {bulk:,.0f} | {bulk / p:.2f}x |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--calls", type=int, default=500, help="calls per round for the drop-in comparison")
+    ap.add_argument("--commands", type=int, default=10000, help="commands for the bulk comparison")
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    if a.calls < 1 or a.commands < 1 or a.rounds < 1:
+        ap.error("--calls, --commands and --rounds must be at least 1")
+    print(f"relaylink {relaylink.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    bench_drop_in(a.calls, a.rounds)
+    bench_bulk(a.commands, a.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
