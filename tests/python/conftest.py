@@ -32,27 +32,44 @@ def sim():
 
 
 @pytest.fixture
-def client(sim):
+def sim_client(sim):
+    """A client for `sim` (the one whose devices talk)."""
     with relaylink.ChirpStackClient.for_simulator(sim) as c:
         yield c
 
 
 @pytest.fixture
-def service(sim, client, tmp_path):
-    with relaylink.RelayService(client, db=str(tmp_path / "relay.db"), simulator=sim, safety={"windows": False},
+def client(quiet_sim):
+    """A client for `quiet_sim`: what it queues stays queued."""
+    with relaylink.ChirpStackClient.for_simulator(quiet_sim) as c:
+        yield c
+
+
+@pytest.fixture
+def service(sim, sim_client, tmp_path):
+    with relaylink.RelayService(sim_client, db=str(tmp_path / "relay.db"), simulator=sim, safety={"windows": False},
                                 tick=0.02) as s:
         yield s
 
 
 @pytest.fixture
-def chirpstack_env(sim, monkeypatch):
-    """The portal's configuration in the environment, pointing at the simulator."""
+def quiet_sim():
+    """Manual time: devices transmit only when told, so what is queued stays queued."""
+    with relaylink.Simulator(manual_time=True) as s:
+        s.add_device(SDM, kind="uc100_sdm320c")
+        s.add_device(IVY, kind="ivy_em114039")
+        yield s
+
+
+@pytest.fixture
+def chirpstack_env(quiet_sim, monkeypatch):
+    """The portal's configuration in the environment, pointing at a (quiet) simulator."""
     from relaylink import chirpstack_service
     for k in ("CHIRPSTACK_TENANT_ID", "CHIRPSTACK_PASSTHROUGH_PORT", "CHIRPSTACK_TIMEOUT"):
         monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("CHIRPSTACK_API_URL", sim.url)
-    monkeypatch.setenv("CHIRPSTACK_API_KEY", sim.api_key)
-    yield sim
+    monkeypatch.setenv("CHIRPSTACK_API_URL", quiet_sim.url)
+    monkeypatch.setenv("CHIRPSTACK_API_KEY", quiet_sim.api_key)
+    yield quiet_sim
     chirpstack_service.close_clients()
 
 

@@ -78,7 +78,8 @@ def test_config_defaults_and_environment(monkeypatch):
     assert cs.get_config() == {"api_url": "http://cs:8090", "api_key": "k", "tenant_id": "t", "passthrough_port": 6}
 
 
-def test_config_comes_from_flask_inside_an_app_context(monkeypatch, sim):
+def test_config_comes_from_flask_inside_an_app_context(monkeypatch, quiet_sim):
+    sim = quiet_sim
     flask = pytest.importorskip("flask")
     monkeypatch.setenv("CHIRPSTACK_API_KEY", "from-env")
     app = flask.Flask("portal")

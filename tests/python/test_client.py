@@ -112,7 +112,8 @@ def test_settings_are_keyword_only():
         ChirpStackClient("http://localhost:8090")
 
 
-def test_from_env(monkeypatch, sim):
+def test_from_env(monkeypatch, quiet_sim):
+    sim = quiet_sim
     monkeypatch.setenv("CHIRPSTACK_API_URL", sim.url)
     monkeypatch.setenv("CHIRPSTACK_API_KEY", sim.api_key)
     monkeypatch.setenv("CHIRPSTACK_PASSTHROUGH_PORT", "7")

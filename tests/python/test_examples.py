@@ -3,11 +3,16 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
+import relaylink
 from conftest import REPO
 
 
 def run(*args, timeout=120):
     env = dict(os.environ)
+    # the relaylink these tests import (build tree or installed), for the child too
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(relaylink.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 

@@ -79,8 +79,8 @@ def test_permissions(app):
     assert c.post("/api/v1/commands/1/cancel", headers=VIEW).status_code == 403
 
 
-def test_safety_refusal_is_409_with_the_reason(sim, client):
-    with relaylink.RelayService(client, db=":memory:", simulator=sim, safety={"protected_meters": [SDM]}) as svc:
+def test_safety_refusal_is_409_with_the_reason(sim, sim_client):
+    with relaylink.RelayService(sim_client, db=":memory:", simulator=sim, safety={"protected_meters": [SDM]}) as svc:
         app = flask.Flask("portal")
         app.register_blueprint(relay_blueprint(svc, resolve_meter=METERS.get), url_prefix="/api/v1")
         r = app.test_client().post("/api/v1/meters/17/relay", json={"action": "off"})

@@ -68,7 +68,7 @@ def test_an_exception_in_a_subscriber_is_logged_not_fatal(service, caplog):
     assert any("subscriber bug" in r.getMessage() for r in caplog.records)
 
 
-def test_wait_for_an_intermediate_state_and_timeout(sim, client, tmp_path):
+def test_wait_for_an_intermediate_state_and_timeout(sim, sim_client, tmp_path):
     with relaylink.Simulator(speed=1, manual_time=True) as manual:
         manual.add_device(SDM, uplink_interval=600)
         with relaylink.ChirpStackClient.for_simulator(manual) as cl, \
@@ -127,15 +127,15 @@ def test_python_mistakes(service):
         service.meters("off")
 
 
-def test_safety_guard_refuses_a_protected_meter_and_defers_outside_the_window(sim, client):
-    with RelayService(client, db=":memory:", simulator=sim, safety={"protected_meters": [SDM]}) as svc:
+def test_safety_guard_refuses_a_protected_meter_and_defers_outside_the_window(sim, sim_client):
+    with RelayService(sim_client, db=":memory:", simulator=sim, safety={"protected_meters": [SDM]}) as svc:
         refused = svc.disconnect(SDM, profile="eastron_sdm")
         assert refused.state == "failed" and "protected" in refused.error
         assert svc.reconnect(SDM, profile="eastron_sdm").state == "pending"  # reconnects are never blocked
     now = datetime.now(timezone.utc)
     closed_day = (now.weekday() + 2) % 7  # Python's Monday=0; relaylink's weekdays: Sunday=0
     policy = {"weekdays": [(closed_day + 1) % 7], "time_zone": "UTC", "outside": "defer"}
-    with RelayService(client, db=":memory:", simulator=sim, safety=policy) as svc:
+    with RelayService(sim_client, db=":memory:", simulator=sim, safety=policy) as svc:
         deferred = svc.disconnect(IVY, profile="ivy_em114")
         assert deferred.state == "pending" and deferred.not_before is not None and deferred.not_before > now
 
@@ -149,26 +149,26 @@ def test_safety_guard_refuses_a_protected_meter_and_defers_outside_the_window(si
     ({"max_disconnects_per_minute": -1}, "safety.max_disconnects_per_minute"),
     ({"quiet_hours": True}, "safety.quiet_hours"),
 ])
-def test_bad_safety_settings_raise_config_error(client, safety, field):
+def test_bad_safety_settings_raise_config_error(sim_client, safety, field):
     with pytest.raises(ConfigError) as e:
-        RelayService(client, db=":memory:", safety=safety)
+        RelayService(sim_client, db=":memory:", safety=safety)
     assert e.value.field == field, str(e.value)
 
 
 @pytest.mark.parametrize("kw", [dict(max_retries=-1), dict(tick=0), dict(default_deadline=0), dict(max_in_flight=0),
                                 dict(initial_backoff="soon")])
-def test_bad_service_settings(client, kw):
+def test_bad_service_settings(sim_client, kw):
     with pytest.raises((ConfigError, TypeError)):
-        RelayService(client, db=":memory:", **kw)
+        RelayService(sim_client, db=":memory:", **kw)
 
 
-def test_store_errors_name_the_file(client, tmp_path):
+def test_store_errors_name_the_file(sim_client, tmp_path):
     with pytest.raises(StoreError, match="no-such-dir"):
-        RelayService(client, db=str(tmp_path / "no-such-dir" / "x.db"))
+        RelayService(sim_client, db=str(tmp_path / "no-such-dir" / "x.db"))
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="junk.db"):
-        RelayService(client, db=str(junk))
+        RelayService(sim_client, db=str(junk))
 
 
 def test_cancel_a_queued_command_flushes_the_device_queue():
@@ -200,11 +200,11 @@ def test_bulk_disconnect_is_idempotent_with_a_prefix(service, sim):
     assert all(len(sim.device(e)["downlinks"]) == 1 for e in euis)
 
 
-def test_commands_survive_a_restart(sim, client, tmp_path):
+def test_commands_survive_a_restart(sim, sim_client, tmp_path):
     db = str(tmp_path / "relay.db")
-    with RelayService(client, db=db, simulator=sim, safety={"windows": False}, tick=0.02) as svc:
+    with RelayService(sim_client, db=db, simulator=sim, safety={"windows": False}, tick=0.02) as svc:
         c = svc.wait(svc.disconnect(SDM, profile="eastron_sdm", reason="arrears").id, timeout=30)
-    with RelayService(client, db=db, simulator=sim, safety={"windows": False}) as svc:
+    with RelayService(sim_client, db=db, simulator=sim, safety={"windows": False}) as svc:
         again = svc.command(c.id)
         assert again.state == "confirmed" and states(again) == states(c)
         assert [x.id for x in svc.history(SDM)] == [c.id]
@@ -264,8 +264,8 @@ def test_asyncio(service, sim):
     asyncio.run(main())
 
 
-def test_a_closed_service_says_so(client):
-    svc = RelayService(client, db=":memory:")
+def test_a_closed_service_says_so(sim_client):
+    svc = RelayService(sim_client, db=":memory:")
     svc.close()
     svc.close()
     assert svc.closed

@@ -171,6 +171,23 @@ def _message(e: ChirpStackError) -> str:
     return f"ChirpStack request failed: {e.message}"
 
 
+def _listing(endpoint: str, params: Optional[Dict[str, Any]] = None) -> Tuple[bool, Any]:
+    """A GET whose value is the body's ``result`` list."""
+    success, result = _make_request("GET", endpoint, params=params)
+    if success:
+        return True, result.get("result", [])
+    return False, result
+
+
+def _tenant_params(limit: int) -> Dict[str, Any]:
+    """``limit``, and ``tenantId`` when one is configured (ChirpStack v4 lists per tenant)."""
+    params: Dict[str, Any] = {"limit": limit}
+    tenant = get_config().get("tenant_id")
+    if tenant:
+        params["tenantId"] = tenant
+    return params
+
+
 def _path(*segments: Any) -> str:
     return "/api/" + "/".join(quote(str(s), safe="") for s in segments)
 
@@ -249,10 +266,7 @@ def send_relay_command(device_eui: str, action: str, device_type: str = "eastron
 
 def get_device_queue(device_eui: str) -> Tuple[bool, Any]:
     """The device's downlink queue (ChirpStack's ``result`` list)."""
-    success, result = _make_request("GET", _path("devices", device_eui, "queue"))
-    if success:
-        return True, result.get("result", [])
-    return False, result
+    return _listing(_path("devices", device_eui, "queue"))
 
 
 # =============================================================================
@@ -260,14 +274,7 @@ def get_device_queue(device_eui: str) -> Tuple[bool, Any]:
 # =============================================================================
 
 def list_applications(limit: int = 100) -> Tuple[bool, Any]:
-    config = get_config()
-    params: Dict[str, Any] = {"limit": limit}
-    if config.get("tenant_id"):
-        params["tenantId"] = config["tenant_id"]
-    success, result = _make_request("GET", "/api/applications", params=params)
-    if success:
-        return True, result.get("result", [])
-    return False, result
+    return _listing("/api/applications", _tenant_params(limit))
 
 
 def get_application(application_id: str) -> Tuple[bool, Any]:
@@ -305,14 +312,7 @@ def delete_application(application_id: str) -> Tuple[bool, str]:
 # =============================================================================
 
 def list_device_profiles(limit: int = 100) -> Tuple[bool, Any]:
-    config = get_config()
-    params: Dict[str, Any] = {"limit": limit}
-    if config.get("tenant_id"):
-        params["tenantId"] = config["tenant_id"]
-    success, result = _make_request("GET", "/api/device-profiles", params=params)
-    if success:
-        return True, result.get("result", [])
-    return False, result
+    return _listing("/api/device-profiles", _tenant_params(limit))
 
 
 def get_device_profile(device_profile_id: str) -> Tuple[bool, Any]:
@@ -333,16 +333,11 @@ def list_devices(application_id: Optional[str] = None, limit: int = 100, offset:
         for app in applications:
             app_id = app.get("id")
             if app_id:
-                ok, result = _make_request("GET", "/api/devices",
-                                           params={"limit": limit, "offset": offset, "applicationId": app_id})
+                ok, devices = _listing("/api/devices", {"limit": limit, "offset": offset, "applicationId": app_id})
                 if ok:
-                    all_devices.extend(result.get("result", []))
+                    all_devices.extend(devices)
         return True, all_devices
-    success, result = _make_request("GET", "/api/devices",
-                                    params={"limit": limit, "offset": offset, "applicationId": application_id})
-    if success:
-        return True, result.get("result", [])
-    return False, result
+    return _listing("/api/devices", {"limit": limit, "offset": offset, "applicationId": application_id})
 
 
 def get_device(device_eui: str) -> Tuple[bool, Any]:
@@ -422,10 +417,7 @@ def list_gateways(limit: int = 100, offset: int = 0, tenant_id: Optional[str] = 
     params: Dict[str, Any] = {"limit": limit, "offset": offset}
     if tenant_id:
         params["tenantId"] = tenant_id
-    success, result = _make_request("GET", "/api/gateways", params=params)
-    if success:
-        return True, result.get("result", [])
-    return False, result
+    return _listing("/api/gateways", params)
 
 
 def get_gateway(gateway_id: str) -> Tuple[bool, Any]:
@@ -493,10 +485,7 @@ def delete_gateway(gateway_id: str) -> Tuple[bool, str]:
 # =============================================================================
 
 def list_tenants(limit: int = 100) -> Tuple[bool, Any]:
-    success, result = _make_request("GET", "/api/tenants", params={"limit": limit})
-    if success:
-        return True, result.get("result", [])
-    return False, result
+    return _listing("/api/tenants", {"limit": limit})
 
 
 def get_tenant(tenant_id: str) -> Tuple[bool, Any]:

@@ -79,12 +79,7 @@ struct py_service {
             client.reset();
             sim.reset();
         };
-        if (PyGILState_Check()) {
-            py::gil_scoped_release nogil;
-            run();
-        } else {
-            run();
-        }
+        without_gil(run);
     }
 };
 
@@ -223,6 +218,17 @@ ing::log_fn python_log(const std::string& who) {
     return [who](ing::log_level l, std::string_view msg) {
         const int level = l == ing::log_level::debug ? log_debug : l == ing::log_level::info ? log_info : l == ing::log_level::warning ? log_warning : log_error;
         log(level, who + ": " + std::string(msg));
+    };
+}
+
+/// RelayService.disconnect (on = false) or .reconnect (on = true).
+auto relay_call(bool on) {
+    return [on](const py_service& s, const std::string& dev_eui, const std::string& profile, const std::string& meter_ref,
+                const std::string& actor, const std::string& reason, const std::string& key, int priority, const py::object& not_before,
+                const py::object& deadline) {
+        auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline);
+        auto& svc = s.get();
+        return py_command{service_call([&] { return on ? svc.reconnect(r) : svc.disconnect(r); }), std::nullopt};
     };
 }
 
@@ -428,26 +434,14 @@ void bind_service(py::module_& m) {
         .def("close", [](py_service& s) { s.close(); }, "Stop the service, its event sources and the store. Idempotent.")
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](py_service& s, const py::args&) { s.close(); })
-        .def("disconnect", [](const py_service& s, const std::string& dev_eui, const std::string& profile, const std::string& meter_ref,
-                              const std::string& actor, const std::string& reason, const std::string& key, int priority,
-                              const py::object& not_before, const py::object& deadline) {
-            auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline);
-            auto& svc = s.get();
-            return py_command{service_call([&] { return svc.disconnect(r); }), std::nullopt};
-        }, py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "", py::arg("actor") = "system",
-             py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5, py::arg("not_before") = py::none(),
-             py::arg("deadline") = py::none(),
+        .def("disconnect", relay_call(false), py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "",
+             py::arg("actor") = "system", py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5,
+             py::arg("not_before") = py::none(), py::arg("deadline") = py::none(),
              "Relay off, through the safety guard. Returns the command at once: pending, deferred (pending with not_before), "
              "refused (failed, with the reason in `error`), or the one already in flight it duplicates.")
-        .def("reconnect", [](const py_service& s, const std::string& dev_eui, const std::string& profile, const std::string& meter_ref,
-                             const std::string& actor, const std::string& reason, const std::string& key, int priority,
-                             const py::object& not_before, const py::object& deadline) {
-            auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline);
-            auto& svc = s.get();
-            return py_command{service_call([&] { return svc.reconnect(r); }), std::nullopt};
-        }, py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "", py::arg("actor") = "system",
-             py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5, py::arg("not_before") = py::none(),
-             py::arg("deadline") = py::none(), "Relay on; never blocked by the safety guard.")
+        .def("reconnect", relay_call(true), py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "",
+             py::arg("actor") = "system", py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5,
+             py::arg("not_before") = py::none(), py::arg("deadline") = py::none(), "Relay on; never blocked by the safety guard.")
         .def("send", [](const py_service& s, const std::string& dev_eui, const std::string& kind, const py::object& payload,
                         std::optional<long long> f_port, const std::string& profile, const std::string& meter_ref, const std::string& actor,
                         const std::string& reason, const std::string& key, int priority, const py::object& not_before,

@@ -16,6 +16,18 @@
 
 namespace relaylink::python {
 
+/// Run `f` (which stops an object's thread) without the GIL when this thread holds it: the stopping
+/// thread may be waiting for the GIL to finish a callback into Python.
+template <class F>
+void without_gil(F&& f) {
+    if (PyGILState_Check()) {
+        py::gil_scoped_release nogil;
+        f();
+    } else {
+        f();
+    }
+}
+
 /// A ChirpStackClient. shared_ptr: a RelayService keeps the client it runs on alive even after the
 /// Python object was closed or collected.
 struct py_client {
@@ -26,16 +38,9 @@ struct py_client {
     py_client(py_client&&) = default;
     py_client& operator=(py_client&&) = default;
     ~py_client() { close(); }
-    /// Stops the client's thread. Without the GIL: that thread may be waiting for it to finish a
-    /// callback into Python.
+    /// Stops the client's thread.
     void close() {
-        if (!c) return;
-        if (PyGILState_Check()) {
-            py::gil_scoped_release nogil;
-            c.reset();
-        } else {
-            c.reset();
-        }
+        if (c) without_gil([this] { c.reset(); });
     }
     /// The client, shared: a call keeps it alive even if close() runs in another thread meanwhile.
     std::shared_ptr<chirpstack::sync_client> ptr() const {
@@ -70,13 +75,7 @@ struct py_sim {
     py_sim& operator=(py_sim&&) = default;
     ~py_sim() { stop(); }
     void stop() {
-        if (!rt) return;
-        if (PyGILState_Check()) {
-            py::gil_scoped_release nogil;
-            rt.reset();
-        } else {
-            rt.reset();
-        }
+        if (rt) without_gil([this] { rt.reset(); });
     }
     sim::simulator& get() const {
         if (!rt) throw py::value_error("this Simulator is stopped");
