@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-from pathlib import Path
 
 import relaylink
 from conftest import REPO
@@ -12,7 +11,7 @@ from conftest import REPO
 def run(*args, timeout=120):
     env = dict(os.environ)
     # the relaylink these tests import (build tree or installed), for the child too
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(relaylink.__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(relaylink.__file__))), env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 
