@@ -70,6 +70,17 @@ step "Python: pip install . into a virtual environment ($venv)"
 [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
 "$venv/bin/python" -m pip install -q --no-build-isolation --disable-pip-version-check "${pip_build_settings[@]}" "${pip_launcher[@]}" \
   "--config-settings=build-dir=$RELAYLINK_ROOT/build-wheel" "$RELAYLINK_ROOT"
+step "Python: pip install -e . (editable: the Python files are used where they are)"
+venv_e="$RELAYLINK_ROOT/build-venv-editable"
+[ -x "$venv_e/bin/python" ] || python3 -m venv --system-site-packages "$venv_e"
+"$venv_e/bin/python" -m pip install -q --no-build-isolation --disable-pip-version-check "${pip_build_settings[@]}" "${pip_launcher[@]}" \
+  "--config-settings=build-dir=$RELAYLINK_ROOT/build-wheel" -e "$RELAYLINK_ROOT"
+(cd "$venv_e" && "$venv_e/bin/python" -c "
+import relaylink, relaylink._core, sys
+expected = '$RELAYLINK_ROOT/bindings/python/relaylink/__init__.py'
+sys.exit(0 if relaylink.__file__ == expected else 'editable install imports ' + relaylink.__file__ + ', not ' + expected)")
+echo "editable install: relaylink imported from $RELAYLINK_ROOT/bindings/python"
+
 step "Python: the installed package, used from outside the source tree"
 (cd "$venv" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$RELAYLINK_ROOT/tests/python/test_package.py" \
   "$RELAYLINK_ROOT/tests/python/test_chirpstack_service.py")

@@ -134,3 +134,21 @@ def test_service_factory_and_failing_audit(service):
     r = app.test_client().post("/x/meters/17/relay", json={"action": "off"})
     assert r.status_code == 200  # an audit failure never breaks the request
     assert "/x/chirpstack/events" not in [str(rule) for rule in app.url_map.iter_rules()]
+
+
+def test_authorize_with_the_user_and_the_actor_from_it(service):
+    class User:
+        def __init__(self, username, permissions):
+            self.username, self.permissions = username, permissions
+    users = {"ann": User("ann", {"meters.view", "meters.edit"}), "vic": User("vic", {"meters.view"})}
+    app = flask.Flask("portal")
+    app.register_blueprint(relay_blueprint(
+        service, resolve_meter=METERS.get,
+        current_user=lambda: users.get(flask.request.headers.get("X-User", "")),
+        authorize=lambda user, permission: user is not None and permission in user.permissions), url_prefix="/api/v1")
+    c = app.test_client()
+    assert c.post("/api/v1/meters/17/relay", json={"action": "off"}, headers={"X-User": "vic"}).status_code == 403
+    assert c.post("/api/v1/meters/17/relay", json={"action": "off"}).status_code == 403
+    r = c.post("/api/v1/meters/17/relay", json={"action": "off"}, headers={"X-User": "ann"})
+    assert r.status_code == 200
+    assert service.command(r.json["command_id"]).created_by == "ann"

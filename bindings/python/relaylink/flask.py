@@ -36,6 +36,7 @@ Every answer is JSON with ``success`` and ``message``; errors: 400 (bad request,
 from __future__ import annotations
 
 import hmac
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple, Union
@@ -82,9 +83,19 @@ def _answer(http_status: int, message: str, /, **extra: Any) -> Tuple[Response, 
     return jsonify(body), http_status
 
 
+def _required_positional(f: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: assume authorize(permission)
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.kind in kinds and p.default is inspect.Parameter.empty)
+
+
 def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
                     resolve_meter: MeterResolver,
-                    authorize: Optional[Callable[[str], bool]] = None,
+                    authorize: Optional[Callable[..., bool]] = None,
+                    current_user: Optional[Callable[[], Any]] = None,
                     actor: Optional[Callable[[], str]] = None,
                     audit: Optional[Callable[..., Any]] = None,
                     integration_path: str = "/chirpstack/events",
@@ -93,9 +104,11 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
                     name: str = "relaylink") -> Blueprint:
     """The Blueprint. ``service``: the service, or a callable returning it (app factories).
     ``resolve_meter(meter_id)``: the meter's devEui and profile, or None when unknown.
-    ``authorize(permission)``: True to allow (``"meters.view"``, ``"meters.edit"``); it may also
-    abort (e.g. 401 for a user not logged in). Without it every request is allowed: only for demos.
-    ``actor()``: who asks, for the audit trail (default ``"portal"``). ``audit``: the portal's
+    ``authorize(user, permission)`` (or ``authorize(permission)``): True to allow (``"meters.view"``,
+    ``"meters.edit"``); it may also abort (e.g. 401 for a user not logged in). Without it every
+    request is allowed: only for demos. ``current_user()``: the app's user (e.g. Flask-Login's
+    ``current_user``), passed to ``authorize``. ``actor()``: who asks, for the audit trail (default: the
+    user's ``username``, else ``"portal"``). ``audit``: the portal's
     ``log_action(action, entity_type=, entity_id=, old_values=, new_values=)``; its failures are
     logged, never fatal. ``integration_secret``: required header value for ChirpStack's POSTs
     (None: the integration route is not registered; ``""``: no secret, loopback only)."""
@@ -104,16 +117,27 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
     def svc() -> RelayService:
         return service if isinstance(service, RelayService) else service()
 
+    authorize_takes_user = authorize is not None and _required_positional(authorize) >= 2
+
+    def user() -> Any:
+        return current_user() if current_user else None
+
     def who() -> str:
         try:
-            name_ = actor() if actor else "portal"
+            if actor:
+                name_ = actor()
+            else:
+                u = user()
+                name_ = getattr(u, "username", None) or getattr(u, "email", None) or (u if isinstance(u, str) else "")
         except Exception:  # the app's callable failed: keep the request going, say so in the log
             log.exception("relaylink.flask: actor() failed")
             name_ = ""
         return str(name_) or "portal"
 
     def denied(permission: str) -> Optional[Tuple[Response, int]]:
-        if authorize is None or authorize(permission):
+        if authorize is None:
+            return None
+        if authorize(user(), permission) if authorize_takes_user else authorize(permission):
             return None
         return _answer(403, f"Permission denied: {permission} is required", permission=permission)
 

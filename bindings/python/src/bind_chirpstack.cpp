@@ -318,6 +318,11 @@ void bind_chirpstack(py::module_& m) {
             return start_async<cs::device>([&](cs::diagnostics& d, auto h) { c.async_get_device(dev_eui, d, std::move(h)); },
                                            [](cs::device v) -> py::object { return py::cast(std::move(v)); });
         }, py::arg("dev_eui"))
+        .def("get_next_f_cnt_down_async", [](py_client& s, const std::string& dev_eui) {
+            auto& c = s.get().async();
+            return start_async<std::uint32_t>([&](cs::diagnostics& d, auto h) { c.async_get_next_f_cnt_down(dev_eui, d, std::move(h)); },
+                                              [](std::uint32_t v) -> py::object { return py::int_(v); });
+        }, py::arg("dev_eui"))
         .def("request_async", [](py_client& s, const std::string& method, const std::string& path, const py::object& body) {
             const auto mth = method_of(method);
             auto target = path_of(path);

@@ -44,6 +44,7 @@ RULES = [
     (r"def get_queue_async\((.*)\) -> typing\.Any:", r"def get_queue_async(\1) -> typing.Awaitable[list[QueueItem]]:"),
     (r"def flush_queue_async\((.*)\) -> typing\.Any:", r"def flush_queue_async(\1) -> typing.Awaitable[None]:"),
     (r"def get_device_async\((.*)\) -> typing\.Any:", r"def get_device_async(\1) -> typing.Awaitable[Device]:"),
+    (r"def get_next_f_cnt_down_async\((.*)\) -> typing\.Any:", r"def get_next_f_cnt_down_async(\1) -> typing.Awaitable[int]:"),
     (r"def request_async\((.*)\) -> typing\.Any:", r"def request_async(\1) -> typing.Awaitable[typing.Any]:"),
     (r"simulator: typing\.Any = None", "simulator: Simulator | None = None"),
     (r"profiles: typing\.Any = None", "profiles: ProfileRegistry | None = None"),
