@@ -47,7 +47,7 @@ struct source_handle {
     }
 };
 
-struct py_service {
+struct py_service : process_owned {
     std::shared_ptr<cs::sync_client> client;
     std::shared_ptr<sim_runtime> sim;
     std::shared_ptr<feed> sim_feed;
@@ -61,11 +61,20 @@ struct py_service {
     ~py_service() { close(); }
 
     sv::service& get() const {
+        check("this RelayService");
         if (!svc) throw py::value_error("this RelayService is closed");
         return *svc;
     }
     void close() {
         if (!svc) return;
+        if (forked()) { // leave everything to the process that owns it
+            new std::unique_ptr<sv::service>(std::move(svc));
+            new std::unique_ptr<st::store>(std::move(db));
+            new std::vector<std::shared_ptr<source_handle>>(std::move(sources));
+            abandon(client);
+            if (sim) abandon(sim);
+            return;
+        }
         auto run = [this] {
             for (auto& s : sources) s->stop();
             if (sim_feed) {

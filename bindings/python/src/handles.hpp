@@ -12,7 +12,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include <memory>
+#include <string>
 #include <thread>
+
+#include <unistd.h>
 
 namespace relaylink::python {
 
@@ -28,9 +31,26 @@ void without_gil(F&& f) {
     }
 }
 
+/// An object with an I/O thread belongs to the process that made it: after fork() the child has the
+/// object but not the thread, so a call would wait for ever and the destructor would join a thread
+/// that is not there. In a child, calls raise a clear error and the object is left alone (leaked).
+struct process_owned {
+    pid_t owner = ::getpid();
+    bool forked() const noexcept { return ::getpid() != owner; }
+    void check(const char* what) const {
+        if (forked())
+            throw std::runtime_error(std::string(what) + " was created in another process (before a fork: gunicorn --preload, "
+                                     "Celery's prefork pool...); create it in the process that uses it");
+    }
+    template <class T>
+    static void abandon(std::shared_ptr<T>& p) {
+        new std::shared_ptr<T>(std::move(p)); // never destroyed: its thread does not exist in this process
+    }
+};
+
 /// A ChirpStackClient. shared_ptr: a RelayService keeps the client it runs on alive even after the
 /// Python object was closed or collected.
-struct py_client {
+struct py_client : process_owned {
     std::shared_ptr<chirpstack::sync_client> c;
 
     py_client() = default;
@@ -40,10 +60,12 @@ struct py_client {
     ~py_client() { close(); }
     /// Stops the client's thread.
     void close() {
+        if (c && forked()) abandon(c);
         if (c) without_gil([this] { c.reset(); });
     }
     /// The client, shared: a call keeps it alive even if close() runs in another thread meanwhile.
     std::shared_ptr<chirpstack::sync_client> ptr() const {
+        check("this ChirpStackClient");
         if (!c) throw py::value_error("this ChirpStackClient is closed");
         return c;
     }
@@ -66,7 +88,7 @@ struct sim_runtime {
     }
 };
 
-struct py_sim {
+struct py_sim : process_owned {
     std::shared_ptr<sim_runtime> rt;
 
     py_sim() = default;
@@ -75,9 +97,11 @@ struct py_sim {
     py_sim& operator=(py_sim&&) = default;
     ~py_sim() { stop(); }
     void stop() {
+        if (rt && forked()) abandon(rt);
         if (rt) without_gil([this] { rt.reset(); });
     }
     sim::simulator& get() const {
+        check("this Simulator");
         if (!rt) throw py::value_error("this Simulator is stopped");
         return rt->sim;
     }
