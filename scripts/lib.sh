@@ -18,7 +18,7 @@ DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl
 DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk ccache)
 # Python packages (python3 on PATH is not Debian's, so these come from pip): the bindings' build, and the tests.
 PIP_BUILD=(pybind11=pybind11 scikit_build_core=scikit-build-core)
-PIP_TEST=(pytest=pytest flask=flask requests=requests mypy=mypy)
+PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout flask=flask requests=requests mypy=mypy)
 
 ensure_debs() {
   local missing=()
