@@ -223,6 +223,10 @@ private:
     using conn_ptr = std::shared_ptr<connection>;
 
     awaitable<std::pair<error_code, http_response>> exchange(http_request req, diagnostics* diag) {
+        // The pool outlives this call's frames: when the io_context is destroyed with the call in flight
+        // (its owner went away), the frames are destroyed there and attempt_once's releaser still
+        // returns its connection here. Before this, that was a use after free (found under ASan).
+        const auto keep_alive = shared_from_this();
         const bool idempotent = req.verb != method::post;
         auto backoff = cfg_.retry.initial_backoff;
         const int max_attempts = std::max(1, cfg_.retry.max_attempts);

@@ -48,9 +48,10 @@ def test_subscribers_see_every_change_on_another_thread(service):
     mtoken = service.subscribe(lambda ch: meters.append(ch.to_state), what="meters")
     c = service.disconnect(SDM, profile="eastron_sdm")
     service.wait(c.id, timeout=30)
+    # subscribers are called after the commit that wait() saw: give them the moment they need
+    eventually(lambda: [t for i, _, t in seen if i == c.id][-1:] == ["confirmed"] and "disconnected" in meters)
     service.unsubscribe(token)
     service.unsubscribe(mtoken)
-    assert [t for i, _, t in seen if i == c.id][-1] == "confirmed"
     assert ("dispatching", "queued") in [(f, t) for _, f, t in seen]
     assert threading.get_ident() not in threads or len(threads) > 1
     assert "disconnected" in meters
@@ -273,3 +274,18 @@ def test_a_closed_service_says_so(sim_client):
         svc.disconnect(SDM, profile="eastron_sdm")
     with pytest.raises(TypeError, match="ChirpStackClient"):
         RelayService("http://localhost:8090", db=":memory:")
+
+
+def test_an_event_source_outliving_its_service(tmp_path):
+    """Held by Python after the service and its client are gone: answers from what it recorded."""
+    with relaylink.Simulator(manual_time=True) as wire:
+        client = relaylink.ChirpStackClient.for_simulator(wire)
+        svc = RelayService(client, db=":memory:")
+        src = svc.serve_http_integration()
+        assert src.running and src.port
+        url = src.url
+        svc.close()
+        client.close()
+        del svc, client
+        assert not src.running and src.url == url and src.port is None and src.stats()["received"] == 0
+        src.stop()

@@ -37,14 +37,31 @@ struct feed {
     std::uint64_t malformed = 0;
 };
 
-/// An event source attached to a service.
+/// An event source attached to a service. When the service closes, the source is stopped and
+/// destroyed right away (the HTTP integration runs on the client's io_context, which may go next);
+/// a Python EventSource still held then answers from what was recorded at that moment.
 struct source_handle {
     std::unique_ptr<ing::mqtt_source> mqtt;
     std::unique_ptr<ing::http_integration> http;
+    bool is_mqtt = false;
+    std::string url_at_close;
+    ing::source_stats stats_at_close;
+
+    bool released() const noexcept { return !mqtt && !http; }
     void stop() {
         if (mqtt) mqtt->stop();
         if (http) http->stop();
     }
+    void release() {
+        if (released()) return;
+        stop();
+        url_at_close = url();
+        stats_at_close = stats();
+        mqtt.reset();
+        http.reset();
+    }
+    std::string url() const { return mqtt ? mqtt->settings().url : http ? http->url() : url_at_close; }
+    ing::source_stats stats() const { return mqtt ? mqtt->stats() : http ? http->stats() : stats_at_close; }
 };
 
 struct py_service : process_owned {
@@ -76,7 +93,7 @@ struct py_service : process_owned {
             return;
         }
         auto run = [this] {
-            for (auto& s : sources) s->stop();
+            for (auto& s : sources) s->release();
             if (sim_feed) {
                 std::lock_guard lk(sim_feed->m);
                 sim_feed->target = nullptr;
@@ -348,20 +365,22 @@ void bind_service(py::module_& m) {
         .def_property_readonly("to_state", [](const sv::meter_change& c) { return std::string(st::to_string(c.meter.relay)); });
 
     py::class_<source_handle, std::shared_ptr<source_handle>>(m, "EventSource", "A running event source feeding a RelayService.")
-        .def_property_readonly("kind", [](const source_handle& s) { return s.mqtt ? "mqtt" : "http"; })
-        .def_property_readonly("url", [](const source_handle& s) { return s.mqtt ? s.mqtt->settings().url : s.http->url(); })
+        .def_property_readonly("kind", [](const source_handle& s) { return s.is_mqtt ? "mqtt" : "http"; })
+        .def_property_readonly("url", &source_handle::url)
         .def_property_readonly("port", [](const source_handle& s) -> std::optional<unsigned short> {
             if (s.http) return s.http->port();
             return std::nullopt;
         })
-        .def_property_readonly("connected", [](const source_handle& s) { return s.mqtt ? s.mqtt->connected() : true; })
+        .def_property_readonly("running", [](const source_handle& s) { return !s.released(); },
+                               "False once its RelayService has closed.")
+        .def_property_readonly("connected", [](const source_handle& s) { return s.mqtt ? s.mqtt->connected() : !s.released(); })
         .def_property_readonly("last_error", [](const source_handle& s) { return s.mqtt ? s.mqtt->last_error() : std::string(); })
         .def("wait_connected", [](const source_handle& s, const py::object& timeout) {
             auto t = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(timeout, "timeout"));
             py::gil_scoped_release nogil;
-            return s.mqtt ? s.mqtt->wait_connected(t) : true;
+            return s.mqtt ? s.mqtt->wait_connected(t) : !s.released();
         }, py::arg("timeout") = 10.0, "MQTT: until connected and subscribed; False on timeout.")
-        .def("stats", [](const source_handle& s) { return stats_dict(s.mqtt ? s.mqtt->stats() : s.http->stats()); })
+        .def("stats", [](const source_handle& s) { return stats_dict(s.stats()); })
         .def("stop", [](source_handle& s) {
             py::gil_scoped_release nogil;
             s.stop();
@@ -668,6 +687,7 @@ void bind_service(py::module_& m) {
             c.log = python_log("mqtt");
             auto& svc = s.get();
             auto h = std::make_shared<source_handle>();
+            h->is_mqtt = true;
             try {
                 h->mqtt = std::make_unique<ing::mqtt_source>(std::move(c), ing::to_service(svc, max_pending));
             } catch (const std::invalid_argument& e) {

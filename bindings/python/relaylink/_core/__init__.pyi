@@ -822,6 +822,11 @@ class EventSource:
     def port(self) -> int | None:
         ...
     @property
+    def running(self) -> bool:
+        """
+        False once its RelayService has closed.
+        """
+    @property
     def url(self) -> str:
         ...
 class RelayService:
