@@ -188,6 +188,22 @@ def _tenant_params(limit: int) -> Dict[str, Any]:
     return params
 
 
+def _delete(what: str, endpoint: str, ident: str) -> Tuple[bool, str]:
+    """A DELETE with the portal's "<What> deleted successfully"."""
+    logger.info("Deleting %s %s from ChirpStack", what.lower(), ident)
+    success, result = _make_request("DELETE", endpoint)
+    if success:
+        logger.info("%s %s deleted from ChirpStack", what, ident)
+        return True, f"{what} deleted successfully"
+    return False, result
+
+
+def _set_given(record: Dict[str, Any], **fields: Any) -> Dict[str, Any]:
+    """`record` with the fields that are not None set (the update functions change only what they are given)."""
+    record.update({k: v for k, v in fields.items() if v is not None})
+    return record
+
+
 def _path(*segments: Any) -> str:
     return "/api/" + "/".join(quote(str(s), safe="") for s in segments)
 
@@ -300,11 +316,7 @@ def update_application(application_id: str, name: str, description: str = "") ->
 
 
 def delete_application(application_id: str) -> Tuple[bool, str]:
-    success, result = _make_request("DELETE", _path("applications", application_id))
-    if success:
-        logger.info("Application %s deleted from ChirpStack", application_id)
-        return True, "Application deleted successfully"
-    return False, result
+    return _delete("Application", _path("applications", application_id), application_id)
 
 
 # =============================================================================
@@ -375,25 +387,13 @@ def update_device(device_eui: str, name: Optional[str] = None, description: Opti
     success, current = get_device(device_eui)
     if not success:
         return False, f"Device not found: {current}"
-    device = dict(current.get("device", {}))
-    if name is not None:
-        device["name"] = name
-    if description is not None:
-        device["description"] = description
-    if is_disabled is not None:
-        device["isDisabled"] = is_disabled
-    if skip_fcnt_check is not None:
-        device["skipFcntCheck"] = skip_fcnt_check
+    device = _set_given(dict(current.get("device", {})), name=name, description=description, isDisabled=is_disabled,
+                        skipFcntCheck=skip_fcnt_check)
     return _make_request("PUT", _path("devices", device_eui), json_data={"device": device})
 
 
 def delete_device(device_eui: str) -> Tuple[bool, str]:
-    logger.info("Deleting device %s from ChirpStack", device_eui)
-    success, result = _make_request("DELETE", _path("devices", device_eui))
-    if success:
-        logger.info("Device %s deleted from ChirpStack", device_eui)
-        return True, "Device deleted successfully"
-    return False, result
+    return _delete("Device", _path("devices", device_eui), device_eui)
 
 
 def set_device_keys(device_eui: str, app_key: str, nwk_key: Optional[str] = None) -> Tuple[bool, Any]:
@@ -454,30 +454,15 @@ def update_gateway(gateway_id: str, name: Optional[str] = None, description: Opt
     success, current = get_gateway(gateway_id)
     if not success:
         return False, f"Gateway not found: {current}"
-    gateway = dict(current.get("gateway", {}))
-    if name is not None:
-        gateway["name"] = name
-    if description is not None:
-        gateway["description"] = description
+    gateway = _set_given(dict(current.get("gateway", {})), name=name, description=description)
     if any(x is not None for x in (location_latitude, location_longitude, location_altitude)):
-        location = dict(gateway.get("location") or {})
-        if location_latitude is not None:
-            location["latitude"] = location_latitude
-        if location_longitude is not None:
-            location["longitude"] = location_longitude
-        if location_altitude is not None:
-            location["altitude"] = location_altitude
-        gateway["location"] = location
+        gateway["location"] = _set_given(dict(gateway.get("location") or {}), latitude=location_latitude,
+                                         longitude=location_longitude, altitude=location_altitude)
     return _make_request("PUT", _path("gateways", gateway_id), json_data={"gateway": gateway})
 
 
 def delete_gateway(gateway_id: str) -> Tuple[bool, str]:
-    logger.info("Deleting gateway %s from ChirpStack", gateway_id)
-    success, result = _make_request("DELETE", _path("gateways", gateway_id))
-    if success:
-        logger.info("Gateway %s deleted from ChirpStack", gateway_id)
-        return True, "Gateway deleted successfully"
-    return False, result
+    return _delete("Gateway", _path("gateways", gateway_id), gateway_id)
 
 
 # =============================================================================
