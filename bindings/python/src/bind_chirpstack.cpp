@@ -86,9 +86,7 @@ cs::enqueue_request enqueue_of(const py_client& self, const py::handle& data, st
     if (auto ec = cs::check_fport(port, &why)) {
         cs::diagnostics d;
         d.message = why;
-        py::object exc = make_chirpstack_error(ec, d);
-        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-        throw py::error_already_set();
+        raise_instance(make_chirpstack_error(ec, d));
     }
     r.f_port = static_cast<std::uint8_t>(port);
     r.confirmed = confirmed;
@@ -104,9 +102,7 @@ auto blocking(F&& f) {
         py::gil_scoped_release nogil;
         return f();
     } catch (const cs::api_error& e) {
-        py::object exc = make_chirpstack_error(e.code(), e.details());
-        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-        throw py::error_already_set();
+        raise_instance(make_chirpstack_error(e.code(), e.details()));
     }
 }
 
@@ -128,9 +124,7 @@ struct pending_call {
         });
     }
     [[noreturn]] void throw_chirpstack(const error_code& ec) {
-        py::object exc = make_chirpstack_error(ec, diag);
-        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
-        throw py::error_already_set();
+        raise_instance(make_chirpstack_error(ec, diag));
     }
     ~pending_call() {
         if (settled || !Py_IsInitialized()) return;
@@ -154,12 +148,7 @@ py::object start_async(Start&& start, Convert convert) {
 } // namespace
 
 void bind_chirpstack(py::module_& m) {
-    m.def("normalize_dev_eui", [](const std::string& s) {
-        std::string why;
-        auto r = cs::normalize_dev_eui(s, &why);
-        if (!r) throw py::value_error(why);
-        return *r;
-    }, py::arg("dev_eui"), "16 lower-case hex digits, or ValueError saying what is wrong.");
+    m.def("normalize_dev_eui", &checked_eui, py::arg("dev_eui"), "16 lower-case hex digits, or ValueError saying what is wrong.");
 
     py::class_<cs::queue_item>(m, "QueueItem", "One item of a device's downlink queue.")
         .def_readonly("id", &cs::queue_item::id)

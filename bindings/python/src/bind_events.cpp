@@ -19,12 +19,6 @@ void common(py::class_<T>& c, const char* type) {
         .def("__repr__", [type](const T& e) { return std::string("<") + type + " event " + e.device.dev_eui + ">"; });
 }
 
-std::string payload_text(const py::handle& payload) {
-    if (PyUnicode_Check(payload.ptr())) return payload.cast<std::string>();
-    auto b = to_bytes(payload, "payload");
-    return std::string(b.begin(), b.end());
-}
-
 } // namespace
 
 void bind_events(py::module_& m) {
@@ -111,7 +105,7 @@ void bind_events(py::module_& m) {
         .def("__repr__", [](const cs::unknown_event& e) { return "<" + e.type + " event (unknown type)>"; });
 
     m.def("parse_event", [](const std::string& event_type, const py::handle& payload) -> cs::event {
-        const std::string text = payload_text(payload);
+        const std::string text = payload_text(payload, "payload");
         boost::system::result<cs::event, field_error> r = [&] {
             py::gil_scoped_release nogil;
             return cs::parse_event(event_type, text);

@@ -591,10 +591,7 @@ void bind_service(py::module_& m) {
             service_call([&] { svc.ingest(e); });
         }, py::arg("event"), "Apply one event now (an event from parse_event).")
         .def("ingest", [](const py_service& s, const std::string& event_type, const py::object& payload) {
-            std::string text = PyUnicode_Check(payload.ptr()) ? payload.cast<std::string>() : [&] {
-                auto b = to_bytes(payload, "payload");
-                return std::string(b.begin(), b.end());
-            }();
+            const std::string text = payload_text(payload, "payload");
             auto& svc = s.get();
             auto r = service_call([&] { return cs::parse_event(event_type, text); });
             if (!r) raise("EventError", r.error().message, py::dict(py::arg("field") = r.error().field));

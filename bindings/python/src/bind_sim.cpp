@@ -2,20 +2,12 @@
 #include "bindings.hpp"
 #include "handles.hpp"
 
-#include <relaylink/chirpstack/validate.hpp>
 
 namespace relaylink::python {
 
 namespace sm = relaylink::sim;
 
 namespace {
-
-std::string eui_of(const std::string& s) {
-    std::string why;
-    auto r = chirpstack::normalize_dev_eui(s, &why);
-    if (!r) throw py::value_error(why);
-    return *r;
-}
 
 double probability(double p, const char* what) {
     if (!(p >= 0 && p <= 1)) raise("ConfigError", std::string(what) + " must be a probability 0-1, got " + std::to_string(p), py::dict(py::arg("field") = what));
@@ -110,7 +102,7 @@ void bind_sim(py::module_& m) {
                               double gateway_tx_error, const py::object& reply_delay, const std::string& application_id,
                               const std::string& device_profile_id) {
             sm::device_config d;
-            d.dev_eui = eui_of(dev_eui);
+            d.dev_eui = checked_eui(dev_eui);
             d.name = name.empty() ? "meter-" + d.dev_eui.substr(12) : name;
             auto k = sm::device_kind_from_name(kind);
             if (!k) raise("ConfigError", "kind must be 'uc100_sdm320c' or 'ivy_em114039', got '" + kind + "'", py::dict(py::arg("field") = "kind"));
@@ -147,27 +139,27 @@ void bind_sim(py::module_& m) {
              py::arg("device_profile_id") = "",
              "Add (or replace) a device. kind: 'uc100_sdm320c' (a UC100 bridge to an SDM320C) or 'ivy_em114039'. Times are "
              "simulated seconds (or timedelta).")
-        .def("remove_device", [](const py_sim& s, const std::string& e) { return s.get().remove_device(eui_of(e)); }, py::arg("dev_eui"))
+        .def("remove_device", [](const py_sim& s, const std::string& e) { return s.get().remove_device(checked_eui(e)); }, py::arg("dev_eui"))
         .def("device", [](const py_sim& s, const std::string& e) -> py::object {
-            auto v = s.get().device(eui_of(e));
+            auto v = s.get().device(checked_eui(e));
             if (!v) return py::none();
             return device_dict(*v);
         }, py::arg("dev_eui"), "The device as the simulator sees it (relay, counters, queue, every downlink it received), or None.")
         .def("device_euis", [](const py_sim& s) { return s.get().device_euis(); })
         .def("trigger_uplink", [](const py_sim& s, const std::string& e) {
-            auto eui = eui_of(e);
+            auto eui = checked_eui(e);
             auto& sim = s.get();
             py::gil_scoped_release nogil; // runs the network, which may call event callbacks into Python
             return sim.trigger_uplink(eui);
         }, py::arg("dev_eui"), "The device transmits now; False when unknown or without power.")
         .def("restore_power", [](const py_sim& s, const std::string& e) {
-            auto eui = eui_of(e);
+            auto eui = checked_eui(e);
             auto& sim = s.get();
             py::gil_scoped_release nogil;
             return sim.restore_power(eui);
         }, py::arg("dev_eui"), "Power restored on site (a load-side bridge talks again).")
         .def("join", [](const py_sim& s, const std::string& e, bool flush_queue) {
-            auto eui = eui_of(e);
+            auto eui = checked_eui(e);
             auto& sim = s.get();
             py::gil_scoped_release nogil;
             return sim.join(eui, flush_queue);
@@ -179,7 +171,7 @@ void bind_sim(py::module_& m) {
             f.downlink_loss = probability(downlink_loss, "downlink_loss");
             f.gateway_tx_error = probability(gateway_tx_error, "gateway_tx_error");
             f.reply_delay = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(reply_delay, "reply_delay"));
-            return s.get().set_faults(eui_of(e), f);
+            return s.get().set_faults(checked_eui(e), f);
         }, py::arg("dev_eui"), py::kw_only(), py::arg("uplink_loss") = 0.0, py::arg("downlink_loss") = 0.0,
              py::arg("gateway_tx_error") = 0.0, py::arg("reply_delay") = 2.0)
         .def("set_http_faults", [](const py_sim& s, double error_5xx_rate, double rate_limit_rate, double drop_rate, const py::object& latency) {

@@ -1,5 +1,7 @@
 #include "common.hpp"
 
+#include <relaylink/chirpstack/validate.hpp>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -98,9 +100,25 @@ boost::json::value to_json_value(const py::handle& o, const char* what) {
 }
 
 void raise(const char* cls, const std::string& message, py::dict attrs) {
-    py::object exc = py_cache().errors.attr(cls)(message, **attrs);
+    raise_instance(py_cache().errors.attr(cls)(message, **attrs));
+}
+
+void raise_instance(const py::object& exc) {
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
     throw py::error_already_set();
+}
+
+std::string checked_eui(const std::string& s) {
+    std::string why;
+    auto r = chirpstack::normalize_dev_eui(s, &why);
+    if (!r) throw py::value_error(why);
+    return *r;
+}
+
+std::string payload_text(const py::handle& payload, const char* what) {
+    if (PyUnicode_Check(payload.ptr())) return payload.cast<std::string>();
+    auto b = to_bytes(payload, what);
+    return std::string(b.begin(), b.end());
 }
 
 void log(int level, const std::string& message) {

@@ -55,6 +55,14 @@ boost::json::value to_json_value(const py::handle& o, const char* what);
 /// Raise relaylink._errors.<cls>(message, **attrs) (sets the Python error and throws
 /// error_already_set, which pybind11 passes on as is).
 [[noreturn]] void raise(const char* cls, const std::string& message, py::dict attrs = {});
+/// Raise an exception instance already built (sets the Python error, throws error_already_set).
+[[noreturn]] void raise_instance(const py::object& exc);
+
+// ---- arguments --------------------------------------------------------------------------------
+/// A DevEUI normalised to 16 lower-case hex digits; ValueError saying what is wrong otherwise.
+std::string checked_eui(const std::string& s);
+/// An event payload: str, or bytes-like (UTF-8 JSON); TypeError naming `what` otherwise.
+std::string payload_text(const py::handle& payload, const char* what);
 /// Log through logging.getLogger("relaylink").
 void log(int level, const std::string& message);
 inline constexpr int log_debug = 10, log_info = 20, log_warning = 30, log_error = 40;
