@@ -39,7 +39,7 @@ import hmac
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -60,6 +60,8 @@ class MeterTarget:
 
 Reply = Tuple[Response, int]
 MeterResolver = Callable[[str], Union[None, MeterTarget, Dict[str, Any], Tuple[Any, ...]]]
+
+_PERMISSIONS = {"view": "meters.view", "relay_off": "meters.edit", "relay_on": "meters.edit", "cancel": "meters.edit"}
 
 _DELIVERY_NOTE = ("It will be delivered after the device's next uplink (Class A: typically 5-20 minutes); "
                   "follow it with GET /commands/{id}.")
@@ -101,6 +103,8 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
                     integration_path: str = "/chirpstack/events",
                     integration_secret: Optional[str] = None,
                     integration_secret_header: str = "X-Relaylink-Secret",
+                    permissions: Optional[Mapping[str, str]] = None,
+                    reason_required: Iterable[str] = (),
                     name: str = "relaylink") -> Blueprint:
     """The Blueprint. ``service``: the service, or a callable returning it (app factories).
     ``resolve_meter(meter_id)``: the meter's devEui and profile, or None when unknown.
@@ -111,7 +115,21 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
     user's ``username``, else ``"portal"``). ``audit``: the portal's
     ``log_action(action, entity_type=, entity_id=, old_values=, new_values=)``; its failures are
     logged, never fatal. ``integration_secret``: required header value for ChirpStack's POSTs
-    (None: the integration route is not registered; ``""``: no secret, loopback only)."""
+    (None: the integration route is not registered; ``""``: no secret, loopback only).
+    ``permissions``: the permission each route asks ``authorize`` for, by key: ``"view"`` (default
+    ``"meters.view"``), ``"relay_off"``, ``"relay_on"`` and ``"cancel"`` (default ``"meters.edit"``), e.g.
+    ``{"relay_off": "meters.disconnect"}`` to let fewer people cut power than restore it.
+    ``reason_required``: the actions (``"off"``, ``"on"``) refused with 400 without a reason."""
+    perm = dict(_PERMISSIONS)
+    for k, v in (permissions or {}).items():
+        if k not in perm:
+            raise ValueError(f"permissions: unknown key {k!r} (keys: {', '.join(sorted(perm))})")
+        if not isinstance(v, str) or not v:
+            raise ValueError(f"permissions[{k!r}] must be a non-empty permission name")
+        perm[k] = v
+    need_reason = frozenset(reason_required)
+    if not need_reason <= {"on", "off"}:
+        raise ValueError(f"reason_required: only 'on' and 'off', got {sorted(need_reason)}")
     bp = Blueprint(name, __name__)
 
     def svc() -> RelayService:
@@ -151,17 +169,20 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
 
     @bp.post("/meters/<meter_id>/relay")
     def relay(meter_id: str) -> Reply:
-        if (d := denied("meters.edit")) is not None:
-            return d
         body = request.get_json(silent=True)
+        action = body.get("action") if isinstance(body, dict) else None
+        # The permission depends on the action; a request without a readable one is checked as a disconnect.
+        if (d := denied(perm["relay_on"] if action == "on" else perm["relay_off"])) is not None:
+            return d
         if not isinstance(body, dict):
             return _answer(400, "Request body must be JSON: {\"action\": \"off\" | \"on\", \"reason\": \"...\"}", field="body")
-        action = body.get("action")
         if action not in ("on", "off"):
             return _answer(400, f"Invalid action: {action}. Must be 'on' or 'off'", field="action")
         reason = body.get("reason", "")
         if not isinstance(reason, str) or len(reason) > 500:
             return _answer(400, "reason must be text of at most 500 characters", field="reason")
+        if action in need_reason and not reason.strip():
+            return _answer(400, f"A reason is required to {'disconnect' if action == 'off' else 'reconnect'}", field="reason")
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > 200:
             return _answer(400, "Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
@@ -196,7 +217,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
 
     @bp.get("/meters/<meter_id>/commands")
     def meter_commands(meter_id: str) -> Reply:
-        if (d := denied("meters.view")) is not None:
+        if (d := denied(perm["view"])) is not None:
             return d
         target = _target(resolve_meter(meter_id))
         if target is None:
@@ -219,7 +240,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
 
     @bp.get("/commands/<int:command_id>")
     def command(command_id: int) -> Reply:
-        if (d := denied("meters.view")) is not None:
+        if (d := denied(perm["view"])) is not None:
             return d
         c = svc().command(command_id)
         if c is None:
@@ -228,7 +249,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
 
     @bp.post("/commands/<int:command_id>/cancel")
     def cancel(command_id: int) -> Reply:
-        if (d := denied("meters.edit")) is not None:
+        if (d := denied(perm["cancel"])) is not None:
             return d
         body = request.get_json(silent=True) or {}
         reason = body.get("reason", "") if isinstance(body, dict) else ""
