@@ -30,7 +30,6 @@ RELAY_LABELS = {
 ACTIONS = {"disconnect": "relay_off", "reconnect": "relay_on"}
 EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
 MAX_BULK = 5000
-FAILED_LOGINS: Dict[str, List[float]] = {}   # username -> times of recent failures (one process)
 
 
 def portal() -> Any:
@@ -60,17 +59,18 @@ def login_post() -> Any:
     username = request.form.get("username", "").strip()[:100]
     password = request.form.get("password", "")
     now = time.time()
-    recent = [t for t in FAILED_LOGINS.get(username, []) if now - t < 300]
+    failures: Dict[str, List[float]] = portal().extras.setdefault("failed_logins", {})  # per user, this process
+    recent = [t for t in failures.get(username, []) if now - t < 300]
     if len(recent) >= 5:
         flash("Too many failed attempts for this user: wait five minutes.", "error")
         return render_template("login.html", next=request.form.get("next", ""), username=username), 429
     row = portal().db.user(username) if username else None
     if row is None or not check_password_hash(row["password_hash"], password):
-        FAILED_LOGINS[username] = recent + [now]
+        failures[username] = recent + [now]
         portal().log_action("user.login_failed", "user", username or None, username=username or "?")
         flash("Wrong user name or password.", "error")
         return render_template("login.html", next=request.form.get("next", ""), username=username), 401
-    FAILED_LOGINS.pop(username, None)
+    failures.pop(username, None)
     user = auth.User(row)
     auth.log_in(user)
     g.user = user

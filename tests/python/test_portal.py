@@ -1,0 +1,509 @@
+"""The example portal (examples/flask_portal) through Flask's test client, on a real simulator and
+real SQLite files: roles on every endpoint, CSRF on every POST, session expiry, and each form's bad
+values refused with nothing written. The browser tests (test_portal_browser.py) drive the same app in
+Chromium."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+import portal_helpers as ph
+from portal_helpers import CLINIC, EUI, FLAT_1A, FLAT_1B, FLAT_2B, FLAT_3A, STORE, csrf_of, flashes
+
+from portal import auth, create_app  # noqa: E402  (portal_helpers put it on sys.path)
+from portal.notify import Notification
+
+
+@pytest.fixture
+def portal_demo(tmp_path):
+    with ph.start(tmp_path) as d:
+        yield d
+
+
+class Session:
+    """A browser-like session on the test client: logs in through the form, keeps the CSRF token."""
+
+    def __init__(self, app, username=None):
+        self.c = app.test_client()
+        self.token = csrf_of(self.c.get("/login").text)
+        if username:
+            r = self.c.post("/login", data={"username": username, "password": ph.PASSWORDS[username], "csrf_token": self.token})
+            assert r.status_code == 302, r.text
+            self.token = csrf_of(self.c.get("/meters").text)
+
+    def get(self, url, **kw):
+        return self.c.get(url, **kw)
+
+    def post(self, url, data=None, **kw):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token)
+        return self.c.post(url, data=data, **kw)
+
+    def api(self, url, body=None, token=True, **kw):
+        headers = {"X-CSRF-Token": self.token} if token else {}
+        headers.update(kw.pop("headers", {}))
+        return self.c.post(url, json=body if body is not None else {}, headers=headers, **kw)
+
+
+def portal_of(d):
+    return d.app.extensions["portal"]
+
+
+def commands_of(d, meter_id):
+    return d.service.history(EUI[meter_id], 100)
+
+
+# --- log-in, roles ------------------------------------------------------------------------------
+
+def test_login_wrong_password_is_refused_and_audited(portal_demo):
+    s = Session(portal_demo.app)
+    r = s.post("/login", {"username": "admin", "password": "nope"})
+    assert r.status_code == 401 and "Wrong user name or password." in flashes(r.text)
+    r = s.post("/login", {"username": "nobody", "password": "x"})
+    assert r.status_code == 401
+    assert s.get("/meters").status_code == 302  # still not logged in
+    actions = [r["action"] for r in portal_of(portal_demo).db.all("SELECT action FROM audit_logs")]
+    assert actions == ["user.login_failed", "user.login_failed"]
+
+
+def test_login_is_throttled_after_five_failures(portal_demo):
+    s = Session(portal_demo.app)
+    for _ in range(5):
+        assert s.post("/login", {"username": "operator", "password": "bad"}).status_code == 401
+    r = s.post("/login", {"username": "operator", "password": ph.PASSWORDS["operator"]})
+    assert r.status_code == 429 and "wait five minutes" in r.text
+    # Other users are not locked out by it.
+    assert s.post("/login", {"username": "viewer", "password": ph.PASSWORDS["viewer"]}).status_code == 302
+
+
+def test_login_redirects_only_within_the_site(portal_demo):
+    s = Session(portal_demo.app)
+    for target, want in (("/audit", "/audit"), ("//evil.example/x", "/meters"), ("https://evil.example/", "/meters"),
+                         ("/\\evil.example", "/meters")):
+        r = s.post("/login", {"username": "viewer", "password": ph.PASSWORDS["viewer"], "next": target})
+        assert r.status_code == 302 and r.location == want, target
+        s = Session(portal_demo.app)
+
+
+def test_every_endpoint_refuses_anonymous_requests(portal_demo):
+    app = portal_demo.app
+    c = app.test_client()
+    open_endpoints = {"static", "portal.login", "portal.login_post", "portal.logout", "portal.home"}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in open_endpoints:
+            continue
+        url = rule.rule.replace("<int:meter_id>", "1").replace("<meter_id>", "1").replace("<int:command_id>", "1") \
+            .replace("<int:run_id>", "1")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            # With a CSRF token of a session that is not logged in: the refusal must come from the log-in check.
+            tok = csrf_of(c.get("/login").text)
+            r = c.open(url, method=method, headers={"X-CSRF-Token": tok, "Accept": "application/json"})
+            assert r.status_code == 401, (method, url, r.status_code)
+            checked += 1
+    assert checked >= 18
+    # A page asked for by a browser goes to the log-in form and comes back afterwards.
+    r = c.get("/meters/3")
+    assert r.status_code == 302 and r.location.startswith("/login?next=/meters/3")
+
+
+PERMISSION_CASES = [
+    # (method, url, body, {role: expected status})
+    ("POST", "/api/v1/meters/1/relay", {"action": "off", "reason": "test"}, {"viewer": 403, "operator": 403, "admin": 200}),
+    ("POST", "/api/v1/meters/2/relay", {"action": "on"}, {"viewer": 403, "operator": 200, "admin": 200}),
+    ("GET", "/api/v1/meters/1/commands", None, {"viewer": 200, "operator": 200, "admin": 200}),
+    ("POST", "/api/v1/commands/999/cancel", {}, {"viewer": 403, "operator": 403, "admin": 404}),
+    ("GET", "/bulk", None, {"viewer": 403, "operator": 403, "admin": 200}),
+    ("POST", "/bulk", {"action": "reconnect", "reason": "r", "meter": "6"}, {"viewer": 403, "operator": 403, "admin": 302}),
+    ("POST", "/meters/6/schedule", {"action": "reconnect", "at": "2099-01-01T00:00", "reason": "r"},
+     {"viewer": 403, "operator": 403, "admin": 302}),
+    ("POST", "/meters/6/payments", {"amount": "10", "reference": "x"}, {"viewer": 403, "operator": 302, "admin": 302}),
+    ("POST", "/meters/3/restore-power", {}, {"viewer": 403, "operator": 403, "admin": 302}),
+    ("GET", "/audit", None, {"viewer": 200, "operator": 200, "admin": 200}),
+    ("GET", "/notifications", None, {"viewer": 200, "operator": 200, "admin": 200}),
+    ("GET", "/schedules", None, {"viewer": 200, "operator": 200, "admin": 200}),
+    ("GET", "/meters/1", None, {"viewer": 200, "operator": 200, "admin": 200}),
+]
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+def test_roles_on_each_endpoint(portal_demo, role):
+    s = Session(portal_demo.app, role)
+    for method, url, body, want in PERMISSION_CASES:
+        if method == "GET":
+            r = s.get(url)
+        elif url.startswith("/api/"):
+            r = s.api(url, body)
+        else:
+            r = s.post(url, body)
+        assert r.status_code == want[role], (role, method, url, r.status_code, r.text[:300])
+    if role == "viewer":  # nothing was changed by the refused requests
+        assert commands_of(portal_demo, FLAT_1A) == [] and commands_of(portal_demo, FLAT_1B) == []
+        assert portal_of(portal_demo).db.all("SELECT * FROM payments") == []
+
+
+def test_pages_show_only_what_the_role_may_do(portal_demo):
+    viewer = Session(portal_demo.app, "viewer").get("/meters/1").text
+    assert 'id="disconnect"' not in viewer and 'id="reconnect"' not in viewer and 'id="payment-form"' not in viewer
+    assert "can see this meter but not switch it" in viewer and 'id="nav-bulk"' not in viewer
+    operator = Session(portal_demo.app, "operator").get("/meters/1").text
+    assert 'id="disconnect"' not in operator and 'id="reconnect"' in operator and 'id="payment-form"' in operator
+    assert 'id="schedule-form"' not in operator
+    admin = Session(portal_demo.app, "admin").get("/meters/1").text
+    for part in ('id="disconnect"', 'id="reconnect"', 'id="payment-form"', 'id="schedule-form"', 'id="nav-bulk"'):
+        assert part in admin
+
+
+# --- CSRF, sessions -----------------------------------------------------------------------------
+
+def test_every_post_needs_the_csrf_token(portal_demo):
+    app = portal_demo.app
+    s = Session(app, "admin")
+    posts = [r for r in app.url_map.iter_rules() if "POST" in r.methods]
+    assert len(posts) >= 8
+    for rule in posts:
+        url = rule.rule.replace("<int:meter_id>", "1").replace("<meter_id>", "1").replace("<int:command_id>", "1")
+        for headers in ({}, {"X-CSRF-Token": "forged"}):
+            r = s.c.post(url, json={"action": "off", "reason": "x"}, headers={**headers, "Accept": "application/json"})
+            assert r.status_code == 400 and r.json["field"] == "csrf_token", (url, headers, r.status_code)
+        r = s.c.post(url, data={"action": "disconnect", "reason": "x", "amount": "10", "reference": "x", "csrf_token": "forged"})
+        assert r.status_code == (400 if url.startswith("/api/") else 302), url  # a form: back with the message
+    assert commands_of(portal_demo, FLAT_1A) == []
+    assert portal_of(portal_demo).db.all("SELECT * FROM payments") == []
+    r = s.get("/meters")
+    assert r.status_code == 200  # still logged in (logout was refused too)
+    assert "The form's security token is missing or out of date: reload the page and try again." in flashes(r.text)
+
+
+def test_csrf_token_of_another_session_is_refused(portal_demo):
+    a = Session(portal_demo.app, "admin")
+    b = Session(portal_demo.app, "admin")
+    assert a.token != b.token
+    r = a.c.post("/api/v1/meters/1/relay", json={"action": "off", "reason": "x"}, headers={"X-CSRF-Token": b.token})
+    assert r.status_code == 400 and commands_of(portal_demo, FLAT_1A) == []
+
+
+def test_idle_session_expires(portal_demo, monkeypatch):
+    s = Session(portal_demo.app, "operator")
+    t0 = auth.time.time()
+    monkeypatch.setattr(auth.time, "time", lambda: t0 + 14 * 60)
+    assert s.get("/meters").status_code == 200      # activity keeps it alive
+    monkeypatch.setattr(auth.time, "time", lambda: t0 + 28 * 60)
+    assert s.get("/meters").status_code == 200
+    monkeypatch.setattr(auth.time, "time", lambda: t0 + 44 * 60)  # 16 minutes idle
+    r = s.get("/meters")
+    assert r.status_code == 302 and r.location.startswith("/login")
+    assert "Your session expired; log in again." in flashes(s.get(r.location).text)
+    r = s.api("/api/v1/meters/2/relay", {"action": "on"})
+    assert r.status_code in (400, 401)  # the token died with the session
+    assert commands_of(portal_demo, FLAT_1B) == []
+
+
+def test_session_lifetime_ends_even_an_active_session(tmp_path, monkeypatch):
+    with ph.start(tmp_path, config={"PORTAL_SESSION_LIFETIME": 3600}) as d:
+        s = Session(d.app, "viewer")
+        t0 = auth.time.time()
+        for minutes in range(10, 61, 10):
+            monkeypatch.setattr(auth.time, "time", lambda m=minutes: t0 + m * 60 - 1)
+            assert s.get("/api/portal/meters").status_code == 200
+        monkeypatch.setattr(auth.time, "time", lambda: t0 + 3601)
+        r = s.get("/api/portal/meters")
+        assert r.status_code == 401 and r.json["message"] == "Your session expired; log in again."
+
+
+def test_logout_ends_the_session(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    assert s.post("/logout").status_code == 302
+    assert s.get("/meters").status_code == 302
+    assert [r["action"] for r in portal_of(portal_demo).db.all("SELECT action FROM audit_logs ORDER BY id")] == \
+        ["user.login", "user.logout"]
+
+
+def test_bad_settings_are_refused(tmp_path, portal_demo):
+    for cfg, text in (({"PORTAL_IDLE_TIMEOUT": 0}, "PORTAL_IDLE_TIMEOUT must be a positive number"),
+                      ({"PORTAL_SESSION_LIFETIME": "long"}, "PORTAL_SESSION_LIFETIME must be a positive number"),
+                      ({"PORTAL_TIME_ZONE": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'")):
+        with pytest.raises(ValueError, match=text):
+            create_app(portal_demo.service, db_path=str(tmp_path / "x.db"), config=cfg)
+    with pytest.raises(ValueError, match="role must be one of viewer, operator, admin, got 'root'"):
+        create_app(portal_demo.service, db_path=str(tmp_path / "y.db"), users={"eve": ("pw", "root")})
+
+
+# --- relay commands through the pages' API ------------------------------------------------------
+
+def test_disconnect_then_reconnect_with_audit_and_notifications(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    r = s.api("/api/v1/meters/1/relay", {"action": "off"})
+    assert r.status_code == 400 and r.json["field"] == "reason" and r.json["message"] == "A reason is required to disconnect"
+    assert commands_of(portal_demo, FLAT_1A) == []
+    r = s.api("/api/v1/meters/1/relay", {"action": "off", "reason": "balance zero"}, headers={"Idempotency-Key": "ui-1"})
+    assert r.status_code == 200, r.json
+    cid = r.json["command_id"]
+    again = s.api("/api/v1/meters/1/relay", {"action": "off", "reason": "balance zero"}, headers={"Idempotency-Key": "ui-1"})
+    assert again.json["command_id"] == cid  # a double click makes one command
+    assert portal_demo.service.wait(cid, timeout=30).state == "confirmed"
+    assert portal_demo.sim.device(EUI[FLAT_1A])["relay_closed"] is False
+    m = s.get("/api/portal/meters/1").json["meter"]
+    assert m["relay_state"] == "disconnected" and m["relay_label"] == "Disconnected" and m["open_command"] is None
+    page = s.get("/meters/1/history").text
+    assert f'data-command="{cid}" data-state="confirmed"' in page and "balance zero" in page and "confirmed" in page
+
+    rid = s.api("/api/v1/meters/1/relay", {"action": "on"}).json["command_id"]
+    assert portal_demo.service.wait(rid, timeout=30).state == "confirmed"
+    assert s.get("/api/portal/meters/1").json["meter"]["relay_state"] == "connected"
+
+    portal_of(portal_demo).notifier.drain()
+    told = portal_of(portal_demo).db.all("SELECT event, message, command_id, phone FROM notifications ORDER BY id")
+    assert [(n["event"], n["command_id"]) for n in told] == [("power_cut", cid), ("power_restored", rid)]
+    assert "Block A, flat 1 was disconnected" in told[0]["message"] and "Reason: balance zero." in told[0]["message"]
+    assert told[0]["phone"] == "+27 82 555 0101"
+    assert "Nobody has been told" not in s.get("/notifications").text
+
+    audit = s.get("/audit?meter=1").text
+    assert audit.count('data-action="meter.relay_off"') == 2 and audit.count('data-action="meter.relay_on"') == 1
+    assert "state-confirmed" in audit and "balance zero" in audit
+
+
+def test_protected_meter_is_refused_with_the_reason(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    r = s.api(f"/api/v1/meters/{CLINIC}/relay", {"action": "off", "reason": "arrears"})
+    assert r.status_code == 409 and "protected" in r.json["message"]
+    assert r.json["state"] == "failed"
+    assert portal_demo.sim.device(EUI[CLINIC])["relay_closed"] is True
+    assert "state-failed" in s.get(f"/audit?meter={CLINIC}").text
+
+
+def test_meter_without_device_eui(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    r = s.api(f"/api/v1/meters/{STORE}/relay", {"action": "off", "reason": "x"})
+    assert r.status_code == 400 and r.json["message"] == "Meter has no device EUI configured"
+    assert "cannot be switched remotely" in s.get(f"/meters/{STORE}").text
+    assert s.get("/meters/99").status_code == 404
+    assert s.api("/api/v1/meters/99/relay", {"action": "on"}).status_code == 404
+
+
+# --- payments -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("amount,message", [
+    ("abc", "Amount must be a number like 120.50, got 'abc'."), ("", "Amount must be a number"),
+    ("-5", "Amount must be more than zero."), ("0", "Amount must be more than zero."),
+    ("1.234", "Amount has at most two decimals."), ("1e9", "Amount must be at most 100,000.00"),
+    ("NaN", "Amount must be more than zero."), ("Infinity", "Amount must be more than zero."),
+])
+def test_payment_bad_amounts_write_nothing(portal_demo, amount, message):
+    s = Session(portal_demo.app, "operator")
+    r = s.post("/meters/1/payments", {"amount": amount, "reference": "EFT"}, follow_redirects=True)
+    assert any(f.startswith(message) for f in flashes(r.text)), flashes(r.text)
+    assert portal_of(portal_demo).db.all("SELECT * FROM payments") == []
+    assert portal_of(portal_demo).db.meter(1)["balance_cents"] == 0
+
+
+def test_payment_needs_a_reference(portal_demo):
+    s = Session(portal_demo.app, "operator")
+    for ref in ("", "   ", "x" * 101):
+        r = s.post("/meters/1/payments", {"amount": "10", "reference": ref}, follow_redirects=True)
+        assert "A payment reference (1-100 characters) is required." in flashes(r.text)
+    assert portal_of(portal_demo).db.all("SELECT * FROM payments") == []
+
+
+def test_payment_reconnects_a_disconnected_meter_once_the_balance_is_enough(portal_demo):
+    admin = Session(portal_demo.app, "admin")
+    cid = admin.api("/api/v1/meters/1/relay", {"action": "off", "reason": "balance zero"}).json["command_id"]
+    assert portal_demo.service.wait(cid, timeout=30).state == "confirmed"
+    op = Session(portal_demo.app, "operator")
+    r = op.post("/meters/1/payments", {"amount": "20.00", "reference": "EFT-1"}, follow_redirects=True)
+    assert "Not reconnected: the balance is below the activation minimum of 50.00." in " ".join(flashes(r.text))
+    assert [c.kind for c in commands_of(portal_demo, FLAT_1A)] == ["relay_off"]
+    r = op.post("/meters/1/payments", {"amount": "30", "reference": "EFT-2"}, follow_redirects=True)
+    assert "balance 50.00. Reconnect command #" in " ".join(flashes(r.text))
+    on = commands_of(portal_demo, FLAT_1A)[0]
+    assert on.kind == "relay_on" and on.created_by == "operator" and "payment EFT-2 of 30.00" in on.reason
+    assert portal_demo.service.wait(on.id, timeout=30).state == "confirmed"
+    assert portal_demo.sim.device(EUI[FLAT_1A])["relay_closed"] is True
+    row = portal_of(portal_demo).db.one("SELECT * FROM payments WHERE reference = 'EFT-2'")
+    assert row["reconnect_command_id"] == on.id
+    # A payment on a connected meter reconnects nothing.
+    op.post("/meters/1/payments", {"amount": "100", "reference": "EFT-3"})
+    assert len(commands_of(portal_demo, FLAT_1A)) == 2
+    actions = [r["action"] for r in portal_of(portal_demo).db.all("SELECT action FROM audit_logs WHERE entity_id = '1'")]
+    assert actions.count("payment.recorded") == 3 and actions.count("meter.auto_reconnect") == 1
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+def local_minutes_ahead(d, minutes):
+    p = portal_of(d)
+    return (p.now() + timedelta(minutes=minutes)).astimezone(p.tz).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.mark.parametrize("form,message", [
+    ({"action": "reconnect", "at": "tomorrow", "reason": "r"}, "Time must be a date and time (YYYY-MM-DDTHH:MM), got 'tomorrow'."),
+    ({"action": "reconnect", "at": "2001-01-01T00:00", "reason": "r"}, "has passed"),
+    ({"action": "reconnect", "at": "2999-01-01T00:00", "reason": "r"}, "Schedule at most 90 days ahead."),
+    ({"action": "explode", "at": "FUTURE", "reason": "r"}, "Action must be disconnect or reconnect, got 'explode'."),
+    ({"action": "reconnect", "at": "FUTURE", "reason": ""}, "A reason (1-500 characters) is required"),
+])
+def test_schedule_bad_values_write_nothing(portal_demo, form, message):
+    s = Session(portal_demo.app, "admin")
+    form = {k: (local_minutes_ahead(portal_demo, 120) if v == "FUTURE" else v) for k, v in form.items()}
+    r = s.post("/meters/6/schedule", form, follow_redirects=True)
+    assert any(message in f for f in flashes(r.text)), flashes(r.text)
+    assert commands_of(portal_demo, FLAT_3A) == []
+
+
+def test_reconnect_at_runs_when_its_time_comes(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    cid = s.api("/api/v1/meters/4/relay", {"action": "off", "reason": "arrears"}).json["command_id"]
+    assert portal_demo.service.wait(cid, timeout=30).state == "confirmed"
+    at = local_minutes_ahead(portal_demo, 30)  # 3 real seconds at 600x
+    r = s.post("/meters/4/schedule", {"action": "reconnect", "at": at, "reason": "arrangement agreed"}, follow_redirects=True)
+    assert any(f.startswith("Reconnect scheduled for") for f in flashes(r.text)), flashes(r.text)
+    sched = commands_of(portal_demo, FLAT_2B)[0]
+    assert sched.kind == "relay_on" and sched.state == "pending" and sched.not_before is not None
+    assert f'data-command="{sched.id}"' in s.get("/schedules").text
+    assert portal_demo.service.wait(sched.id, timeout=30).state == "confirmed"
+    assert portal_demo.service.command(sched.id).sent_at >= sched.not_before
+    assert "Nothing scheduled." in s.get("/schedules").text
+
+
+def test_a_scheduled_command_can_be_cancelled(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    s.post("/meters/6/schedule", {"action": "disconnect", "at": local_minutes_ahead(portal_demo, 600), "reason": "move out"})
+    c = commands_of(portal_demo, FLAT_3A)[0]
+    r = s.api(f"/api/v1/commands/{c.id}/cancel", {"reason": "tenant stays"})
+    assert r.status_code == 200 and r.json["command"]["state"] == "cancelled"
+    assert "Nothing scheduled." in s.get("/schedules").text
+
+
+# --- bulk ---------------------------------------------------------------------------------------
+
+def csv_file(text, name="meters.csv"):
+    return (io.BytesIO(text.encode()), name)
+
+
+def test_bulk_csv_problems_refuse_the_whole_run(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    body = "device_eui,name\n0101010101010101,a\nnot-an-eui,b\n0A0A0A0A0A0A0A0A,c\n\n"
+    r = s.post("/bulk", {"action": "disconnect", "reason": "arrears", "meter": "4", "csv": csv_file(body)},
+               content_type="multipart/form-data")
+    assert r.status_code == 400
+    text = " ".join(flashes(r.text))
+    assert "Nothing was sent" in text and "line 3: 'not-an-eui' is not a device EUI (16 hex digits)" in text
+    assert "0A0A0A0A0A0A0A0A is not a meter of this portal" in text
+    assert all(commands_of(portal_demo, m) == [] for m in (FLAT_1A, FLAT_2B))
+    assert portal_of(portal_demo).db.all("SELECT * FROM bulk_runs") == []
+
+
+@pytest.mark.parametrize("form,message", [
+    ({"action": "disconnect", "reason": "x"}, "No meters chosen"),
+    ({"action": "reboot", "reason": "x", "meter": "1"}, "Choose disconnect or reconnect."),
+    ({"action": "disconnect", "reason": "", "meter": "1"}, "A reason (1-500 characters) is required."),
+    ({"action": "disconnect", "reason": "x", "meter": "77"}, "meter '77' does not exist"),
+    ({"action": "disconnect", "reason": "x", "meter": str(STORE)}, "Store room has no device EUI"),
+])
+def test_bulk_bad_forms(portal_demo, form, message):
+    s = Session(portal_demo.app, "admin")
+    r = s.post("/bulk", form)
+    assert r.status_code == 400 and message in r.text.replace("&#39;", "'")
+    assert portal_of(portal_demo).db.all("SELECT * FROM bulk_runs") == []
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"\xff\xfe\x00bad", "The file is not UTF-8 text"), (b"", "The file is empty."),
+])
+def test_bulk_unreadable_csv(portal_demo, content, message):
+    s = Session(portal_demo.app, "admin")
+    r = s.post("/bulk", {"action": "disconnect", "reason": "x", "csv": (io.BytesIO(content), "m.csv")},
+               content_type="multipart/form-data")
+    assert r.status_code == 400 and message in r.text
+
+
+def test_bulk_run_reaches_every_outcome_with_refusals_explained(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    body = "0404040404040404\n0505050505050505\n0606060606060606\n0404040404040404\n"  # no header, a duplicate
+    r = s.post("/bulk", {"action": "disconnect", "reason": "arrears run", "meter": str(FLAT_1B), "csv": csv_file(body)},
+               content_type="multipart/form-data")
+    assert r.status_code == 302
+    url = r.location.replace("/bulk/", "/api/portal/bulk/")
+    run = s.get(url).json["run"]
+    assert run["total"] == 4
+    import time
+    deadline = time.monotonic() + 30
+    while not run["finished"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        run = s.get(url).json["run"]
+    assert run["finished"] and run["percent"] == 100
+    outcome = {it["device_eui"]: (it["outcome"], it["detail"]) for it in run["items"]}
+    assert outcome[EUI[CLINIC]][0] == "refused" and "protected" in outcome[EUI[CLINIC]][1]
+    for m in (FLAT_1B, FLAT_2B, FLAT_3A):
+        assert outcome[EUI[m]][0] == "confirmed", outcome
+        assert portal_demo.sim.device(EUI[m])["relay_closed"] is False
+    assert run["counts"] == {"confirmed": 3, "refused": 1}
+    page = s.get(r.location).text
+    assert "arrears run" in page and 'id="bulk-bar"' in page
+    # The same run resubmitted (a browser retry) makes no new command: the keys are per run.
+    assert len(commands_of(portal_demo, FLAT_2B)) == 1
+
+
+# --- audit trail, notifications -------------------------------------------------------------------
+
+def test_audit_trail_filters(portal_demo):
+    admin = Session(portal_demo.app, "admin")
+    op = Session(portal_demo.app, "operator")
+    admin.api("/api/v1/meters/1/relay", {"action": "off", "reason": "r1"})
+    op.api("/api/v1/meters/2/relay", {"action": "on", "reason": "r2"})
+    op.post("/meters/2/payments", {"amount": "5", "reference": "P-1"})
+    page = admin.get("/audit?user=operator").text
+    assert 'data-action="meter.relay_on"' in page and 'data-action="payment.recorded"' in page
+    assert 'data-action="meter.relay_off"' not in page
+    page = admin.get("/audit?meter=1").text
+    assert 'data-action="meter.relay_off"' in page and "payment.recorded" not in page.split('id="audit"')[1]
+    page = admin.get("/audit?action=payment.recorded").text
+    rows = page.split('id="audit"')[1]
+    assert rows.count("data-action=") == 1 and "P-1" in rows
+    assert "No entries match these filters" in admin.get("/audit?user=nobody").text
+    assert admin.get("/audit?page=abc").status_code == 200
+
+
+def test_a_failing_sender_is_recorded_not_fatal(tmp_path):
+    class Failing:
+        def __init__(self):
+            self.seen = []
+
+        def send(self, n: Notification) -> None:
+            self.seen.append(n)
+            raise RuntimeError("SMS gateway down")
+
+    with ph.start(tmp_path) as d:
+        p = portal_of(d)
+        sender = Failing()
+        p.notifier.sender = sender
+        s = Session(d.app, "admin")
+        cid = s.api("/api/v1/meters/1/relay", {"action": "off", "reason": "r"}).json["command_id"]
+        assert d.service.wait(cid, timeout=30).state == "confirmed"
+        p.notifier.drain()
+        assert [n.event for n in sender.seen] == ["power_cut"]
+        assert p.db.one("SELECT error FROM notified WHERE command_id = ?", (cid,))["error"] == "SMS gateway down"
+        assert p.notifier.failed == 1
+        # The portal carries on.
+        assert s.get("/meters").status_code == 200
+
+
+# --- run.py ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args,message", [
+    (["--port", "abc"], "port must be a number 0-65535, got 'abc'"),
+    (["--port", "70000"], "port must be 0-65535, got 70000"),
+    (["--speed", "0"], "--speed must be more than 0"),
+    (["--window", "08:00"], "--window must look like 08:00-16:00"),
+    (["--time-zone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+    (["--window", "25:00-26:00"], "window_start"),
+])
+def test_run_py_bad_arguments(args, message):
+    r = subprocess.run([sys.executable, str(ph.PORTAL_DIR / "run.py"), "--port", "0", *args], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
