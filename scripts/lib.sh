@@ -16,9 +16,11 @@ as_root() {
 DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsqlite3-dev
             libpaho-mqtt-dev libpaho-mqttpp-dev libhowardhinnant-date-dev tzdata)
 DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk ccache)
+DEBS_BROWSER=(chromium chromium-driver)   # the example portal's browser tests (test.sh only)
 # Python packages (python3 on PATH is not Debian's, so these come from pip): the bindings' build, and the tests.
 PIP_BUILD=(pybind11=pybind11 scikit_build_core=scikit-build-core)
-PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout flask=flask requests=requests mypy=mypy)
+PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout flask=flask requests=requests mypy=mypy selenium=selenium)
+PIP_PORTAL=(flask=flask)
 
 ensure_debs() {
   local missing=()

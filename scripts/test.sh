@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, builds with -Werror, runs the unit, CLI and packaging tests,
 # the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, each fuzz target for a
-# bounded time, `pip install .` into a virtual environment, and the Python tests. The output ends
+# bounded time, `pip install .` into a virtual environment, and the Python tests (with the example
+# portal driven in headless Chromium; its screenshots are kept in build/test-artifacts/portal). The output ends
 # with pytest's summary (ctest's comes before it).
 # Usage: ./scripts/test.sh [--quick]     (--quick: skip the sanitizer and fuzz stages)
 #   FUZZ_SECONDS=N   time per fuzz target (default 30)
@@ -17,7 +18,7 @@ done
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 step "checking dependencies"
-ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
+ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}" "${DEBS_BROWSER[@]}"
 ensure_pip "${PIP_BUILD[@]}" "${PIP_TEST[@]}"
 setup_ccache
 
@@ -85,6 +86,7 @@ step "Python: the installed package, used from outside the source tree"
 (cd "$venv" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$RELAYLINK_ROOT/tests/python/test_package.py" \
   "$RELAYLINK_ROOT/tests/python/test_chirpstack_service.py")
 
-step "Python tests (pytest, against the build tree)"
+step "Python tests (pytest, against the build tree; the example portal in headless Chromium, screenshots in $BUILD_DIR/test-artifacts/portal)"
 cd "$RELAYLINK_ROOT"
-PYTHONPATH="$BUILD_DIR/python" python3 -m pytest -q -p no:cacheprovider tests/python
+RELAYLINK_REQUIRE_BROWSER=1 RELAYLINK_ARTIFACTS="$BUILD_DIR/test-artifacts" \
+  PYTHONPATH="$BUILD_DIR/python" python3 -m pytest -q -p no:cacheprovider tests/python

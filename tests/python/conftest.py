@@ -178,3 +178,11 @@ def eventually(check, timeout: float = 10.0, interval: float = 0.01):
         if time.monotonic() > end:
             raise AssertionError(f"still false after {timeout} s: {check}")
         time.sleep(interval)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Marks a failed test (`request.node.failed`), for fixtures that keep evidence of failures (screenshots)."""
+    outcome = yield
+    if outcome.get_result().failed:
+        item.failed = True

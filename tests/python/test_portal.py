@@ -507,3 +507,27 @@ def test_run_py_bad_arguments(args, message):
     r = subprocess.run([sys.executable, str(ph.PORTAL_DIR / "run.py"), "--port", "0", *args], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+def test_bridge_powered_from_the_load_side(portal_demo):
+    """Flat 2A's UC100 loses power with the relay: the page says so, a payment's reconnect waits for
+    power on site, and the simulator's 'restore power' (a technician) lets it through."""
+    from portal_helpers import FLAT_2A
+    s = Session(portal_demo.app, "admin")
+    cid = s.api(f"/api/v1/meters/{FLAT_2A}/relay", {"action": "off", "reason": "arrears"}).json["command_id"]
+    done = portal_demo.service.wait(cid, timeout=30)
+    assert done.state == "failed" and "fell silent after the disconnect" in done.error
+    import time
+    deadline = time.monotonic() + 30
+    while s.get(f"/api/portal/meters/{FLAT_2A}").json["meter"]["relay_state"] != "unreachable_after_disconnect":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    page = s.get(f"/meters/{FLAT_2A}").text
+    assert "Unreachable after disconnect" in page and "powered from the load side" in page and 'id="restore-power"' in page
+    r = s.post(f"/meters/{FLAT_2A}/payments", {"amount": "200", "reference": "CASH-9"}, follow_redirects=True)
+    assert "Reconnect command #" in " ".join(flashes(r.text))
+    on = commands_of(portal_demo, FLAT_2A)[0]
+    assert on.kind == "relay_on" and "only be delivered after power is restored on site" in portal_demo.service.command(on.id).note
+    assert s.post(f"/meters/{FLAT_2A}/restore-power").status_code == 302
+    assert portal_demo.service.wait(on.id, timeout=30).state == "confirmed"
+    assert s.get(f"/api/portal/meters/{FLAT_2A}").json["meter"]["relay_state"] == "connected"

@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 import relaylink
 
@@ -29,6 +29,11 @@ PROTECTED = ["0505050505050505"]  # the clinic: the safety guard refuses to cut 
 DEMO_USERS = {"viewer": ("viewer-demo", "viewer"), "operator": ("operator-demo", "operator"), "admin": ("admin-demo", "admin")}
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 @dataclass
 class Demo:
     sim: relaylink.Simulator
@@ -45,8 +50,9 @@ class Demo:
         assert self.server is not None
         return f"http://{self.server.host}:{self.server.port}"
 
-    def serve(self, host: str = "127.0.0.1", port: int = 0, background: bool = True) -> None:
-        self.server = make_server(host, port, self.app, threaded=True)
+    def serve(self, host: str = "127.0.0.1", port: int = 0, background: bool = True, log_requests: bool = True) -> None:
+        self.server = make_server(host, port, self.app, threaded=True,
+                                  request_handler=None if log_requests else _QuietHandler)
         if background:
             self.thread = threading.Thread(target=self.server.serve_forever, name="portal-http", daemon=True)
             self.thread.start()

@@ -27,6 +27,13 @@ RELAY_LABELS = {
     "unknown": "Unknown",
     "unreachable_after_disconnect": "Unreachable after disconnect",
 }
+EVIDENCE = {  # relaylink's evidence ladder, in words
+    "none": "",
+    "gateway_accepted": "a gateway transmitted it",
+    "device_acknowledged": "the device acknowledged it",
+    "device_replied": "the meter answered: the relay switched",
+    "state_verified": "a read-back shows the relay switched",
+}
 ACTIONS = {"disconnect": "relay_off", "reconnect": "relay_on"}
 EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
 MAX_BULK = 5000
@@ -138,7 +145,7 @@ def command_view(c: Any) -> Dict[str, Any]:
     p = portal()
     d = {
         "id": c.id, "kind": c.kind, "action": {"relay_off": "Disconnect", "relay_on": "Reconnect"}.get(c.kind, c.kind),
-        "state": c.state, "terminal": c.terminal, "evidence": c.evidence, "error": c.error, "note": c.note,
+        "state": c.state, "terminal": c.terminal, "evidence": EVIDENCE.get(c.evidence, c.evidence), "error": c.error, "note": c.note,
         "created_by": c.created_by, "reason": c.reason, "created_at": p.fmt(c.created_at),
         "not_before": p.fmt(c.not_before) if c.not_before else None, "completed_at": p.fmt(c.completed_at) if c.completed_at else None,
         "retry_count": c.retry_count,
@@ -153,7 +160,7 @@ def meter(meter_id: int) -> Any:
     p = portal()
     payments = p.db.all("SELECT * FROM payments WHERE meter_id = ? ORDER BY id DESC LIMIT 10", (meter_id,))
     default_at = (p.now() + timedelta(hours=1)).astimezone(p.tz).strftime("%Y-%m-%dT%H:%M")
-    return render_template("meter.html", m=meter_view(m), history=history_of(m), payments=payments, default_at=default_at,
+    return render_template("meter.html", evidence=EVIDENCE, m=meter_view(m), history=history_of(m), payments=payments, default_at=default_at,
                            min_activation=money(current_app.config["PORTAL_MIN_ACTIVATION_CENTS"]))
 
 
@@ -461,7 +468,7 @@ def run_progress(run_id: int) -> Dict[str, Any]:
             outcome, detail = "unknown", "command not found"
         else:
             outcome = c.state
-            detail = c.error or c.evidence or (f"deferred until {p.fmt(c.not_before)}" if c.not_before and not c.sent_at else "")
+            detail = c.error or EVIDENCE.get(c.evidence, c.evidence) or (f"deferred until {p.fmt(c.not_before)}" if c.not_before and not c.sent_at else "")
         terminal = outcome == "refused" or (c is not None and c.terminal)
         done += terminal
         counts[outcome] = counts.get(outcome, 0) + 1
@@ -516,7 +523,7 @@ def audit() -> Any:
         if isinstance(cid, int):
             c = p.service.command(cid)
             if c is not None:
-                outcome, detail = c.state, c.error or c.evidence
+                outcome, detail = c.state, c.error or EVIDENCE.get(c.evidence, c.evidence)
         entries.append({"row": r, "new": new, "old": old, "command_id": cid, "outcome": outcome, "detail": detail,
                         "reason": new.get("reason", "") if isinstance(new, dict) else "",
                         "meter": p.db.meter(r["entity_id"]) if r["entity_type"] == "meter" else None})

@@ -87,6 +87,7 @@
   // --- meter page -------------------------------------------------------------------------------
   const page = $("#meter-page");
   if (page) {
+    const evidence = JSON.parse(page.dataset.evidence || "{}");
     let tracking = null;
     let stopTracking = null;
     const progress = $("#progress");
@@ -104,7 +105,7 @@
       st.textContent = c.state;
       st.className = "state state-" + c.state;
       st.dataset.state = c.state;
-      let detail = c.evidence || c.error || "";
+      let detail = evidence[c.evidence] || c.evidence || c.error || "";
       if (c.not_before && c.state === "pending") detail = `deferred until ${c.not_before}` + (c.note ? `: ${c.note}` : "");
       else if (c.state === "queued") detail = "waiting in ChirpStack's queue for the device's next uplink";
       else if (c.state === "sent") detail = "sent to the device; waiting for the meter's answer";
