@@ -20,7 +20,7 @@ PASSWORDS = {name: pw for name, (pw, _role) in demo.DEMO_USERS.items()}
 
 def start(tmp_path: Path, *, config: Optional[Dict[str, Any]] = None, speed: float = 600, uplink_interval: float = 60,
           **kw: Any) -> "demo.Demo":
-    cfg = {"PORTAL_POLL_MS": 250}
+    cfg = {"PORTAL_POLL_MS": 250, "PORTAL_PASSWORD_HASH": "pbkdf2:sha256:1000"}  # scrypt costs 0.15 s a hash
     cfg.update(config or {})
     return demo.start(str(tmp_path / "data"), speed=speed, uplink_interval=uplink_interval, config=cfg, tick=0.02, **kw)
 

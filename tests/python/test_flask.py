@@ -152,3 +152,45 @@ def test_authorize_with_the_user_and_the_actor_from_it(service):
     r = c.post("/api/v1/meters/17/relay", json={"action": "off"}, headers={"X-User": "ann"})
     assert r.status_code == 200
     assert service.command(r.json["command_id"]).created_by == "ann"
+
+
+def test_permissions_per_action_and_a_required_reason(service):
+    app = flask.Flask("portal")
+
+    def authorize(permission):
+        return permission in flask.request.headers.get("X-Permissions", "").split(",")
+
+    app.register_blueprint(relay_blueprint(
+        service, resolve_meter=METERS.get, authorize=authorize, reason_required=("off",),
+        permissions={"relay_off": "meters.disconnect", "relay_on": "meters.reconnect", "cancel": "commands.cancel"}),
+        url_prefix="/api/v1")
+    c = app.test_client()
+    operator = {"X-Permissions": "meters.view,meters.reconnect"}
+    r = c.post("/api/v1/meters/17/relay", json={"action": "off", "reason": "x"}, headers=operator)
+    assert r.status_code == 403 and r.json["permission"] == "meters.disconnect"
+    # A request whose action cannot be read is checked as a disconnect: it cannot probe past the check.
+    assert c.post("/api/v1/meters/17/relay", data="nonsense", headers=operator).status_code == 403
+    r = c.post("/api/v1/meters/18/relay", json={"action": "on"}, headers=operator)
+    assert r.status_code == 200  # no reason needed to restore power
+    admin = {"X-Permissions": "meters.view,meters.disconnect,commands.cancel"}
+    for reason in ("", "   "):
+        r = c.post("/api/v1/meters/17/relay", json={"action": "off", "reason": reason}, headers=admin)
+        assert r.status_code == 400 and r.json == {"success": False, "message": "A reason is required to disconnect",
+                                                   "field": "reason"}
+    assert service.history(SDM, 10) == []
+    r = c.post("/api/v1/meters/17/relay", json={"action": "off", "reason": "arrears"}, headers=admin)
+    assert r.status_code == 200
+    assert c.post(f"/api/v1/commands/{r.json['command_id']}/cancel", headers=operator).status_code == 403
+    assert c.post(f"/api/v1/commands/{r.json['command_id']}/cancel", headers=admin).status_code == 200
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"permissions": {"relay": "x"}}, "permissions: unknown key 'relay' (keys: cancel, relay_off, relay_on, view)"),
+    ({"permissions": {"view": ""}}, "permissions['view'] must be a non-empty permission name"),
+    ({"reason_required": ("off", "maybe")}, "reason_required: only 'on' and 'off', got ['maybe', 'off']"),
+    ({"reason_required": "off"}, "reason_required: only 'on' and 'off'"),
+])
+def test_bad_blueprint_settings(service, kw, message):
+    with pytest.raises(ValueError) as e:
+        relay_blueprint(service, resolve_meter=METERS.get, **kw)
+    assert message in str(e.value)

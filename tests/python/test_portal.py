@@ -355,11 +355,16 @@ def test_schedule_bad_values_write_nothing(portal_demo, form, message):
     assert commands_of(portal_demo, FLAT_3A) == []
 
 
-def test_reconnect_at_runs_when_its_time_comes(portal_demo):
+def test_reconnect_at_runs_when_its_time_comes(tmp_path):
+    with ph.start(tmp_path, speed=2400) as d:  # 30 simulated minutes in 0.75 s
+        reconnect_at_story(d)
+
+
+def reconnect_at_story(portal_demo):
     s = Session(portal_demo.app, "admin")
     cid = s.api("/api/v1/meters/4/relay", {"action": "off", "reason": "arrears"}).json["command_id"]
     assert portal_demo.service.wait(cid, timeout=30).state == "confirmed"
-    at = local_minutes_ahead(portal_demo, 30)  # 3 real seconds at 600x
+    at = local_minutes_ahead(portal_demo, 30)
     r = s.post("/meters/4/schedule", {"action": "reconnect", "at": at, "reason": "arrangement agreed"}, follow_redirects=True)
     assert any(f.startswith("Reconnect scheduled for") for f in flashes(r.text)), flashes(r.text)
     sched = commands_of(portal_demo, FLAT_2B)[0]
@@ -509,10 +514,15 @@ def test_run_py_bad_arguments(args, message):
     assert r.returncode == 2 and message in r.stderr, r.stderr
 
 
-def test_bridge_powered_from_the_load_side(portal_demo):
+def test_bridge_powered_from_the_load_side(tmp_path):
     """Flat 2A's UC100 loses power with the relay: the page says so, a payment's reconnect waits for
     power on site, and the simulator's 'restore power' (a technician) lets it through."""
     from portal_helpers import FLAT_2A
+    with ph.start(tmp_path, speed=2400) as d:  # silence is declared after an hour of it: 1.5 s here
+        load_side_story(d, FLAT_2A)
+
+
+def load_side_story(portal_demo, FLAT_2A):
     s = Session(portal_demo.app, "admin")
     cid = s.api(f"/api/v1/meters/{FLAT_2A}/relay", {"action": "off", "reason": "arrears"}).json["command_id"]
     done = portal_demo.service.wait(cid, timeout=30)

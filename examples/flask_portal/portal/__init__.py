@@ -33,6 +33,7 @@ DEFAULTS: Dict[str, Any] = {
     "PORTAL_MIN_ACTIVATION_CENTS": 5000,     # balance a payment must reach to reconnect automatically
     "PORTAL_TIME_ZONE": "UTC",
     "PORTAL_POLL_MS": 1000,                  # how often pages ask for fresh states
+    "PORTAL_PASSWORD_HASH": "scrypt",        # werkzeug's method for stored passwords (tests use a cheap one)
     "PORTAL_CSRF_EXEMPT": frozenset(),       # endpoints authenticated otherwise (ChirpStack's integration)
     "MAX_CONTENT_LENGTH": 1 << 20,           # uploads (bulk CSV) up to 1 MiB
     "SESSION_COOKIE_HTTPONLY": True,
@@ -118,7 +119,7 @@ def create_app(service: relaylink.RelayService, *, db_path: str, simulator: Opti
     for name, (password, role) in (users or {}).items():
         if role not in auth.ROLES:
             raise ValueError(f"user {name!r}: role must be one of {', '.join(auth.ROLES)}, got {role!r}")
-        db.add_user(name, generate_password_hash(password), role)
+        db.add_user(name, generate_password_hash(password, method=app.config["PORTAL_PASSWORD_HASH"]), role)
 
     portal = Portal(db=db, service=service, tz=tz, notifier=None, simulator=simulator)  # type: ignore[arg-type]
     portal.notifier = Notifier(db, sender or TableSender(db), lambda t: portal.fmt(t))
@@ -167,10 +168,6 @@ def create_app(service: relaylink.RelayService, *, db_path: str, simulator: Opti
     def _globals() -> Dict[str, Any]:
         return {"user": g.get("user"), "csrf_token": auth.csrf_token, "portal": portal,
                 "poll_ms": app.config["PORTAL_POLL_MS"]}
-
-    @app.teardown_appcontext
-    def _noop(_: Any) -> None:
-        return None
 
     return app
 
