@@ -152,6 +152,15 @@ def test_disconnect_through_the_modal_then_reconnect(browser, site):
 
 def test_viewer_is_denied(browser, site):
     log_in(browser, site, "viewer")
+    # The meters list follows what others do, without a reload (the marker would not survive one).
+    browser.execute_script("window.__sameDocument = true;")
+    badge = (By.CSS_SELECTOR, f'tr[data-meter="{FLAT_3A}"] [data-field="relay"]')
+    assert browser.find_element(*badge).text == "Unknown"
+    site.service.disconnect(EUI[FLAT_3A], profile="eastron_sdm", meter_ref=str(FLAT_3A), actor="admin", reason="arrears")
+    wait(browser).until(EC.text_to_be_present_in_element(badge, "Disconnected"))
+    assert browser.execute_script("return window.__sameDocument") is True
+    assert "ago" in browser.find_element(By.CSS_SELECTOR, f'tr[data-meter="{FLAT_3A}"] [data-field="uplink"]').text
+    shot(browser, "06-viewer-meters-live")
     browser.get(site.url + "/meters/1")
     assert not browser.find_elements(By.ID, "disconnect") and not browser.find_elements(By.ID, "reconnect")
     assert "can see this meter but not switch it" in browser.page_source
@@ -165,11 +174,11 @@ def test_viewer_is_denied(browser, site):
     assert status == 403
     browser.get(site.url + "/bulk")
     assert "403" in browser.find_element(By.ID, "error").text
-    shot(browser, "06-viewer-denied")
+    shot(browser, "07-viewer-denied")
     assert site.service.history(EUI[FLAT_1A], 10) == []
 
 
-def test_bulk_run_with_progress_and_a_refusal(browser, site):
+def test_bulk_run_with_progress_and_a_refusal(browser, site, tmp_path):
     log_in(browser, site, "admin")
     for mid in (FLAT_2B, CLINIC, FLAT_3A):
         browser.find_element(By.CSS_SELECTOR, f'tr[data-meter="{mid}"] input.pick').click()
@@ -178,9 +187,12 @@ def test_bulk_run_with_progress_and_a_refusal(browser, site):
     picked = [b.get_attribute("value") for b in browser.find_elements(By.CSS_SELECTOR, "input.pick") if b.is_selected()]
     assert sorted(picked) == sorted(str(m) for m in (FLAT_2B, CLINIC, FLAT_3A))
     browser.find_element(By.ID, "bulk-reason").send_keys("arrears run")
+    upload = tmp_path / "more.csv"
+    upload.write_text(f"device_eui\n{EUI[FLAT_1A].lower()}\n{EUI[FLAT_2B]}\n")  # one more meter, one already ticked
+    browser.find_element(By.ID, "bulk-csv").send_keys(str(upload))
     browser.find_element(By.ID, "bulk-run").click()
     wait(browser).until(EC.presence_of_element_located((By.ID, "bulk-bar")))
-    shot(browser, "07-bulk-started")
+    shot(browser, "08-bulk-started")
     widths = set()
 
     def finished(d):
@@ -190,12 +202,15 @@ def test_bulk_run_with_progress_and_a_refusal(browser, site):
     try:
         wait(browser, 45).until(finished)
     except TimeoutException:
-        shot(browser, "07-bulk-timeout")
+        shot(browser, "08-bulk-timeout")
         raise
     assert "100" in widths and len(widths) >= 2, widths  # the bar moved
     full = browser.find_element(By.CSS_SELECTOR, ".progress").size["width"]
     wait(browser, 5).until(lambda d: d.find_element(By.ID, "bulk-bar").size["width"] >= full - 1)  # drawn full (after its transition)
     rows = {r.get_attribute("data-eui"): r.text for r in browser.find_elements(By.CSS_SELECTOR, "#bulk-items tbody tr")}
     assert "refused" in rows[EUI[CLINIC]] and "protected" in rows[EUI[CLINIC]]
-    assert "confirmed" in rows[EUI[FLAT_2B]] and "confirmed" in rows[EUI[FLAT_3A]]
-    shot(browser, "08-bulk-finished")
+    assert len(rows) == 4
+    for m in (FLAT_1A, FLAT_2B, FLAT_3A):
+        assert "confirmed" in rows[EUI[m]], rows
+        assert site.sim.device(EUI[m])["relay_closed"] is False
+    shot(browser, "09-bulk-finished")

@@ -21,6 +21,10 @@ from .auth import requires
 
 bp = Blueprint("portal", __name__)
 
+RELAY_HINTS = {
+    "unknown": "No relay command has been confirmed since relaylink began watching this meter, and its uplinks do not report the relay.",
+    "unreachable_after_disconnect": "A disconnect went out and the meter has been silent since: its bridge is probably powered from the load side.",
+}
 RELAY_LABELS = {
     "connected": "Connected",
     "disconnected": "Disconnected",
@@ -112,7 +116,7 @@ def meter_view(m: Any) -> Dict[str, Any]:
     return {
         "id": m["id"], "name": m["name"], "unit": m["unit"], "resident": m["resident"], "device_eui": m["device_eui"],
         "device_type": m["device_type"], "balance": money(m["balance_cents"]), "balance_cents": m["balance_cents"],
-        "relay_state": state, "relay_label": RELAY_LABELS.get(state, state),
+        "relay_state": state, "relay_label": RELAY_LABELS.get(state, state), "relay_hint": RELAY_HINTS.get(state, ""),
         "last_uplink": p.fmt(row.last_uplink) if row else "—", "last_uplink_ago": p.ago(row.last_uplink if row else None),
         "note": row.note if row else "",
         "open_command": None if pending is None else {

@@ -38,10 +38,11 @@
 
   function setClock(text) { const c = $("#clock"); if (c && text) c.textContent = text; }
 
-  function setBadge(el, state, label) {
+  function setBadge(el, m) {
     if (!el) return;
-    el.className = el.className.replace(/relay-\S+/, "relay-" + state);
-    el.textContent = label;
+    el.className = el.className.replace(/relay-\S+/, "relay-" + m.relay_state);
+    el.textContent = m.relay_label;
+    el.title = m.relay_hint || "";
   }
 
   // --- select all -----------------------------------------------------------------------------
@@ -57,7 +58,7 @@
       for (const m of data.meters) {
         const row = $(`tr[data-meter="${m.id}"]`);
         if (!row) continue;
-        setBadge($('[data-field="relay"]', row), m.relay_state, m.relay_label);
+        setBadge($('[data-field="relay"]', row), m);
         const up = $('[data-field="uplink"]', row);
         up.textContent = m.last_uplink_ago; up.title = m.last_uplink;
         const oc = $('[data-field="open"]', row);
@@ -127,7 +128,7 @@
       const {status, data} = await call(page.dataset.stateUrl, "GET");
       if (status !== 200) return;
       setClock(data.clock);
-      setBadge($("#relay-state"), data.meter.relay_state, data.meter.relay_label);
+      setBadge($("#relay-state"), data.meter);
       const up = $("#last-uplink"); up.textContent = data.meter.last_uplink_ago; up.title = data.meter.last_uplink;
       const note = $("#meter-note"); note.textContent = data.meter.note; note.hidden = !data.meter.note;
     };
@@ -168,6 +169,7 @@
     $$("dialog.modal").forEach((dlg) => {
       $("[data-close]", dlg).addEventListener("click", (e) => { e.preventDefault(); dlg.close(); });
       const form = $("form", dlg);
+      form.elements.reason.addEventListener("input", () => { $("[data-error]", dlg).hidden = true; });
       form.addEventListener("submit", async (e) => {
         e.preventDefault();
         const action = form.dataset.relayAction;
