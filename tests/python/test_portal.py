@@ -448,6 +448,9 @@ def test_bulk_run_reaches_every_outcome_with_refusals_explained(portal_demo):
         assert outcome[EUI[m]][0] == "confirmed", outcome
         assert portal_demo.sim.device(EUI[m])["relay_closed"] is False
     assert run["counts"] == {"confirmed": 3, "refused": 1}
+    kept = portal_of(portal_demo).db.all("SELECT device_eui, outcome FROM bulk_items WHERE problem IS NULL")
+    assert sorted(r["outcome"] for r in kept) == ["confirmed"] * 3  # final outcomes are kept: later polls skip relaylink
+    assert s.get(url).json["run"] == run
     page = s.get(r.location).text
     assert "arrears run" in page and 'id="bulk-bar"' in page
     # The same run resubmitted (a browser retry) makes no new command: the keys are per run.

@@ -83,7 +83,9 @@ CREATE TABLE IF NOT EXISTS bulk_items (
     meter_id INTEGER,
     device_eui TEXT NOT NULL,
     command_id INTEGER,
-    problem TEXT,
+    problem TEXT,                 -- refused before sending (safety guard), with the reason
+    outcome TEXT,                 -- the command's final state, once it has one
+    detail TEXT,
     PRIMARY KEY (run_id, device_eui)
 );
 """

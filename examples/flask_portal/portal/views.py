@@ -106,13 +106,18 @@ def home() -> Any:
 
 # --- meters -----------------------------------------------------------------------------------------
 
-def meter_view(m: Any) -> Dict[str, Any]:
-    """A portal meter with what relaylink knows of it."""
+def meter_view(m: Any, known: Optional[Tuple[Any, Any]] = None) -> Dict[str, Any]:
+    """A portal meter with what relaylink knows of it: its meter row and its newest open command
+    (``known``: both already looked up, see all_meter_views)."""
     p = portal()
-    row = p.service.meter(m["device_eui"]) if m["device_eui"] else None
+    if known is not None:
+        row, pending = known
+    elif m["device_eui"]:
+        row = p.service.meter(m["device_eui"])
+        pending = next((c for c in p.service.history(m["device_eui"], 5) if not c.terminal), None)
+    else:
+        row = pending = None
     state = row.relay_state if row else "unknown"
-    open_ = p.service.history(m["device_eui"], 5) if m["device_eui"] else []
-    pending = next((c for c in open_ if not c.terminal), None)
     return {
         "id": m["id"], "name": m["name"], "unit": m["unit"], "resident": m["resident"], "device_eui": m["device_eui"],
         "device_type": m["device_type"], "balance": money(m["balance_cents"]), "balance_cents": m["balance_cents"],
@@ -125,17 +130,27 @@ def meter_view(m: Any) -> Dict[str, Any]:
     }
 
 
+def all_meter_views() -> List[Dict[str, Any]]:
+    """Every meter, with two relaylink queries in all (not two per meter): the list is polled."""
+    p = portal()
+    rows = {r.dev_eui.upper(): r for r in p.service.meters()}
+    newest_open: Dict[str, Any] = {}
+    for c in p.service.open_commands():  # oldest first: the newest stays
+        newest_open[c.dev_eui.upper()] = c
+    return [meter_view(m, (rows.get(m["device_eui"]), newest_open.get(m["device_eui"]))) for m in p.db.meters()]
+
+
 @bp.get("/meters")
 @requires("meters.view")
 def meters() -> Any:
-    return render_template("meters.html", meters=[meter_view(m) for m in portal().db.meters()])
+    return render_template("meters.html", meters=all_meter_views())
 
 
 @bp.get("/api/portal/meters")
 @requires("meters.view")
 def meters_json() -> Any:
     p = portal()
-    return jsonify(success=True, clock=p.fmt(p.now()), meters=[meter_view(m) for m in p.db.meters()])
+    return jsonify(success=True, clock=p.fmt(p.now()), meters=all_meter_views())
 
 
 def meter_or_404(meter_id: int) -> Any:
@@ -388,7 +403,7 @@ def euis_from_csv(data: bytes) -> Tuple[List[str], List[str]]:
 @requires("meters.bulk")
 def bulk() -> Any:
     selected = set(request.args.getlist("meter", type=int))
-    return render_template("bulk.html", meters=[meter_view(m) for m in portal().db.meters()], selected=selected)
+    return render_template("bulk.html", meters=all_meter_views(), selected=selected)
 
 
 @bp.post("/bulk")
@@ -426,7 +441,7 @@ def bulk_post() -> Any:
     if len(euis) > MAX_BULK:
         problems.append(f"{len(euis)} meters: at most {MAX_BULK} per run.")
     if problems:
-        return render_template("bulk.html", meters=[meter_view(m) for m in p.db.meters()],
+        return render_template("bulk.html", meters=all_meter_views(),
                                selected=set(request.form.getlist("meter", type=int)), problems=problems,
                                action=action, reason=reason), 400
     with p.db.tx() as tx:
@@ -463,21 +478,30 @@ def run_progress(run_id: int) -> Dict[str, Any]:
     rows = []
     done = 0
     counts: Dict[str, int] = {}
+    finals = []
     for it in p.db.all("SELECT b.*, m.name FROM bulk_items b LEFT JOIN meters m ON m.id = b.meter_id WHERE run_id = ? "
                        "ORDER BY m.name", (run_id,)):
-        c = p.service.command(it["command_id"]) if it["command_id"] else None
         if it["problem"]:
-            outcome, detail = "refused", it["problem"]
-        elif c is None:
-            outcome, detail = "unknown", "command not found"
+            outcome, detail, terminal = "refused", it["problem"], True
+        elif it["outcome"]:  # final, kept: a finished meter costs no relaylink query on later polls
+            outcome, detail, terminal = it["outcome"], it["detail"] or "", True
         else:
-            outcome = c.state
-            detail = c.error or EVIDENCE.get(c.evidence, c.evidence) or (f"deferred until {p.fmt(c.not_before)}" if c.not_before and not c.sent_at else "")
-        terminal = outcome == "refused" or (c is not None and c.terminal)
+            c = p.service.command(it["command_id"]) if it["command_id"] else None
+            if c is None:
+                outcome, detail, terminal = "unknown", "command not found", False
+            else:
+                outcome, terminal = c.state, c.terminal
+                detail = c.error or EVIDENCE.get(c.evidence, c.evidence) or \
+                    (f"deferred until {p.fmt(c.not_before)}" if c.not_before and not c.sent_at else "")
+                if terminal:
+                    finals.append((outcome, detail, run_id, it["device_eui"]))
         done += terminal
         counts[outcome] = counts.get(outcome, 0) + 1
         rows.append({"meter_id": it["meter_id"], "name": it["name"], "device_eui": it["device_eui"],
                      "command_id": it["command_id"], "outcome": outcome, "detail": detail, "terminal": terminal})
+    if finals:
+        with p.db.tx() as tx:
+            tx.executemany("UPDATE bulk_items SET outcome = ?, detail = ? WHERE run_id = ? AND device_eui = ?", finals)
     total = len(rows)
     return {"id": run_id, "action": run["action"], "reason": run["reason"], "created_by": run["created_by"],
             "total": total, "done": done, "percent": 100 if total == 0 else round(100 * done / total),
