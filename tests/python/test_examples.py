@@ -33,3 +33,50 @@ def test_quickstart_refuses_unknown_options():
 def test_bench_script_refuses_bad_arguments():
     r = run("bench/bench_python.py", "--commands", "0")
     assert r.returncode == 2 and "must be at least 1" in r.stderr
+
+
+def test_bench_portal_runs_and_refuses_bad_arguments():
+    r = run("bench/bench_portal.py", "--meters", "0")
+    assert r.returncode == 2 and "must be at least 1" in r.stderr
+    r = run("bench/bench_portal.py", "--meters", "20", "--rounds", "1")
+    assert r.returncode == 0, r.stderr
+    assert "20 meters" in r.stdout and r.stdout.count("x baseline") == 4
+
+
+def test_portal_run_py_serves_and_stops_on_ctrl_c():
+    import re
+    import signal
+    import urllib.request
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(relaylink.__file__))), env.get("PYTHONPATH", "")])
+    env["PORTAL_ADMIN_PASSWORD"] = "chosen-in-env"
+    p = subprocess.Popen([sys.executable, "examples/flask_portal/run.py", "--port", "0"], cwd=REPO, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = p.stdout.readline()
+        m = re.search(r"relaylink example portal: (http://127\.0\.0\.1:\d+)/", first)
+        assert m, first + p.stderr.read()
+        banner = "".join(p.stdout.readline() for _ in range(4))
+        assert "admin    password chosen-in-env" in banner and "(temporary)" in banner
+        with urllib.request.urlopen(m.group(1) + "/login", timeout=10) as resp:
+            assert resp.status == 200 and "Log in" in resp.read().decode()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err
+        assert "stopping" in out
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+
+
+def test_portal_is_mypy_strict_clean(tmp_path):
+    import importlib.util
+    import pytest
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed")
+    env = dict(os.environ)
+    env["MYPYPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(relaylink.__file__)))
+    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path), "portal", "run.py"],
+                       capture_output=True, text=True, cwd=REPO / "examples" / "flask_portal", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr

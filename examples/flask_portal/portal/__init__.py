@@ -11,7 +11,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 from flask import Flask, g, jsonify, render_template, request
@@ -98,7 +98,7 @@ def _in_request() -> bool:
 
 def create_app(service: relaylink.RelayService, *, db_path: str, simulator: Optional[relaylink.Simulator] = None,
                sender: Optional[Sender] = None, config: Optional[Dict[str, Any]] = None,
-               users: Optional[Dict[str, tuple]] = None) -> Flask:
+               users: Optional[Dict[str, Tuple[str, str]]] = None) -> Flask:
     """The app. ``users``: ``{username: (password, role)}`` created or updated at start.
     ``config`` overrides DEFAULTS and Flask settings (``SECRET_KEY``: a random one per start unless given)."""
     app = Flask(__name__)

@@ -50,7 +50,8 @@ def wants_json() -> bool:
 
 
 def current_user() -> Optional[User]:
-    return g.get("user")
+    user: Optional[User] = g.get("user")
+    return user
 
 
 def csrf_token() -> str:

@@ -118,7 +118,8 @@ class PortalDB:
         return self.conn().execute(sql, tuple(args)).fetchall()
 
     def one(self, sql: str, args: Iterable[Any] = ()) -> Optional[sqlite3.Row]:
-        return self.conn().execute(sql, tuple(args)).fetchone()
+        row: Optional[sqlite3.Row] = self.conn().execute(sql, tuple(args)).fetchone()
+        return row
 
     # --- the records the pages use ---------------------------------------------------------------
 
