@@ -36,3 +36,5 @@ step "the same audit trail through the CLI: relayctl history / status"
 
 step "the same from Python (the relaylink package): examples/python/relay_quickstart.py"
 PYTHONPATH="$BUILD_DIR/python" python3 "$RELAYLINK_ROOT/examples/python/relay_quickstart.py"
+
+step "done. Next: ./scripts/portal.sh serves the example portal on http://127.0.0.1:5000/ (relay control in a browser, docs/portal.md)"

@@ -544,3 +544,27 @@ def load_side_story(portal_demo, FLAT_2A):
     assert s.post(f"/meters/{FLAT_2A}/restore-power").status_code == 302
     assert portal_demo.service.wait(on.id, timeout=30).state == "confirmed"
     assert s.get(f"/api/portal/meters/{FLAT_2A}").json["meter"]["relay_state"] == "connected"
+
+
+def test_disconnect_outside_the_window_is_deferred_and_shown(tmp_path):
+    import relaylink
+    with relaylink.Simulator(speed=1) as probe:
+        hour = probe.now().hour
+    start = hour + 2 if hour + 2 <= 22 else hour - 3  # a window that does not hold the next hour or so
+    safety = {"windows": True, "time_zone": "UTC", "window_start": f"{start:02d}:00", "window_end": f"{start + 1:02d}:00",
+              "outside": "defer"}
+    with ph.start(tmp_path, speed=1, safety=safety) as d:  # real time: the window stays shut during the test
+        s = Session(d.app, "admin")
+        r = s.api(f"/api/v1/meters/{FLAT_1A}/relay", {"action": "off", "reason": "arrears"})
+        assert r.status_code == 200 and "deferred until" in r.json["message"], r.json
+        c = d.service.command(r.json["command_id"])
+        assert c.state == "pending" and c.not_before is not None and c.not_before.hour == start
+        m = s.get(f"/api/portal/meters/{FLAT_1A}").json["meter"]
+        assert m["open_command"]["id"] == c.id and m["open_command"]["not_before"].endswith(f"{start:02d}:00:00")
+        assert f'data-command="{c.id}"' in s.get("/schedules").text  # waiting for its time, like a schedule
+        r = s.post("/bulk", {"action": "disconnect", "reason": "arrears", "meter": str(FLAT_3A)})
+        item = s.get(r.location.replace("/bulk/", "/api/portal/bulk/")).json["run"]["items"][0]
+        assert item["outcome"] == "pending" and item["detail"].startswith("deferred until")
+        # Reconnects are never held back by the window.
+        on = s.api(f"/api/v1/meters/{FLAT_1B}/relay", {"action": "on"}).json
+        assert d.service.command(on["command_id"]).not_before is None
