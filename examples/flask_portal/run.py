@@ -85,6 +85,9 @@ def main(argv=None) -> int:  # type: ignore[no-untyped-def]
         for name, (pw, role) in users.items():
             print(f"  log in as {name:<8} password {pw:<14} ({role})")
         print(f"  data in {data}{' (temporary)' if tmp else ''}; Ctrl-C to stop")
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"  warning: served on {args.host} over plain HTTP with demo passwords: anyone who can reach it can log in; "
+                  "put it behind TLS and set PORTAL_*_PASSWORD", file=sys.stderr)
         sys.stdout.flush()
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
