@@ -267,15 +267,24 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (!o.actions.empty()) schedule_poll();
     }
 
+    /// A store failure on the service's own thread (a lock held too long by another process, writers
+    /// that keep moving the same command): counted and kept for stats(), never fatal. What it
+    /// interrupted is left as stored and taken up again (the next tick, a retried event batch, or the
+    /// reconciliation of a claim that outlived claim_timeout).
+    void note_store_error(const char* during, const std::exception& e) {
+        ++st.store_errors;
+        st.last_store_error = std::string(during) + ": " + e.what();
+    }
+
     /// Run `fill` into a batch and commit it, again from fresh reads when another writer interfered.
     template <class Fill>
     void transact(Fill&& fill) {
-        for (int attempt = 0; attempt < 5; ++attempt) {
+        for (int attempt = 0; attempt < 10; ++attempt) {
             batch b;
             fill(b);
             if (commit(b)) return;
         }
-        throw store::store_error("could not commit after 5 attempts: other writers keep changing the same commands");
+        throw store::store_error("could not commit after 10 attempts: other writers keep changing the same commands");
     }
 
     // ---- events --------------------------------------------------------------------------------
@@ -398,32 +407,48 @@ struct service::impl : std::enable_shared_from_this<impl> {
     void poll_locked() {
         const sys_time t = now();
         check_silent_meters(t);
-        transact([&](batch& b) {
-            std::size_t slots = cfg.max_in_flight > enqueues_in_flight() ? cfg.max_in_flight - enqueues_in_flight() : 0;
-            for (auto& r : db.due(t, 256)) {
-                auto row = overlay(b, r);
-                if (busy_ids.contains(row->id)) continue;
-                if (row->rec.deadline && t >= *row->rec.deadline) {
-                    apply(b, *row, command::timer_fired{command::timer::deadline}, "relaylink");
-                    continue;
-                }
-                switch (row->rec.current) {
-                case state::pending:
-                    if (slots == 0 || device_blocked(row->dev_eui)) break;
-                    if (!apply(b, *row, command::dispatch_begin{}, "relaylink").ignored) --slots;
-                    break;
-                case state::dispatching: // claimed long ago and not ours in flight: a crash, or a lost answer
-                    check_wanted.insert(row->dev_eui);
-                    break;
-                case state::sent:
-                case state::acknowledged:
-                    apply(b, *row, command::timer_fired{command::timer::reply_timeout}, "relaylink");
-                    break;
-                default: break;
-                }
+        const std::size_t free_slots = cfg.max_in_flight > enqueues_in_flight() ? cfg.max_in_flight - enqueues_in_flight() : 0;
+        const auto due = db.due(t, 256);
+        std::size_t slots = free_slots;
+        batch all;
+        for (const auto& r : due) step_due(all, r, t, slots);
+        if (!commit(all)) {
+            // Another process moved some of these (it claimed them, or applied an event): one command
+            // at a time from a fresh read, so a command another process took is simply skipped.
+            slots = free_slots;
+            for (const auto& r : due) {
+                const std::size_t before = slots;
+                transact([&](batch& b) {
+                    slots = before;
+                    auto fresh = db.get(r.id);
+                    if (fresh && fresh->timer_at && *fresh->timer_at <= t) step_due(b, *fresh, t, slots);
+                });
             }
-        });
+        }
         start_device_ops(t);
+    }
+
+    void step_due(batch& b, const command_row& r, sys_time t, std::size_t& slots) {
+        auto row = overlay(b, r);
+        if (busy_ids.contains(row->id) || command::is_terminal(row->rec.current)) return;
+        if (row->rec.deadline && t >= *row->rec.deadline) {
+            apply(b, *row, command::timer_fired{command::timer::deadline}, "relaylink");
+            return;
+        }
+        switch (row->rec.current) {
+        case state::pending:
+            if (slots == 0 || device_blocked(row->dev_eui)) break;
+            if (!apply(b, *row, command::dispatch_begin{}, "relaylink").ignored) --slots;
+            break;
+        case state::dispatching: // claimed long ago and not ours in flight: a crash, or a lost answer
+            check_wanted.insert(row->dev_eui);
+            break;
+        case state::sent:
+        case state::acknowledged:
+            apply(b, *row, command::timer_fired{command::timer::reply_timeout}, "relaylink");
+            break;
+        default: break;
+        }
     }
 
     void check_silent_meters(sys_time t) {
@@ -462,7 +487,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_enqueue(row.dev_eui, std::move(req), *diag,
                           [self = shared_from_this(), id = row.id, dev = row.dev_eui, diag](error_code ec, std::string qid) {
-                              self->locked([&] { self->enqueue_done(id, dev, ec, std::move(qid), *diag); });
+                              self->locked([&] {
+                                  try {
+                                      self->enqueue_done(id, dev, ec, std::move(qid), *diag);
+                                  } catch (const std::exception& e) { // stays dispatching: reconciled after claim_timeout
+                                      self->note_store_error("recording an enqueue", e);
+                                  }
+                              });
                           });
     }
 
@@ -532,7 +563,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
         ++st.reconciliations;
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_get_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec, std::vector<chirpstack::queue_item> q) {
-            self->locked([&] { self->queue_checked(dev, ec, q, *diag); });
+            self->locked([&] {
+                try {
+                    self->queue_checked(dev, ec, q, *diag);
+                } catch (const std::exception& e) { // read the queue again later; that run frees the commands
+                    self->note_store_error("recording a queue read", e);
+                    self->check_wanted.insert(dev);
+                }
+            });
         });
     }
 
@@ -578,7 +616,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
         ++st.flushes;
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_flush_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec) {
-            self->locked([&] { self->flushed(dev, ec, *diag); });
+            self->locked([&] {
+                try {
+                    self->flushed(dev, ec, *diag);
+                } catch (const std::exception& e) {
+                    self->note_store_error("recording a flush", e);
+                    self->flush_wanted.insert(dev);
+                }
+            });
         });
     }
 
@@ -604,7 +649,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
             if (ec || !self) return;
             self->locked([&] {
                 if (!self->running || !self->alive) return;
-                self->poll_locked();
+                try {
+                    self->poll_locked();
+                } catch (const std::exception& e) {
+                    self->note_store_error("dispatching", e);
+                }
                 self->tick();
             });
         });
@@ -629,25 +678,48 @@ struct service::impl : std::enable_shared_from_this<impl> {
             if (inbox.empty()) drain_posted = false;
             else asio::post(ex, [self = shared_from_this()] { self->drain(); });
         }
-        ingest(take);
+        auto failed = ingest(take);
         {
             std::lock_guard lock(inbox_mu);
             inbox_in_batch = 0;
+            if (!failed.empty()) { // given back, first in line, after a pause
+                inbox.insert(inbox.begin(), std::make_move_iterator(failed.begin()), std::make_move_iterator(failed.end()));
+                if (!drain_posted) {
+                    drain_posted = true;
+                    lingered = true; // the retry takes the batch at once
+                    linger_timer.expires_after(std::chrono::milliseconds(100));
+                    linger_timer.async_wait([self = shared_from_this()](boost::system::error_code) { self->drain(); });
+                }
+            }
         }
         inbox_cv.notify_all();
     }
 
-    void ingest(std::span<const chirpstack::event> events) {
+    /// Apply events; returns those the store could not take (to be tried again), in their order.
+    std::vector<chirpstack::event> ingest(std::span<const chirpstack::event> events) {
+        std::vector<chirpstack::event> failed;
         locked([&] {
             if (!alive) return;
             st.events += events.size();
-            batch first;
-            for (const auto& e : events) handle(first, e);
-            if (!commit(first)) {
-                // Another writer moved a command: apply the events one by one from fresh reads.
-                for (const auto& e : events) transact([&](batch& b) { handle(b, e); });
+            try {
+                batch first;
+                for (const auto& e : events) handle(first, e);
+                if (commit(first)) return;
+            } catch (const std::exception& e) {
+                note_store_error("applying events", e);
+            }
+            // Another writer moved a command (or the store refused the batch): the events one by one
+            // from fresh reads; an event whose command keeps moving is given back.
+            for (const auto& e : events) {
+                try {
+                    transact([&](batch& b) { handle(b, e); });
+                } catch (const std::exception& x) {
+                    note_store_error("applying an event", x);
+                    failed.push_back(e);
+                }
             }
         });
+        return failed;
     }
 
     void deliver() {
@@ -889,8 +961,12 @@ std::optional<store::command_row> service::cancel(std::int64_t id, const std::st
     });
 }
 
-void service::ingest(const chirpstack::event& e) { impl_->ingest(std::span<const chirpstack::event>(&e, 1)); }
-void service::ingest(std::span<const chirpstack::event> events) { impl_->ingest(events); }
+void service::ingest(const chirpstack::event& e) { ingest(std::span<const chirpstack::event>(&e, 1)); }
+void service::ingest(std::span<const chirpstack::event> events) {
+    if (auto failed = impl_->ingest(events); !failed.empty())
+        throw store::store_error(std::to_string(failed.size()) + " of " + std::to_string(events.size()) +
+                                 " events not applied: " + stats().last_store_error);
+}
 
 void service::post_ingest(chirpstack::event e) {
     std::lock_guard lock(impl_->inbox_mu);

@@ -584,6 +584,8 @@ void bind_service(py::module_& m) {
             d["uplinks_unmatched"] = x.uplinks_unmatched;
             d["conflicts"] = x.conflicts;
             d["commits"] = x.commits;
+            d["store_errors"] = x.store_errors;
+            d["last_store_error"] = x.last_store_error;
             return d;
         })
         .def("ingest", [](const py_service& s, const cs::event& e) {

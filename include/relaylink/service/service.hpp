@@ -97,6 +97,8 @@ struct service_stats {
     std::uint64_t uplinks_unmatched = 0;     ///< uplinks that answered no open command
     std::uint64_t conflicts = 0;             ///< writes retried because another writer moved the command
     std::uint64_t commits = 0;
+    std::uint64_t store_errors = 0;          ///< store failures on the service's own thread (left for a later retry)
+    std::string last_store_error;            ///< the latest of them, in words
 };
 
 class service {
