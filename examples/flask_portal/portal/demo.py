@@ -64,7 +64,8 @@ class Demo:
             return
         self.closed = True
         if self.server is not None:
-            self.server.shutdown() if self.thread else None
+            if self.thread:  # serve_forever runs there: stop it before closing the socket
+                self.server.shutdown()
             self.server.server_close()
         close_app(self.app)
         self.service.close()

@@ -214,7 +214,8 @@
         $('[data-field="detail"]', row).textContent = it.detail || "";
       }
     };
-    paint({percent: parseInt($("#bulk-bar").dataset.percent, 10), counts: {}, items: [], done: 0, total: 0, finished: false});
+    // The server drew the summary and the rows; only the bar's width needs a script (no inline styles).
+    $("#bulk-bar").style.width = $("#bulk-bar").dataset.percent + "%";
     const first = async () => {
       const {status, data} = await call(bulk.dataset.url, "GET");
       if (status !== 200) return true;
