@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -17,6 +18,9 @@
 #include <random>
 #include <set>
 #include <unordered_map>
+
+#include <signal.h>
+#include <unistd.h>
 
 namespace relaylink::service {
 
@@ -54,6 +58,35 @@ struct service::impl : std::enable_shared_from_this<impl> {
                                         std::to_string(cfg.unreachable_after_intervals));
         if (cfg.default_deadline <= std::chrono::seconds(0))
             throw std::invalid_argument("service: default_deadline must be positive");
+        if (cfg.claim_timeout < std::chrono::seconds(1))
+            throw std::invalid_argument("service: claim_timeout must be at least 1 second");
+        if (cfg.instance.empty()) cfg.instance = default_instance();
+        if (cfg.instance.size() > 200) throw std::invalid_argument("service: instance must be at most 200 characters");
+    }
+
+    static std::string host_name() {
+        char host[256] = {};
+        if (::gethostname(host, sizeof host - 1) != 0) return "localhost";
+        return host;
+    }
+    static std::string default_instance() { return host_name() + ":" + std::to_string(::getpid()); }
+
+    /// A claim this instance may reconcile: its own (none in flight when a device operation runs), one
+    /// from before owners were recorded, one whose lease has ended, or one whose owner is gone.
+    bool may_reconcile(const command_row& c, sys_time t) const {
+        return c.claim_owner.empty() || c.claim_owner == cfg.instance || (c.lease_until && *c.lease_until <= t) ||
+               owner_gone(c.claim_owner);
+    }
+
+    /// A claim whose owner was a process of this host ("host:pid", the default name) that no longer
+    /// exists: crashed or killed, so its claims need not wait for their lease.
+    static bool owner_gone(const std::string& owner) {
+        const auto colon = owner.rfind(':');
+        if (colon == std::string::npos || owner.substr(0, colon) != host_name()) return false;
+        const std::string pid = owner.substr(colon + 1);
+        if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+            return false;
+        return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
     }
 
     asio::any_io_executor ex;
@@ -127,7 +160,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             consider(when);
             break;
         }
-        case state::dispatching: consider(t + cfg.claim_timeout); break;
+        case state::dispatching: consider(c.lease_until.value_or(t + cfg.claim_timeout)); break;
         case state::sent:
         case state::acknowledged:
             if (c.rec.sent_at && p.completion > evidence::gateway_accepted)
@@ -174,6 +207,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
         return out;
     }
+    std::optional<sys_time> last_uplink_of(batch& b, const std::string& dev) {
+        if (auto it = b.meters.find(dev); it != b.meters.end()) return it->second.last_uplink;
+        auto m = db.meter(dev);
+        return m ? m->last_uplink : std::nullopt;
+    }
     meter_row& meter_for(batch& b, const std::string& dev) {
         auto it = b.meters.find(dev);
         if (it != b.meters.end()) return it->second;
@@ -193,6 +231,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
             return o;
         }
         row.updated_at = t;
+        if (row.rec.current != state::dispatching) {
+            row.claim_owner.clear();
+            row.lease_until.reset();
+        } else if (o.from != state::dispatching) { // claimed now: by us, until the lease ends
+            row.claim_owner = cfg.instance;
+            row.lease_until = t + cfg.claim_timeout;
+        }
         row.timer_at = next_timer(row, p, t);
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
                               (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
@@ -241,8 +286,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 return false;
             }
             ++st.commits;
-            st.transitions += b.updates.size();
-            for (auto& [i, o] : b.done) act(b.updates[i].row, o); // the rows carry their new versions now
+            for (auto& [i, o] : b.done) {
+                if (!b.updates[i].applied) { // a claim another instance took first: theirs to act on
+                    ++st.claims_skipped;
+                    continue;
+                }
+                ++st.transitions;
+                act(b.updates[i].row, o); // the rows carry their new versions now
+            }
         }
         st.ignored += b.ignored;
         st.uplinks_unmatched += b.unmatched;
@@ -274,6 +325,23 @@ struct service::impl : std::enable_shared_from_this<impl> {
     void note_store_error(const char* during, const std::exception& e) {
         ++st.store_errors;
         st.last_store_error = std::string(during) + ": " + e.what();
+    }
+
+    /// Run `f` (the lock held); a store failure is noted, never fatal, and `on_failure` runs.
+    template <class F, class G = void (*)()>
+    void guard_store(const char* during, F&& f, G on_failure = [] {}) {
+        try {
+            f();
+        } catch (const std::exception& e) {
+            note_store_error(during, e);
+            on_failure();
+        }
+    }
+    /// guard_store under the lock, subscribers told afterwards: for the executor's handlers, where an
+    /// escaping exception would end the process.
+    template <class F, class G = void (*)()>
+    void guarded(const char* during, F&& f, G on_failure = [] {}) {
+        locked([&] { guard_store(during, std::forward<F>(f), on_failure); });
     }
 
     /// Run `fill` into a batch and commit it, again from fresh reads when another writer interfered.
@@ -388,7 +456,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (poll_posted || !alive) return;
         poll_posted = true;
         asio::post(ex, [self = shared_from_this()] {
-            self->locked([&] {
+            self->guarded("dispatching", [&] {
                 self->poll_posted = false;
                 if (self->alive) self->poll_locked();
             });
@@ -438,7 +506,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
         switch (row->rec.current) {
         case state::pending:
             if (slots == 0 || device_blocked(row->dev_eui)) break;
-            if (!apply(b, *row, command::dispatch_begin{}, "relaylink").ignored) --slots;
+            if (!apply(b, *row, command::dispatch_begin{}, "relaylink", "claimed by " + cfg.instance).ignored) {
+                b.updates.back().claim = true; // skipped, not a conflict, when another instance holds or moved it
+                --slots;
+            }
             break;
         case state::dispatching: // claimed long ago and not ours in flight: a crash, or a lost answer
             check_wanted.insert(row->dev_eui);
@@ -487,13 +558,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_enqueue(row.dev_eui, std::move(req), *diag,
                           [self = shared_from_this(), id = row.id, dev = row.dev_eui, diag](error_code ec, std::string qid) {
-                              self->locked([&] {
-                                  try {
-                                      self->enqueue_done(id, dev, ec, std::move(qid), *diag);
-                                  } catch (const std::exception& e) { // stays dispatching: reconciled after claim_timeout
-                                      self->note_store_error("recording an enqueue", e);
-                                  }
-                              });
+                              // On a store failure the command stays dispatching: reconciled when its lease ends.
+                              self->guarded("recording an enqueue", [&] { self->enqueue_done(id, dev, ec, std::move(qid), *diag); });
                           });
     }
 
@@ -563,14 +629,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
         ++st.reconciliations;
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_get_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec, std::vector<chirpstack::queue_item> q) {
-            self->locked([&] {
-                try {
-                    self->queue_checked(dev, ec, q, *diag);
-                } catch (const std::exception& e) { // read the queue again later; that run frees the commands
-                    self->note_store_error("recording a queue read", e);
-                    self->check_wanted.insert(dev);
-                }
-            });
+            // On a store failure the queue is read again later; that run frees the commands.
+            self->guarded("recording a queue read", [&] { self->queue_checked(dev, ec, q, *diag); },
+                          [&] { self->check_wanted.insert(dev); });
         });
     }
 
@@ -592,7 +653,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 if (c.rec.current == state::queued) {
                     const bool there = std::any_of(q.begin(), q.end(), [&](const auto& i) { return i.id == c.rec.queue_item_id; });
                     if (!there) apply(b, c, command::left_queue{}, "relaylink", "device queue read: " + std::to_string(q.size()) + " items");
-                } else if (c.rec.current == state::dispatching) { // none in flight: device operations run alone
+                } else if (c.rec.current == state::dispatching && may_reconcile(c, now())) { // none of ours in flight: device operations run alone
                     std::optional<std::string> adopt;
                     for (const auto& item : q) {
                         if (taken.contains(item.id) || item.f_port != c.f_port || item.data != c.payload || item.confirmed != c.confirmed)
@@ -602,7 +663,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
                         taken.insert(item.id);
                         break;
                     }
-                    apply(b, c, command::reconciled{adopt}, "relaylink",
+                    const auto claimed_at = c.lease_until ? *c.lease_until - cfg.claim_timeout : c.updated_at;
+                    const auto heard = last_uplink_of(b, dev); // read only: the meter row is not rewritten
+                    apply(b, c, command::reconciled{adopt, !adopt && heard && *heard >= claimed_at}, "relaylink",
                           "device queue read: " + std::to_string(q.size()) + " items" + (adopt ? ", adopted " + *adopt : ", none identical"));
                 }
             }
@@ -616,14 +679,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         ++st.flushes;
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_flush_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec) {
-            self->locked([&] {
-                try {
-                    self->flushed(dev, ec, *diag);
-                } catch (const std::exception& e) {
-                    self->note_store_error("recording a flush", e);
-                    self->flush_wanted.insert(dev);
-                }
-            });
+            self->guarded("recording a flush", [&] { self->flushed(dev, ec, *diag); }, [&] { self->flush_wanted.insert(dev); });
         });
     }
 
@@ -649,11 +705,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             if (ec || !self) return;
             self->locked([&] {
                 if (!self->running || !self->alive) return;
-                try {
-                    self->poll_locked();
-                } catch (const std::exception& e) {
-                    self->note_store_error("dispatching", e);
-                }
+                self->guard_store("dispatching", [&] { self->poll_locked(); });
                 self->tick();
             });
         });
@@ -920,10 +972,16 @@ void service::start() {
         impl_->running = true;
         // What a previous run left: commands claimed (dispatching) or queued are checked against the
         // device queue before anything else is sent to those devices.
+        // Another running instance's claims are left to it until their lease ends (or its process is
+        // found gone): reading a device queue while its enqueue is in flight could send a command twice.
+        const sys_time t = impl_->now();
         for (auto st : {state::dispatching, state::queued})
             for (auto& c : impl_->db.in_state(st)) {
+                if (st == state::dispatching) {
+                    if (!impl_->may_reconcile(c, t)) continue;
+                    impl_->busy_ids.insert(c.id);
+                }
                 impl_->check_wanted.insert(c.dev_eui);
-                if (st == state::dispatching) impl_->busy_ids.insert(c.id);
             }
         impl_->poll_locked();
         impl_->tick();

@@ -37,14 +37,23 @@ public:
         std::lock_guard lock(mu_);
         // The same command may appear twice: the second update carries the first one's new version.
         std::unordered_map<std::int64_t, std::int64_t> versions;
-        for (const auto& u : updates) {
+        std::vector<bool> skip(updates.size(), false);
+        for (std::size_t i = 0; i < updates.size(); ++i) {
+            const auto& u = updates[i];
             const command_row* cur = find(u.row.id);
             if (!cur) return false;
             auto [it, fresh] = versions.try_emplace(u.row.id, cur->version);
-            if (it->second != u.row.version) return false;
+            if (it->second != u.row.version) {
+                if (!u.claim) return false;
+                skip[i] = true; // moved by another writer: not ours to claim
+                continue;
+            }
             ++it->second;
         }
-        for (auto& u : updates) {
+        for (std::size_t i = 0; i < updates.size(); ++i) {
+            auto& u = updates[i];
+            u.applied = !skip[i];
+            if (skip[i]) continue;
             command_row& cur = rows_[static_cast<std::size_t>(u.row.id - 1)];
             // Re-index only what moved: the open sets when the command finishes, the queue item when new.
             const bool reopen = command::is_terminal(cur.rec.current) != command::is_terminal(u.row.rec.current);

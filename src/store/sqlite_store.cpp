@@ -2,6 +2,8 @@
 // guarded by a mutex. Times are stored as INTEGER nanoseconds since the Unix epoch (UTC).
 #include <relaylink/store/store.hpp>
 
+#include "columns.hpp"
+
 #include <sqlite3.h>
 
 #include <mutex>
@@ -98,10 +100,18 @@ CREATE TABLE meters (
 ) WITHOUT ROWID;
 CREATE INDEX meters_awaiting_uplink ON meters (dev_eui) WHERE disconnect_sent_at IS NOT NULL;
 )sql"},
+    {2, "a claim's owner and lease on commands", R"sql(
+ALTER TABLE commands ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE commands ADD COLUMN lease_until INTEGER;
+)sql"},
 };
 
-std::int64_t ns(sys_time t) { return t.time_since_epoch().count(); }
-sys_time from_ns(std::int64_t v) { return sys_time{std::chrono::nanoseconds{v}}; }
+using columns::from_ns;
+using columns::ns;
+using columns::read_command;
+using columns::read_event;
+using columns::read_meter;
+using columns::state_of;
 
 class db_handle {
 public:
@@ -143,6 +153,7 @@ public:
         return check(sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
     }
     stmt& bind_null(int i) { return check(sqlite3_bind_null(s_, i)); }
+    stmt& bind_flag(int i, bool v) { return bind(i, v ? 1 : 0); }
     stmt& bind(int i, const std::optional<sys_time>& t) { return t ? bind(i, ns(*t)) : bind_null(i); }
     stmt& bind_text_or_null(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
 
@@ -158,6 +169,7 @@ public:
     }
 
     bool null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
+    bool flag(int c) const { return i64(c) != 0; }
     std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
     std::string text(int c) const {
         const auto* p = sqlite3_column_text(s_, c);
@@ -178,15 +190,9 @@ private:
     sqlite3_stmt* s_;
 };
 
-constexpr const char* command_columns =
-    "id, idempotency_key, meter_ref, dev_eui, profile, kind, payload, f_port, confirmed, priority, state, evidence, "
-    "queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, next_attempt_at, timer_at, "
-    "cancel_requested, created_by, reason, note, created_at, updated_at, sent_at, completed_at, error, version";
 
-constexpr const char* meter_columns =
-    "dev_eui, meter_ref, profile, relay_state, last_uplink, last_confirmed_command, disconnect_sent_at, note, updated_at";
-
-std::string meter_select(const char* rest) { return std::string("SELECT ") + meter_columns + " FROM meters " + rest; }
+using columns::select_commands;
+const auto meter_select = columns::select_meters;
 
 class sqlite_store final : public store {
 public:
@@ -219,13 +225,13 @@ public:
             if (s.step()) return false;
         }
         {
-            stmt s = prepare(
-                "INSERT INTO commands (idempotency_key, meter_ref, dev_eui, profile, kind, payload, f_port, confirmed, "
-                "created_by, reason, created_at, "
-                "priority, state, evidence, queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, "
-                "next_attempt_at, timer_at, cancel_requested, note, updated_at, sent_at, completed_at, error, version) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)");
-            bind_mutable(s, c, bind_immutable(s, c, 1));
+            static const std::string q = [] {
+                std::string v = std::string("INSERT INTO commands (") + columns::insert_list + ", version) VALUES (";
+                for (int i = 0; i < columns::insert_count; ++i) v += "?,";
+                return v + "1)";
+            }();
+            stmt s = prepare(q.c_str());
+            columns::bind_mutable(s, c, columns::bind_immutable(s, c, 1));
             s.run();
         }
         c.id = sqlite3_last_insert_rowid(h_.db);
@@ -243,17 +249,19 @@ public:
         tx t(*this);
         for (auto& u : updates) {
             // Only what a transition can change: fewer index entries to rewrite.
-            stmt s = prepare(
-                "UPDATE commands SET priority=?, state=?, evidence=?, queue_item_id=?, f_cnt_down=?, not_before=?, deadline=?, "
-                "retry_count=?, max_retries=?, next_attempt_at=?, timer_at=?, cancel_requested=?, note=?, updated_at=?, "
-                "sent_at=?, completed_at=?, error=?, version=version+1 WHERE id=? AND version=?");
+            static const std::string q = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
+                                         ", version=version+1 WHERE id=? AND version=?";
+            stmt s = prepare(q.c_str());
             const command_row& c = u.row;
-            const int i = bind_mutable(s, c, 1);
+            const int i = columns::bind_mutable(s, c, 1);
             s.bind(i, c.id).bind(i + 1, c.version);
             s.run();
-            if (sqlite3_changes(h_.db) != 1) return false; // tx rolls back
+            // The write lock is held from BEGIN IMMEDIATE: a conditional update is the whole claim.
+            u.applied = sqlite3_changes(h_.db) == 1;
+            if (!u.applied && !u.claim) return false; // tx rolls back
         }
         for (auto& u : updates) {
+            if (!u.applied) continue;
             ++u.row.version;
             u.event.command_id = u.row.id;
             u.event.sequence = u.row.version; // every write and every audit row bump the version: they stay equal
@@ -261,15 +269,13 @@ public:
             if (u.new_queue_item) note_queue_item(u.row);
         }
         for (const auto& m : meters) {
-            static const std::string upsert = std::string("INSERT INTO meters (") + meter_columns +
+            static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
                              ") VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (dev_eui) DO UPDATE SET meter_ref=excluded.meter_ref, "
                              "profile=excluded.profile, relay_state=excluded.relay_state, last_uplink=excluded.last_uplink, "
                              "last_confirmed_command=excluded.last_confirmed_command, "
                              "disconnect_sent_at=excluded.disconnect_sent_at, note=excluded.note, updated_at=excluded.updated_at";
             stmt s = prepare(upsert.c_str());
-            s.bind(1, m.dev_eui).bind(2, m.meter_ref).bind(3, m.profile).bind(4, to_string(m.relay));
-            s.bind(5, m.last_uplink).bind(6, m.last_confirmed_command).bind(7, m.disconnect_sent_at);
-            s.bind(8, m.note).bind(9, ns(m.updated_at));
+            columns::bind_meter(s, m);
             s.run();
         }
         t.commit();
@@ -296,44 +302,42 @@ public:
     }
 
     std::optional<command_row> get(std::int64_t id) const override {
-        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE id = ?";
+        static const std::string q = select_commands("WHERE id = ?");
         return one(q.c_str(), [&](stmt& s) { s.bind(1, id); });
     }
     std::optional<command_row> by_idempotency_key(std::string_view key) const override {
-        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE idempotency_key = ?";
+        static const std::string q = select_commands("WHERE idempotency_key = ?");
         return one(q.c_str(), [&](stmt& s) { s.bind(1, key); });
     }
     std::optional<command_row> by_queue_item(std::string_view item) const override {
-        static const std::string q = std::string("SELECT ") + command_columns +
-                                     " FROM commands WHERE id = (SELECT command_id FROM queue_items WHERE queue_item_id = ?)";
+        static const std::string q = select_commands("WHERE id = (SELECT command_id FROM queue_items WHERE queue_item_id = ?)");
         return one(q.c_str(), [&](stmt& s) { s.bind(1, item); });
     }
     std::vector<command_row> open(std::string_view dev_eui, std::size_t limit) const override {
         if (dev_eui.empty()) {
-            static const std::string all = std::string("SELECT ") + command_columns + " FROM commands WHERE is_open = 1 ORDER BY id LIMIT ?";
+            static const std::string all = select_commands("WHERE is_open = 1 ORDER BY id LIMIT ?");
             return many(all.c_str(), [&](stmt& s) { s.bind(1, static_cast<std::int64_t>(limit)); });
         }
-        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE dev_eui = ? AND is_open = 1" +
-                        " ORDER BY id LIMIT ?";
+        static const std::string q = select_commands("WHERE dev_eui = ? AND is_open = 1 ORDER BY id LIMIT ?");
         return many(q.c_str(), [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<command_row> in_state(state st, std::size_t limit) const override {
-        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE is_open = 1 AND state = ? ORDER BY id LIMIT ?";
+        static const std::string q = select_commands("WHERE is_open = 1 AND state = ? ORDER BY id LIMIT ?");
         return many(q.c_str(), [&](stmt& s) { s.bind(1, command::to_string(st)).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<command_row> due(sys_time now, std::size_t limit) const override {
-        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE is_open = 1 AND timer_at IS NOT NULL AND timer_at <= ? "
-                                     "ORDER BY priority DESC, id LIMIT ?";
+        static const std::string q = select_commands("WHERE is_open = 1 AND timer_at IS NOT NULL AND timer_at <= ? "
+                                                     "ORDER BY priority DESC, id LIMIT ?");
         return many(q.c_str(), [&](stmt& s) { s.bind(1, ns(now)).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<command_row> history(std::string_view dev_eui, std::size_t limit) const override {
-        static const std::string q = std::string("SELECT ") + command_columns + " FROM commands WHERE dev_eui = ? ORDER BY id DESC LIMIT ?";
+        static const std::string q = select_commands("WHERE dev_eui = ? ORDER BY id DESC LIMIT ?");
         return many(q.c_str(), [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<audit_event> events(std::int64_t id) const override {
-        return rows("SELECT command_id, sequence, at, from_state, to_state, cause, actor, detail FROM command_events "
-                    "WHERE command_id = ? ORDER BY sequence",
-                    [&](stmt& s) { s.bind(1, id); }, read_event);
+        static const std::string q = std::string("SELECT ") + columns::event_list + " FROM command_events WHERE command_id = ? ORDER BY sequence";
+        return rows(q.c_str(),
+                    [&](stmt& s) { s.bind(1, id); }, read_event<stmt>);
     }
     std::map<state, std::size_t> counts() const override {
         std::lock_guard lock(mu_);
@@ -385,93 +389,6 @@ private:
         return stmt(h_, it->second);
     }
 
-    static state state_of(const std::string& s, std::int64_t id) {
-        if (auto v = command::state_from_name(s)) return *v;
-        throw store_error("command " + std::to_string(id) + " has an unknown state '" + s + "' in the database");
-    }
-
-    /// Binds the 28 columns after `id`, in command_columns order, from index `i`; returns the next index.
-    /// The columns a command is born with, in the INSERT's order, from index `i`; returns the next index.
-    static int bind_immutable(stmt& s, const command_row& c, int i) {
-        auto next = [&i] { return i++; };
-        s.bind_text_or_null(next(), c.idempotency_key);
-        s.bind(next(), c.meter_ref);
-        s.bind(next(), c.dev_eui);
-        s.bind(next(), c.profile);
-        s.bind(next(), to_string(c.kind));
-        s.bind_blob(next(), c.payload);
-        s.bind(next(), static_cast<int>(c.f_port));
-        s.bind(next(), c.confirmed ? 1 : 0);
-        s.bind(next(), c.created_by);
-        s.bind(next(), c.reason);
-        s.bind(next(), ns(c.created_at));
-        return i;
-    }
-    /// The columns a transition may change, in the UPDATE's order, from index `i`; returns the next index.
-    static int bind_mutable(stmt& s, const command_row& c, int i) {
-        auto next = [&i] { return i++; };
-        s.bind(next(), c.priority);
-        s.bind(next(), command::to_string(c.rec.current));
-        s.bind(next(), to_string(c.rec.proof));
-        s.bind_text_or_null(next(), c.rec.queue_item_id);
-        if (c.rec.f_cnt_down) s.bind(next(), static_cast<std::int64_t>(*c.rec.f_cnt_down));
-        else s.bind_null(next());
-        s.bind(next(), c.rec.not_before);
-        s.bind(next(), c.rec.deadline);
-        s.bind(next(), c.rec.retry_count);
-        s.bind(next(), c.max_retries);
-        s.bind(next(), c.rec.next_attempt_at);
-        s.bind(next(), c.timer_at);
-        s.bind(next(), c.rec.cancel_requested ? 1 : 0);
-        s.bind(next(), c.note);
-        s.bind(next(), ns(c.updated_at));
-        s.bind(next(), c.rec.sent_at);
-        s.bind(next(), c.rec.completed_at);
-        s.bind(next(), c.rec.error);
-        return i;
-    }
-
-    static command_row read_command(const stmt& s) {
-        command_row c;
-        c.id = s.i64(0);
-        c.idempotency_key = s.text(1);
-        c.meter_ref = s.text(2);
-        c.dev_eui = s.text(3);
-        c.profile = s.text(4);
-        const std::string kind = s.text(5);
-        auto k = command_kind_from_name(kind);
-        if (!k) throw store_error("command " + std::to_string(c.id) + " has an unknown kind '" + kind + "' in the database");
-        c.kind = *k;
-        c.payload = s.blob(6);
-        c.f_port = static_cast<std::uint8_t>(s.i64(7));
-        c.confirmed = s.i64(8) != 0;
-        c.priority = static_cast<int>(s.i64(9));
-        c.rec.current = state_of(s.text(10), c.id);
-        const std::string ev = s.text(11);
-        auto e = evidence_from_name(ev);
-        if (!e) throw store_error("command " + std::to_string(c.id) + " has an unknown evidence '" + ev + "' in the database");
-        c.rec.proof = *e;
-        c.rec.queue_item_id = s.text(12);
-        if (!s.null(13)) c.rec.f_cnt_down = static_cast<std::uint32_t>(s.i64(13));
-        c.rec.not_before = s.time(14);
-        c.rec.deadline = s.time(15);
-        c.rec.retry_count = static_cast<int>(s.i64(16));
-        c.max_retries = static_cast<int>(s.i64(17));
-        c.rec.next_attempt_at = s.time(18);
-        c.timer_at = s.time(19);
-        c.rec.cancel_requested = s.i64(20) != 0;
-        c.created_by = s.text(21);
-        c.reason = s.text(22);
-        c.note = s.text(23);
-        c.created_at = from_ns(s.i64(24));
-        c.updated_at = from_ns(s.i64(25));
-        c.rec.sent_at = s.time(26);
-        c.rec.completed_at = s.time(27);
-        c.rec.error = s.text(28);
-        c.version = s.i64(29);
-        return c;
-    }
-
     template <class Bind>
     std::optional<command_row> one(const char* sql, Bind&& bind) const {
         std::lock_guard lock(mu_);
@@ -492,49 +409,18 @@ private:
     }
     template <class Bind>
     std::vector<command_row> many(const char* sql, Bind&& bind) const {
-        return rows(sql, std::forward<Bind>(bind), read_command);
+        return rows(sql, std::forward<Bind>(bind), read_command<stmt>);
     }
     template <class Bind>
     std::vector<meter_row> meters_where(const char* sql, Bind&& bind) const {
-        return rows(sql, std::forward<Bind>(bind), read_meter);
+        return rows(sql, std::forward<Bind>(bind), read_meter<stmt>);
     }
 
-    static meter_row read_meter(const stmt& s) {
-        meter_row m;
-        m.dev_eui = s.text(0);
-        m.meter_ref = s.text(1);
-        m.profile = s.text(2);
-        const std::string r = s.text(3);
-        auto rs = relay_state_from_name(r);
-        if (!rs) throw store_error("meter " + m.dev_eui + " has an unknown relay state '" + r + "' in the database");
-        m.relay = *rs;
-        m.last_uplink = s.time(4);
-        m.last_confirmed_command = s.i64(5);
-        m.disconnect_sent_at = s.time(6);
-        m.note = s.text(7);
-        m.updated_at = from_ns(s.i64(8));
-        return m;
-    }
-    static audit_event read_event(const stmt& s) {
-        audit_event e;
-        e.command_id = s.i64(0);
-        e.sequence = s.i64(1);
-        e.at = from_ns(s.i64(2));
-        if (!s.null(3)) e.from = state_of(s.text(3), e.command_id);
-        e.to = state_of(s.text(4), e.command_id);
-        e.cause = s.text(5);
-        e.actor = s.text(6);
-        e.detail = s.text(7);
-        return e;
-    }
 
     void put_event(const audit_event& e) {
-        stmt s = prepare("INSERT INTO command_events (command_id, sequence, at, from_state, to_state, cause, actor, detail) "
-                         "VALUES (?,?,?,?,?,?,?,?)");
-        s.bind(1, e.command_id).bind(2, e.sequence).bind(3, ns(e.at));
-        if (e.from) s.bind(4, command::to_string(*e.from));
-        else s.bind_null(4);
-        s.bind(5, command::to_string(e.to)).bind(6, e.cause).bind(7, e.actor).bind(8, e.detail);
+        static const std::string q = std::string("INSERT INTO command_events (") + columns::event_list + ") VALUES (?,?,?,?,?,?,?,?)";
+        stmt s = prepare(q.c_str());
+        columns::bind_event(s, e);
         s.run();
     }
     void note_queue_item(const command_row& c) {
@@ -595,5 +481,6 @@ std::unique_ptr<store> open_sqlite(const std::string& path, sqlite_options opt) 
 }
 
 int sqlite_schema_version() { return std::end(migrations)[-1].version; }
+int schema_version() { return sqlite_schema_version(); }
 
 } // namespace relaylink::store

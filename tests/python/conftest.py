@@ -5,8 +5,10 @@ scripts/test.sh sets) or an installed wheel.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import socket
+import subprocess
 import threading
 from pathlib import Path
 
@@ -99,6 +101,30 @@ class SilentServer:
         self.sock.close()
         for c in self.conns:
             c.close()
+
+
+PG_SERVER = REPO / "tests" / "support" / "pg_server.sh"
+_schemas = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throw-away PostgreSQL server (tests/support/pg_server.sh) for the whole session: its URL.
+    Skipped without PostgreSQL, failed instead when RELAYLINK_REQUIRE_POSTGRES=1 (scripts/test.sh)."""
+    folder = f"/tmp/relaylink-pytest-pg-{os.getpid()}"
+    r = subprocess.run([str(PG_SERVER), "start", folder], capture_output=True, text=True, timeout=180)
+    if r.returncode != 0:
+        why = f"no PostgreSQL server for the tests: {r.stderr.strip() or r.stdout.strip()}"
+        if os.environ.get("RELAYLINK_REQUIRE_POSTGRES") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    yield r.stdout.strip()
+    subprocess.run([str(PG_SERVER), "stop", folder], capture_output=True, timeout=60)
+
+
+def fresh_schema(tag: str) -> str:
+    """A schema of its own for each store a test opens on the shared server."""
+    return f"t_{tag}_{os.getpid()}_{next(_schemas)}"
 
 
 @pytest.fixture

@@ -263,6 +263,28 @@ TEST(Lifecycle, AnAmbiguousEnqueueFailureReadsTheQueueNeverGuesses) {
     EXPECT_EQ(r.queue_item_id, "q7");
 }
 
+TEST(Lifecycle, AClaimNotInTheQueueAfterTheDeviceUplinkedWaitsForItsReplyBeforeSendingAgain) {
+    // A crashed process's claim: the item is not in the device queue, but the device has uplinked since,
+    // so the downlink may have gone out in that uplink's receive window.
+    record r = in_state(state::dispatching);
+    policy p;
+    auto o = step(r, reconciled{std::nullopt, true}, p, t0);
+    EXPECT_EQ(o.to, state::pending);
+    EXPECT_EQ(r.retry_count, 1); // an attempt: the reply, when it comes, confirms it
+    ASSERT_TRUE(r.next_attempt_at);
+    EXPECT_EQ(*r.next_attempt_at, t0 + p.uplink_interval * p.reply_timeout_intervals);
+    EXPECT_NE(o.cause.find("may have gone out"), std::string::npos) << o.cause;
+    EXPECT_TRUE(step(r, dispatch_begin{}, p, t0 + std::chrono::minutes(1)).ignored); // not sent again yet
+    EXPECT_EQ(step(r, reply_received{false, ""}, p, t0 + std::chrono::minutes(2)).to, state::confirmed);
+
+    // Without an uplink since the claim, the queue read is conclusive: it never reached ChirpStack.
+    record never = in_state(state::dispatching);
+    step(never, reconciled{std::nullopt, false}, p, t0);
+    EXPECT_EQ(never.retry_count, 0);
+    EXPECT_FALSE(never.next_attempt_at);
+    EXPECT_EQ(step(never, dispatch_begin{}, p, t0).to, state::dispatching);
+}
+
 TEST(Lifecycle, AModbusExceptionFailsWithItsName) {
     record r = in_state(state::sent);
     step(r, reply_received{true, "illegal_data_address: the device has no such coil"}, policy{}, t0);

@@ -4,8 +4,11 @@
 // file, and an audit table that cannot be edited.
 #include <relaylink/store/store.hpp>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "../support/ports.hpp"
+#include "../support/postgres.hpp"
 #include "../support/temp_db.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +16,7 @@
 #include <filesystem>
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 using namespace relaylink;
@@ -56,6 +60,11 @@ protected:
     void SetUp() override {
         if (GetParam() == "memory") {
             db = make_memory_store();
+        } else if (GetParam() == "postgres") {
+            RELAYLINK_POSTGRES_OR_SKIP(url);
+            postgres_options o;
+            o.schema = test::fresh_schema("contract");
+            db = open_postgres(url, o);
         } else {
             file.emplace("store-contract");
             db = open_sqlite(file->path());
@@ -187,11 +196,52 @@ TEST_P(StoreContract, MetersKeepTheirRelayStateAndSilence) {
     EXPECT_EQ(db->meters().size(), 1u);
 }
 
+TEST_P(StoreContract, AClaimIsSkippedWhenAnotherWriterMovedTheCommandAndKeepsItsOwnerAndLease) {
+    auto c = sample(), d = sample("0202020202020202");
+    ASSERT_TRUE(db->insert(c, created()));
+    ASSERT_TRUE(db->insert(d, created()));
+    std::vector<update> other{move(c, state::cancelled, "another process got there first")};
+    ASSERT_TRUE(db->write(other));
+    // Both claims read version 1; c has moved on: its claim is skipped, d's is taken, the batch commits.
+    std::vector<update> claims{move(c, state::dispatching, "claimed"), move(d, state::dispatching, "claimed")};
+    for (auto& u : claims) {
+        u.claim = true;
+        u.row.claim_owner = "host-a:42";
+        u.row.lease_until = t0 + 120s;
+    }
+    ASSERT_TRUE(db->write(claims));
+    EXPECT_FALSE(claims[0].applied);
+    EXPECT_TRUE(claims[1].applied);
+    EXPECT_EQ(claims[1].row.version, 2);
+    EXPECT_EQ(db->get(c.id)->rec.current, state::cancelled);
+    EXPECT_EQ(db->events(c.id).size(), 2u); // no audit row for the skipped claim
+    const auto held = db->get(d.id).value();
+    EXPECT_EQ(held.rec.current, state::dispatching);
+    EXPECT_EQ(held.claim_owner, "host-a:42");
+    EXPECT_EQ(held.lease_until, t0 + 120s);
+    EXPECT_EQ(db->events(d.id).size(), 2u);
+    // A stale transition that is not a claim still refuses the whole batch, claims included.
+    auto e = sample("0303030303030303");
+    ASSERT_TRUE(db->insert(e, created()));
+    std::vector<update> mixed{move(e, state::dispatching, "claimed"), move(c, state::failed, "stale")};
+    mixed[0].claim = true;
+    EXPECT_FALSE(db->write(mixed));
+    EXPECT_EQ(db->get(e.id)->rec.current, state::pending);
+    // Leaving dispatching clears the owner and the lease.
+    auto queued = move(held, state::queued, "queued");
+    queued.row.claim_owner.clear();
+    queued.row.lease_until.reset();
+    std::vector<update> q{queued};
+    ASSERT_TRUE(db->write(q));
+    EXPECT_EQ(db->get(d.id)->claim_owner, "");
+    EXPECT_FALSE(db->get(d.id)->lease_until);
+}
+
 TEST_P(StoreContract, AppendingToAnUnknownCommandIsAnError) {
     EXPECT_THROW(db->append_event({4242, 0, t0, state::pending, state::pending, "x", "y", ""}), store_error);
 }
 
-INSTANTIATE_TEST_SUITE_P(Both, StoreContract, ::testing::Values("memory", "sqlite"));
+INSTANTIATE_TEST_SUITE_P(All, StoreContract, ::testing::Values("memory", "sqlite", "postgres"));
 
 TEST(SqliteStore, SurvivesReopeningWithEverything) {
     const temp_db file("store-reopen");
@@ -210,7 +260,8 @@ TEST(SqliteStore, SurvivesReopeningWithEverything) {
     EXPECT_EQ(db->get(id)->rec.current, state::dispatching);
     EXPECT_EQ(db->by_idempotency_key("k")->id, id);
     EXPECT_EQ(db->events(id).size(), 2u);
-    EXPECT_EQ(sqlite_schema_version(), 1);
+    EXPECT_EQ(sqlite_schema_version(), 2);
+    EXPECT_EQ(schema_version(), 2);
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
@@ -279,4 +330,240 @@ TEST(SqliteStore, ManyOpeningANewFileAtOnceMigrateItOnce) {
     EXPECT_EQ(failures.load(), 0);
     auto db = open_sqlite(path);
     EXPECT_EQ(db->counts()[state::pending], 8u);
+}
+
+// ---- PostgreSQL's own ----------------------------------------------------------------------------
+
+namespace {
+
+struct pg_deleter {
+    void operator()(PGconn* c) const { PQfinish(c); }
+};
+using raw_pg = std::unique_ptr<PGconn, pg_deleter>;
+
+/// A plain libpq connection beside the store, in its schema: another process, as far as the store knows.
+raw_pg raw_connection(const std::string& url, const std::string& schema) {
+    raw_pg c(PQconnectdb(url.c_str()));
+    EXPECT_EQ(PQstatus(c.get()), CONNECTION_OK) << PQerrorMessage(c.get());
+    PQclear(PQexec(c.get(), ("SET search_path TO " + schema).c_str()));
+    return c;
+}
+/// Runs `sql`; "" when it worked, else the server's message.
+std::string run(PGconn* c, const std::string& sql) {
+    PGresult* r = PQexec(c, sql.c_str());
+    const auto st = PQresultStatus(r);
+    std::string m = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? "" : PQresultErrorMessage(r);
+    PQclear(r);
+    return m;
+}
+std::string first_value(PGconn* c, const std::string& sql) {
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string v = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    return v;
+}
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const store_error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+} // namespace
+
+TEST(PostgresStore, AClaimSkipsACommandAnotherTransactionHoldsWithoutWaiting) {
+    RELAYLINK_POSTGRES_OR_SKIP(url);
+    postgres_options o;
+    o.schema = test::fresh_schema("skip");
+    o.statement_timeout = 20s; // a claim that waited for the lock would show as a slow test, then fail
+    auto db = open_postgres(url, o);
+    auto c = sample(), d = sample("0202020202020202");
+    ASSERT_TRUE(db->insert(c, created()));
+    ASSERT_TRUE(db->insert(d, created()));
+    auto other = raw_connection(url, o.schema);
+    ASSERT_EQ(run(other.get(), "BEGIN"), "");
+    ASSERT_EQ(run(other.get(), "SELECT id FROM commands WHERE id = " + std::to_string(c.id) + " FOR UPDATE"), "");
+    std::vector<update> claims{move(c, state::dispatching, "claimed"), move(d, state::dispatching, "claimed")};
+    for (auto& u : claims) u.claim = true;
+    const auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(db->write(claims));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    EXPECT_FALSE(claims[0].applied); // held by the other transaction: skipped, not waited for
+    EXPECT_TRUE(claims[1].applied);
+    ASSERT_EQ(run(other.get(), "ROLLBACK"), "");
+    std::vector<update> again{move(c, state::dispatching, "claimed")};
+    again[0].claim = true;
+    ASSERT_TRUE(db->write(again));
+    EXPECT_TRUE(again[0].applied);
+    EXPECT_EQ(db->get(c.id)->rec.current, state::dispatching);
+}
+
+TEST(PostgresStore, RacingWritersChangeACommandOnceAtEachVersionAndTheAuditStaysGapFree) {
+    RELAYLINK_POSTGRES_OR_SKIP(url);
+    postgres_options o;
+    o.schema = test::fresh_schema("race");
+    o.pool_size = 8;
+    auto db = open_postgres(url, o);
+    auto c = sample();
+    ASSERT_TRUE(db->insert(c, created()));
+    std::atomic<int> won{0}, lost{0};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 8; ++w)
+        writers.emplace_back([&, w] {
+            for (int i = 0; i < 40; ++i) {
+                auto cur = db->get(c.id).value();
+                cur.note = "writer " + std::to_string(w);
+                std::vector<update> u{move(cur, state::pending, "note from writer " + std::to_string(w))};
+                (db->write(u) ? won : lost)++;
+            }
+        });
+    for (auto& t : writers) t.join();
+    EXPECT_EQ(won + lost, 320);
+    EXPECT_GT(lost.load(), 0) << "no writer ever lost a race: the test did not race";
+    const auto final = db->get(c.id).value();
+    EXPECT_EQ(final.version, 1 + won.load()); // each success moved exactly one version
+    const auto ev = db->events(c.id);
+    ASSERT_EQ(static_cast<std::int64_t>(ev.size()), final.version);
+    for (std::size_t i = 0; i < ev.size(); ++i) EXPECT_EQ(ev[i].sequence, static_cast<std::int64_t>(i + 1));
+}
+
+TEST(PostgresStore, ManyOpeningANewSchemaAtOnceMigrateItOnceAndShareIt) {
+    RELAYLINK_POSTGRES_OR_SKIP(url);
+    postgres_options o;
+    o.schema = test::fresh_schema("migrate");
+    o.pool_size = 1;
+    std::vector<std::thread> openers;
+    std::atomic<int> failures{0};
+    for (int i = 0; i < 6; ++i)
+        openers.emplace_back([&] {
+            try {
+                auto db = open_postgres(url, o);
+                auto c = sample();
+                if (!db->insert(c, created())) ++failures;
+            } catch (const std::exception& e) {
+                ++failures;
+                ADD_FAILURE() << e.what();
+            }
+        });
+    for (auto& t : openers) t.join();
+    EXPECT_EQ(failures.load(), 0);
+    auto db = open_postgres(url, o);
+    EXPECT_EQ(db->counts()[state::pending], 6u);
+    auto raw = raw_connection(url, o.schema);
+    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2");
+}
+
+TEST(PostgresStore, RefusesBadSettingsNewerSchemasAndUnreachableServersWithReasonsButNoPassword) {
+    RELAYLINK_POSTGRES_OR_SKIP(url);
+    auto with = [&](auto change) {
+        postgres_options o;
+        o.schema = test::fresh_schema("bad");
+        change(o);
+        return error_of([&] { open_postgres(url, o); });
+    };
+    EXPECT_NE(with([](auto& o) { o.schema = "x; DROP TABLE y"; }).find("schema 'x; DROP TABLE y' is not a plain name"), std::string::npos);
+    EXPECT_NE(with([](auto& o) { o.schema = ""; }).find("is not a plain name"), std::string::npos);
+    EXPECT_NE(with([](auto& o) { o.pool_size = 0; }).find("pool_size must be 1-64, got 0"), std::string::npos);
+    EXPECT_NE(with([](auto& o) { o.sslmode = "maybe"; }).find("sslmode must be"), std::string::npos);
+    EXPECT_NE(with([](auto& o) { o.connect_timeout = 0s; }).find("connect_timeout"), std::string::npos);
+    EXPECT_NE(error_of([] { open_postgres("postgresql://a:b@host:notaport/db"); }).find("notaport"), std::string::npos);
+    EXPECT_NE(error_of([] { open_postgres("dbname = 'unterminated"); }).find("connection string is not valid"), std::string::npos);
+
+    // Nothing listens there: the message names the server, never the password.
+    const auto port = std::to_string(test::free_port());
+    postgres_options quick;
+    quick.connect_timeout = 2s;
+    const std::string refused = error_of([&] { open_postgres("postgresql://relaylink:s3cr3t-pw@127.0.0.1:" + port + "/postgres", quick); });
+    EXPECT_NE(refused.find("127.0.0.1:" + port + "/postgres"), std::string::npos) << refused;
+    EXPECT_NE(refused.find("cannot connect"), std::string::npos) << refused;
+    EXPECT_EQ(refused.find("s3cr3t-pw"), std::string::npos) << refused;
+    // A database that does not exist: the server's own words.
+    auto other_db = url.substr(0, url.rfind('/')) + "/no_such_db";
+    EXPECT_NE(error_of([&] { open_postgres(other_db, quick); }).find("no_such_db"), std::string::npos);
+
+    // A schema from a newer relaylink is refused, and nothing in it is touched.
+    postgres_options o;
+    o.schema = test::fresh_schema("newer");
+    { open_postgres(url, o); }
+    auto raw = raw_connection(url, o.schema);
+    ASSERT_EQ(run(raw.get(), "INSERT INTO schema_migrations VALUES (99, 0, 'from the future')"), "");
+    const std::string newer = error_of([&] { open_postgres(url, o); });
+    EXPECT_NE(newer.find("schema has version 99"), std::string::npos) << newer;
+    EXPECT_NE(newer.find("schema " + o.schema), std::string::npos) << newer;
+}
+
+TEST(PostgresStore, TheAuditTrailCannotBeEditedDeletedOrTruncated) {
+    RELAYLINK_POSTGRES_OR_SKIP(url);
+    postgres_options o;
+    o.schema = test::fresh_schema("append");
+    auto db = open_postgres(url, o);
+    auto c = sample();
+    ASSERT_TRUE(db->insert(c, created()));
+    auto raw = raw_connection(url, o.schema);
+    EXPECT_NE(run(raw.get(), "UPDATE command_events SET actor = 'mallory'").find("append-only"), std::string::npos);
+    EXPECT_NE(run(raw.get(), "DELETE FROM command_events").find("append-only"), std::string::npos);
+    EXPECT_NE(run(raw.get(), "TRUNCATE command_events CASCADE").find("append-only"), std::string::npos);
+    EXPECT_NE(run(raw.get(), "UPDATE commands SET state = 'bogus'"), ""); // CHECK
+    EXPECT_EQ(db->events(c.id).size(), 1u);
+}
+
+TEST(PostgresStore, APoolSharesFewConnectionsAndSurvivesTheServerDroppingThem) {
+    RELAYLINK_POSTGRES_OR_SKIP(url);
+    postgres_options o;
+    o.schema = test::fresh_schema("pool");
+    o.pool_size = 2;
+    o.application_name = o.schema; // to find this store's connections in pg_stat_activity
+    auto db = open_postgres(url, o);
+    auto c = sample();
+    ASSERT_TRUE(db->insert(c, created()));
+    std::vector<std::thread> readers;
+    std::atomic<int> seen{0};
+    for (int t = 0; t < 12; ++t)
+        readers.emplace_back([&] {
+            for (int i = 0; i < 25; ++i)
+                if (db->get(c.id)) ++seen;
+        });
+    for (auto& t : readers) t.join();
+    EXPECT_EQ(seen.load(), 300);
+    auto raw = raw_connection(url, o.schema);
+    const std::string count = "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + o.schema + "'";
+    EXPECT_EQ(first_value(raw.get(), count), "2");
+    // The server ends every connection of the pool (a restart, an administrator): the next calls reconnect.
+    EXPECT_EQ(first_value(raw.get(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '" +
+                                          o.schema + "'"),
+              "2");
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(db->get(c.id));
+    std::vector<update> u{move(c, state::dispatching, "after the reconnect")};
+    EXPECT_TRUE(db->write(u));
+    EXPECT_EQ(db->events(c.id).size(), 2u);
+}
+
+TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
+    const temp_db file("store-v1");
+    const auto& path = file.path();
+    std::int64_t id = 0;
+    {
+        auto db = open_sqlite(path);
+        auto c = sample();
+        ASSERT_TRUE(db->insert(c, created()));
+        id = c.id;
+    }
+    { // make it what relaylink's first schema left
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE commands DROP COLUMN claim_owner; ALTER TABLE commands DROP COLUMN lease_until; "
+                                    "DELETE FROM schema_migrations WHERE version = 2",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK)
+            << sqlite3_errmsg(raw);
+        sqlite3_close(raw);
+    }
+    auto db = open_sqlite(path);
+    const auto c = db->get(id).value();
+    EXPECT_EQ(c.claim_owner, "");
+    EXPECT_FALSE(c.lease_until);
+    EXPECT_EQ(c.reason, "arrears");
 }

@@ -118,7 +118,10 @@ class ChirpStackClient(_core.ChirpStackClient):
 class RelayService(_core.RelayService):
     """Relay commands with a lifecycle (pending → queued → sent → acknowledged → confirmed, or failed /
     expired / cancelled / superseded), retries, expiry, cancellation, idempotency, a safety guard for
-    disconnects and an audit trail, in a SQLite file.
+    disconnects and an audit trail, in a SQLite file (``db``: a path), a PostgreSQL schema (``db``:
+    ``"postgresql://user@host/dbname"``, settings in ``postgres={"schema": …, "pool_size": …, "sslmode": …}``)
+    or memory (``":memory:"``). Several processes may share one store: each claims what it sends
+    (owner ``instance``, default ``host:pid``; lease ``claim_timeout`` seconds), see ``docs/processes.md``.
 
     ``client``: a :class:`ChirpStackClient`. With ``simulator=``, the service takes the simulator's
     clock and its events in-process (no broker needed). ``profiles``: a :class:`profiles.ProfileRegistry`,

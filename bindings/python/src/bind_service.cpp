@@ -312,6 +312,10 @@ void bind_service(py::module_& m) {
         .def_property_readonly("note", [](const py_command& c) { return c.row.note; })
         .def_property_readonly("idempotency_key", [](const py_command& c) { return c.row.idempotency_key; })
         .def_property_readonly("version", [](const py_command& c) { return c.row.version; })
+        .def_property_readonly("claim_owner", [](const py_command& c) { return c.row.claim_owner; },
+                               "While dispatching: the service instance that claimed it (RelayService(instance=...)).")
+        .def_property_readonly("lease_until", [](const py_command& c) { return to_py_time(c.row.lease_until); },
+                               "While dispatching: when the claim's lease ends and any instance may reconcile it.")
         .def_property_readonly("created_at", [](const py_command& c) { return to_py_time(c.row.created_at); })
         .def_property_readonly("updated_at", [](const py_command& c) { return to_py_time(c.row.updated_at); })
         .def_property_readonly("not_before", [](const py_command& c) { return to_py_time(c.row.rec.not_before); })
@@ -386,12 +390,60 @@ void bind_service(py::module_& m) {
             s.stop();
         });
 
+    // postgres={...}: the PostgreSQL store's settings, each checked and named when wrong.
+    auto postgres_of = [](const py::dict& d) {
+        st::postgres_options o;
+        for (auto [k, v] : d) {
+            const std::string key = py::str(k);
+            const std::string field = "postgres." + key;
+            auto bad = [&](const std::string& what) { raise("ConfigError", field + " " + what + ", got " + std::string(py::repr(v)), py::dict(py::arg("field") = field)); };
+            auto text = [&]() -> std::string {
+                if (!py::isinstance<py::str>(v)) bad("must be a string");
+                return v.cast<std::string>();
+            };
+            auto seconds = [&]() {
+                if (py::isinstance<py::bool_>(v)) bad("must be a number of seconds or a timedelta");
+                return std::chrono::duration_cast<std::chrono::seconds>(to_duration(v, field.c_str()));
+            };
+            if (key == "schema") o.schema = text();
+            else if (key == "pool_size") {
+                if (py::isinstance<py::bool_>(v) || !py::isinstance<py::int_>(v)) bad("must be an integer 1-64");
+                const long long n = v.cast<long long>();
+                if (n < 1 || n > 64) bad("must be 1-64");
+                o.pool_size = static_cast<std::size_t>(n);
+            } else if (key == "connect_timeout") o.connect_timeout = seconds();
+            else if (key == "statement_timeout") o.statement_timeout = seconds();
+            else if (key == "sslmode") o.sslmode = text();
+            else if (key == "sslrootcert") o.sslrootcert = text();
+            else if (key == "sslcert") o.sslcert = text();
+            else if (key == "sslkey") o.sslkey = text();
+            else if (key == "application_name") o.application_name = text();
+            else
+                raise("ConfigError", "postgres has no setting '" + key + "' (schema, pool_size, connect_timeout, statement_timeout, "
+                      "sslmode, sslrootcert, sslcert, sslkey, application_name)", py::dict(py::arg("field") = field));
+        }
+        return o;
+    };
+    // A PostgreSQL URL as shown back (RelayService.db, repr): the password replaced by ***.
+    auto without_password = [](const std::string& url) {
+        const auto scheme = url.find("://");
+        if (scheme == std::string::npos) return url;
+        const auto at = url.find('@', scheme);
+        const auto slash = url.find('/', scheme + 3);
+        if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
+        const auto colon = url.find(':', scheme + 3);
+        if (colon == std::string::npos || colon > at) return url;
+        return url.substr(0, colon + 1) + "***" + url.substr(at);
+    };
+
     py::class_<py_service>(m, "RelayService",
                            "Relay commands with a lifecycle: safety guard, dispatch to ChirpStack, events, retries, expiry, "
-                           "cancellation, idempotency and an audit trail, in a SQLite file (':memory:' for none).")
-        .def(py::init([](const py_client& client, const std::string& db, const py::object& profiles, const py::dict& safety,
+                           "cancellation, idempotency and an audit trail, in a SQLite file, a PostgreSQL schema (db='postgresql://…') or "
+                           "memory (':memory:').")
+        .def(py::init([postgres_of, without_password](const py_client& client, const std::string& db, const py::object& profiles, const py::dict& safety,
                          int max_retries, const py::object& initial_backoff, const py::object& max_backoff, int reply_timeout_intervals,
-                         const py::object& default_deadline, long long max_in_flight, const py::object& tick, const py::object& simulator) {
+                         const py::object& default_deadline, long long max_in_flight, const py::object& tick, const py::object& simulator,
+                         const py::dict& postgres, const std::string& instance, const py::object& claim_timeout) {
                  sv::service_config cfg;
                  if (max_retries < 0 || max_retries > 100)
                      raise("ConfigError", "max_retries must be 0-100, got " + std::to_string(max_retries), py::dict(py::arg("field") = "max_retries"));
@@ -410,12 +462,19 @@ void bind_service(py::module_& m) {
                  cfg.tick = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(tick, "tick"));
                  if (cfg.tick.count() < 1) raise("ConfigError", "tick must be at least 1 ms", py::dict(py::arg("field") = "tick"));
                  cfg.safety = safety_of(safety);
+                 cfg.claim_timeout = std::chrono::duration_cast<std::chrono::seconds>(to_duration(claim_timeout, "claim_timeout"));
+                 if (cfg.claim_timeout.count() < 1)
+                     raise("ConfigError", "claim_timeout must be at least 1 second", py::dict(py::arg("field") = "claim_timeout"));
+                 if (instance.size() > 200)
+                     raise("ConfigError", "instance must be at most 200 characters", py::dict(py::arg("field") = "instance"));
+                 cfg.instance = instance;
+                 const auto pg = postgres_of(postgres);
 
                  auto registry = profiles.is_none() ? device::profile_registry::with_builtins() : profiles.cast<device::profile_registry>();
 
                  py_service s;
                  s.client = client.ptr();
-                 s.db_path = db;
+                 s.db_path = without_password(db);
                  if (!simulator.is_none()) {
                      s.sim = simulator.cast<const py_sim&>().rt;
                      if (!s.sim) throw py::value_error("the Simulator is stopped");
@@ -424,7 +483,7 @@ void bind_service(py::module_& m) {
                  {
                      py::gil_scoped_release nogil;
                      try {
-                         s.db = db == ":memory:" ? st::make_memory_store() : st::open_sqlite(db);
+                         s.db = st::open_url(db, pg);
                      } catch (const st::store_error& e) {
                          py::gil_scoped_acquire g;
                          raise("StoreError", e.what());
@@ -456,7 +515,8 @@ void bind_service(py::module_& m) {
              py::arg("client"), py::kw_only(), py::arg("db") = "relaylink.db", py::arg("profiles") = py::none(), py::arg("safety") = py::dict(),
              py::arg("max_retries") = 3, py::arg("initial_backoff") = 30.0, py::arg("max_backoff") = 900.0,
              py::arg("reply_timeout_intervals") = 3, py::arg("default_deadline") = 86400.0, py::arg("max_in_flight") = 8,
-             py::arg("tick") = 0.2, py::arg("simulator") = py::none())
+             py::arg("tick") = 0.2, py::arg("simulator") = py::none(), py::arg("postgres") = py::dict(), py::arg("instance") = "",
+             py::arg("claim_timeout") = 120.0)
         .def_property_readonly("db", [](const py_service& s) { return s.db_path; })
         .def_property_readonly("closed", [](const py_service& s) { return !s.svc; })
         .def("close", [](py_service& s) { s.close(); }, "Stop the service, its event sources and the store. Idempotent.")
@@ -583,6 +643,7 @@ void bind_service(py::module_& m) {
             d["ignored"] = x.ignored;
             d["uplinks_unmatched"] = x.uplinks_unmatched;
             d["conflicts"] = x.conflicts;
+            d["claims_skipped"] = x.claims_skipped;
             d["commits"] = x.commits;
             d["store_errors"] = x.store_errors;
             d["last_store_error"] = x.last_store_error;

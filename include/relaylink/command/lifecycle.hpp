@@ -95,7 +95,13 @@ struct enqueue_failed {
     bool transient = false;    ///< worth trying again (timeout, 5xx, 429, connection)
     bool request_sent = false; ///< ChirpStack may have it: read the queue before deciding
 };
-struct reconciled { std::optional<std::string> adopted_queue_item_id; }; ///< the device queue was read
+/// The device queue was read for a claim whose enqueue result was never recorded (a crash, a lost
+/// answer). `device_heard_since_claim`: the device has uplinked since the claim, so an item that is not
+/// in the queue any more may already have gone out with that uplink's downlink window.
+struct reconciled {
+    std::optional<std::string> adopted_queue_item_id;
+    bool device_heard_since_claim = false;
+};
 struct txack_received { std::string queue_item_id; std::uint32_t f_cnt_down = 0; };
 struct ack_received { std::string queue_item_id; bool acknowledged = false; std::uint32_t f_cnt_down = 0; };
 struct reply_received {
@@ -310,7 +316,15 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                     return s.go(state::queued, "found in the device queue as " + r.queue_item_id + " (adopted)");
                 }
                 if (r.cancel_requested) return s.go(state::cancelled, "cancelled; the enqueue never reached ChirpStack");
-                // Not in the queue: it never arrived (or already went out — then its events will tell).
+                if (x.device_heard_since_claim) {
+                    // It may have gone out with that uplink: count it as an attempt (its reply then
+                    // confirms it) and send again only when no reply came within the reply window.
+                    ++r.retry_count;
+                    r.next_attempt_at = now + p.uplink_interval * p.reply_timeout_intervals;
+                    return s.go(state::pending, "not in the device queue, but the device has uplinked since the claim: it may "
+                                                "have gone out; sent again only if no reply comes by " + format_rfc3339(*r.next_attempt_at));
+                }
+                // Not in the queue and the device has not uplinked since: it never reached ChirpStack.
                 r.next_attempt_at.reset();
                 return s.go(state::pending, "not in the device queue: enqueue again");
             } else if constexpr (std::is_same_v<T, txack_received>) {

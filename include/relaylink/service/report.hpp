@@ -58,7 +58,9 @@ inline boost::json::object to_json(const store::command_row& c) {
             {"updatedAt", format_rfc3339(c.updated_at)},
             {"sentAt", detail::time_or_null(c.rec.sent_at)},
             {"completedAt", detail::time_or_null(c.rec.completed_at)},
-            {"error", c.rec.error}};
+            {"error", c.rec.error},
+            {"claimOwner", c.claim_owner},
+            {"leaseUntil", detail::time_or_null(c.lease_until)}};
 }
 
 inline boost::json::object to_json(const store::audit_event& e) {

@@ -33,7 +33,11 @@ struct service_config {
     std::chrono::seconds default_deadline{std::chrono::hours(24)}; ///< after not_before (or now) when a request gives none
     std::size_t max_in_flight = 8;                 ///< concurrent enqueue calls to ChirpStack
     std::chrono::milliseconds tick{200};           ///< how often (real time) timers and due commands are checked
-    std::chrono::seconds claim_timeout{120};       ///< a `dispatching` command older than this is reconciled
+    std::chrono::seconds claim_timeout{120};       ///< a claim's lease: a `dispatching` command older than this is reconciled
+                                                   ///< by any instance (keep it above the client's longest call)
+    std::string instance;                          ///< this service's name as a claim's owner; empty: "host:pid".
+                                                   ///< Unique per running process; a stable name lets a restart take
+                                                   ///< its own claims back at once instead of after the lease
     int unreachable_after_intervals = 3;           ///< silent this many uplink intervals after a disconnect went out
     std::size_t max_batch = 512;                   ///< events committed together by post_ingest
     std::chrono::milliseconds batch_linger{2};     ///< post_ingest waits this long for more events before a commit smaller than max_batch
@@ -96,6 +100,7 @@ struct service_stats {
     std::uint64_t ignored = 0;               ///< events for unknown or finished commands, duplicates
     std::uint64_t uplinks_unmatched = 0;     ///< uplinks that answered no open command
     std::uint64_t conflicts = 0;             ///< writes retried because another writer moved the command
+    std::uint64_t claims_skipped = 0;        ///< due commands another instance claimed or moved first
     std::uint64_t commits = 0;
     std::uint64_t store_errors = 0;          ///< store failures on the service's own thread (left for a later retry)
     std::string last_store_error;            ///< the latest of them, in words

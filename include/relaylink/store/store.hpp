@@ -5,8 +5,10 @@
 // transaction, and only if the command still has the version the writer read (optimistic
 // concurrency), so a transition can never be applied twice or half-written.
 //
-// Two implementations: sqlite_store (one file, WAL, versioned migrations; the embedded default)
-// and memory_store (tests, benchmarks, dry runs). Both are safe to call from several threads.
+// Three implementations: sqlite_store (one file, WAL, versioned migrations; the embedded default),
+// postgres_store (a schema in the portal's own PostgreSQL database, a connection pool; several
+// processes and hosts) and memory_store (tests, benchmarks, dry runs). All are safe to call from
+// several threads; SQLite and PostgreSQL also from several processes (docs/processes.md).
 #pragma once
 
 #include <relaylink/command/lifecycle.hpp>
@@ -74,6 +76,8 @@ struct command_row {
     sys_time created_at{};
     sys_time updated_at{};
     std::int64_t version = 0;         ///< bumped by every write (optimistic concurrency); = its last audit sequence
+    std::string claim_owner;          ///< while `dispatching`: the service instance that claimed it (host:pid by default)
+    std::optional<sys_time> lease_until; ///< while `dispatching`: after this, any instance may reconcile the claim
 };
 
 /// One line of the audit trail: a command's creation or transition, or something noted about it.
@@ -107,6 +111,11 @@ struct update {
     command_row row;
     audit_event event;
     bool new_queue_item = true; ///< row.rec.queue_item_id is new for this command (false spares the index a write)
+    /// A claim: when another writer holds the command (PostgreSQL: a row lock, skipped with
+    /// `FOR UPDATE SKIP LOCKED`) or has moved it (its version), this update is skipped — `applied` set
+    /// to false — instead of refusing the whole batch. A claim must carry no meter change.
+    bool claim = false;
+    bool applied = true; ///< set by write(): false for a claim that was skipped
 };
 
 /// What the store could not do, in words a person can act on (a corrupt file, a newer schema…).
@@ -125,8 +134,9 @@ public:
     virtual bool insert(command_row& c, audit_event created) = 0;
 
     /// Apply updates and meter rows in one transaction: every command's version must match, else
-    /// nothing is written and false is returned. On success each row's version is bumped and each
-    /// audit row gets the command's next sequence number.
+    /// nothing is written and false is returned (claims excepted: a claim that cannot be taken is
+    /// skipped, see `update::claim`). On success each applied row's version is bumped and each audit
+    /// row gets the command's next sequence number.
     virtual bool write(std::span<update> updates, std::span<const meter_row> meters = {}) = 0;
 
     /// Append an audit row without changing the command's state (e.g. a refused cancel). It bumps the
@@ -168,7 +178,32 @@ struct sqlite_options {
 /// store_error naming the file and the reason when it cannot be opened or is from a newer relaylink.
 std::unique_ptr<store> open_sqlite(const std::string& path, sqlite_options opt = {});
 
-/// The schema version this build writes.
+/// The schema version this build writes (the same numbering for SQLite and PostgreSQL).
 int sqlite_schema_version();
+int schema_version();
+
+/// A PostgreSQL store: relaylink's tables in their own schema of an existing database (the
+/// portal's), created and migrated on first use; a pool of connections shared by the threads of
+/// one process. Any number of processes and hosts may use the same schema at once.
+struct postgres_options {
+    std::string schema = "relaylink";  ///< the tables live in this schema (created if missing); letters, digits, _
+    std::size_t pool_size = 4;         ///< connections kept open (1–64); a call waits for a free one
+    std::chrono::seconds connect_timeout{10};
+    std::chrono::seconds statement_timeout{30}; ///< no statement or lock wait runs longer (0: no limit)
+    /// TLS, as libpq understands it: "" (libpq's default, `prefer`), disable, allow, prefer, require,
+    /// verify-ca, verify-full. Files: the CA to trust, and a client certificate and key.
+    std::string sslmode;
+    std::string sslrootcert, sslcert, sslkey;
+    std::string application_name = "relaylink"; ///< shown in pg_stat_activity
+};
+
+/// Connects (conninfo: a libpq keyword string or postgresql:// URI), creates the schema and migrates
+/// it. Throws store_error naming the server and the reason when it cannot connect, the settings are
+/// bad, or the schema is from a newer relaylink. The password never appears in an error.
+std::unique_ptr<store> open_postgres(const std::string& conninfo, postgres_options opt = {});
+
+/// Opens what `url` names: "postgresql://…" or "postgres://…" (PostgreSQL), ":memory:" (memory),
+/// anything else a SQLite file path.
+std::unique_ptr<store> open_url(const std::string& url, const postgres_options& pg = {}, const sqlite_options& lite = {});
 
 } // namespace relaylink::store
