@@ -10,7 +10,7 @@ import pytest
 
 import relaylink
 from relaylink import ConfigError, EventError, RelayService, RequestError, StoreError
-from conftest import IVY, SDM, eventually
+from conftest import IVY, SDM, eventually, free_port, fresh_schema
 
 
 def states(cmd):
@@ -170,6 +170,54 @@ def test_store_errors_name_the_file(sim_client, tmp_path):
     junk.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="junk.db"):
         RelayService(sim_client, db=str(junk))
+
+
+@pytest.mark.parametrize("kw,field", [
+    (dict(claim_timeout=0), "claim_timeout"),
+    (dict(instance="x" * 201), "instance"),
+    (dict(postgres={"pool_size": 0}), "postgres.pool_size"),
+    (dict(postgres={"pool_size": True}), "postgres.pool_size"),
+    (dict(postgres={"schema": 7}), "postgres.schema"),
+    (dict(postgres={"connect_timeout": "soon"}), "postgres.connect_timeout"),
+    (dict(postgres={"sslmde": "require"}), "postgres.sslmde"),
+])
+def test_bad_multi_process_settings_name_the_field(sim_client, kw, field):
+    with pytest.raises(ConfigError) as e:
+        RelayService(sim_client, db=":memory:", **kw)
+    assert e.value.field == field, str(e.value)
+
+
+def test_postgres_store_errors_name_the_server_and_never_the_password(sim_client):
+    port = free_port()  # nothing listens there
+    with pytest.raises(StoreError) as e:
+        RelayService(sim_client, db=f"postgresql://relaylink:hunter2-secret@127.0.0.1:{port}/portal",
+                     postgres={"connect_timeout": 2})
+    assert f"127.0.0.1:{port}/portal" in str(e.value) and "hunter2-secret" not in str(e.value)
+    with pytest.raises(StoreError, match="not a plain name"):
+        RelayService(sim_client, db=f"postgresql://127.0.0.1:{port}/portal", postgres={"schema": "a;b"})
+    with pytest.raises(StoreError, match="sslmode"):
+        RelayService(sim_client, db=f"postgresql://127.0.0.1:{port}/portal", postgres={"sslmode": "sometimes"})
+
+
+def test_a_service_on_postgresql_disconnects_and_keeps_the_audit_trail(sim, sim_client, postgres_server):
+    """The same flow as on SQLite, in a schema of a real PostgreSQL server; a second service on the same
+    schema (another process, as far as the store knows) reads what the first one wrote."""
+    url = postgres_server.replace("relaylink@", "relaylink:not-needed@")  # trust auth ignores it; it must not show
+    settings = dict(db=url, postgres={"schema": fresh_schema("svc"), "pool_size": 2}, simulator=sim,
+                    safety={"windows": False}, tick=0.02)
+    with RelayService(sim_client, instance="portal-1", **settings) as svc:
+        assert "not-needed" not in svc.db and "***" in svc.db
+        c = svc.disconnect(SDM, profile="eastron_sdm", actor="alice", reason="arrears")
+        done = svc.wait(c.id, timeout=30)
+        assert done.state == "confirmed" and done.claim_owner == "" and done.lease_until is None
+        claim = [ev for ev in svc.command(c.id).events if ev.to_state == "dispatching"]
+        assert claim and claim[0].detail == "claimed by portal-1"
+        assert sim.device(SDM)["relay_closed"] is False
+    with RelayService(sim_client, instance="portal-2", **settings) as other:
+        back = other.command(c.id)
+        assert back.state == "confirmed" and [e.sequence for e in back.events] == list(range(1, back.version + 1))
+        meter = other.meter(SDM)
+        assert meter is not None and meter.relay_state == "disconnected"
 
 
 def test_cancel_a_queued_command_flushes_the_device_queue():

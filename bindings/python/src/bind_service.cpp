@@ -391,9 +391,9 @@ void bind_service(py::module_& m) {
         });
 
     // postgres={...}: the PostgreSQL store's settings, each checked and named when wrong.
-    auto postgres_of = [](const py::dict& d) {
+    auto postgres_of = [](const py::dict& settings) {
         st::postgres_options o;
-        for (auto [k, v] : d) {
+        for (auto [k, v] : settings) {
             const std::string key = py::str(k);
             const std::string field = "postgres." + key;
             auto bad = [&](const std::string& what) { raise("ConfigError", field + " " + what + ", got " + std::string(py::repr(v)), py::dict(py::arg("field") = field)); };
@@ -401,9 +401,19 @@ void bind_service(py::module_& m) {
                 if (!py::isinstance<py::str>(v)) bad("must be a string");
                 return v.cast<std::string>();
             };
-            auto seconds = [&]() {
-                if (py::isinstance<py::bool_>(v)) bad("must be a number of seconds or a timedelta");
-                return std::chrono::duration_cast<std::chrono::seconds>(to_duration(v, field.c_str()));
+            auto seconds = [&](long long at_least) {
+                std::chrono::seconds d{};
+                bool ok = !py::isinstance<py::bool_>(v);
+                if (ok) {
+                    try {
+                        d = std::chrono::duration_cast<std::chrono::seconds>(to_duration(v, field.c_str()));
+                    } catch (const std::exception&) {
+                        ok = false;
+                    }
+                }
+                if (!ok || d.count() < at_least)
+                    bad("must be a number of seconds (at least " + std::to_string(at_least) + ") or a timedelta");
+                return d;
             };
             if (key == "schema") o.schema = text();
             else if (key == "pool_size") {
@@ -411,8 +421,8 @@ void bind_service(py::module_& m) {
                 const long long n = v.cast<long long>();
                 if (n < 1 || n > 64) bad("must be 1-64");
                 o.pool_size = static_cast<std::size_t>(n);
-            } else if (key == "connect_timeout") o.connect_timeout = seconds();
-            else if (key == "statement_timeout") o.statement_timeout = seconds();
+            } else if (key == "connect_timeout") o.connect_timeout = seconds(1);
+            else if (key == "statement_timeout") o.statement_timeout = seconds(0);
             else if (key == "sslmode") o.sslmode = text();
             else if (key == "sslrootcert") o.sslrootcert = text();
             else if (key == "sslcert") o.sslcert = text();

@@ -633,6 +633,11 @@ class Command:
         The command as JSON-ready data (camelCase keys, as relayctl --json prints it).
         """
     @property
+    def claim_owner(self) -> str:
+        """
+        While dispatching: the service instance that claimed it (RelayService(instance=...)).
+        """
+    @property
     def completed_at(self) -> datetime.datetime | None:
         ...
     @property
@@ -674,6 +679,11 @@ class Command:
     @property
     def kind(self) -> str:
         ...
+    @property
+    def lease_until(self) -> datetime.datetime | None:
+        """
+        While dispatching: when the claim's lease ends and any instance may reconcile it.
+        """
     @property
     def max_retries(self) -> int:
         ...
@@ -831,13 +841,13 @@ class EventSource:
         ...
 class RelayService:
     """
-    Relay commands with a lifecycle: safety guard, dispatch to ChirpStack, events, retries, expiry, cancellation, idempotency and an audit trail, in a SQLite file (':memory:' for none).
+    Relay commands with a lifecycle: safety guard, dispatch to ChirpStack, events, retries, expiry, cancellation, idempotency and an audit trail, in a SQLite file, a PostgreSQL schema (db='postgresql://…') or memory (':memory:').
     """
     def __enter__(self) -> RelayService:
         ...
     def __exit__(self, *args: typing.Any) -> None:
         ...
-    def __init__(self, client: ChirpStackClient, *, db: str = 'relaylink.db', profiles: ProfileRegistry | None = None, safety: dict[typing.Any, typing.Any] = {}, max_retries: typing.SupportsInt | typing.SupportsIndex = 3, initial_backoff: float | datetime.timedelta = 30.0, max_backoff: float | datetime.timedelta = 900.0, reply_timeout_intervals: typing.SupportsInt | typing.SupportsIndex = 3, default_deadline: float | datetime.timedelta = 86400.0, max_in_flight: typing.SupportsInt | typing.SupportsIndex = 8, tick: float | datetime.timedelta = 0.2, simulator: Simulator | None = None) -> None:
+    def __init__(self, client: ChirpStackClient, *, db: str = 'relaylink.db', profiles: ProfileRegistry | None = None, safety: dict[typing.Any, typing.Any] = {}, max_retries: typing.SupportsInt | typing.SupportsIndex = 3, initial_backoff: float | datetime.timedelta = 30.0, max_backoff: float | datetime.timedelta = 900.0, reply_timeout_intervals: typing.SupportsInt | typing.SupportsIndex = 3, default_deadline: float | datetime.timedelta = 86400.0, max_in_flight: typing.SupportsInt | typing.SupportsIndex = 8, tick: float | datetime.timedelta = 0.2, simulator: Simulator | None = None, postgres: dict[typing.Any, typing.Any] = {}, instance: str = '', claim_timeout: float | datetime.timedelta = 120.0) -> None:
         ...
     def __repr__(self) -> str:
         ...
