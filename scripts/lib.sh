@@ -13,9 +13,10 @@ as_root() {
 }
 
 # Debian packages relaylink builds and tests with.
-DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsqlite3-dev
+DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsqlite3-dev libpq-dev
             libpaho-mqtt-dev libpaho-mqttpp-dev libhowardhinnant-date-dev tzdata)
-DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk ccache)
+DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk ccache
+           postgresql-15)   # the PostgreSQL store's tests start their own server (tests/support/pg_server.sh)
 DEBS_BROWSER=(chromium chromium-driver)   # the example portal's browser tests (test.sh only)
 # Python packages (python3 on PATH is not Debian's, so these come from pip): the bindings' build, and the tests.
 PIP_BUILD=(pybind11=pybind11 scikit_build_core=scikit-build-core)

@@ -89,6 +89,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
     }
 
+    /// The shortest silence that makes any meter unreachable (the shortest uplink interval of any profile):
+    /// meters whose disconnect went out more recently are not read at every tick.
+    std::chrono::nanoseconds shortest_silence() const {
+        auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.policy.uplink_interval);
+        for (const auto& p : profiles.all()) interval = std::min(interval, std::chrono::duration_cast<std::chrono::nanoseconds>(p.uplink_interval));
+        return interval * cfg.unreachable_after_intervals;
+    }
+
     asio::any_io_executor ex;
     chirpstack::client& api;
     store::store& db;
@@ -524,7 +532,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     void check_silent_meters(sys_time t) {
         transact([&](batch& b) {
-            for (const auto& stored : db.awaiting_uplink()) {
+            for (const auto& stored : db.awaiting_uplink(t - shortest_silence())) { // only those that may be overdue
                 const auto* prof = profiles.find(stored.profile);
                 const auto interval = prof ? prof->uplink_interval : cfg.policy.uplink_interval;
                 const auto silent_for = interval * cfg.unreachable_after_intervals;

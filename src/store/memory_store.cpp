@@ -175,11 +175,11 @@ public:
         std::sort(out.begin(), out.end(), [](const meter_row& a, const meter_row& b) { return a.dev_eui < b.dev_eui; });
         return out;
     }
-    std::vector<meter_row> awaiting_uplink() const override {
+    std::vector<meter_row> awaiting_uplink(std::optional<sys_time> sent_before) const override {
         std::lock_guard lock(mu_);
         std::vector<meter_row> out;
         for (const auto& [eui, m] : meters_)
-            if (m.disconnect_sent_at) out.push_back(m);
+            if (m.disconnect_sent_at && (!sent_before || *m.disconnect_sent_at <= *sent_before)) out.push_back(m);
         return out;
     }
 

@@ -328,7 +328,8 @@ public:
         if (!opt_.sslcert.empty()) kv_.emplace_back("sslcert", opt_.sslcert);
         if (!opt_.sslkey.empty()) kv_.emplace_back("sslkey", opt_.sslkey);
         setup_ = "SET search_path TO \"" + opt_.schema + "\"; SET bytea_output = 'hex'; SET statement_timeout = " +
-                 std::to_string(opt_.statement_timeout.count() * 1000) + "; SET client_min_messages = warning";
+                 std::to_string(opt_.statement_timeout.count() * 1000) +
+                 "; SET client_min_messages = warning";
         // The first connection migrates; the rest of the pool connects lazily, on demand.
         auto first = std::make_unique<connection>(kv_, where_, secret_, setup_);
         migrate(*first);
@@ -364,30 +365,32 @@ public:
 
     bool write(std::span<update> updates, std::span<const meter_row> meters) override {
         return attempt([&](lease& l) {
-            static const std::string strict = "UPDATE commands SET " + columns::mutable_assignments(1, dollar) +
-                                              ", version=version+1 WHERE id=" + dollar(columns::mutable_count + 1) +
-                                              " AND version=" + dollar(columns::mutable_count + 2);
-            // One statement: the row is locked by this transaction or skipped when another one holds it.
-            static const std::string claim = "UPDATE commands SET " + columns::mutable_assignments(1, dollar) +
-                                             ", version=version+1 WHERE id=(SELECT id FROM commands WHERE id=" +
-                                             dollar(columns::mutable_count + 1) + " AND version=" +
-                                             dollar(columns::mutable_count + 2) + " FOR UPDATE SKIP LOCKED)";
+            // One statement per transition: the versioned update and its audit row (sequence = the new
+            // version), so a transition costs one round trip. Inserted rows: 1 when it applied.
+            static const auto statement = [](bool claim) {
+                const int n = columns::mutable_count;
+                const std::string where = claim ? "id=(SELECT id FROM commands WHERE id=" + dollar(n + 1) + " AND version=" +
+                                                      dollar(n + 2) + " FOR UPDATE SKIP LOCKED)"
+                                                : "id=" + dollar(n + 1) + " AND version=" + dollar(n + 2);
+                return "WITH moved AS (UPDATE commands SET " + columns::mutable_assignments(1, dollar) + ", version=version+1 WHERE " +
+                       where + " RETURNING id, version) INSERT INTO command_events (" + columns::event_list +
+                       ") SELECT id, version, " + dollar(n + 3) + ", " + dollar(n + 4) + ", " + dollar(n + 5) + ", " + dollar(n + 6) +
+                       ", " + dollar(n + 7) + ", " + dollar(n + 8) + " FROM moved";
+            };
+            static const std::string strict = statement(false), claim = statement(true);
             l.begin();
             for (auto& u : updates) {
                 params p;
                 const int i = columns::bind_mutable(p, u.row, 1);
-                p.bind(i, u.row.id).bind(i + 1, u.row.version);
+                p.bind(i, u.row.id).bind(i + 1, u.row.version).bind(i + 2, ns(u.event.at));
+                if (u.event.from) p.bind(i + 3, command::to_string(*u.event.from));
+                else p.bind_null(i + 3);
+                p.bind(i + 4, command::to_string(u.event.to)).bind(i + 5, u.event.cause).bind(i + 6, u.event.actor);
+                p.bind(i + 7, u.event.detail);
                 auto r = l->exec(u.claim ? claim.c_str() : strict.c_str(), p, "writing a transition");
                 u.applied = std::string_view(PQcmdTuples(r.get())) == "1";
                 if (!u.applied && !u.claim) return false; // rolled back by the lease
-            }
-            for (auto& u : updates) {
-                if (!u.applied) continue;
-                ++u.row.version;
-                u.event.command_id = u.row.id;
-                u.event.sequence = u.row.version;
-                put_event(l, u.event);
-                if (u.new_queue_item) note_queue_item(l, u.row);
+                if (u.applied && u.new_queue_item) note_queue_item(l, u.row);
             }
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
                                               ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (dev_eui) DO UPDATE SET "
@@ -401,6 +404,12 @@ public:
                 l->exec(upsert.c_str(), p, "writing a meter");
             }
             l.commit();
+            for (auto& u : updates) { // only now: a retried attempt must see the versions it was given
+                if (!u.applied) continue;
+                ++u.row.version;
+                u.event.command_id = u.row.id;
+                u.event.sequence = u.row.version;
+            }
             return true;
         }, [&] { // a lost race is a conflict: nothing was written
             for (auto& u : updates) u.applied = true;
@@ -479,9 +488,9 @@ public:
         if (!only) return many(all.c_str(), params(), columns::read_meter<row>);
         return many(some.c_str(), params().bind(1, to_string(*only)), columns::read_meter<row>);
     }
-    std::vector<meter_row> awaiting_uplink() const override {
-        static const std::string q = columns::select_meters("WHERE disconnect_sent_at IS NOT NULL");
-        return many(q.c_str(), params(), columns::read_meter<row>);
+    std::vector<meter_row> awaiting_uplink(std::optional<sys_time> sent_before) const override {
+        static const std::string q = columns::select_meters("WHERE disconnect_sent_at IS NOT NULL AND disconnect_sent_at <= $1");
+        return many(q.c_str(), params().bind(1, sent_before.value_or(sys_time::max())), columns::read_meter<row>);
     }
 
     /// Give a connection back (a broken one is dropped; the next borrower opens another).

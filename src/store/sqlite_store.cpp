@@ -355,8 +355,9 @@ public:
         if (!only) return meters_where([] { static const std::string q = meter_select("ORDER BY dev_eui"); return q.c_str(); }(), [](stmt&) {});
         return meters_where([] { static const std::string q = meter_select("WHERE relay_state = ? ORDER BY dev_eui"); return q.c_str(); }(), [&](stmt& s) { s.bind(1, to_string(*only)); });
     }
-    std::vector<meter_row> awaiting_uplink() const override {
-        return meters_where([] { static const std::string q = meter_select("WHERE disconnect_sent_at IS NOT NULL"); return q.c_str(); }(), [](stmt&) {});
+    std::vector<meter_row> awaiting_uplink(std::optional<sys_time> sent_before) const override {
+        static const std::string q = meter_select("WHERE disconnect_sent_at IS NOT NULL AND disconnect_sent_at <= ?");
+        return meters_where(q.c_str(), [&](stmt& s) { s.bind(1, sent_before.value_or(sys_time::max())); });
     }
 
 private:

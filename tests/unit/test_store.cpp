@@ -187,6 +187,8 @@ TEST_P(StoreContract, MetersKeepTheirRelayStateAndSilence) {
     ASSERT_TRUE(db->write({}, ms));
     EXPECT_EQ(db->meter(m.dev_eui)->relay, relay_state::disconnected);
     EXPECT_EQ(db->awaiting_uplink().size(), 1u);
+    EXPECT_EQ(db->awaiting_uplink(t0).size(), 1u);
+    EXPECT_TRUE(db->awaiting_uplink(t0 - 1s).empty()); // went out after that: not overdue yet
     EXPECT_EQ(db->meters(relay_state::disconnected).size(), 1u);
     EXPECT_TRUE(db->meters(relay_state::connected).empty());
     ms[0].disconnect_sent_at.reset();

@@ -160,8 +160,9 @@ public:
     virtual std::optional<meter_row> meter(std::string_view dev_eui) const = 0;
     /// Every meter, or those in one relay state.
     virtual std::vector<meter_row> meters(std::optional<relay_state> only = std::nullopt) const = 0;
-    /// Meters a disconnect went out to that have not been heard from since.
-    virtual std::vector<meter_row> awaiting_uplink() const = 0;
+    /// Meters a disconnect went out to that have not been heard from since (with `sent_before`: only
+    /// those whose disconnect went out at or before it, so a periodic check reads what may be overdue).
+    virtual std::vector<meter_row> awaiting_uplink(std::optional<sys_time> sent_before = std::nullopt) const = 0;
 };
 
 /// Everything in memory: fast, lost at exit.
