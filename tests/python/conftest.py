@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -101,6 +102,32 @@ class SilentServer:
         self.sock.close()
         for c in self.conns:
             c.close()
+
+
+MOSQUITTO = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if os.path.exists(p)), None)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A real mosquitto on a free loopback port (no persistence): its URL."""
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed")
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n"
+                    "max_queued_messages 100000\n")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def accepts():
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        eventually(accepts, timeout=10)
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 PG_SERVER = REPO / "tests" / "support" / "pg_server.sh"

@@ -5,7 +5,7 @@ import sys
 
 
 import relaylink
-from conftest import REPO
+from conftest import REPO, eventually
 
 
 def run(*args, timeout=120):
@@ -80,3 +80,51 @@ def test_portal_is_mypy_strict_clean(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path), "portal", "run.py"],
                        capture_output=True, text=True, cwd=REPO / "examples" / "flask_portal", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_monitor_refuses_bad_arguments_and_a_missing_key():
+    r = run("examples/deploy/monitor.py", "--db", "x.db", "--broker", "localhost:1883")
+    assert r.returncode == 2 and "--broker must be a URL" in r.stderr
+    r = run("examples/deploy/monitor.py", "--db", "x.db", "--broker", "tcp://h:1", "--claim-timeout", "0")
+    assert r.returncode == 2 and "--claim-timeout must be at least 1" in r.stderr
+    r = run("examples/deploy/monitor.py", "--broker", "tcp://h:1")
+    assert r.returncode == 2 and "--db" in r.stderr
+    env_key = os.environ.pop("CHIRPSTACK_API_KEY", None)
+    try:
+        r = run("examples/deploy/monitor.py", "--db", "x.db", "--broker", "tcp://h:1")
+    finally:
+        if env_key is not None:
+            os.environ["CHIRPSTACK_API_KEY"] = env_key
+    assert r.returncode == 2 and "CHIRPSTACK_API_KEY" in r.stderr
+
+
+def test_monitor_applies_the_events_a_portal_process_waits_for(broker, tmp_path):
+    """The deployment's split: this test is a portal worker (API calls and dispatch, no event source); the
+    monitor, another process, applies ChirpStack's events from MQTT to the shared SQLite file."""
+    import signal
+    db = str(tmp_path / "shared.db")
+    eui = "0101010101010101"
+    with relaylink.Simulator(speed=300, mqtt_url=broker) as sim:
+        sim.add_device(eui, uplink_interval=600)
+        env = dict(os.environ, CHIRPSTACK_API_KEY=sim.api_key,
+                   PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(relaylink.__file__))),
+                                               os.environ.get("PYTHONPATH", "")]))
+        mon = subprocess.Popen([sys.executable, "examples/deploy/monitor.py", "--db", db, "--broker", broker,
+                                "--chirpstack-url", sim.url, "--instance", "monitor-1", "--stats-every", "0.5"],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            first = mon.stdout.readline()
+            assert "listening on " + broker in first, first + mon.stderr.read()
+            with relaylink.ChirpStackClient.for_simulator(sim) as client, \
+                    relaylink.RelayService(client, db=db, safety={"windows": False}, tick=0.05, instance="web-1") as web:
+                c = web.disconnect(eui, profile="eastron_sdm", actor="alice", reason="arrears")
+                eventually(lambda: web.command(c.id).state == "confirmed", timeout=30)
+                assert web.stats()["events"] == 0  # every event was applied by the monitor
+                assert sim.device(eui)["relay_closed"] is False
+            mon.send_signal(signal.SIGTERM)
+            out, err = mon.communicate(timeout=20)
+            assert mon.returncode == 0, out + err
+            assert "monitor: stopping" in out and "'delivered': 0" not in out.splitlines()[-1]
+        finally:
+            if mon.poll() is None:
+                mon.kill()

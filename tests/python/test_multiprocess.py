@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 
 import relaylink
-from conftest import eventually, free_port, fresh_schema
+from conftest import MOSQUITTO, fresh_schema
 
-MOSQUITTO = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if os.path.exists(p)), None)
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason="mosquitto is not installed")
 
 PROCESSES = 4
@@ -39,26 +35,6 @@ def store(request, tmp_path):
         return {"db": str(tmp_path / "shared.db")}
     url = request.getfixturevalue("postgres_server")
     return {"db": url, "postgres": {"schema": fresh_schema("mp"), "pool_size": 4}}
-
-
-@pytest.fixture
-def broker(tmp_path):
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\n"
-                    "max_queued_messages 100000\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def accepts():
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) == 0
-
-    try:
-        eventually(accepts, timeout=10)
-        yield f"tcp://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def all_done(svc: relaylink.RelayService, total: int) -> bool:

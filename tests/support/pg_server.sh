@@ -4,6 +4,7 @@
 #   pg_server.sh start DIR   initdb + start; writes the URL to DIR/url and prints it
 #   pg_server.sh stop DIR    stop it and remove DIR
 # As root, the server runs as the "postgres" user (PostgreSQL refuses to run as root).
+# TLS on (self-signed for 127.0.0.1, trusted via DIR/ca.pem); plain connections are accepted too.
 # Test settings: fsync off (a crashed test server is thrown away anyway). Exit 3: not installed.
 set -eu
 cmd=${1:?usage: pg_server.sh start|stop DIR}
@@ -30,10 +31,18 @@ start)
   if [ -n "$as" ]; then chown postgres "$dir"; fi
   $as "$bin/initdb" -D "$dir/data" -A trust -U relaylink --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; exit 1; }
+  # TLS: a self-signed certificate for 127.0.0.1 and localhost; DIR/ca.pem is what clients trust.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=relaylink-test-postgres \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$dir/server.key" -out "$dir/ca.pem" >/dev/null 2>&1 ||
+    { echo "pg_server.sh: openssl could not make a test certificate" >&2; exit 1; }
+  cp "$dir/ca.pem" "$dir/data/server.crt"
+  cp "$dir/server.key" "$dir/data/server.key"
+  chmod 600 "$dir/data/server.key"
+  if [ -n "$as" ]; then chown postgres "$dir/data/server.crt" "$dir/data/server.key"; fi
   for attempt in 1 2 3; do
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     if $as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=300" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c ssl=on -c fsync=off -c full_page_writes=off -c max_connections=300" \
         start >/dev/null 2>&1; then
       url="postgresql://relaylink@127.0.0.1:$port/postgres"
       echo "$url" >"$dir/url"

@@ -24,6 +24,12 @@ inline std::optional<std::string> postgres_url() {
     return url;
 }
 
+/// The CA that signed the test server's certificate (pg_server.sh writes it beside the URL).
+inline std::string postgres_ca() {
+    const std::string file = std::getenv("RELAYLINK_TEST_PG_URL_FILE");
+    return file.substr(0, file.rfind('/')) + "/ca.pem";
+}
+
 inline bool postgres_required() {
     const char* v = std::getenv("RELAYLINK_REQUIRE_POSTGRES");
     return v && std::string(v) == "1";

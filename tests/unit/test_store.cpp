@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "../support/certs.hpp"
 #include "../support/ports.hpp"
 #include "../support/postgres.hpp"
 #include "../support/temp_db.hpp"
@@ -541,6 +542,30 @@ TEST(PostgresStore, APoolSharesFewConnectionsAndSurvivesTheServerDroppingThem) {
     std::vector<update> u{move(c, state::dispatching, "after the reconnect")};
     EXPECT_TRUE(db->write(u));
     EXPECT_EQ(db->events(c.id).size(), 2u);
+}
+
+TEST(PostgresStore, TlsIsVerifiedAgainstTheGivenAuthorityAndRefusedWithAnotherOne) {
+    RELAYLINK_POSTGRES_OR_SKIP(url);
+    postgres_options o;
+    o.schema = test::fresh_schema("tls");
+    o.sslmode = "verify-full";
+    o.sslrootcert = test::postgres_ca();
+    o.application_name = o.schema;
+    auto db = open_postgres(url, o);
+    auto c = sample();
+    ASSERT_TRUE(db->insert(c, created()));
+    auto raw = raw_connection(url, o.schema);
+    EXPECT_EQ(first_value(raw.get(), "SELECT bool_and(s.ssl)::text FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+                                     "WHERE a.application_name = '" + o.schema + "'"),
+              "true");
+    // Another authority: the server's certificate is not trusted, and the message says so.
+    postgres_options wrong = o;
+    wrong.sslrootcert = test::test_certs().pem("other");
+    const std::string refused = error_of([&] { open_postgres(url, wrong); });
+    EXPECT_NE(refused.find("certificate"), std::string::npos) << refused;
+    // A missing CA file is named.
+    wrong.sslrootcert = "/nonexistent/ca.pem";
+    EXPECT_NE(error_of([&] { open_postgres(url, wrong); }).find("/nonexistent/ca.pem"), std::string::npos);
 }
 
 TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
