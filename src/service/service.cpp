@@ -134,6 +134,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
     std::deque<chirpstack::event> inbox;
     std::size_t inbox_in_batch = 0;   ///< taken from the inbox, not yet committed
     bool drain_posted = false;
+    /// Before events the store refused are tried again: 100 ms, doubling to 5 s while it keeps refusing
+    /// (a store that fails for good is retried without spinning; the sources' backpressure
+    /// (wait_pending_below) keeps the inbox from growing without bound).
+    std::chrono::milliseconds refused_delay{100};
 
     sys_time now() const { return cfg.clock ? cfg.clock() : std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now()); }
     double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
@@ -742,12 +746,16 @@ struct service::impl : std::enable_shared_from_this<impl> {
         {
             std::lock_guard lock(inbox_mu);
             inbox_in_batch = 0;
-            if (!failed.empty()) { // given back, first in line, after a pause
+            if (failed.empty()) {
+                refused_delay = std::chrono::milliseconds(100);
+            } else { // given back, first in line, after a pause that doubles while the store keeps refusing (to 5 s)
                 inbox.insert(inbox.begin(), std::make_move_iterator(failed.begin()), std::make_move_iterator(failed.end()));
+                const auto delay = refused_delay;
+                refused_delay = std::min(refused_delay * 2, std::chrono::milliseconds(5000));
                 if (!drain_posted) {
                     drain_posted = true;
                     lingered = true; // the retry takes the batch at once
-                    linger_timer.expires_after(std::chrono::milliseconds(100));
+                    linger_timer.expires_after(delay);
                     linger_timer.async_wait([self = shared_from_this()](boost::system::error_code) { self->drain(); });
                 }
             }

@@ -10,6 +10,9 @@
 
 #include <algorithm>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 using namespace relaylink;
 using relaylink::test::req;
 using relaylink::test::service_rig;
@@ -419,6 +422,77 @@ TEST(Service, ARestartAdoptsWhatIsQueuedAndNeverSendsTwice) {
     EXPECT_EQ(reopened->get(id)->rec.current, state::confirmed);
 }
 
+TEST(Service, AnotherLiveInstancesClaimIsLeftAloneUntilItsLeaseEndsThenAdopted) {
+    service_rig r;
+    r.add(A);
+    const auto id = r.svc->disconnect(req(A)).id;
+    r.settle();
+    const std::string item = r.get(id).rec.queue_item_id;
+    ASSERT_EQ(item.size(), 36u);
+    // Another process (another host) claimed it and died before recording the queue item; its lease runs 60 s.
+    auto row = r.get(id);
+    row.rec.current = state::dispatching;
+    row.rec.queue_item_id.clear();
+    row.claim_owner = "other-host:4242";
+    row.lease_until = r.sim.now() + 60s;
+    row.timer_at = row.lease_until;
+    std::vector<store::update> u{{row, {id, 0, r.sim.now(), state::queued, state::dispatching, "test: claimed elsewhere", "test", ""}}};
+    ASSERT_TRUE(r.db->write(u));
+    r.restart(); // a process starting now must not touch a live claim of another
+    EXPECT_EQ(r.state_of(id), state::dispatching);
+    EXPECT_EQ(r.svc->stats().reconciliations, 0u);
+    r.advance(30s);
+    EXPECT_EQ(r.state_of(id), state::dispatching);
+    r.advance(31s); // the lease has ended: the queue is read and the item adopted, not sent again
+    EXPECT_EQ(r.state_of(id), state::queued);
+    EXPECT_EQ(r.get(id).rec.queue_item_id, item);
+    EXPECT_EQ(r.get(id).claim_owner, "");
+    EXPECT_FALSE(r.get(id).lease_until);
+    EXPECT_EQ(r.sim.device(A)->queue_length, 1u);
+    r.advance(10min);
+    r.advance(5s);
+    EXPECT_EQ(r.state_of(id), state::confirmed);
+    EXPECT_EQ(r.sim.device(A)->downlinks.size(), 1u);
+}
+
+TEST(Service, AClaimWhoseProcessOnThisHostIsGoneIsTakenBackAtOnce) {
+    service_rig r;
+    r.add(A);
+    const auto id = r.svc->disconnect(req(A)).id;
+    r.settle();
+    const pid_t child = ::fork(); // a pid that existed and no longer does
+    if (child == 0) ::_exit(0);
+    ::waitpid(child, nullptr, 0);
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    auto row = r.get(id);
+    row.rec.current = state::dispatching;
+    row.rec.queue_item_id.clear();
+    row.claim_owner = std::string(host) + ":" + std::to_string(child);
+    row.lease_until = r.sim.now() + 1h;
+    row.timer_at = row.lease_until;
+    std::vector<store::update> u{{row, {id, 0, r.sim.now(), state::queued, state::dispatching, "test: claimed by a dead process", "test", ""}}};
+    ASSERT_TRUE(r.db->write(u));
+    r.restart();
+    EXPECT_EQ(r.state_of(id), state::queued); // adopted at start-up, not an hour later
+    EXPECT_GE(r.svc->stats().reconciliations, 1u);
+}
+
+TEST(Service, ItsOwnClaimsCarryItsNameAndTheLease) {
+    auto cfg = test::quiet_config();
+    cfg.instance = "web-7";
+    cfg.claim_timeout = 90s;
+    service_rig r(store::make_memory_store(), cfg);
+    r.add(A);
+    const auto id = r.svc->disconnect(req(A)).id;
+    r.settle();
+    const auto events = r.svc->command(id)->events;
+    auto claim = std::find_if(events.begin(), events.end(), [](const auto& e) { return e.to == state::dispatching; });
+    ASSERT_NE(claim, events.end());
+    EXPECT_EQ(claim->detail, "claimed by web-7");
+    EXPECT_EQ(r.get(id).claim_owner, ""); // queued now: the claim is over
+}
+
 TEST(Service, ABadConfigurationIsRefusedNamingTheSetting) {
     boost::asio::io_context io;
     chirpstack::config cc;
@@ -448,6 +522,12 @@ TEST(Service, ABadConfigurationIsRefusedNamingTheSetting) {
     c = {};
     c.safety.time_zone = "Nowhere/Atlantis";
     expect(c, "Nowhere/Atlantis");
+    c = {};
+    c.claim_timeout = std::chrono::seconds(0);
+    expect(c, "claim_timeout");
+    c = {};
+    c.instance = std::string(201, 'x');
+    expect(c, "instance");
 }
 
 TEST(Service, TheDispatcherTakesTheHighestPriorityFirstAndSendsTheDeadlineAsExpiresAt) {

@@ -43,6 +43,16 @@ def test_bench_portal_runs_and_refuses_bad_arguments():
     assert "20 meters" in r.stdout and r.stdout.count("x baseline") == 4
 
 
+def test_bench_processes_runs_and_refuses_bad_arguments():
+    r = run("bench/bench_processes.py", "--processes", "0,2")
+    assert r.returncode == 2 and "--processes must be" in r.stderr
+    r = run("bench/bench_processes.py", "--meters", "3")
+    assert r.returncode == 2 and "--meters must be at least 10" in r.stderr
+    r = run("bench/bench_processes.py", "--meters", "20", "--processes", "1,2", "--no-postgres")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "baseline: 1 process on SQLite" in r.stdout and r.stdout.count("x") >= 4
+
+
 def test_portal_run_py_serves_and_stops_on_ctrl_c():
     import re
     import signal

@@ -424,11 +424,13 @@ def bulk_post() -> Any:
         else:
             euis.append(m["device_eui"])
     upload = request.files.get("csv")
+    # Every meter with an EUI, looked up once: validation, grouping by model and the items all use it.
+    by_eui = {str(m["device_eui"]).upper(): m for m in p.db.meters() if m["device_eui"]}
     if upload is not None and upload.filename:
         from_csv, csv_problems = euis_from_csv(upload.read())
         problems += csv_problems
         for e in from_csv:
-            if p.db.meter_by_eui(e) is None:
+            if e.upper() not in by_eui:
                 problems.append(f"{e} is not a meter of this portal")
         euis += from_csv
     euis = list(dict.fromkeys(euis))  # once each, in order
@@ -451,13 +453,13 @@ def bulk_post() -> Any:
     # resubmitted run create nothing new.
     by_profile: Dict[str, List[str]] = {}
     for e in euis:
-        by_profile.setdefault(p.db.meter_by_eui(e)["device_type"], []).append(e)
+        by_profile.setdefault(by_eui[e.upper()]["device_type"], []).append(e)
     items = []
     try:
         for profile, group in by_profile.items():
             for c in p.service.bulk(action, group, profile=profile, actor=g.user.username, reason=reason,
                                     idempotency_prefix=f"bulk-{run_id}"):
-                items.append((run_id, p.db.meter_by_eui(c.dev_eui)["id"], c.dev_eui, c.id,
+                items.append((run_id, by_eui[c.dev_eui.upper()]["id"], c.dev_eui, c.id,
                               c.error if c.state == "failed" else None))
     except RequestError as e:
         abort(400, description=str(e))
