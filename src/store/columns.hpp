@@ -10,6 +10,15 @@
 
 namespace relaylink::store::columns {
 
+/// One step of a store's schema: applied once, in order, in its own transaction, recorded in
+/// schema_migrations. A migration that has shipped is never edited: the next one is added. SQLite and
+/// PostgreSQL keep the same numbers (the same tables in each dialect).
+struct migration {
+    int version;
+    const char* description;
+    const char* sql;
+};
+
 inline std::int64_t ns(sys_time t) { return t.time_since_epoch().count(); }
 inline sys_time from_ns(std::int64_t v) { return sys_time{std::chrono::nanoseconds{v}}; }
 

@@ -14,16 +14,7 @@ namespace {
 
 using command::state;
 
-// Each migration runs once, in its own transaction, recorded in schema_migrations. Never edit a
-// migration that has shipped: add the next one.
-struct migration {
-    int version;
-    const char* description;
-    const char* sql;
-};
-
-
-const migration migrations[] = {
+const columns::migration migrations[] = { // in step with PostgreSQL's
     {1, "commands, command_events (audit trail), queue_items, meters", R"sql(
 CREATE TABLE commands (
   id               INTEGER PRIMARY KEY,

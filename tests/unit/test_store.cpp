@@ -56,6 +56,25 @@ update move(command_row c, state to, const std::string& cause) {
     return {c, {c.id, 0, t0 + 1s, from, to, cause, "relaylink", ""}};
 }
 
+/// `n` threads each open a store at the same moment and insert one command: how many failed.
+int open_and_insert_at_once(int n, const std::function<std::unique_ptr<store::store>()>& open) {
+    std::vector<std::thread> openers;
+    std::atomic<int> failures{0};
+    for (int i = 0; i < n; ++i)
+        openers.emplace_back([&] {
+            try {
+                auto db = open();
+                auto c = sample();
+                if (!db->insert(c, created())) ++failures;
+            } catch (const std::exception& e) {
+                ++failures;
+                ADD_FAILURE() << e.what();
+            }
+        });
+    for (auto& t : openers) t.join();
+    return failures.load();
+}
+
 class StoreContract : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override {
@@ -316,21 +335,7 @@ TEST(SqliteStore, TheAuditTrailCannotBeEditedOrDeleted) {
 TEST(SqliteStore, ManyOpeningANewFileAtOnceMigrateItOnce) {
     const temp_db file("store-race");
     const auto& path = file.path();
-    std::vector<std::thread> openers;
-    std::atomic<int> failures{0};
-    for (int i = 0; i < 8; ++i)
-        openers.emplace_back([&] {
-            try {
-                auto db = open_sqlite(path);
-                auto c = sample();
-                if (!db->insert(c, created())) ++failures;
-            } catch (const std::exception& e) {
-                ++failures;
-                ADD_FAILURE() << e.what();
-            }
-        });
-    for (auto& t : openers) t.join();
-    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(open_and_insert_at_once(8, [&] { return open_sqlite(path); }), 0);
     auto db = open_sqlite(path);
     EXPECT_EQ(db->counts()[state::pending], 8u);
 }
@@ -438,21 +443,7 @@ TEST(PostgresStore, ManyOpeningANewSchemaAtOnceMigrateItOnceAndShareIt) {
     postgres_options o;
     o.schema = test::fresh_schema("migrate");
     o.pool_size = 1;
-    std::vector<std::thread> openers;
-    std::atomic<int> failures{0};
-    for (int i = 0; i < 6; ++i)
-        openers.emplace_back([&] {
-            try {
-                auto db = open_postgres(url, o);
-                auto c = sample();
-                if (!db->insert(c, created())) ++failures;
-            } catch (const std::exception& e) {
-                ++failures;
-                ADD_FAILURE() << e.what();
-            }
-        });
-    for (auto& t : openers) t.join();
-    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(open_and_insert_at_once(6, [&] { return open_postgres(url, o); }), 0);
     auto db = open_postgres(url, o);
     EXPECT_EQ(db->counts()[state::pending], 6u);
     auto raw = raw_connection(url, o.schema);
