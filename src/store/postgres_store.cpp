@@ -548,9 +548,17 @@ private:
         }
     }
 
+    /// By default a lost race is an error (an insert or a note has no "someone else won" answer).
+    struct race_is_an_error {
+        [[noreturn]] bool operator()() const {
+            throw store_error("PostgreSQL store: a deadlock or serialization failure with another writer; nothing was "
+                              "written, try again");
+        }
+    };
+
     /// Run `f` on a borrowed connection. A lost race (deadlock, serialization failure) returns what
     /// `on_race` says; a connection lost before the transaction committed is tried again on another.
-    template <class F, class R = decltype([] { return false; })>
+    template <class F, class R = race_is_an_error>
     bool attempt(F&& f, R on_race = {}) {
         for (int tries = 0;; ++tries) {
             auto l = borrow();
