@@ -99,23 +99,29 @@ def run(store: Dict[str, Any], processes: int, meters: int) -> Tuple[float, floa
                                                   ready, go, go_events, results)) for i in range(processes)]
         for p in procs:
             p.start()
-        for _ in procs:
-            _, err = ready.get(timeout=120)
-            if err:
-                raise RuntimeError(err)
-        t = time.perf_counter()
-        go.set()
-        for _ in procs:  # every process has seen all commands queued
-            _, err = ready.get(timeout=600)
-            if err:
-                raise RuntimeError(err)
-        dispatch = time.perf_counter() - t
-        t = time.perf_counter()
-        go_events.set()
-        out = [results.get(timeout=600) for _ in procs]
-        ingest = time.perf_counter() - t
-        for p in procs:
-            p.join(30)
+        try:
+            for _ in procs:
+                _, err = ready.get(timeout=120)
+                if err:
+                    raise RuntimeError(err)
+            t = time.perf_counter()
+            go.set()
+            for _ in procs:  # every process has seen all commands queued
+                _, err = ready.get(timeout=600)
+                if err:
+                    raise RuntimeError(err)
+            dispatch = time.perf_counter() - t
+            t = time.perf_counter()
+            go_events.set()
+            out = [results.get(timeout=600) for _ in procs]
+            ingest = time.perf_counter() - t
+            for p in procs:
+                p.join(30)
+        finally:  # a process that failed leaves the others waiting: end them, not hang until their timeouts
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+                    p.join(10)
     if any(isinstance(r[1], str) for r in out):
         raise RuntimeError(out)
     confirmed = sum(r[4] for r in out)
@@ -156,7 +162,11 @@ def main() -> int:
         rows = []
         for name, make in stores:
             for p in counts:
-                cps, eps, conflicts = run(make(f"{name}_{p}"), p, a.meters)
+                try:
+                    cps, eps, conflicts = run(make(f"{name}_{p}"), p, a.meters)
+                except RuntimeError as e:
+                    print(f"bench_processes: {name} with {p} process(es) failed: {e}", file=sys.stderr)
+                    return 1
                 rows.append((name, p, cps, eps, conflicts))
                 print(f"  {name:8} {p} process(es): {cps:8.0f} commands/s  {eps:8.0f} events/s  ({conflicts} conflicts)", flush=True)
     finally:

@@ -6,7 +6,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 namespace relaylink::store {
@@ -193,8 +196,7 @@ public:
         if (rc != SQLITE_OK) h_.fail("cannot open");
         sqlite3_extended_result_codes(h_.db, 1);
         sqlite3_busy_timeout(h_.db, static_cast<int>(opt.busy_timeout.count()));
-        // A file that is not a database fails here, with SQLite's "file is not a database".
-        h_.exec("PRAGMA journal_mode=WAL", "cannot switch to WAL (is it a SQLite database?)");
+        switch_to_wal(opt.busy_timeout);
         h_.exec(opt.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", "cannot set synchronous");
         h_.exec("PRAGMA foreign_keys=ON", "cannot enable foreign keys");
         const std::string cache = "PRAGMA cache_size=-" + std::to_string(opt.cache_kib);
@@ -422,6 +424,31 @@ private:
                          "DO UPDATE SET command_id = excluded.command_id WHERE command_id != excluded.command_id");
         s.bind(1, c.rec.queue_item_id).bind(2, c.id);
         s.run();
+    }
+
+    /// A new file (rollback journal) becomes WAL under an exclusive lock. The pragma holds a read lock
+    /// while it asks for that one, and SQLite answers "locked" at once rather than call the busy handler
+    /// (waiting could deadlock with a writer that waits for our read lock to go), so several processes
+    /// opening a new file together, or a writer holding the file in rollback mode, make it fail on the
+    /// first try. The statement ends (its read lock goes) and is tried again until `patience` is spent.
+    void switch_to_wal(std::chrono::milliseconds patience) {
+        const auto deadline = std::chrono::steady_clock::now() + patience;
+        auto pause = std::chrono::milliseconds(1);
+        for (;;) {
+            char* msg = nullptr;
+            const int rc = sqlite3_exec(h_.db, "PRAGMA journal_mode=WAL", nullptr, nullptr, &msg);
+            std::string m = msg ? msg : "unknown error";
+            sqlite3_free(msg);
+            if (rc == SQLITE_OK) return;
+            if ((rc & 0xff) != SQLITE_BUSY)
+                // A file that is not a database fails here, with SQLite's "file is not a database".
+                throw store_error("SQLite store " + h_.path + ": cannot switch to WAL (is it a SQLite database?): " + m);
+            if (std::chrono::steady_clock::now() >= deadline)
+                throw store_error("SQLite store " + h_.path + ": cannot switch to WAL: another connection held the file for " +
+                                  std::to_string(patience.count()) + " ms (busy_timeout); " + m);
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::milliseconds(20));
+        }
     }
 
     /// One transaction for the whole check-and-migrate (BEGIN IMMEDIATE takes the write lock first), so

@@ -340,6 +340,41 @@ TEST(SqliteStore, ManyOpeningANewFileAtOnceMigrateItOnce) {
     EXPECT_EQ(db->counts()[state::pending], 8u);
 }
 
+/// A writer holding a new (rollback-journal) file: switching it to WAL is refused at once by SQLite
+/// (no busy handler: it could deadlock), which is what several processes opening a new file together
+/// met in CI. The store waits for the writer, up to busy_timeout, and then says what held it.
+TEST(SqliteStore, OpeningWaitsForAWriterHoldingANewFile) {
+    const temp_db file("store-held");
+    const auto& path = file.path();
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "CREATE TABLE portal_notes(x); BEGIN IMMEDIATE; INSERT INTO portal_notes VALUES (1)", nullptr,
+                           nullptr, nullptr),
+              SQLITE_OK);
+    sqlite_options quick;
+    quick.busy_timeout = 100ms;
+    try {
+        open_sqlite(path, quick);
+        ADD_FAILURE() << "switched a file to WAL while another connection wrote to it";
+    } catch (const store_error& e) {
+        EXPECT_NE(std::string(e.what()).find("another connection held the file for 100 ms (busy_timeout)"), std::string::npos)
+            << e.what();
+    }
+    std::thread writer([raw] {
+        std::this_thread::sleep_for(300ms);
+        sqlite3_exec(raw, "COMMIT", nullptr, nullptr, nullptr);
+    });
+    try {
+        auto db = open_sqlite(path); // waits for the COMMIT, then migrates
+        auto c = sample();
+        EXPECT_TRUE(db->insert(c, created()));
+    } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+    }
+    writer.join();
+    sqlite3_close(raw);
+}
+
 // ---- PostgreSQL's own ----------------------------------------------------------------------------
 
 namespace {
