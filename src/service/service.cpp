@@ -675,7 +675,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
                         taken.insert(item.id);
                         break;
                     }
-                    const auto claimed_at = c.lease_until ? *c.lease_until - cfg.claim_timeout : c.updated_at;
+                    const auto claimed_at = claim_time(c);
                     const auto heard = last_uplink_of(b, dev); // read only: the meter row is not rewritten
                     apply(b, c, command::reconciled{adopt, !adopt && heard && *heard >= claimed_at}, "relaylink",
                           "device queue read: " + std::to_string(q.size()) + " items" + (adopt ? ", adopted " + *adopt : ", none identical"));
@@ -684,6 +684,16 @@ struct service::impl : std::enable_shared_from_this<impl> {
         });
         for (auto& c : db.open(dev)) busy_ids.erase(c.id);
         schedule_poll();
+    }
+
+    /// When `c` was claimed: its audit row into `dispatching`, written in the claim's own transaction.
+    /// Not `lease_until − claim_timeout`: the claimer's timeout may differ from ours. Read only when a
+    /// claim is reconciled (a crash, a lost answer), so the audit read costs nothing on the usual path.
+    sys_time claim_time(const store::command_row& c) const {
+        const auto events = db.events(c.id);
+        for (auto e = events.rbegin(); e != events.rend(); ++e)
+            if (e->to == state::dispatching && e->from != state::dispatching) return e->at;
+        return c.updated_at;
     }
 
     void start_flush(const std::string& dev) {

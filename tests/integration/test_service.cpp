@@ -455,6 +455,44 @@ TEST(Service, AnotherLiveInstancesClaimIsLeftAloneUntilItsLeaseEndsThenAdopted) 
     EXPECT_EQ(r.sim.device(A)->downlinks.size(), 1u);
 }
 
+TEST(Service, AClaimIsTimedByItsAuditRowNotByThisInstancesClaimTimeout) {
+    // Unconfirmed downlinks leave ChirpStack's queue when they go out; the bridge is powered from the load
+    // side, so no reply comes after the cut. The device uplinks every 10 min.
+    auto profiles = device::profile_registry::with_builtins();
+    auto unconfirmed = *profiles.find("eastron_sdm320c");
+    unconfirmed.confirmed = false;
+    ASSERT_TRUE(profiles.add(unconfirmed));
+    service_rig r(store::make_memory_store(), test::quiet_config(), profiles); // this instance: claim_timeout 120 s
+    r.add(A, sim::wiring::load_side);
+    const auto id = r.svc->disconnect(req(A)).id;
+    r.settle();
+    const auto claimed = r.sim.now();
+    // Another host with a 15 min claim_timeout claimed it, enqueued it and died before recording the item.
+    auto row = r.get(id);
+    row.rec.current = state::dispatching;
+    row.rec.queue_item_id.clear();
+    row.claim_owner = "other-host:4242";
+    row.lease_until = claimed + 15min;
+    row.timer_at = row.lease_until;
+    std::vector<store::update> u{{row, {id, 0, claimed, state::queued, state::dispatching, "claimed by other-host:4242", "relaylink", ""}}};
+    ASSERT_TRUE(r.db->write(u));
+    r.restart();
+    r.advance(10min); // the device uplinks and takes the item: it has gone out (and the bridge lost power)
+    r.advance(1s);
+    ASSERT_EQ(r.sim.device(A)->downlinks.size(), 1u);
+    ASSERT_EQ(r.sim.device(A)->queue_length, 0u);
+    ASSERT_EQ(r.state_of(id), state::dispatching);
+    r.advance(5min); // the lease has ended. The claim was made 15 min before, not 2 min (lease − our timeout)
+    const auto c = r.get(id);
+    EXPECT_EQ(c.rec.current, state::pending);
+    EXPECT_EQ(c.rec.retry_count, 1); // counted as an attempt
+    ASSERT_TRUE(c.rec.next_attempt_at);
+    EXPECT_GT(*c.rec.next_attempt_at, r.sim.now() + 10min); // sent again only if no reply comes in the reply window
+    EXPECT_NE(r.svc->command(id)->events.back().cause.find("may have gone out"), std::string::npos)
+        << r.svc->command(id)->events.back().cause;
+    EXPECT_EQ(r.sim.device(A)->downlinks.size(), 1u);
+}
+
 TEST(Service, AClaimWhoseProcessOnThisHostIsGoneIsTakenBackAtOnce) {
     service_rig r;
     r.add(A);
