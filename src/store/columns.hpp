@@ -39,8 +39,19 @@ constexpr const char* mutable_names[] = {"priority", "state", "evidence", "queue
                                          "deadline", "retry_count", "max_retries", "next_attempt_at", "timer_at",
                                          "cancel_requested", "note", "updated_at", "sent_at", "completed_at", "error",
                                          "claim_owner", "lease_until"};
+/// A meter's columns as bind_meter binds them; read_meter reads them and then `version`.
 constexpr const char* meter_list =
     "dev_eui, meter_ref, profile, relay_state, last_uplink, last_confirmed_command, disconnect_sent_at, note, updated_at";
+constexpr int meter_count = 9;
+/// The meter upsert's tail after "VALUES (<meter_count placeholders>, 1)": every column from the new row,
+/// the version bumped, and only if the stored row still has the version read (`version_placeholder`).
+inline std::string meter_upsert_tail(const std::string& version_placeholder) {
+    return " ON CONFLICT (dev_eui) DO UPDATE SET meter_ref=excluded.meter_ref, profile=excluded.profile, "
+           "relay_state=excluded.relay_state, last_uplink=excluded.last_uplink, "
+           "last_confirmed_command=excluded.last_confirmed_command, disconnect_sent_at=excluded.disconnect_sent_at, "
+           "note=excluded.note, updated_at=excluded.updated_at, version=meters.version+1 WHERE meters.version=" +
+           version_placeholder;
+}
 constexpr const char* event_list = "command_id, sequence, at, from_state, to_state, cause, actor, detail";
 
 inline command::state state_of(const std::string& s, std::int64_t id) {
@@ -152,6 +163,7 @@ meter_row read_meter(const Row& s) {
     m.disconnect_sent_at = s.time(6);
     m.note = s.text(7);
     m.updated_at = from_ns(s.i64(8));
+    m.version = s.i64(9);
     return m;
 }
 
@@ -197,7 +209,9 @@ void bind_event(Params& s, const audit_event& e) {
 
 /// "SELECT <command columns> FROM commands <rest>" (and for meters), built once per call site.
 inline std::string select_commands(const char* rest) { return std::string("SELECT ") + command_list + " FROM commands " + rest; }
-inline std::string select_meters(const char* rest) { return std::string("SELECT ") + meter_list + " FROM meters " + rest; }
+inline std::string select_meters(const char* rest) {
+    return std::string("SELECT ") + meter_list + ", version FROM meters " + rest;
+}
 
 /// "name1=<p>, name2=<p>, …" for bind_mutable's columns, with placeholders from `placeholder(i)`.
 template <class Placeholder>

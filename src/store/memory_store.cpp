@@ -50,6 +50,10 @@ public:
             }
             ++it->second;
         }
+        for (const auto& m : meters) {
+            auto it = meters_.find(m.dev_eui);
+            if ((it == meters_.end() ? 0 : it->second.version) != m.version) return false; // another writer changed it
+        }
         for (std::size_t i = 0; i < updates.size(); ++i) {
             auto& u = updates[i];
             u.applied = !skip[i];
@@ -67,7 +71,10 @@ public:
             u.event.sequence = static_cast<std::int64_t>(log.size()) + 1;
             log.push_back(u.event);
         }
-        for (const auto& m : meters) meters_.insert_or_assign(m.dev_eui, m);
+        for (const auto& m : meters) {
+            auto& stored = meters_.insert_or_assign(m.dev_eui, m).first->second;
+            ++stored.version;
+        }
         return true;
     }
 

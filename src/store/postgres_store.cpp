@@ -104,6 +104,9 @@ CREATE INDEX meters_awaiting_uplink ON meters (dev_eui) WHERE disconnect_sent_at
     {2, "a claim's owner and lease on commands", R"sql(
 ALTER TABLE commands ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '', ADD COLUMN lease_until BIGINT;
 )sql"},
+    {3, "a version on meters (writes between processes)", R"sql(
+ALTER TABLE meters ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+)sql"},
 };
 
 bool valid_schema_name(const std::string& s) {
@@ -385,16 +388,16 @@ public:
                 if (!u.applied && !u.claim) return false; // rolled back by the lease
                 if (u.applied && u.new_queue_item) note_queue_item(l, u.row);
             }
+            // A meter another transaction is writing is waited for (its row lock), then found moved.
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
-                                              ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (dev_eui) DO UPDATE SET "
-                                              "meter_ref=excluded.meter_ref, profile=excluded.profile, relay_state=excluded.relay_state, "
-                                              "last_uplink=excluded.last_uplink, last_confirmed_command=excluded.last_confirmed_command, "
-                                              "disconnect_sent_at=excluded.disconnect_sent_at, note=excluded.note, "
-                                              "updated_at=excluded.updated_at";
+                                              ", version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)" +
+                                              columns::meter_upsert_tail("$10");
             for (const auto& m : meters) {
                 params p;
                 columns::bind_meter(p, m);
-                l->exec(upsert.c_str(), p, "writing a meter");
+                p.bind(columns::meter_count + 1, m.version);
+                auto r = l->exec(upsert.c_str(), p, "writing a meter");
+                if (std::string_view(PQcmdTuples(r.get())) != "1") return false; // another writer changed it: rolled back
             }
             l.commit();
             for (auto& u : updates) { // only now: a retried attempt must see the versions it was given

@@ -98,6 +98,9 @@ CREATE INDEX meters_awaiting_uplink ON meters (dev_eui) WHERE disconnect_sent_at
 ALTER TABLE commands ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE commands ADD COLUMN lease_until INTEGER;
 )sql"},
+    {3, "a version on meters (writes between processes)", R"sql(
+ALTER TABLE meters ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+)sql"},
 };
 
 using columns::from_ns;
@@ -263,13 +266,12 @@ public:
         }
         for (const auto& m : meters) {
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
-                             ") VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (dev_eui) DO UPDATE SET meter_ref=excluded.meter_ref, "
-                             "profile=excluded.profile, relay_state=excluded.relay_state, last_uplink=excluded.last_uplink, "
-                             "last_confirmed_command=excluded.last_confirmed_command, "
-                             "disconnect_sent_at=excluded.disconnect_sent_at, note=excluded.note, updated_at=excluded.updated_at";
+                                              ", version) VALUES (?,?,?,?,?,?,?,?,?,1)" + columns::meter_upsert_tail("?10");
             stmt s = prepare(upsert.c_str());
             columns::bind_meter(s, m);
+            s.bind(columns::meter_count + 1, m.version);
             s.run();
+            if (sqlite3_changes(h_.db) != 1) return false; // another writer changed the meter: tx rolls back
         }
         t.commit();
         return true;

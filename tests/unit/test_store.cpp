@@ -211,11 +211,53 @@ TEST_P(StoreContract, MetersKeepTheirRelayStateAndSilence) {
     EXPECT_TRUE(db->awaiting_uplink(t0 - 1s).empty()); // went out after that: not overdue yet
     EXPECT_EQ(db->meters(relay_state::disconnected).size(), 1u);
     EXPECT_TRUE(db->meters(relay_state::connected).empty());
+    ms[0] = db->meter(m.dev_eui).value(); // as read: version 1
+    EXPECT_EQ(ms[0].version, 1);
     ms[0].disconnect_sent_at.reset();
     ms[0].relay = relay_state::unreachable_after_disconnect;
     ASSERT_TRUE(db->write({}, ms));
     EXPECT_TRUE(db->awaiting_uplink().empty());
     EXPECT_EQ(db->meters().size(), 1u);
+}
+
+/// Two processes applying events for one meter: each read the meter, the first to write wins and the
+/// second's whole batch (its transition too) is refused, to be decided again from fresh reads.
+TEST_P(StoreContract, AMeterIsWrittenOnlyAtTheVersionRead) {
+    meter_row m;
+    m.dev_eui = "0101010101010101";
+    m.profile = "eastron_sdm320c";
+    m.updated_at = t0;
+    std::vector<meter_row> first{m}, also_new{m};
+    also_new[0].note = "written by another process";
+    ASSERT_TRUE(db->write({}, first));
+    EXPECT_FALSE(db->write({}, also_new)); // both thought it new: the second is refused
+    EXPECT_EQ(db->meter(m.dev_eui)->note, "");
+    EXPECT_EQ(db->meter(m.dev_eui)->version, 1);
+
+    const meter_row read_by_a = db->meter(m.dev_eui).value(), read_by_b = read_by_a;
+    auto c = sample();
+    ASSERT_TRUE(db->insert(c, created()));
+    std::vector<meter_row> a{read_by_a};
+    a[0].last_uplink = t0 + 10s; // A: an uplink
+    ASSERT_TRUE(db->write({}, a));
+    std::vector<meter_row> b{read_by_b};
+    b[0].relay = relay_state::disconnected; // B: a confirmation, with the last uplink it read
+    std::vector<update> moved{move(c, state::dispatching, "with the stale meter")};
+    EXPECT_FALSE(db->write(moved, b));
+    EXPECT_EQ(db->get(c.id)->rec.current, state::pending); // nothing of B's batch
+    EXPECT_EQ(db->events(c.id).size(), 1u);
+    auto now = db->meter(m.dev_eui).value();
+    EXPECT_EQ(now.last_uplink, t0 + 10s); // A's uplink was not overwritten
+    EXPECT_EQ(now.relay, relay_state::unknown);
+    EXPECT_EQ(now.version, 2);
+    // B decides again from what it reads now.
+    now.relay = relay_state::disconnected;
+    std::vector<meter_row> again{now};
+    std::vector<update> moved_again{move(c, state::dispatching, "decided again")};
+    ASSERT_TRUE(db->write(moved_again, again));
+    EXPECT_EQ(db->meter(m.dev_eui)->relay, relay_state::disconnected);
+    EXPECT_EQ(db->meter(m.dev_eui)->last_uplink, t0 + 10s);
+    EXPECT_EQ(db->meter(m.dev_eui)->version, 3);
 }
 
 TEST_P(StoreContract, AClaimIsSkippedWhenAnotherWriterMovedTheCommandAndKeepsItsOwnerAndLease) {
@@ -282,8 +324,8 @@ TEST(SqliteStore, SurvivesReopeningWithEverything) {
     EXPECT_EQ(db->get(id)->rec.current, state::dispatching);
     EXPECT_EQ(db->by_idempotency_key("k")->id, id);
     EXPECT_EQ(db->events(id).size(), 2u);
-    EXPECT_EQ(sqlite_schema_version(), 2);
-    EXPECT_EQ(schema_version(), 2);
+    EXPECT_EQ(sqlite_schema_version(), 3);
+    EXPECT_EQ(schema_version(), 3);
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
@@ -482,7 +524,7 @@ TEST(PostgresStore, ManyOpeningANewSchemaAtOnceMigrateItOnceAndShareIt) {
     auto db = open_postgres(url, o);
     EXPECT_EQ(db->counts()[state::pending], 6u);
     auto raw = raw_connection(url, o.schema);
-    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2");
+    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3");
 }
 
 TEST(PostgresStore, RefusesBadSettingsNewerSchemasAndUnreachableServersWithReasonsButNoPassword) {
@@ -603,12 +645,17 @@ TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
         auto c = sample();
         ASSERT_TRUE(db->insert(c, created()));
         id = c.id;
+        meter_row m;
+        m.dev_eui = c.dev_eui;
+        m.relay = relay_state::connected;
+        std::vector<meter_row> ms{m};
+        ASSERT_TRUE(db->write({}, ms));
     }
     { // make it what relaylink's first schema left
         sqlite3* raw = nullptr;
         ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
         ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE commands DROP COLUMN claim_owner; ALTER TABLE commands DROP COLUMN lease_until; "
-                                    "DELETE FROM schema_migrations WHERE version = 2",
+                                    "ALTER TABLE meters DROP COLUMN version; DELETE FROM schema_migrations WHERE version >= 2",
                                nullptr, nullptr, nullptr),
                   SQLITE_OK)
             << sqlite3_errmsg(raw);
@@ -619,4 +666,11 @@ TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
     EXPECT_EQ(c.claim_owner, "");
     EXPECT_FALSE(c.lease_until);
     EXPECT_EQ(c.reason, "arrears");
+    auto m = db->meter(c.dev_eui).value(); // a meter from before versions: version 1, written at it
+    EXPECT_EQ(m.relay, relay_state::connected);
+    EXPECT_EQ(m.version, 1);
+    m.relay = relay_state::disconnected;
+    std::vector<meter_row> ms{m};
+    EXPECT_TRUE(db->write({}, ms));
+    EXPECT_EQ(db->meter(c.dev_eui)->version, 2);
 }

@@ -103,6 +103,9 @@ struct meter_row {
     std::optional<sys_time> disconnect_sent_at;  ///< a disconnect went out and no uplink came since
     std::string note;                            ///< e.g. why it is unreachable and what to do
     sys_time updated_at{};
+    /// The version read (0: not in the store yet). Like a command's, a meter is written only if it still
+    /// has it, so two processes applying events for one meter cannot overwrite each other's change.
+    std::int64_t version = 0;
 };
 
 /// A command's new values with the audit row that explains them. `row.version` is the version the
@@ -133,8 +136,8 @@ public:
     /// already taken.
     virtual bool insert(command_row& c, audit_event created) = 0;
 
-    /// Apply updates and meter rows in one transaction: every command's version must match, else
-    /// nothing is written and false is returned (claims excepted: a claim that cannot be taken is
+    /// Apply updates and meter rows in one transaction: every command's and meter's version must match
+    /// (a meter of version 0 must not exist yet), else nothing is written and false is returned (claims excepted: a claim that cannot be taken is
     /// skipped, see `update::claim`). On success each applied row's version is bumped and each audit
     /// row gets the command's next sequence number.
     virtual bool write(std::span<update> updates, std::span<const meter_row> meters = {}) = 0;
