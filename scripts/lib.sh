@@ -20,7 +20,8 @@ DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk 
 DEBS_BROWSER=(chromium chromium-driver)   # the example portal's browser tests (test.sh only)
 # Python packages (python3 on PATH is not Debian's, so these come from pip): the bindings' build, and the tests.
 PIP_BUILD=(pybind11=pybind11 scikit_build_core=scikit-build-core)
-PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout flask=flask requests=requests mypy=mypy selenium=selenium)
+PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout flask=flask requests=requests mypy=mypy selenium=selenium
+          gunicorn=gunicorn celery=celery)   # the deployment of docs/deploying.md, run by tests/python/test_deploy.py
 PIP_PORTAL=(flask=flask)
 
 ensure_debs() {

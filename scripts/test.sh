@@ -18,6 +18,8 @@ done
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # The PostgreSQL store's tests fail rather than skip when no server can be started (CI must not pass by skipping).
 export RELAYLINK_REQUIRE_POSTGRES=1
+# Likewise gunicorn and Celery (installed below): the deployment tests run, never skip.
+export RELAYLINK_REQUIRE_DEPLOY=1
 
 step "checking dependencies"
 ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}" "${DEBS_BROWSER[@]}"

@@ -109,6 +109,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     std::mt19937_64 rng;
 
     mutable std::mutex mu;
+    std::condition_variable idle_cv; ///< notified after each call under `mu`: stop() waits on it
     bool running = false;
     bool alive = true;
     bool poll_posted = false;
@@ -446,11 +447,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// Run `f` under the lock, then tell subscribers what it changed (outside the lock).
     template <class F>
     auto locked(F&& f) {
+        const inside mark; // stop() called from here (a subscriber) must not wait for this thread
         if constexpr (std::is_void_v<std::invoke_result_t<F>>) {
             {
                 std::lock_guard lock(mu);
                 f();
             }
+            idle_cv.notify_all(); // a call in flight may have finished: stop() may be waiting
             deliver();
         } else {
             std::optional<std::invoke_result_t<F>> out;
@@ -458,10 +461,21 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 std::lock_guard lock(mu);
                 out.emplace(f());
             }
+            idle_cv.notify_all();
             deliver();
             return std::move(*out);
         }
     }
+    /// How deep this thread is in the service's own calls (handlers, API calls, their subscribers).
+    static inline thread_local int depth = 0;
+    struct inside {
+        inside() { ++depth; }
+        ~inside() { --depth; }
+        inside(const inside&) = delete;
+        inside& operator=(const inside&) = delete;
+    };
+    /// ChirpStack calls whose results are still to be recorded.
+    bool calls_in_flight() const { return !device_enqueues.empty() || !device_op_running.empty(); }
 
     // ---- timers and dispatch -------------------------------------------------------------------
     void schedule_poll() {
@@ -470,7 +484,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         asio::post(ex, [self = shared_from_this()] {
             self->guarded("dispatching", [&] {
                 self->poll_posted = false;
-                if (self->alive) self->poll_locked();
+                if (self->alive && self->running) self->poll_locked(); // stopped: nothing new goes out
             });
         });
     }
@@ -1014,10 +1028,13 @@ void service::start() {
     });
 }
 
-void service::stop() {
-    std::lock_guard lock(impl_->mu);
-    impl_->running = false;
-    impl_->timer.cancel();
+bool service::stop(std::chrono::milliseconds wait_for_calls) {
+    auto& s = *impl_;
+    std::unique_lock lock(s.mu);
+    s.running = false;
+    s.timer.cancel();
+    if (wait_for_calls.count() <= 0 || impl::depth > 0) return !s.calls_in_flight(); // never wait on ourselves
+    return s.idle_cv.wait_for(lock, wait_for_calls, [&] { return !s.calls_in_flight(); });
 }
 
 store::command_row service::disconnect(const request& r) { return send(r, command_kind::relay_off); }

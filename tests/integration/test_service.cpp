@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <thread>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -514,6 +515,24 @@ TEST(Service, AClaimWhoseProcessOnThisHostIsGoneIsTakenBackAtOnce) {
     r.restart();
     EXPECT_EQ(r.state_of(id), state::queued); // adopted at start-up, not an hour later
     EXPECT_GE(r.svc->stats().reconciliations, 1u);
+}
+
+TEST(Service, AStoppedServiceSendsNothingNewButRecordsWhatIsInFlight) {
+    service_rig r;
+    r.add(A);
+    r.add(B);
+    r.sim.set_http_faults({0, 0, 0, std::chrono::milliseconds(300)}); // ChirpStack answers after 0.3 s
+    const auto first = r.svc->disconnect(req(A)).id;
+    for (int i = 0; i < 200 && r.state_of(first) != state::dispatching; ++i) std::this_thread::sleep_for(5ms);
+    ASSERT_EQ(r.state_of(first), state::dispatching);
+    EXPECT_FALSE(r.svc->stop()); // not waiting: the enqueue is still in flight
+    EXPECT_TRUE(r.svc->stop(5s)); // waits for it: recorded, not left to the lease
+    EXPECT_EQ(r.state_of(first), state::queued);
+    const auto second = r.svc->disconnect(req(B)).id; // accepted, but nothing new goes out
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(r.state_of(second), state::pending);
+    EXPECT_EQ(r.sim.device(B)->queue_length, 0u);
+    r.sim.set_http_faults({});
 }
 
 TEST(Service, ItsOwnClaimsCarryItsNameAndTheLease) {

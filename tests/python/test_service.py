@@ -337,3 +337,31 @@ def test_an_event_source_outliving_its_service(tmp_path):
         del svc, client
         assert not src.running and src.url == url and src.port is None and src.stats()["received"] == 0
         src.stop()
+
+
+@pytest.mark.parametrize("timeout, recorded", [(5.0, True), (0, False)])
+def test_close_waits_for_chirpstack_calls_in_flight_and_records_them(quiet_sim, client, tmp_path, timeout, recorded):
+    """A process that exits (a recycled gunicorn worker) records the enqueues it had in flight instead
+    of leaving its claims to be recovered after their lease; `timeout=0` does not wait."""
+    db = str(tmp_path / "close.db")
+    quiet_sim.set_http_faults(latency=0.6)  # ChirpStack answers after 0.6 s
+    svc = RelayService(client, db=db, safety={"windows": False}, tick=0.02, instance="closing")
+    c = svc.disconnect(SDM, profile="eastron_sdm", reason="arrears")
+    eventually(lambda: svc.command(c.id).state == "dispatching", timeout=5)
+    t = time.monotonic()
+    svc.close(timeout=timeout)
+    waited = time.monotonic() - t
+    assert svc.closed
+    eventually(lambda: quiet_sim.device(SDM)["queue_length"] == 1, timeout=5)  # ChirpStack has it either way
+    quiet_sim.set_http_faults()
+    with RelayService(client, db=db, safety={"windows": False}, instance="reader", claim_timeout=3600) as reader:
+        after = reader.command(c.id)
+        if recorded:
+            assert after.state == "queued" and after.queue_item_id and after.claim_owner == "", after
+            assert waited < 5  # as long as the call took, not the whole timeout
+        else:
+            assert after.state == "dispatching" and after.claim_owner == "closing", after  # left to its lease
+    with RelayService(client, db=":memory:") as other:
+        with pytest.raises(ValueError, match="timeout must be between 0 and"):
+            other.close(timeout=-1)
+        assert not other.closed

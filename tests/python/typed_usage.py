@@ -18,3 +18,7 @@ def use(sim: relaylink.Simulator) -> None:
         items = await client.get_queue_async("0101010101010101")
         print([i.id for i in items])
     asyncio.run(main())
+    # The context-manager form of both, as docs and examples write it.
+    with relaylink.ChirpStackClient(url=sim.url, api_key=sim.api_key) as c2, \
+            relaylink.RelayService(c2, db=":memory:", instance="typed") as svc2:
+        print(svc2.counts())

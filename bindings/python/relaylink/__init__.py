@@ -114,6 +114,10 @@ class ChirpStackClient(_core.ChirpStackClient):
         """A client for a :class:`Simulator`'s REST API."""
         return cls(url=sim.url, api_key=sim.api_key, **overrides)
 
+    def __enter__(self) -> "ChirpStackClient":  # typed as this class: `with … as client` feeds RelayService
+        super().__enter__()
+        return self
+
 
 class RelayService(_core.RelayService):
     """Relay commands with a lifecycle (pending → queued → sent → acknowledged → confirmed, or failed /

@@ -75,14 +75,15 @@ struct py_service : process_owned {
 
     py_service() = default;
     py_service(py_service&&) = default;
-    ~py_service() { close(); }
+    ~py_service() { close(std::chrono::milliseconds(0)); } // garbage: no waiting; close() waits
 
     sv::service& get() const {
         check("this RelayService");
         if (!svc) throw py::value_error("this RelayService is closed");
         return *svc;
     }
-    void close() {
+    /// `wait_for_calls`: how long ChirpStack calls in flight may take to finish and be recorded.
+    void close(std::chrono::milliseconds wait_for_calls) {
         if (!svc) return;
         if (forked()) { // leave everything to the process that owns it
             new std::unique_ptr<sv::service>(std::move(svc));
@@ -92,13 +93,13 @@ struct py_service : process_owned {
             if (sim) abandon(sim);
             return;
         }
-        auto run = [this] {
+        auto run = [this, wait_for_calls] {
             for (auto& s : sources) s->release();
             if (sim_feed) {
                 std::lock_guard lk(sim_feed->m);
                 sim_feed->target = nullptr;
             }
-            svc->stop();
+            svc->stop(wait_for_calls); // nothing new goes out; what is in flight is recorded, not left to a lease
             svc.reset();
             sources.clear();
             db.reset();
@@ -529,9 +530,16 @@ void bind_service(py::module_& m) {
              py::arg("claim_timeout") = 120.0)
         .def_property_readonly("db", [](const py_service& s) { return s.db_path; })
         .def_property_readonly("closed", [](const py_service& s) { return !s.svc; })
-        .def("close", [](py_service& s) { s.close(); }, "Stop the service, its event sources and the store. Idempotent.")
+        .def("close",
+             [](py_service& s, const py::object& timeout) {
+                 s.close(std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(timeout, "timeout"))); // >= 0
+             },
+             py::kw_only(), py::arg("timeout") = 5.0,
+             "Stop the service, its event sources and the store. Nothing new is sent; ChirpStack calls in flight get up to "
+             "`timeout` seconds to finish and be recorded (a call still unanswered then is left to its claim's lease, see "
+             "docs/processes.md). Idempotent.")
         .def("__enter__", [](py::object self) { return self; })
-        .def("__exit__", [](py_service& s, const py::args&) { s.close(); })
+        .def("__exit__", [](py_service& s, const py::args&) { s.close(std::chrono::milliseconds(5000)); })
         .def("disconnect", relay_call(false), py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "",
              py::arg("actor") = "system", py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5,
              py::arg("not_before") = py::none(), py::arg("deadline") = py::none(),

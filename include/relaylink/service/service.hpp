@@ -118,8 +118,11 @@ public:
     /// Reconcile what a previous run left (dispatching → read the device queue; queued → still
     /// there?) and start the timer. Call once.
     void start();
-    /// Stop the timer; calls in flight complete and are recorded.
-    void stop();
+    /// Stop: nothing new is sent (no tick, no dispatch). ChirpStack calls in flight still complete and are
+    /// recorded while the service lives; with `wait_for_calls`, wait up to that long for them (so that a
+    /// process about to exit leaves no claim to be recovered after its lease). Returns true when none is
+    /// left in flight. Called from the service's own thread (a subscriber), it does not wait.
+    bool stop(std::chrono::milliseconds wait_for_calls = {});
 
     // --- commands -----------------------------------------------------------------------------
     /// Relay off, through the safety guard. Returns the command at once (pending, or refused:

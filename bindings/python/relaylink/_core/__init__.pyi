@@ -859,9 +859,9 @@ class RelayService:
         """
         Cancel: locally when not yet sent, by flushing the device queue when queued. None when unknown; a command already on the radio is not cancelled (its audit trail says so).
         """
-    def close(self) -> None:
+    def close(self, *, timeout: float | datetime.timedelta = 5.0) -> None:
         """
-        Stop the service, its event sources and the store. Idempotent.
+        Stop the service, its event sources and the store. Nothing new is sent; ChirpStack calls in flight get up to `timeout` seconds to finish and be recorded (a call still unanswered then is left to its claim's lease, see docs/processes.md). Idempotent.
         """
     def command(self, command_id: typing.SupportsInt | typing.SupportsIndex) -> Command | None:
         """
