@@ -137,9 +137,9 @@ public:
     virtual bool insert(command_row& c, audit_event created) = 0;
 
     /// Apply updates and meter rows in one transaction: every command's and meter's version must match
-    /// (a meter of version 0 must not exist yet), else nothing is written and false is returned (claims excepted: a claim that cannot be taken is
-    /// skipped, see `update::claim`). On success each applied row's version is bumped and each audit
-    /// row gets the command's next sequence number.
+    /// (a meter of version 0 must not exist yet), else nothing is written and false is returned (claims
+    /// excepted: a claim that cannot be taken is skipped, see `update::claim`). On success each applied
+    /// row's version is bumped and each audit row gets the command's next sequence number.
     virtual bool write(std::span<update> updates, std::span<const meter_row> meters = {}) = 0;
 
     /// Append an audit row without changing the command's state (e.g. a refused cancel). It bumps the
