@@ -51,7 +51,8 @@ def disconnect_zero_balances(dev_euis: List[str], day: str = "") -> List[Dict[st
     runs twice (a retry, `acks_late` after a crash) creates nothing twice."""
     day = day or dt.date.today().isoformat()
     dt.date.fromisoformat(day)  # a bad day fails the task before anything is created
-    assert relay.service is not None, "relaylink is not started in this worker process"
+    if relay.service is None:  # not `assert`: python -O would drop it
+        raise RuntimeError("relaylink is not started in this worker process (worker_process_init did not run)")
     commands = relay.service.bulk("disconnect", dev_euis, profile="eastron_sdm", actor="celery:daily",
                                   reason="prepaid balance exhausted", idempotency_prefix=f"daily-{day}")
     return [{"id": c.id, "dev_eui": c.dev_eui, "state": c.state} for c in commands]
