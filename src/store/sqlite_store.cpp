@@ -120,13 +120,17 @@ public:
     [[noreturn]] void fail(const std::string& what) const {
         throw store_error("SQLite store " + path + ": " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
     }
-    void exec(const char* sql, const char* what) {
+    /// Run `sql`; SQLite's result code, with its message in `message` when it failed.
+    int try_exec(const char* sql, std::string& message) {
         char* msg = nullptr;
-        if (sqlite3_exec(db, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-            std::string m = msg ? msg : "unknown error";
-            sqlite3_free(msg);
-            throw store_error("SQLite store " + path + ": " + what + ": " + m);
-        }
+        const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &msg);
+        if (rc != SQLITE_OK) message = msg ? msg : "unknown error";
+        sqlite3_free(msg);
+        return rc;
+    }
+    void exec(const char* sql, const char* what) {
+        std::string m;
+        if (try_exec(sql, m) != SQLITE_OK) throw store_error("SQLite store " + path + ": " + what + ": " + m);
     }
 };
 
@@ -437,10 +441,8 @@ private:
         const auto deadline = std::chrono::steady_clock::now() + patience;
         auto pause = std::chrono::milliseconds(1);
         for (;;) {
-            char* msg = nullptr;
-            const int rc = sqlite3_exec(h_.db, "PRAGMA journal_mode=WAL", nullptr, nullptr, &msg);
-            std::string m = msg ? msg : "unknown error";
-            sqlite3_free(msg);
+            std::string m;
+            const int rc = h_.try_exec("PRAGMA journal_mode=WAL", m);
             if (rc == SQLITE_OK) return;
             if ((rc & 0xff) != SQLITE_BUSY)
                 // A file that is not a database fails here, with SQLite's "file is not a database".
