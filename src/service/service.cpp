@@ -448,20 +448,23 @@ struct service::impl : std::enable_shared_from_this<impl> {
     template <class F>
     auto locked(F&& f) {
         const inside mark; // stop() called from here (a subscriber) must not wait for this thread
+        bool stopped = false; // read under the lock: only a stopped service may have stop() waiting
         if constexpr (std::is_void_v<std::invoke_result_t<F>>) {
             {
                 std::lock_guard lock(mu);
                 f();
+                stopped = !running;
             }
-            idle_cv.notify_all(); // a call in flight may have finished: stop() may be waiting
+            if (stopped) idle_cv.notify_all(); // a call in flight may have finished
             deliver();
         } else {
             std::optional<std::invoke_result_t<F>> out;
             {
                 std::lock_guard lock(mu);
                 out.emplace(f());
+                stopped = !running;
             }
-            idle_cv.notify_all();
+            if (stopped) idle_cv.notify_all();
             deliver();
             return std::move(*out);
         }
