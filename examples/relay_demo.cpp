@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
             mc.log = log;
             mqtt_in = std::make_unique<ingest::mqtt_source>(mc, sink);
             sc.mqtt_url = mqtt_url;
+            sc.mqtt_qos = 1; // as a deployment sets ChirpStack's [integration.mqtt] qos (docs/ingest.md)
         }
     } catch (const std::exception& e) {
         return usage(e.what());

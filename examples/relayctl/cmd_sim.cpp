@@ -15,7 +15,8 @@ namespace relayctl {
 
 int cmd_sim(const std::vector<std::string>& argv) {
     args a(argv, {"manual", "events", "json"},
-           {"port", "address", "api-key", "speed", "sdm", "ivy", "load-side", "interval", "integration-url", "mqtt-url", "seed", "integration-secret-env"});
+           {"port", "address", "api-key", "speed", "sdm", "ivy", "load-side", "interval", "integration-url", "mqtt-url", "mqtt-qos", "seed",
+            "integration-secret-env", "event-order"});
     if (!a.positional().empty()) throw usage_error("sim takes no positional arguments (see 'relayctl help')");
     relaylink::sim::simulator_config cfg;
     cfg.address = a.value("address").value_or("127.0.0.1");
@@ -35,6 +36,13 @@ int cmd_sim(const std::vector<std::string>& argv) {
         cfg.integration_headers = {{"X-Relaylink-Secret", secret}}; // what relaylink's HTTP integration endpoint checks
     }
     cfg.mqtt_url = a.value("mqtt-url").value_or("");
+    cfg.mqtt_qos = static_cast<int>(a.integer("mqtt-qos", cfg.mqtt_qos, 0, 2)); // ChirpStack's default: 0
+    if (a.value("mqtt-qos") && cfg.mqtt_url.empty()) throw usage_error("--mqtt-qos goes with --mqtt-url");
+    if (auto o = a.value("event-order")) {
+        if (*o == "observed") cfg.order = relaylink::sim::event_order::observed;
+        else if (*o == "shuffled") cfg.order = relaylink::sim::event_order::shuffled;
+        else throw usage_error("--event-order must be 'observed' (up, ack, log, txack, as ChirpStack was seen to publish them) or 'shuffled', got '" + *o + "'");
+    }
     const auto sdm = a.integer("sdm", 2, 0, 100000);
     const auto ivy = a.integer("ivy", 1, 0, 100000);
     const auto load_side = a.integer("load-side", 1, 0, 100000);
@@ -60,6 +68,7 @@ int cmd_sim(const std::vector<std::string>& argv) {
         d.kind = kind;
         d.power = load ? relaylink::sim::wiring::load_side : relaylink::sim::wiring::line_side;
         d.uplink_interval = std::chrono::seconds(interval);
+        d.status_every = 24; // a device profile that asks for the device status (battery, margin)
         d.name = std::string(kind == relaylink::sim::device_kind::uc100_sdm320c ? "sdm320c-" : "ivy-") + std::to_string(i + 1) +
                  (load ? " (load side)" : "");
         s->add_device(d);
@@ -80,7 +89,11 @@ int cmd_sim(const std::vector<std::string>& argv) {
               << "time: " << (cfg.manual_time ? "manual (POST /sim/devices/{eui}/uplink or /sim/advance)" : std::to_string(static_cast<long long>(cfg.speed)) + "x")
               << "\ndevices:\n";
     for (const auto& e : euis) std::cout << "  " << e << "\n";
-    if (!cfg.mqtt_url.empty()) std::cout << "events published to " << cfg.mqtt_url << " (application/+/device/+/event/+, QoS 1)\n";
+    if (!cfg.mqtt_url.empty())
+        std::cout << "events published to " << cfg.mqtt_url << " (application/+/device/+/event/+, QoS " << cfg.mqtt_qos
+                  << (cfg.mqtt_qos == 0 ? ", ChirpStack's default: events published while a subscriber is away are lost; --mqtt-qos 1 keeps them"
+                                        : "")
+                  << ")\n";
     if (!cfg.integration_url.empty()) std::cout << "events posted to " << cfg.integration_url << "?event=<type>\n";
     std::cout << "control API: " << s->url() << "/sim/devices  (Ctrl-C stops)" << std::endl;
 

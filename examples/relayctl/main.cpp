@@ -54,8 +54,8 @@ Relay commands (recorded in --db FILE, default $RELAYLINK_DB or ./relaylink.db; 
 
 Simulator:
   sim [--port 8090] [--address 127.0.0.1] [--api-key KEY] [--speed 600 | --manual]
-      [--sdm 2] [--ivy 1] [--load-side 1] [--interval 600] [--integration-url URL [--integration-secret-env VAR]] [--mqtt-url tcp://HOST:PORT]
-      [--events [--json]]
+      [--sdm 2] [--ivy 1] [--load-side 1] [--interval 600] [--integration-url URL [--integration-secret-env VAR]]
+      [--mqtt-url tcp://HOST:PORT [--mqtt-qos 0]] [--event-order observed|shuffled] [--events [--json]]
         run a ChirpStack-compatible server with simulated Class A meters until Ctrl-C;
         prints the URL, the API key and the device EUIs
 

@@ -403,7 +403,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
         meter_row& m = meter_for(b, dev);
         m.last_uplink = t;
         m.updated_at = t;
-        if (m.disconnect_sent_at) m.disconnect_sent_at.reset(); // still talking: not silent
+        // Still talking after the disconnect went out: not silent. Not the uplink that opened the disconnect's
+        // downlink window (or an earlier one) applied late: ChirpStack publishes its `up` and the `txack` of
+        // the same uplink in either order, and the HTTP integration delivers them in either order too.
+        if (m.disconnect_sent_at && up.time > *m.disconnect_sent_at) m.disconnect_sent_at.reset();
         if (m.relay == relay_state::unreachable_after_disconnect) {
             m.relay = relay_state::unknown;
             m.note = "heard from again at " + format_rfc3339(t) +

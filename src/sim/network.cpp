@@ -3,6 +3,7 @@
 
 #include <relaylink/modbus.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 #include <boost/json.hpp>
@@ -136,8 +137,32 @@ std::string network::device_info_json(const simulated_device& d) const {
 void network::emit(const simulated_device& d, std::string type, std::string payload) {
     ++events_;
     if (!sink_) return;
-    event_out e{std::move(type), d.cfg.dev_eui, d.cfg.application_id.empty() ? app_id_ : d.cfg.application_id, std::move(payload)};
-    sink_(e);
+    burst_.push_back({std::move(type), d.cfg.dev_eui, d.cfg.application_id.empty() ? app_id_ : d.cfg.application_id, std::move(payload)});
+}
+
+void network::release() {
+    if (order_ == event_order::shuffled) std::shuffle(burst_.begin(), burst_.end(), rng_);
+    std::vector<event_out> out;
+    out.swap(burst_);
+    for (const auto& e : out) sink_(e);
+}
+
+std::uint32_t network::next_f_cnt_down(const simulated_device& d) const {
+    std::uint32_t queued = 0; // fCntDown is assigned when an item is chosen: only a pending one has one
+    for (const auto& q : d.queue)
+        if (q.is_pending) queued = std::max(queued, q.f_cnt_down + 1);
+    return std::max({d.f_cnt_down, queued, std::uint32_t{1}});
+}
+
+void network::report_status(simulated_device& d, const std::string& info, const std::string& time) {
+    if (d.cfg.status_every <= 0 || (d.uplinks_sent - 1) % static_cast<std::uint64_t>(d.cfg.status_every) != 0) return;
+    d.status = device_status{10, d.cfg.external_power, std::clamp(d.cfg.battery_level, 0.0, 100.0)};
+    json::object st{{"deduplicationId", new_uuid()}, {"time", time}, {"margin", d.status->margin},
+                    {"externalPowerSource", d.status->external_power_source}, {"batteryLevelUnavailable", false},
+                    {"batteryLevel", d.status->battery_level}};
+    std::string s = json::serialize(st);
+    s.insert(s.size() - 1, ",\"deviceInfo\":" + info);
+    emit(d, "status", std::move(s));
 }
 
 bytes network::periodic_payload(const simulated_device& d, sys_time now) const {
@@ -248,17 +273,25 @@ bool network::uplink(simulated_device& d, sys_time now) {
     const std::string t = integration_time(now);
     {
         const int rssi = -60 - static_cast<int>(d.cfg.dev_eui.back() % 40);
+        const std::uint32_t ctx = d.f_cnt_up;
+        const bytes context{static_cast<std::uint8_t>(ctx >> 24), static_cast<std::uint8_t>(ctx >> 16),
+                            static_cast<std::uint8_t>(ctx >> 8), static_cast<std::uint8_t>(ctx)};
         json::object up{{"deduplicationId", new_uuid()}, {"time", t}, {"devAddr", d.cfg.dev_eui.substr(8)},
                         {"adr", true}, {"dr", d.cfg.data_rate}, {"fCnt", d.f_cnt_up}, {"fPort", f_port},
                         {"confirmed", false}, {"data", to_base64(data)},
                         {"rxInfo", json::array{json::object{{"gatewayId", "0016c001f153a14c"}, {"uplinkId", d.f_cnt_up},
-                                                             {"rssi", rssi}, {"snr", 7.5}, {"crcStatus", "CRC_OK"}}}},
-                        {"txInfo", json::object{{"frequency", 867100000}}},
+                                                             {"nsTime", t}, {"rssi", rssi}, {"snr", 7.5}, {"location", json::object{}},
+                                                             {"context", to_base64(context)}, {"crcStatus", "CRC_OK"}}}},
+                        {"txInfo", json::object{{"frequency", 867100000},
+                                                {"modulation", json::object{{"lora", json::object{{"bandwidth", 125000},
+                                                                                                  {"spreadingFactor", 12 - std::min(d.cfg.data_rate, 5)},
+                                                                                                  {"codeRate", "CR_4_5"}}}}}}},
                         {"regionConfigId", "eu868"}};
         std::string s = json::serialize(up);
         s.insert(s.size() - 1, ",\"deviceInfo\":" + info);
         emit(d, "up", std::move(s));
     }
+    report_status(d, info, t);
     // A confirmed downlink waiting for this uplink: acknowledged, or not (then dropped, never resent).
     if (!d.queue.empty() && d.queue.front().is_pending) {
         const auto& p = d.queue.front();
@@ -279,7 +312,7 @@ bool network::uplink(simulated_device& d, sys_time now) {
             emit(d, "log", std::move(s));
         };
         if (item.expires_at && *item.expires_at <= now) {
-            log("WARNING", "EXPIRED", "Device queue-item discarded because it has expired", json::object{{"queue_item_id", item.id}});
+            log("ERROR", "EXPIRED", "Device queue-item discarded because it has expired", json::object{{"queue_item_id", item.id}});
             d.queue.erase(d.queue.begin());
             continue;
         }
@@ -292,14 +325,20 @@ bool network::uplink(simulated_device& d, sys_time now) {
             continue;
         }
         if (d.cfg.faults.gateway_tx_error > 0 && chance(rng_) < d.cfg.faults.gateway_tx_error) {
-            log("ERROR", "DOWNLINK_GATEWAY", "Gateway error: TX_FREQ (simulated)", json::object{});
+            log("ERROR", "DOWNLINK_GATEWAY", "TX_FREQ", json::object{}); // as observed: no queue item id
             break; // the item stays for the next uplink
         }
         item.f_cnt_down = d.f_cnt_down++;
         {
             json::object tx{{"downlinkId", static_cast<std::uint32_t>(rng_())}, {"time", t}, {"queueItemId", item.id},
                             {"fCntDown", item.f_cnt_down}, {"gatewayId", "0016c001f153a14c"},
-                            {"txInfo", json::object{{"frequency", 869525000}, {"power", 14}}}};
+                            {"txInfo", json::object{{"frequency", 869525000}, {"power", 14},
+                                                    {"modulation", json::object{{"lora", json::object{{"bandwidth", 125000},
+                                                                                                      {"spreadingFactor", 12 - std::min(d.cfg.data_rate, 5)},
+                                                                                                      {"codeRate", "CR_4_5"},
+                                                                                                      {"polarizationInversion", true}}}}},
+                                                    {"timing", json::object{{"delay", json::object{{"delay", "1s"}}}}},
+                                                    {"context", "AAAAAQ=="}}}};
             std::string s = json::serialize(tx);
             s.insert(s.size() - 1, ",\"deviceInfo\":" + info);
             emit(d, "txack", std::move(s));
@@ -324,6 +363,7 @@ bool network::uplink(simulated_device& d, sys_time now) {
             d.queue.erase(d.queue.begin());
         break;
     }
+    release();
     return true;
 }
 
@@ -332,10 +372,12 @@ void network::join(simulated_device& d, sys_time now, bool flush_queue) {
     d.f_cnt_up = 0;
     d.f_cnt_down = 0;
     d.ack_due = false;
-    json::object j{{"deduplicationId", new_uuid()}, {"time", integration_time(now)}, {"devAddr", d.cfg.dev_eui.substr(8)}};
+    json::object j{{"deduplicationId", new_uuid()}, {"time", integration_time(now)}, {"devAddr", d.cfg.dev_eui.substr(8)},
+                   {"regionConfigId", "eu868"}};
     std::string s = json::serialize(j);
     s.insert(s.size() - 1, ",\"deviceInfo\":" + device_info_json(d));
     emit(d, "join", std::move(s));
+    release();
 }
 
 void network::restore_power(simulated_device& d, sys_time now) {

@@ -91,6 +91,13 @@ std::string str_of(const json::object& o, std::string_view k) {
 
 std::string time_z(sys_time t) { return format_rfc3339(t); }
 
+/// The device's last DevStatusAns as the REST API shows it: null until it reported one.
+json::value status_json(const simulated_device& d) {
+    if (!d.status) return nullptr;
+    return json::object{{"margin", d.status->margin}, {"externalPowerSource", d.status->external_power_source},
+                        {"batteryLevel", d.status->battery_level}};
+}
+
 /// Control-API fields: a probability 0-1, or a non-negative number of milliseconds, refused with
 /// the field's name otherwise. Absent fields leave `out` as it is.
 void read_probability(const json::object& o, std::string_view k, double& out) {
@@ -106,6 +113,33 @@ void read_milliseconds(const json::object& o, std::string_view k, std::chrono::m
             throw std::invalid_argument(std::string(k) + " must be 0-3600000 milliseconds, got " + json::serialize(*v));
         out = std::chrono::milliseconds(static_cast<long long>(v->to_number<double>()));
     }
+}
+
+enum class fault { none, drop, unavailable, internal, rate_limited, refused, lost_response, garbled, slow };
+
+/// The fault a request suffers, for a roll in [0, 1).
+fault draw(const http_faults& f, double roll) {
+    const std::pair<double, fault> table[] = {{f.drop_rate, fault::drop},         {f.error_5xx_rate, fault::unavailable},
+                                              {f.error_500_rate, fault::internal}, {f.rate_limit_rate, fault::rate_limited},
+                                              {f.refuse_rate, fault::refused},     {f.lost_response_rate, fault::lost_response},
+                                              {f.garbled_rate, fault::garbled},    {f.slow_rate, fault::slow}};
+    double edge = 0;
+    for (const auto& [p, which] : table) {
+        edge += p;
+        if (roll < edge) return which;
+    }
+    return fault::none;
+}
+
+void check_faults(const http_faults& f) {
+    const double sum = f.drop_rate + f.error_5xx_rate + f.error_500_rate + f.rate_limit_rate + f.refuse_rate +
+                       f.lost_response_rate + f.garbled_rate + f.slow_rate;
+    for (double p : {f.drop_rate, f.error_5xx_rate, f.error_500_rate, f.rate_limit_rate, f.refuse_rate, f.lost_response_rate,
+                     f.garbled_rate, f.slow_rate})
+        if (!(p >= 0 && p <= 1)) throw std::invalid_argument("API fault rates must be probabilities 0-1");
+    if (sum > 1 + 1e-9)
+        throw std::invalid_argument("API fault rates add up to " + std::to_string(sum) + ": each request suffers at most one fault, so they must add up to at most 1");
+    if (f.latency.count() < 0 || f.slow_latency.count() < 0) throw std::invalid_argument("latencies must not be negative");
 }
 
 struct collection {
@@ -146,6 +180,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
         real_epoch = std::chrono::steady_clock::now();
         manual_now = sim_epoch;
         net.set_sink([this](const event_out& e) { pending.push_back(e); }); // called under m
+        net.set_event_order(cfg.order);
         init_collections();
         if (!cfg.mqtt_url.empty()) mqtt = detail::mqtt_publisher::create(cfg.mqtt_url, cfg.mqtt_qos);
         if (!cfg.integration_url.empty()) {
@@ -295,7 +330,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
         // Authorization, as ChirpStack checks it.
         if (auth.empty()) return grpc_error(401, 16, "no authorization provided");
         if (auth.rfind("Bearer ", 0) != 0) return grpc_error(401, 16, "authorization metadata must be in format 'Bearer <TOKEN>'");
-        if (auth.substr(7) != cfg.api_key) return grpc_error(401, 16, "");
+        if (auth.substr(7) != cfg.api_key) return grpc_error(401, 16, "InvalidToken"); // as observed for a wrong key
 
         json::value doc;
         if (!body.empty()) {
@@ -326,7 +361,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                     json::object item{{"devEui", eui}, {"name", rec.at("name")}, {"description", rec.at("description")},
                                       {"deviceProfileId", rec.at("deviceProfileId")}, {"deviceProfileName", ""},
                                       {"lastSeenAt", d && d->last_seen ? json::value(time_z(*d->last_seen)) : json::value(nullptr)},
-                                      {"deviceStatus", nullptr}, {"createdAt", rec.at("createdAt")}, {"updatedAt", rec.at("updatedAt")}};
+                                      {"deviceStatus", status_json(dev)}, {"createdAt", rec.at("createdAt")}, {"updatedAt", rec.at("updatedAt")}};
                     result.push_back(std::move(item));
                 }
                 return ok(json::object{{"totalCount", total}, {"result", std::move(result)}});
@@ -369,7 +404,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
         std::string eui = seg[2];
         if (auto e = check_eui(eui)) return *e;
         simulated_device* d = net.find(eui);
-        if (!d) return not_found(eui);
+        if (!d) return unknown_device(method, seg, eui);
         if (seg.size() == 3) {
             if (!device_records.count(eui)) device_records[eui] = record_of(*d);
             auto& rec = device_records[eui];
@@ -379,7 +414,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                 dev.erase("updatedAt");
                 return ok(json::object{{"device", std::move(dev)}, {"createdAt", rec["createdAt"]}, {"updatedAt", rec["updatedAt"]},
                                        {"lastSeenAt", d->last_seen ? json::value(time_z(*d->last_seen)) : json::value(nullptr)},
-                                       {"deviceStatus", nullptr}, {"classEnabled", "CLASS_A"}});
+                                       {"deviceStatus", status_json(*d)}, {"classEnabled", "CLASS_A"}});
             }
             if (method == "PUT") {
                 const json::object* dev = object_at(doc, "device");
@@ -439,7 +474,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
             }
             return grpc_error(405, 12, "Method Not Allowed");
         }
-        if (what == "get-next-f-cnt-down" && method == "POST") return ok(json::object{{"fCntDown", d->f_cnt_down}});
+        if (what == "get-next-f-cnt-down" && method == "POST") return ok(json::object{{"fCntDown", net.next_f_cnt_down(*d)}});
         if (what == "keys") {
             if (method == "POST" || method == "PUT") {
                 const json::object* k = object_at(doc, "deviceKeys");
@@ -463,6 +498,19 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
             }
         }
         return grpc_error(404, 5, "Not Found");
+    }
+
+    /// What ChirpStack 4.20 was seen to answer for a DevEUI it does not know: the queue reads empty and
+    /// flushes fine, but an enqueue fails on the database's foreign key (500, not 404); the device is 404.
+    static answer unknown_device(const std::string& method, const std::vector<std::string>& seg, const std::string& eui) {
+        if (seg.size() == 4 && seg[3] == "queue") {
+            if (method == "GET") return ok(json::object{{"totalCount", 0}, {"result", json::array{}}});
+            if (method == "DELETE") return ok(json::object{});
+            if (method == "POST")
+                return grpc_error(500, 13, "insert or update on table \"device_queue_item\" violates foreign key constraint "
+                                           "\"device_queue_item_dev_eui_fkey\"");
+        }
+        return not_found(eui);
     }
 
     answer handle_collection(const std::string& method, const std::vector<std::string>& seg,
@@ -559,9 +607,16 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
             if (seg.size() == 2 && seg[1] == "faults" && (method == "PUT" || method == "POST")) {
                 http_faults f = hfaults;
                 read_probability(o, "error5xxRate", f.error_5xx_rate);
+                read_probability(o, "error500Rate", f.error_500_rate);
                 read_probability(o, "rateLimitRate", f.rate_limit_rate);
+                read_probability(o, "refuseRate", f.refuse_rate);
                 read_probability(o, "dropRate", f.drop_rate);
+                read_probability(o, "lostResponseRate", f.lost_response_rate);
+                read_probability(o, "garbledRate", f.garbled_rate);
+                read_probability(o, "slowRate", f.slow_rate);
+                read_milliseconds(o, "slowLatencyMs", f.slow_latency);
                 read_milliseconds(o, "latencyMs", f.latency);
+                check_faults(f);
                 // Device faults given here apply to every device ("for all").
                 std::vector<std::pair<simulated_device*, device_faults>> device_updates;
                 for (auto& [eui, dev] : net.devices())
@@ -610,8 +665,9 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                         return ok(view_json(*d));
                     }
                     if (a == "join" && method == "POST") {
-                        auto* f = o.if_contains("flushQueue");
-                        net.join(*d, now, f && f->is_bool() && f->get_bool());
+                        auto* f = o.if_contains("flushQueue"); // default: ChirpStack's UI default, "flush queue on activate"
+                        if (f && !f->is_bool()) return bad_request("flushQueue must be true or false");
+                        net.join(*d, now, !f || f->get_bool());
                         return ok(json::object{});
                     }
                     if (a == "faults" && (method == "PUT" || method == "POST")) {
@@ -676,13 +732,18 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                     co_await t.async_wait(asio::use_awaitable);
                 }
                 answer a;
-                if (is_api && roll < f.drop_rate) {
+                const fault drawn = is_api ? draw(f, roll) : fault::none;
+                if (drawn == fault::drop) {
                     stream.socket().close();
                     co_return;
-                } else if (is_api && roll < f.drop_rate + f.error_5xx_rate) {
+                } else if (drawn == fault::unavailable) {
                     a = grpc_error(503, 14, "simulated outage");
-                } else if (is_api && roll < f.drop_rate + f.error_5xx_rate + f.rate_limit_rate) {
+                } else if (drawn == fault::internal) {
+                    a = grpc_error(500, 13, "simulated internal error");
+                } else if (drawn == fault::rate_limited) {
                     a = grpc_error(429, 8, "simulated rate limit");
+                } else if (drawn == fault::refused) {
+                    a = grpc_error(400, 3, "simulated refusal");
                 } else {
                     std::string auth;
                     if (auto it = req.find("Grpc-Metadata-Authorization"); it != req.end())
@@ -698,6 +759,15 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                         }
                     }
                     flush_events();
+                    if (drawn == fault::lost_response) { // applied; the answer never arrives
+                        stream.socket().close();
+                        co_return;
+                    }
+                    if (drawn == fault::garbled) a = {200, "<html><body>502 Bad Gateway</body></html>"};
+                    if (drawn == fault::slow) {
+                        asio::steady_timer t(stream.get_executor(), f.slow_latency);
+                        co_await t.async_wait(asio::use_awaitable);
+                    }
                 }
                 http::response<http::string_body> res{static_cast<http::status>(a.status), req.version()};
                 res.set(http::field::content_type, "application/json");
@@ -798,7 +868,7 @@ std::optional<device_view> simulator::device(const std::string& dev_eui) const {
     auto* d = impl_->net.find(dev_eui);
     if (!d) return std::nullopt;
     return device_view{d->cfg, d->relay_closed, d->bridge_powered, d->f_cnt_up, d->f_cnt_down, d->queue.size(),
-                       d->last_seen, d->downlinks, d->uplinks_sent, d->uplinks_lost};
+                       d->last_seen, d->status, d->downlinks, d->uplinks_sent, d->uplinks_lost};
 }
 
 std::vector<std::string> simulator::device_euis() const {
@@ -853,6 +923,7 @@ bool simulator::set_faults(const std::string& dev_eui, device_faults f) {
 }
 
 void simulator::set_http_faults(http_faults f) {
+    check_faults(f);
     std::lock_guard lock(impl_->m);
     impl_->hfaults = f;
 }

@@ -141,6 +141,7 @@ TEST(RelayctlEvents, OffWaitFollowsTheCommandThroughAnMqttBroker) {
     relaylink::test::mosquitto_broker broker;
     relaylink::sim::simulator_config c;
     c.mqtt_url = broker.url();
+    c.mqtt_qos = 1; // as docs/ingest.md says to configure ChirpStack
     sim_thread s(c);
     const relaylink::test::temp_db file("cli-mqtt");
     const auto& db = file.path();

@@ -521,7 +521,7 @@ TEST(Service, AStoppedServiceSendsNothingNewButRecordsWhatIsInFlight) {
     service_rig r;
     r.add(A);
     r.add(B);
-    r.sim.set_http_faults({0, 0, 0, std::chrono::milliseconds(300)}); // ChirpStack answers after 0.3 s
+    r.sim.set_http_faults({.latency = std::chrono::milliseconds(300)}); // ChirpStack answers after 0.3 s
     const auto first = r.svc->disconnect(req(A)).id;
     for (int i = 0; i < 200 && r.state_of(first) != state::dispatching; ++i) std::this_thread::sleep_for(5ms);
     ASSERT_EQ(r.state_of(first), state::dispatching);

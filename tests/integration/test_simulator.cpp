@@ -86,7 +86,7 @@ TEST(Simulator, TheClientEnqueuesReadsAndFlushesUnchanged) {
     EXPECT_EQ(d.dev_eui, "0101010101010101");
     EXPECT_EQ(d.class_enabled, "CLASS_A");
     EXPECT_FALSE(d.last_seen_at);
-    EXPECT_EQ(c.get_next_f_cnt_down("0101010101010101"), 0u);
+    EXPECT_EQ(c.get_next_f_cnt_down("0101010101010101"), 1u); // ChirpStack never answers less than 1
 }
 
 TEST(Simulator, ADownlinkTravelsToTheMeterAndTheEventsSayWhatHappened) {
@@ -129,6 +129,7 @@ TEST(Simulator, AuthIsCheckedAsChirpStackDoes) {
     auto e = expect_api_error([&] { cs::sync_client(cfg).get_queue("0101010101010101"); });
     EXPECT_EQ(e.code(), cs::errc::unauthenticated);
     EXPECT_EQ(e.details().grpc_code, 16);
+    EXPECT_EQ(e.details().message, "InvalidToken"); // as ChirpStack 4.20 answers a wrong key
     cfg = client_cfg(r);
     cfg.header = cs::auth_header::authorization;
     EXPECT_TRUE(cs::sync_client(cfg).get_queue("0101010101010101").empty());
@@ -138,7 +139,7 @@ TEST(Simulator, UnknownDevicesMalformedEuisAndBadItemsGetChirpStacksAnswers) {
     running_sim r(manual());
     r.s.add_device(sdm());
     cs::sync_client c(client_cfg(r));
-    auto nf = expect_api_error([&] { c.get_queue("0202020202020202"); });
+    auto nf = expect_api_error([&] { c.get_device("0202020202020202"); });
     EXPECT_EQ(nf.code(), cs::errc::not_found);
     EXPECT_EQ(nf.details().message, "Object does not exist (id: 0202020202020202)");
     // The client refuses a malformed EUI itself; sent raw, ChirpStack answers 500 "Odd number of digits".
@@ -246,22 +247,72 @@ TEST(Simulator, HttpFaultsLookLikeAChirpStackOutage) {
     running_sim r(manual());
     r.s.add_device(sdm());
     cs::sync_client c(client_cfg(r));
-    r.s.set_http_faults({1.0, 0, 0, std::chrono::milliseconds(0)});
+    r.s.set_http_faults({.error_5xx_rate = 1.0});
     auto e = expect_api_error([&] { c.get_queue("0101010101010101"); });
     EXPECT_EQ(e.code(), cs::errc::unavailable);
     EXPECT_EQ(e.details().attempts, 3);
-    r.s.set_http_faults({0, 1.0, 0, std::chrono::milliseconds(0)});
+    r.s.set_http_faults({.rate_limit_rate = 1.0});
     EXPECT_EQ(expect_api_error([&] { c.get_queue("0101010101010101"); }).code(), cs::errc::rate_limited);
-    r.s.set_http_faults({0, 0, 1.0, std::chrono::milliseconds(0)});
+    r.s.set_http_faults({.drop_rate = 1.0});
     auto dropped = expect_api_error([&] { c.get_queue("0101010101010101"); });
     EXPECT_TRUE(cs::is_transient(dropped.code())) << dropped.code().message();
-    r.s.set_http_faults({0, 0, 0, std::chrono::milliseconds(300)});
+    r.s.set_http_faults({.latency = std::chrono::milliseconds(300)});
     auto slow = client_cfg(r);
     slow.request_timeout = std::chrono::milliseconds(100);
     slow.retry.max_attempts = 1;
     EXPECT_EQ(expect_api_error([&] { cs::sync_client(slow).get_queue("0101010101010101"); }).code(), cs::errc::timeout);
     r.s.set_http_faults({});
     EXPECT_TRUE(c.get_queue("0101010101010101").empty());
+}
+
+TEST(Simulator, FaultsBeforeTheRequestLeaveTheQueueFaultsAfterItApplyIt) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    auto cfg = client_cfg(r);
+    cfg.request_timeout = std::chrono::milliseconds(150);
+    cs::sync_client c(cfg);
+    const cs::enqueue_request item{.confirmed = true, .f_port = 5, .data = {1, 5, 0, 0, 0, 0, 0xCD, 0xCA}};
+    // Refused before anything happens: the queue stays empty.
+    r.s.set_http_faults({.error_500_rate = 1.0});
+    auto internal = expect_api_error([&] { c.enqueue("0101010101010101", item); });
+    EXPECT_EQ(internal.code(), cs::errc::server_error);
+    EXPECT_EQ(internal.details().grpc_code, 13);
+    r.s.set_http_faults({.refuse_rate = 1.0});
+    EXPECT_EQ(expect_api_error([&] { c.enqueue("0101010101010101", item); }).code(), cs::errc::bad_request);
+    r.s.set_http_faults({.drop_rate = 1.0});
+    expect_api_error([&] { c.enqueue("0101010101010101", item); });
+    r.s.set_http_faults({});
+    EXPECT_TRUE(c.get_queue("0101010101010101").empty());
+    // Applied, but the answer is lost, unreadable or late: each leaves an item in the queue.
+    r.s.set_http_faults({.lost_response_rate = 1.0});
+    EXPECT_TRUE(cs::is_transient(expect_api_error([&] { c.enqueue("0101010101010101", item); }).code()));
+    r.s.set_http_faults({.garbled_rate = 1.0});
+    auto garbled = expect_api_error([&] { c.enqueue("0101010101010101", item); });
+    EXPECT_EQ(garbled.code(), cs::errc::malformed_response);
+    EXPECT_NE(garbled.details().message.find("not JSON"), std::string::npos) << garbled.what();
+    r.s.set_http_faults({.slow_rate = 1.0, .slow_latency = std::chrono::milliseconds(400)});
+    EXPECT_EQ(expect_api_error([&] { c.enqueue("0101010101010101", item); }).code(), cs::errc::timeout);
+    r.s.set_http_faults({});
+    EXPECT_EQ(c.get_queue("0101010101010101").size(), 3u);
+    // Rates that add up to more than one are refused, through the C++ API and the control API.
+    EXPECT_THROW(r.s.set_http_faults({.error_5xx_rate = 0.7, .garbled_rate = 0.7}), std::invalid_argument);
+    auto sum = expect_api_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"error5xxRate", 0.6}, {"slowRate", 0.6}}); });
+    EXPECT_NE(sum.details().message.find("add up to"), std::string::npos) << sum.what();
+}
+
+TEST(Simulator, ADeviceChirpStackDoesNotKnowAnswersAsTheRealOneDoes) {
+    running_sim r(manual());
+    cs::sync_client c(client_cfg(r));
+    const std::string eui = "70b3d5e7000000ff";
+    // Observed on ChirpStack 4.20: the enqueue fails on the foreign key (500, code 13), not with a 404 ...
+    auto e = expect_api_error([&] { c.enqueue(eui, {.confirmed = true, .f_port = 5, .data = {1, 5, 0, 0, 0, 0, 0xCD, 0xCA}}); });
+    EXPECT_EQ(e.details().http_status, 500u);
+    EXPECT_EQ(e.details().grpc_code, 13);
+    // ... while the queue reads empty and flushes fine, and the device itself is 404.
+    EXPECT_TRUE(c.get_queue(eui).empty());
+    EXPECT_NO_THROW(c.flush_queue(eui));
+    EXPECT_EQ(expect_api_error([&] { c.get_device(eui); }).code(), cs::errc::not_found);
+    EXPECT_EQ(expect_api_error([&] { c.get_next_f_cnt_down(eui); }).code(), cs::errc::not_found);
 }
 
 TEST(Simulator, TimedModeRunsDevicesByItself) {

@@ -24,6 +24,8 @@ TEST(SimulatorMqtt, EventsArePublishedOnChirpStacksTopicsWithItsJson) {
     sim::simulator_config cfg;
     cfg.manual_time = true;
     cfg.mqtt_url = broker.url();
+    EXPECT_EQ(cfg.mqtt_qos, 0) << "ChirpStack's MQTT integration publishes at QoS 0 unless qos = 1 is set";
+    cfg.mqtt_qos = 1; // as the set-up guide says to configure it
     sim::simulator s(io.get_executor(), cfg);
     sim::device_config d;
     d.dev_eui = "0101010101010101";

@@ -116,7 +116,7 @@ def test_monitor_applies_the_events_a_portal_process_waits_for(broker, tmp_path)
     import signal
     db = str(tmp_path / "shared.db")
     eui = "0101010101010101"
-    with relaylink.Simulator(speed=300, mqtt_url=broker) as sim:
+    with relaylink.Simulator(speed=300, mqtt_url=broker, mqtt_qos=1) as sim:
         sim.add_device(eui, uplink_interval=600)
         env = dict(os.environ, CHIRPSTACK_API_KEY=sim.api_key,
                    PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(relaylink.__file__))),

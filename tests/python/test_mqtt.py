@@ -31,7 +31,7 @@ def broker(tmp_path):
 
 
 def test_a_disconnect_confirmed_through_a_real_broker(broker, tmp_path):
-    with relaylink.Simulator(speed=600, mqtt_url=broker) as sim, \
+    with relaylink.Simulator(speed=600, mqtt_url=broker, mqtt_qos=1) as sim, \
             relaylink.ChirpStackClient.for_simulator(sim) as client, \
             relaylink.RelayService(client, db=str(tmp_path / "r.db"), safety={"windows": False}, tick=0.02) as svc:
         src = svc.listen_mqtt(broker, client_id=f"relaylink-test-{time.monotonic_ns()}", clean_session=True)

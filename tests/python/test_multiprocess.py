@@ -133,7 +133,7 @@ def test_four_processes_share_one_store(store, broker):
     procs = []
     try:
         # Devices report every 10 simulated minutes: at 300x, every 2 s of real time.
-        with relaylink.Simulator(speed=300, mqtt_url=broker) as sim:
+        with relaylink.Simulator(speed=300, mqtt_url=broker, mqtt_qos=1) as sim:
             for e in euis:
                 sim.add_device(e, kind="uc100_sdm320c", uplink_interval=600)
             share = DEVICES // PROCESSES
@@ -165,7 +165,7 @@ def test_a_process_killed_holding_claims_strands_nothing(store, broker):
     ctx = mp.get_context("spawn")
     procs, killed = [], None
     try:
-        with relaylink.Simulator(speed=300, mqtt_url=broker) as sim:
+        with relaylink.Simulator(speed=300, mqtt_url=broker, mqtt_qos=1) as sim:
             for e in euis:
                 sim.add_device(e, kind="uc100_sdm320c", uplink_interval=600)
             survivors = 3

@@ -204,3 +204,122 @@ TEST(Time, Rfc3339RoundTripsAndRefusesNonsense) {
                             "8782-07-18T09:34:16+00:00", "1600-01-01T00:00:00Z"})
         EXPECT_FALSE(parse_rfc3339(bad)) << bad;
 }
+
+// ---- events captured from a real ChirpStack 4.20 (tests/data/chirpstack-4.20-events) ---------------
+namespace {
+std::string captured(const std::string& name) {
+    std::ifstream in(std::string(RELAYLINK_TEST_DATA) + "/chirpstack-4.20-events/" + name);
+    if (!in) throw std::runtime_error("missing captured event " + name);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+void expect_real_device(const device_info& d, const std::string& eui, const std::string& name, const std::string& profile = "uc100-abp") {
+    EXPECT_EQ(d.dev_eui, eui);
+    EXPECT_EQ(d.device_name, name);
+    EXPECT_EQ(d.tenant_name, "relaylink-heldout");
+    EXPECT_EQ(d.application_id, "3cb94daa-353d-4e4b-be2c-8cf5bb712b04");
+    EXPECT_EQ(d.application_name, "meters");
+    EXPECT_EQ(d.device_profile_name, profile);
+    EXPECT_EQ(d.device_class_enabled, "CLASS_A");
+    EXPECT_TRUE(d.tags.empty());
+}
+} // namespace
+
+TEST(CapturedEvents, UpAsChirpStack420PublishedIt) {
+    auto e = parse_as<up_event>("up", captured("up.json"));
+    expect_real_device(e.device, "70b3d5e700000001", "meter-1");
+    EXPECT_EQ(e.deduplication_id, "ece521a8-2e83-4567-920f-1dcf99e754a9");
+    EXPECT_EQ(format_rfc3339(e.time), "2026-12-01T07:31:14.858015762Z");
+    EXPECT_EQ(e.dev_addr, "01000001");
+    EXPECT_FALSE(e.adr);
+    EXPECT_EQ(e.dr, 5);
+    EXPECT_EQ(e.f_cnt, 0u);
+    EXPECT_EQ(e.f_port, 85);
+    EXPECT_FALSE(e.confirmed);
+    EXPECT_EQ(to_hex(e.data), "FF0BFF0101FF166746D38802580000");
+    EXPECT_EQ(e.rssi, -61);
+    EXPECT_DOUBLE_EQ(*e.snr, 8.5);
+    EXPECT_EQ(e.gateway_id, "0016c001f153a14c");
+    EXPECT_EQ(e.gateways, 1u);
+}
+
+TEST(CapturedEvents, UpWithACodecObjectParsesAndKeepsItsData) {
+    auto e = parse_as<up_event>("up", captured("up_with_codec_object.json"));
+    expect_real_device(e.device, "70b3d5e700000001", "meter-1");
+    EXPECT_EQ(e.f_cnt, 15u);
+    EXPECT_EQ(e.f_port, 85);
+    EXPECT_EQ(to_hex(e.data), "FF0BFF0101FF166746D38802580000"); // the decoded object does not replace the bytes
+}
+
+TEST(CapturedEvents, TxackNamesTheQueueItemAndFCntDown) {
+    auto e = parse_as<txack_event>("txack", captured("txack.json"));
+    expect_real_device(e.device, "70b3d5e700000002", "meter-2");
+    EXPECT_EQ(e.downlink_id, 589055275u);
+    EXPECT_EQ(e.queue_item_id, "e296423e-3aa7-4834-868d-1051d10ba457");
+    EXPECT_EQ(e.f_cnt_down, 1u);
+    EXPECT_EQ(e.gateway_id, "0016c001f153a14c");
+    EXPECT_EQ(format_rfc3339(e.time), "2026-12-01T07:31:34.809256675Z");
+}
+
+TEST(CapturedEvents, AckTrueAndFalse) {
+    auto yes = parse_as<ack_event>("ack", captured("ack_true.json"));
+    expect_real_device(yes.device, "70b3d5e700000002", "meter-2");
+    EXPECT_TRUE(yes.acknowledged);
+    EXPECT_EQ(yes.queue_item_id, "e296423e-3aa7-4834-868d-1051d10ba457"); // the txack's item
+    EXPECT_EQ(yes.f_cnt_down, 1u);
+    EXPECT_EQ(yes.deduplication_id, "404915aa-da91-43d1-ac38-5d9e610d7a0c");
+    auto no = parse_as<ack_event>("ack", captured("ack_false.json"));
+    expect_real_device(no.device, "70b3d5e700000003", "meter-3");
+    EXPECT_FALSE(no.acknowledged);
+    EXPECT_EQ(no.queue_item_id, "4390bbbd-2636-4f2a-bfa5-988edd751670");
+    EXPECT_EQ(no.f_cnt_down, 2u);
+}
+
+TEST(CapturedEvents, JoinCarriesNoQueueInformation) {
+    auto e = parse_as<join_event>("join", captured("join.json"));
+    expect_real_device(e.device, "70b3d5e7000000a1", "meter-otaa", "uc100-otaa");
+    EXPECT_EQ(e.dev_addr, "00b38111");
+    EXPECT_EQ(e.deduplication_id, "42f5a206-9609-4f3c-b195-6c058228ca7a");
+}
+
+TEST(CapturedEvents, StatusCarriesTheBatteryAndMargin) {
+    auto e = parse_as<status_event>("status", captured("status.json"));
+    expect_real_device(e.device, "70b3d5e700000001", "meter-1");
+    EXPECT_EQ(e.margin, 10);
+    EXPECT_FALSE(e.external_power_source);
+    EXPECT_FALSE(e.battery_level_unavailable);
+    EXPECT_DOUBLE_EQ(e.battery_level, 100.0);
+}
+
+TEST(CapturedEvents, LogsAndTheQueueItemTheyNameOrDoNot) {
+    auto expired = parse_as<log_event>("log", captured("log_EXPIRED.json"));
+    expect_real_device(expired.device, "70b3d5e700000004", "meter-4");
+    EXPECT_EQ(expired.code, "EXPIRED");
+    EXPECT_EQ(expired.level, log_level::error);
+    EXPECT_EQ(expired.queue_item_id(), "f0b4e320-139b-48d8-8d99-25acaebfdd6e");
+
+    auto size = parse_as<log_event>("log", captured("log_DOWNLINK_PAYLOAD_SIZE.json"));
+    EXPECT_EQ(size.code, "DOWNLINK_PAYLOAD_SIZE");
+    EXPECT_EQ(size.queue_item_id(), "497d6c69-4e53-4e17-b707-551d9f1436f6");
+    EXPECT_EQ(size.context.at("item_size"), "250");
+    EXPECT_EQ(size.context.at("max_payload_size"), "242");
+
+    // Observed: DOWNLINK_GATEWAY has an empty context, so no queue item id; the item stays queued.
+    auto gateway = parse_as<log_event>("log", captured("log_DOWNLINK_GATEWAY.json"));
+    EXPECT_EQ(gateway.code, "DOWNLINK_GATEWAY");
+    EXPECT_EQ(gateway.description, "TX_FREQ");
+    EXPECT_TRUE(gateway.context.empty());
+    EXPECT_FALSE(gateway.queue_item_id());
+
+    auto codec = parse_as<log_event>("log", captured("log_UPLINK_CODEC.json"));
+    EXPECT_EQ(codec.code, "UPLINK_CODEC");
+    EXPECT_NE(codec.description.find("bad frame"), std::string::npos);
+    EXPECT_EQ(codec.context.at("deduplication_id"), "5111443d-36e3-497f-955c-6f5dbdbcdf1a");
+    EXPECT_FALSE(codec.queue_item_id());
+
+    auto retrans = parse_as<log_event>("log", captured("log_UPLINK_F_CNT_RETRANSMISSION.json"));
+    EXPECT_EQ(retrans.code, "UPLINK_F_CNT_RETRANSMISSION");
+    EXPECT_EQ(retrans.level, log_level::warning);
+    EXPECT_EQ(retrans.context.at("f_cnt_up"), "10");
+}

@@ -6,6 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
 using namespace relaylink;
 using namespace relaylink::sim;
 namespace profile = relaylink::device;
@@ -17,6 +23,7 @@ struct SimNetwork : ::testing::Test {
     network net{7};
     std::vector<cs::event> events;
     std::vector<std::string> topics;
+    std::vector<event_out> raw;
     cs::event_parser parser;
     sys_time now = parse_rfc3339("2026-07-18T09:00:00Z").value();
 
@@ -30,6 +37,7 @@ struct SimNetwork : ::testing::Test {
             ASSERT_EQ(e.json.find("+00:00") != std::string::npos, true) << "integration timestamps use +00:00";
             events.push_back(std::move(*parsed));
             topics.push_back(e.topic());
+            raw.push_back(e);
         });
     }
     simulated_device& add(device_kind k = device_kind::uc100_sdm320c, wiring w = wiring::line_side, int dr = 5) {
@@ -312,4 +320,194 @@ TEST_F(SimNetwork, TopicsAreChirpStacks) {
     tick(d);
     ASSERT_EQ(topics.size(), 1u);
     EXPECT_EQ(topics[0], "application/00000000-0000-4000-8000-00000000a001/device/0101010101010101/event/up");
+}
+
+TEST_F(SimNetwork, AFlushAlsoDeletesAPendingItemAndItsAckNeverComes) {
+    // Observed on ChirpStack 4.20: DELETE …/queue deletes the item that was sent and awaits its ACK; the
+    // device's ACK then finds nothing and no `ack` event is published at all.
+    auto& d = add();
+    net.enqueue(d, true, 5, frame(false), std::nullopt, false);
+    tick(d);
+    ASSERT_TRUE(d.queue.at(0).is_pending);
+    net.flush(d);
+    tick(d); // carries the ACK
+    EXPECT_TRUE(of<cs::ack_event>().empty());
+}
+
+TEST_F(SimNetwork, FlushQueueOnAnEnqueueKeepsThePendingItem) {
+    auto& d = add();
+    const auto a = net.enqueue(d, true, 5, frame(false), std::nullopt, false);
+    const auto b = net.enqueue(d, true, 5, frame(true), std::nullopt, false);
+    tick(d); // a goes out and is pending
+    const auto c = net.enqueue(d, true, 5, frame(true), std::nullopt, true);
+    ASSERT_EQ(d.queue.size(), 2u); // observed: [pending a, new c]; b is gone
+    EXPECT_EQ(d.queue[0].id, a);
+    EXPECT_TRUE(d.queue[0].is_pending);
+    EXPECT_EQ(d.queue[1].id, c);
+    EXPECT_NE(d.queue[1].id, b);
+    tick(d);
+    ASSERT_EQ(of<cs::ack_event>().size(), 1u);
+    EXPECT_EQ(of<cs::ack_event>()[0].queue_item_id, a);
+}
+
+TEST_F(SimNetwork, AnItemThatExpiredLongAgoIsDroppedUnsentAndTheNextOneGoesOut) {
+    auto& d = add();
+    const auto old = net.enqueue(d, false, 5, {}, now - std::chrono::hours(24 * 365), false);
+    const auto next = net.enqueue(d, false, 5, frame(true), std::nullopt, false);
+    tick(d);
+    ASSERT_EQ(of<cs::log_event>().size(), 1u);
+    EXPECT_EQ(of<cs::log_event>()[0].code, "EXPIRED");
+    EXPECT_EQ(of<cs::log_event>()[0].queue_item_id(), old);
+    ASSERT_EQ(d.downlinks.size(), 1u);
+    EXPECT_EQ(d.downlinks[0].queue_item_id, next);
+}
+
+TEST_F(SimNetwork, TheEventsOfAnUplinkComeUpBeforeAckAsObservedOrShuffledUnderTheSeed) {
+    auto& d = add();
+    net.enqueue(d, true, 5, frame(false), std::nullopt, false);
+    tick(d);
+    net.enqueue(d, true, 5, frame(true), std::nullopt, false);
+    raw.clear();
+    tick(d); // the reply uplink: up, ack (of the first), txack (of the second)
+    std::vector<std::string> order;
+    for (const auto& e : raw) order.push_back(e.type);
+    EXPECT_EQ(order, (std::vector<std::string>{"up", "ack", "txack"}));
+    // Shuffled: over a few uplinks, the ack comes before the up at least once.
+    net.set_event_order(event_order::shuffled);
+    bool ack_first = false;
+    for (int i = 0; i < 12 && !ack_first; ++i) {
+        net.enqueue(d, true, 5, frame(i % 2 == 0), std::nullopt, false);
+        raw.clear();
+        tick(d);
+        std::size_t up = 99, ack = 99;
+        for (std::size_t k = 0; k < raw.size(); ++k) {
+            if (raw[k].type == "up") up = k;
+            if (raw[k].type == "ack") ack = k;
+        }
+        ack_first = ack < up;
+    }
+    EXPECT_TRUE(ack_first);
+}
+
+TEST_F(SimNetwork, NextFCntDownIsNeverBelowOneAsChirpStacksAnswer) {
+    auto& d = add();
+    EXPECT_EQ(net.next_f_cnt_down(d), 1u); // ChirpStack: max(session counter, highest queued fCntDown + 1)
+    net.enqueue(d, true, 5, frame(false), std::nullopt, false);
+    tick(d); // fCntDown 0 went out
+    EXPECT_EQ(net.next_f_cnt_down(d), 1u);
+    net.enqueue(d, false, 5, frame(true), std::nullopt, false);
+    tick(d); // fCntDown 1
+    EXPECT_EQ(net.next_f_cnt_down(d), 2u);
+}
+
+// ---- the simulator's events against events captured from a real ChirpStack 4.20 -----------------
+namespace {
+
+namespace json = boost::json;
+
+json::value captured(const std::string& name) {
+    std::ifstream in(std::string(RELAYLINK_TEST_DATA) + "/chirpstack-4.20-events/" + name);
+    if (!in) throw std::runtime_error("missing captured event " + name);
+    std::stringstream s;
+    s << in.rdbuf();
+    return json::parse(s.str());
+}
+
+std::string kind_of(const json::value& v) {
+    switch (v.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "bool";
+    case json::kind::int64:
+    case json::kind::uint64: return "integer";
+    case json::kind::double_: return "number";
+    case json::kind::string: return "string";
+    case json::kind::array: return "array";
+    case json::kind::object: return "object";
+    }
+    return "?";
+}
+
+/// Every key of `real` present in `simulated` with the same JSON type, recursively, and no key more.
+/// Free-form maps (deviceInfo.tags) compare by type only.
+void compare(const json::value& real, const json::value& simulated, const std::string& path, std::vector<std::string>& diffs) {
+    if (kind_of(real) != kind_of(simulated)) {
+        diffs.push_back(path + ": " + kind_of(real) + " in ChirpStack's, " + kind_of(simulated) + " in the simulator's");
+        return;
+    }
+    if (path == "deviceInfo.tags") return;
+    if (real.is_object()) {
+        const auto& r = real.get_object();
+        const auto& s = simulated.get_object();
+        for (const auto& kv : r) {
+            const std::string p = path.empty() ? std::string(kv.key()) : path + "." + std::string(kv.key());
+            if (auto* x = s.if_contains(kv.key())) compare(kv.value(), *x, p, diffs);
+            else diffs.push_back(p + ": missing in the simulator's");
+        }
+        for (const auto& kv : s)
+            if (!r.contains(kv.key())) diffs.push_back((path.empty() ? "" : path + ".") + std::string(kv.key()) + ": not in ChirpStack's");
+    } else if (real.is_array() && !real.get_array().empty()) {
+        if (simulated.get_array().empty()) diffs.push_back(path + ": empty in the simulator's");
+        else compare(real.get_array()[0], simulated.get_array()[0], path + "[0]", diffs);
+    }
+}
+
+} // namespace
+
+TEST_F(SimNetwork, ItsEventsHaveTheShapeOfRealChirpStack420EventsFieldByField) {
+    auto& d = add();
+    d.cfg.status_every = 1;
+    auto& lossy = *[&] {
+        device_config c;
+        c.dev_eui = "0303030303030303";
+        c.faults.downlink_loss = 1; // no ACK: ack false
+        net.add_device(c, now);
+        return net.find(c.dev_eui);
+    }();
+    net.enqueue(d, true, 5, frame(false), std::nullopt, false);
+    tick(d);                                    // up (and status), txack
+    tick(d);                                    // the reply: up, ack true
+    net.enqueue(lossy, true, 5, frame(false), std::nullopt, false);
+    ASSERT_TRUE(net.uplink(lossy, now));
+    ASSERT_TRUE(net.uplink(lossy, now + std::chrono::seconds(30))); // ack false
+    net.enqueue(d, false, 5, frame(true), now - std::chrono::seconds(1), false);
+    tick(d);                                    // log EXPIRED
+    net.enqueue(d, false, 5, bytes(250, 0x01), std::nullopt, false);
+    tick(d);                                    // log DOWNLINK_PAYLOAD_SIZE
+    d.cfg.faults.gateway_tx_error = 1;
+    net.enqueue(d, false, 5, frame(true), std::nullopt, false);
+    tick(d);                                    // log DOWNLINK_GATEWAY
+    net.join(d, now, true);                     // join
+
+    auto first = [&](const std::string& type, const std::function<bool(const json::object&)>& pick = {}) -> json::value {
+        for (const auto& e : raw) {
+            if (e.type != type) continue;
+            auto v = json::parse(e.json);
+            if (!pick || pick(v.get_object())) return v;
+        }
+        ADD_FAILURE() << "the simulator emitted no such " << type << " event";
+        return json::object{};
+    };
+    auto log_code = [](const char* code) { return [code](const json::object& o) { return o.at("code") == code; }; };
+    auto acked = [](bool yes) { return [yes](const json::object& o) { return o.at("acknowledged") == yes; }; };
+    const std::vector<std::pair<std::string, json::value>> cases = {
+        {"up.json", first("up")},
+        {"txack.json", first("txack")},
+        {"ack_true.json", first("ack", acked(true))},
+        {"ack_false.json", first("ack", acked(false))},
+        {"join.json", first("join")},
+        {"status.json", first("status")},
+        {"log_EXPIRED.json", first("log", log_code("EXPIRED"))},
+        {"log_DOWNLINK_PAYLOAD_SIZE.json", first("log", log_code("DOWNLINK_PAYLOAD_SIZE"))},
+        {"log_DOWNLINK_GATEWAY.json", first("log", log_code("DOWNLINK_GATEWAY"))},
+    };
+    for (const auto& [file, simulated] : cases) {
+        std::vector<std::string> diffs;
+        compare(captured(file), simulated, "", diffs);
+        std::string all;
+        for (const auto& x : diffs) all += "\n  " + x;
+        EXPECT_TRUE(diffs.empty()) << file << ":" << all << "\nsimulator: " << json::serialize(simulated);
+    }
+    // Values that carry meaning match too: log levels and the gateway error's description.
+    EXPECT_EQ(first("log", log_code("EXPIRED")).at("level"), captured("log_EXPIRED.json").at("level"));
+    EXPECT_EQ(first("log", log_code("DOWNLINK_GATEWAY")).at("description"), captured("log_DOWNLINK_GATEWAY.json").at("description"));
 }

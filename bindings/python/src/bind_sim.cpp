@@ -26,6 +26,15 @@ py::dict device_dict(const sm::device_view& v) {
     d["f_cnt_down"] = v.f_cnt_down;
     d["queue_length"] = v.queue_length;
     d["last_seen"] = to_py_time(v.last_seen);
+    if (v.status) {
+        py::dict st;
+        st["margin"] = v.status->margin;
+        st["external_power_source"] = v.status->external_power_source;
+        st["battery_level"] = v.status->battery_level;
+        d["status"] = st;
+    } else {
+        d["status"] = py::none();
+    }
     d["uplinks_sent"] = v.uplinks_sent;
     d["uplinks_lost"] = v.uplinks_lost;
     py::list downs;
@@ -53,7 +62,8 @@ void bind_sim(py::module_& m) {
                        "manager; url and api_key are what a ChirpStackClient needs.")
         .def(py::init([](const std::string& address, long long port, const std::string& api_key, double speed, bool manual_time,
                          unsigned long long seed, const std::string& integration_url,
-                         const std::map<std::string, std::string>& integration_headers, const std::string& mqtt_url, int mqtt_qos) {
+                         const std::map<std::string, std::string>& integration_headers, const std::string& mqtt_url, int mqtt_qos,
+                         const std::string& event_order) {
                  sm::simulator_config c;
                  c.address = address;
                  if (port < 0 || port > 65535) raise("ConfigError", "port must be 0-65535, got " + std::to_string(port), py::dict(py::arg("field") = "port"));
@@ -69,6 +79,13 @@ void bind_sim(py::module_& m) {
                  c.mqtt_url = mqtt_url;
                  if (mqtt_qos < 0 || mqtt_qos > 2) raise("ConfigError", "mqtt_qos must be 0, 1 or 2", py::dict(py::arg("field") = "mqtt_qos"));
                  c.mqtt_qos = mqtt_qos;
+                 if (event_order == "observed")
+                     c.order = sm::event_order::observed;
+                 else if (event_order == "shuffled")
+                     c.order = sm::event_order::shuffled;
+                 else
+                     raise("ConfigError", "event_order must be 'observed' or 'shuffled', got '" + event_order + "'",
+                           py::dict(py::arg("field") = "event_order"));
                  std::shared_ptr<sim_runtime> rt;
                  try {
                      rt = std::make_shared<sim_runtime>(std::move(c));
@@ -86,7 +103,8 @@ void bind_sim(py::module_& m) {
              }),
              py::kw_only(), py::arg("address") = "127.0.0.1", py::arg("port") = 0, py::arg("api_key") = "relaylink-sim-key",
              py::arg("speed") = 600.0, py::arg("manual_time") = false, py::arg("seed") = 1, py::arg("integration_url") = "",
-             py::arg("integration_headers") = std::map<std::string, std::string>{}, py::arg("mqtt_url") = "", py::arg("mqtt_qos") = 1)
+             py::arg("integration_headers") = std::map<std::string, std::string>{}, py::arg("mqtt_url") = "",
+             py::arg("mqtt_qos") = sm::simulator_config{}.mqtt_qos, py::arg("event_order") = "observed")
         .def_property_readonly("url", [](const py_sim& s) { return s.get().url(); })
         .def_property_readonly("port", [](const py_sim& s) { return s.get().port(); })
         .def_property_readonly("api_key", [](const py_sim& s) { return s.get().settings().api_key; })
@@ -163,7 +181,9 @@ void bind_sim(py::module_& m) {
             auto& sim = s.get();
             py::gil_scoped_release nogil;
             return sim.join(eui, flush_queue);
-        }, py::arg("dev_eui"), py::kw_only(), py::arg("flush_queue") = false)
+        }, py::arg("dev_eui"), py::kw_only(), py::arg("flush_queue") = true,
+             "An OTAA rejoin. flush_queue: the device profile's 'flush queue on activate' (ChirpStack's UI default): the "
+             "queue is deleted silently and only a join event is published.")
         .def("set_faults", [](const py_sim& s, const std::string& e, double uplink_loss, double downlink_loss, double gateway_tx_error,
                               const py::object& reply_delay) {
             sm::device_faults f;
@@ -174,15 +194,31 @@ void bind_sim(py::module_& m) {
             return s.get().set_faults(checked_eui(e), f);
         }, py::arg("dev_eui"), py::kw_only(), py::arg("uplink_loss") = 0.0, py::arg("downlink_loss") = 0.0,
              py::arg("gateway_tx_error") = 0.0, py::arg("reply_delay") = 2.0)
-        .def("set_http_faults", [](const py_sim& s, double error_5xx_rate, double rate_limit_rate, double drop_rate, const py::object& latency) {
+        .def("set_http_faults", [](const py_sim& s, double error_5xx_rate, double error_500_rate, double rate_limit_rate,
+                                   double refuse_rate, double drop_rate, double lost_response_rate, double garbled_rate,
+                                   double slow_rate, const py::object& slow_latency, const py::object& latency) {
             sm::http_faults f;
             f.error_5xx_rate = probability(error_5xx_rate, "error_5xx_rate");
+            f.error_500_rate = probability(error_500_rate, "error_500_rate");
             f.rate_limit_rate = probability(rate_limit_rate, "rate_limit_rate");
+            f.refuse_rate = probability(refuse_rate, "refuse_rate");
             f.drop_rate = probability(drop_rate, "drop_rate");
+            f.lost_response_rate = probability(lost_response_rate, "lost_response_rate");
+            f.garbled_rate = probability(garbled_rate, "garbled_rate");
+            f.slow_rate = probability(slow_rate, "slow_rate");
+            f.slow_latency = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(slow_latency, "slow_latency"));
             f.latency = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(latency, "latency"));
-            s.get().set_http_faults(f);
-        }, py::kw_only(), py::arg("error_5xx_rate") = 0.0, py::arg("rate_limit_rate") = 0.0, py::arg("drop_rate") = 0.0,
-             py::arg("latency") = 0.0, "Make the REST API flaky (real seconds of latency).")
+            try {
+                s.get().set_http_faults(f);
+            } catch (const std::invalid_argument& e) {
+                raise("ConfigError", e.what(), py::dict(py::arg("field") = "http_faults"));
+            }
+        }, py::kw_only(), py::arg("error_5xx_rate") = 0.0, py::arg("error_500_rate") = 0.0, py::arg("rate_limit_rate") = 0.0,
+             py::arg("refuse_rate") = 0.0, py::arg("drop_rate") = 0.0, py::arg("lost_response_rate") = 0.0,
+             py::arg("garbled_rate") = 0.0, py::arg("slow_rate") = 0.0, py::arg("slow_latency") = 2.0, py::arg("latency") = 0.0,
+             "Make the REST API flaky: each request suffers at most one fault, drawn from these probabilities (their sum at "
+             "most 1). drop/503/500/429/400 leave ChirpStack untouched; lost_response, garbled (a 200 that is not JSON) and "
+             "slow (answered after slow_latency) apply the request first. Latencies in real seconds.")
         .def("reset", [](const py_sim& s) { s.get().reset(); })
         .def("now", [](const py_sim& s) { return to_py_time(s.get().now()); }, "Simulated time (an aware datetime).")
         .def("advance", [](const py_sim& s, const py::object& d) {

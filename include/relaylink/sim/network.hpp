@@ -13,7 +13,12 @@
 //  6. A pending confirmed item: the next uplink with ACK -> ack(true) + deleted; without -> ack(false)
 //     + deleted. Never retransmitted.
 //  7. Expiry is checked lazily, when an item would be chosen.
-//  8. Flushes delete silently.
+//  8. Flushes delete silently, a pending item too (its ACK then finds nothing: no `ack` event);
+//     `flushQueue` on an enqueue keeps a pending item. An OTAA join may flush the queue (silently).
+//  9. The events of one uplink go out in ChirpStack's observed order (`up`, then the `ack` it
+//     carries, then `log`s and the `txack` of the downlink it opened), or shuffled under the seed
+//     (ChirpStack publishes each from its own task: consumers must not rely on the order).
+// Event JSON has the shape of captured ChirpStack 4.20 events (tests/data/chirpstack-4.20-events).
 #pragma once
 
 #include <relaylink/encoding.hpp>
@@ -65,7 +70,24 @@ struct device_config {
     bool relay_closed = true;                          ///< the meter's relay at the start
     std::string application_id;
     std::string device_profile_id;
+    double battery_level = 100;        ///< reported in `status` events and the device's deviceStatus (0-100)
+    bool external_power = false;       ///< deviceStatus.externalPowerSource
+    int status_every = 0;              ///< a `status` event (DevStatusAns) with the first uplink and every N-th after; 0: never
+                                       ///< (ChirpStack asks only when the device profile sets a status request frequency)
     device_faults faults;
+};
+
+/// What the device last reported of itself (DevStatusAns), as ChirpStack keeps it.
+struct device_status {
+    int margin = 10;
+    bool external_power_source = false;
+    double battery_level = 100;
+};
+
+/// The order in which the events of one uplink are published.
+enum class event_order : std::uint8_t {
+    observed, ///< as ChirpStack 4.20 was seen to: up, ack, log, txack
+    shuffled, ///< any order, drawn from the seed
 };
 
 /// A downlink as the device saw it: the simulator's log, for tests ("no duplicate downlink").
@@ -114,6 +136,7 @@ struct simulated_device {
     std::optional<sys_time> reply_at;     ///< when that reply uplink goes out (timed mode)
     sys_time next_uplink{};
     std::optional<sys_time> last_seen;
+    std::optional<device_status> status;  ///< after its first `status` event
     std::vector<received_downlink> downlinks;
     std::uint64_t uplinks_sent = 0, uplinks_lost = 0;
 };
@@ -131,6 +154,7 @@ public:
     const std::map<std::string, simulated_device>& devices() const noexcept { return devices_; }
 
     void set_sink(sink s) { sink_ = std::move(s); }
+    void set_event_order(event_order o) { order_ = o; }
     void set_application(std::string id, std::string name) { app_id_ = std::move(id), app_name_ = std::move(name); }
 
     // --- ChirpStack's device-queue API ---------------------------------------------------------
@@ -138,7 +162,11 @@ public:
     /// as in ChirpStack: an oversized item fails when it would be sent.
     std::string enqueue(simulated_device& d, bool confirmed, std::uint8_t f_port, bytes data, std::optional<sys_time> expires_at,
                         bool flush_queue);
-    void flush(simulated_device& d) { d.queue.clear(); } ///< silent, as ChirpStack's flush
+    /// Silent, as ChirpStack's flush; a pending item goes too (its ACK will find nothing).
+    void flush(simulated_device& d) { d.queue.clear(); }
+    /// ChirpStack's next downlink frame counter for the device (`get-next-f-cnt-down`): never below 1,
+    /// as ChirpStack answers max(session counter, highest queued fCntDown + 1).
+    std::uint32_t next_f_cnt_down(const simulated_device& d) const;
 
     // --- the air ---------------------------------------------------------------------------------
     /// The device transmits an uplink now (periodic, or carrying a due reply); the network server
@@ -158,6 +186,7 @@ public:
 
 private:
     void emit(const simulated_device& d, std::string type, std::string json);
+    void release(); ///< the events of one operation, to the sink, in the configured order
     std::string device_info_json(const simulated_device& d) const;
     void deliver(simulated_device& d, queue_entry& item, sys_time now, bool& reached);
     std::optional<bytes> meter_execute(simulated_device& d, const bytes& frame, sys_time now);
@@ -165,9 +194,12 @@ private:
     std::size_t max_payload(const simulated_device& d) const;
     sys_time schedule_next(const simulated_device& d, sys_time from);
     std::string new_uuid();
+    void report_status(simulated_device& d, const std::string& info, const std::string& time);
 
     std::map<std::string, simulated_device> devices_;
     sink sink_;
+    std::vector<event_out> burst_; ///< emitted by the operation running now
+    event_order order_ = event_order::observed;
     std::mt19937_64 rng_;
     std::string app_id_ = "00000000-0000-4000-8000-00000000a001";
     std::string app_name_ = "relaylink-sim";

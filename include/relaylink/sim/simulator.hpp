@@ -18,12 +18,20 @@
 
 namespace relaylink::sim {
 
-/// Faults of the REST API itself, as a flaky ChirpStack would show them.
+/// Faults of the REST API itself, as a flaky ChirpStack (or the proxy and network in front of it)
+/// would show them. Each request draws one fault from these probabilities (their sum at most 1); the
+/// first five leave ChirpStack's state untouched, the last three happen after the request was applied.
 struct http_faults {
-    double error_5xx_rate = 0;            ///< answer 503 {"code":14,…}
+    double error_5xx_rate = 0;            ///< answer 503 {"code":14,…} (ChirpStack down behind its REST proxy)
+    double error_500_rate = 0;            ///< answer 500 {"code":13,…} (an internal error; nothing applied)
     double rate_limit_rate = 0;           ///< answer 429 {"code":8,…}
-    double drop_rate = 0;                 ///< close the connection without answering
-    std::chrono::milliseconds latency{0}; ///< wait before answering
+    double refuse_rate = 0;               ///< answer 400 {"code":3,…}
+    double drop_rate = 0;                 ///< close the connection without answering (a reset: nothing applied)
+    double lost_response_rate = 0;        ///< apply the request, then close without answering (the answer is lost)
+    double garbled_rate = 0;              ///< apply the request, then answer 200 with a body that is not JSON (a proxy's page)
+    double slow_rate = 0;                 ///< apply the request, then answer only after `slow_latency` (the caller times out)
+    std::chrono::milliseconds slow_latency{2000};
+    std::chrono::milliseconds latency{0}; ///< wait before answering any request
 };
 
 struct simulator_config {
@@ -36,7 +44,9 @@ struct simulator_config {
     std::string integration_url;                 ///< ChirpStack HTTP integration: POST <url>?event=<type>
     std::vector<std::pair<std::string, std::string>> integration_headers; ///< sent with each POST (ChirpStack: the integration's headers)
     std::string mqtt_url;                        ///< ChirpStack MQTT integration: publish to this broker (tcp://host:port)
-    int mqtt_qos = 1;                            ///< ChirpStack's default is 0; 1 so a broker restart loses nothing
+    int mqtt_qos = 0;                            ///< ChirpStack's default: events published while a subscriber is away are
+                                                 ///< lost. Set 1 as a deployment should (`qos = 1` under [integration.mqtt])
+    event_order order = event_order::observed;   ///< the events of one uplink: as ChirpStack was seen to publish them, or shuffled
     std::chrono::milliseconds tick{10};          ///< how often (real time) due uplinks are run
 };
 
@@ -48,6 +58,7 @@ struct device_view {
     std::uint32_t f_cnt_up = 0, f_cnt_down = 0;
     std::size_t queue_length = 0;
     std::optional<sys_time> last_seen;
+    std::optional<device_status> status;
     std::vector<received_downlink> downlinks;
     std::uint64_t uplinks_sent = 0, uplinks_lost = 0;
 };
@@ -70,6 +81,8 @@ public:
     void on_event(std::function<void(const event_out&)> f);
 
     void add_device(device_config d);
+    /// Forget a device: ChirpStack then answers as it does for a DevEUI it does not know (an enqueue
+    /// fails with 500 and a foreign-key message, the queue reads empty, the device is 404).
     bool remove_device(const std::string& dev_eui);
     std::optional<device_view> device(const std::string& dev_eui) const;
     std::vector<std::string> device_euis() const;
@@ -77,6 +90,8 @@ public:
     /// The device transmits now (manual mode, or to hurry it); false when unknown or without power.
     bool trigger_uplink(const std::string& dev_eui);
     bool restore_power(const std::string& dev_eui);
+    /// An OTAA (re)join; `flush_queue`: the device profile's "flush queue on activate" (ChirpStack's UI
+    /// default), which deletes the queue silently; only a `join` event is published.
     bool join(const std::string& dev_eui, bool flush_queue);
     bool set_faults(const std::string& dev_eui, device_faults f);
     void set_http_faults(http_faults f);
