@@ -43,7 +43,7 @@ std::string env_value(const args& a, const std::string& option, const char* fall
 void log_to_stderr(ing::log_level l, std::string_view m) {
     if (l == ing::log_level::debug) return;
     std::lock_guard lock(out_mu);
-    std::cerr << "relayctl: " << ing::to_string(l) << ": " << m << "\n";
+    std::cerr << "relayctl: " << relaylink::to_string(l) << ": " << m << "\n";
 }
 
 class mqtt_event_source final : public event_source {

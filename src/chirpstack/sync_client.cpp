@@ -56,6 +56,9 @@ void sync_client::flush_queue(std::string_view dev_eui) {
     impl_->c.async_flush_queue(dev_eui, d, [&p](error_code ec) { p.set_value(ec); });
     if (auto ec = f.get()) throw api_error(ec, d);
 }
+std::string sync_client::flush_unsent(std::string_view dev_eui, std::uint8_t f_port) {
+    RELAYLINK_SYNC_CALL(std::string, [&](diagnostics& dd, auto h) { impl_->c.async_flush_unsent(dev_eui, f_port, dd, std::move(h)); });
+}
 device sync_client::get_device(std::string_view dev_eui) {
     RELAYLINK_SYNC_CALL(device, [&](diagnostics& dd, auto h) { impl_->c.async_get_device(dev_eui, dd, std::move(h)); });
 }

@@ -4,16 +4,6 @@
 
 namespace relaylink::ingest {
 
-std::string_view to_string(log_level l) noexcept {
-    switch (l) {
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warning: return "warning";
-    case log_level::error: return "error";
-    }
-    return "?";
-}
-
 event_sink to_service(service::service& svc, std::size_t max_pending) {
     return [&svc, max_pending](chirpstack::event e) {
         if (max_pending > 0)

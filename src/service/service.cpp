@@ -5,6 +5,7 @@
 #include <relaylink/service/service.hpp>
 
 #include <relaylink/chirpstack/validate.hpp>
+#include <relaylink/service/missing_item.hpp>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -118,13 +119,26 @@ struct service::impl : std::enable_shared_from_this<impl> {
     // Work in flight.
     std::set<std::int64_t> busy_ids;                        ///< enqueue or queue check in flight
     std::unordered_map<std::string, int> device_enqueues;   ///< enqueue calls in flight per device
-    std::set<std::string> check_wanted, flush_wanted;       ///< device operations waiting to run
-    std::set<std::string> device_op_running;                ///< a queue read or flush in flight
+    /// Why a device queue is to be read: what an item missing from it then means.
+    struct check_request {
+        bool flushed = false;              ///< we just deleted its unsent items (a cancel): missing = lost to our flush
+        std::optional<sys_time> rejoined;  ///< the device rejoined then: missing = flushed by ChirpStack on activation
+        void merge(const check_request& o) {
+            flushed = flushed || o.flushed;
+            if (o.rejoined) rejoined = o.rejoined;
+        }
+    };
+    std::map<std::string, check_request> check_wanted;      ///< device queue reads waiting to run
+    std::map<std::string, std::uint8_t> flush_wanted;       ///< flushes waiting to run (fPort for the placeholder)
+    std::set<std::string> device_op_running;                ///< a queue read, device read or flush in flight
     std::map<std::string, sys_time> device_op_retry_at;     ///< after a failed device operation
+    std::map<std::string, int> device_op_failures;          ///< failed device operations in a row, per device
+    bool qos_warned = false;                                ///< the unobserved-downlink warning was given
 
-    // Notifications, delivered after the lock is released.
+    // Notifications (and log lines), delivered after the lock is released.
     std::vector<command_change> note_commands;
     std::vector<meter_change> note_meters;
+    std::vector<std::pair<log_level, std::string>> note_logs;
     std::map<subscription, std::function<void(const command_change&)>> command_subs;
     std::map<subscription, std::function<void(const meter_change&)>> meter_subs;
     subscription next_sub = 1;
@@ -200,6 +214,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::map<std::string, relay_state> meters_before;
         std::vector<std::pair<std::size_t, command::outcome>> done; ///< index into updates, what the step said
         std::uint64_t ignored = 0, unmatched = 0; ///< counted into stats() only when the batch commits
+        std::uint64_t gateway_errors = 0, rejoins = 0;
+        std::vector<command_row> unobserved;      ///< commands that left the queue without a txack seen
     };
 
     /// The command as the batch sees it (its own earlier writes win over the store).
@@ -261,6 +277,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         meter_consequences(b, row, o);
         b.done.emplace_back(b.updates.size() - 1, o);
         b.rows[row.id] = b.updates.size() - 1;
+        if (o.to == state::sent && (std::holds_alternative<command::left_queue>(in) || std::holds_alternative<command::reconciled>(in)))
+            b.unobserved.push_back(row);
         return o;
     }
 
@@ -310,6 +328,18 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
         st.ignored += b.ignored;
         st.uplinks_unmatched += b.unmatched;
+        st.gateway_errors += b.gateway_errors;
+        st.rejoins += b.rejoins;
+        st.unobserved_downlinks += b.unobserved.size();
+        if (!b.unobserved.empty() && !qos_warned) {
+            qos_warned = true;
+            note_logs.emplace_back(
+                log_level::warning,
+                describe(b.unobserved.front()) + " left the device queue without relaylink seeing ChirpStack's txack for it. If "
+                "relaylink listens to ChirpStack's MQTT integration, set `qos = 1` under [integration.mqtt] in chirpstack.toml "
+                "(its default, 0, loses the events published while relaylink is away or reconnecting) and give relaylink's MQTT "
+                "source a stable client id (a persistent session). Said once; stats().unobserved_downlinks counts them.");
+        }
         return true;
     }
 
@@ -317,9 +347,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
         for (const auto& a : o.actions) {
             switch (a.kind) {
             case command::action_kind::enqueue: start_enqueue(row); break;
-            case command::action_kind::flush_and_requeue: flush_wanted.insert(row.dev_eui); break;
+            case command::action_kind::flush_and_requeue: flush_wanted.emplace(row.dev_eui, row.f_port); break;
             case command::action_kind::reconcile_queue:
-                check_wanted.insert(row.dev_eui);
+                check_wanted[row.dev_eui];
                 busy_ids.insert(row.id); // until the queue has been read
                 break;
             case command::action_kind::notify:
@@ -386,15 +416,48 @@ struct service::impl : std::enable_shared_from_this<impl> {
                           std::string("ack: queue item ") + x.queue_item_id + ", acknowledged " + (x.acknowledged ? "true" : "false"));
                 } else if constexpr (std::is_same_v<T, chirpstack::log_event>) {
                     auto q = x.queue_item_id();
+                    if (!q && x.code == "DOWNLINK_GATEWAY") return handle_gateway_error(b, x);
                     auto row = q ? by_queue_item(b, *q) : std::nullopt;
                     if (!row) return void(++b.ignored);
                     apply(b, *row, command::log_received{x.code, x.description}, "chirpstack",
                           "log " + x.code + ": " + x.description);
                 } else if constexpr (std::is_same_v<T, chirpstack::up_event>) {
                     handle_up(b, x);
+                } else if constexpr (std::is_same_v<T, chirpstack::join_event>) {
+                    handle_join(b, x);
                 }
             },
             e);
+    }
+
+    /// The gateway refused to transmit (ChirpStack 4.20: no queue item id in the log's context; the item
+    /// stays queued for a later uplink): noted on the device's queued commands, at most
+    /// `max_gateway_notes` times each (a gateway that keeps failing must not fill the audit trail).
+    static constexpr int max_gateway_notes = 3;
+    void handle_gateway_error(batch& b, const chirpstack::log_event& x) {
+        ++b.gateway_errors;
+        bool noted = false;
+        for (auto& c : open_for(b, x.device.dev_eui)) {
+            if (c.rec.current != state::queued) continue;
+            int before = 0;
+            for (const auto& e : db.events(c.id)) before += e.detail.rfind("log DOWNLINK_GATEWAY", 0) == 0;
+            if (before >= max_gateway_notes) continue;
+            apply(b, c, command::log_received{x.code, x.description}, "chirpstack",
+                  "log DOWNLINK_GATEWAY: " + x.description + (before + 1 == max_gateway_notes ? " (noted no more for this command)" : ""));
+            noted = true;
+        }
+        if (!noted) ++b.ignored;
+    }
+
+    /// A (re)join. With the device profile's "flush queue on activate" (ChirpStack's UI default) the
+    /// queue was deleted silently: read it again, and what is missing is enqueued again (counted).
+    void handle_join(batch& b, const chirpstack::join_event& x) {
+        const std::string& dev = x.device.dev_eui;
+        const auto open = open_for(b, dev);
+        if (std::none_of(open.begin(), open.end(), [](const command_row& c) { return c.rec.current == state::queued; }))
+            return void(++b.ignored);
+        ++b.rejoins;
+        check_wanted[dev].merge({false, x.time});
     }
 
     void handle_up(batch& b, const chirpstack::up_event& up) {
@@ -530,11 +593,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     void step_due(batch& b, const command_row& r, sys_time t, std::size_t& slots) {
         auto row = overlay(b, r);
-        if (busy_ids.contains(row->id) || command::is_terminal(row->rec.current)) return;
+        if (command::is_terminal(row->rec.current)) return;
+        // The deadline holds even while a call for the command is in flight or keeps failing (the item,
+        // if ChirpStack has it, carries the deadline as expiresAt and is dropped there too).
         if (row->rec.deadline && t >= *row->rec.deadline) {
             apply(b, *row, command::timer_fired{command::timer::deadline}, "relaylink");
             return;
         }
+        if (busy_ids.contains(row->id)) return;
         switch (row->rec.current) {
         case state::pending:
             if (slots == 0 || device_blocked(row->dev_eui)) break;
@@ -544,7 +610,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             }
             break;
         case state::dispatching: // claimed long ago and not ours in flight: a crash, or a lost answer
-            check_wanted.insert(row->dev_eui);
+            check_wanted[row->dev_eui];
             break;
         case state::sent:
         case state::acknowledged:
@@ -611,7 +677,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             std::string detail = ec.message();
             if (diag.http_status) detail += ", HTTP " + std::to_string(diag.http_status);
             if (diag.attempts > 1) detail += ", " + std::to_string(diag.attempts) + " attempts";
-            apply(b, *row, command::enqueue_failed{msg, chirpstack::is_transient(ec), diag.request_sent}, "chirpstack", detail);
+            apply(b, *row, command::enqueue_failed{msg, chirpstack::is_transient(ec), chirpstack::outcome_unknown(ec, diag)}, "chirpstack", detail);
         });
         schedule_poll();
     }
@@ -626,80 +692,193 @@ struct service::impl : std::enable_shared_from_this<impl> {
             auto it = device_op_retry_at.find(dev);
             return it == device_op_retry_at.end() || it->second <= t;
         };
-        for (auto it = check_wanted.begin(); it != check_wanted.end();) {
-            if (!ready(*it)) {
-                ++it;
-                continue;
-            }
-            start_queue_check(*it);
-            it = check_wanted.erase(it);
-        }
+        // Flushes first: the read that follows a flush tells what it removed.
         for (auto it = flush_wanted.begin(); it != flush_wanted.end();) {
-            if (!ready(*it)) {
+            if (!ready(it->first)) {
                 ++it;
                 continue;
             }
-            start_flush(*it);
+            start_flush(it->first, it->second);
             it = flush_wanted.erase(it);
         }
+        for (auto it = check_wanted.begin(); it != check_wanted.end();) {
+            if (!ready(it->first) || flush_wanted.contains(it->first)) {
+                ++it;
+                continue;
+            }
+            start_queue_check(it->first, it->second);
+            it = check_wanted.erase(it);
+        }
     }
 
-    void device_op_failed(const std::string& dev, std::set<std::string>& wanted, const std::string& what, error_code ec,
-                          const chirpstack::diagnostics& diag) {
-        wanted.insert(dev);
-        device_op_retry_at[dev] = now() + std::chrono::seconds(30);
-        // Noted on the commands it holds up, so the audit trail shows why they wait.
+    /// A device operation failed: tried again after a backoff that doubles from 30 s to 30 min, and noted
+    /// on the commands it holds up at the 1st, 2nd, 4th, 8th… failure in a row (the audit trail shows
+    /// why they wait, without a row per attempt, however long ChirpStack keeps failing).
+    void device_op_failed(const std::string& dev, const std::string& what, error_code ec, const chirpstack::diagnostics& diag) {
+        ++st.device_op_failures;
+        const int n = ++device_op_failures[dev];
+        const auto delay = std::min<std::chrono::seconds>(std::chrono::seconds(30LL << std::min(n - 1, 6)), std::chrono::minutes(30));
+        device_op_retry_at[dev] = now() + delay;
+        if ((n & (n - 1)) != 0) return;
+        const std::string why = what + " failed (" + (diag.message.empty() ? ec.message() : diag.message) + ")" +
+                                (n > 1 ? ", " + std::to_string(n) + " times in a row" : std::string()) + ": trying again in " +
+                                std::to_string(delay.count()) + " s";
         for (auto& c : db.open(dev))
             if (c.rec.current == state::dispatching || c.rec.current == state::queued)
-                db.append_event({c.id, 0, now(), c.rec.current, c.rec.current,
-                                 what + " failed (" + (diag.message.empty() ? ec.message() : diag.message) + "): trying again in 30 s",
-                                 "relaylink", ""});
+                db.append_event({c.id, 0, now(), c.rec.current, c.rec.current, why, "relaylink", ""});
+    }
+    void device_op_succeeded(const std::string& dev) {
+        device_op_running.erase(dev);
+        device_op_retry_at.erase(dev);
+        device_op_failures.erase(dev);
     }
 
-    void start_queue_check(const std::string& dev) {
+    /// What a device read brings together: its queue and, when a claim's item is missing from it, what
+    /// ChirpStack knows of the device.
+    struct device_read {
+        check_request why;
+        std::vector<chirpstack::queue_item> queue;
+        std::optional<device_facts> facts;
+    };
+
+    void start_queue_check(const std::string& dev, check_request why) {
         device_op_running.insert(dev);
         ++st.reconciliations;
         auto diag = std::make_shared<chirpstack::diagnostics>();
-        api.async_get_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec, std::vector<chirpstack::queue_item> q) {
+        api.async_get_queue(dev, *diag, [self = shared_from_this(), dev, why, diag](error_code ec, std::vector<chirpstack::queue_item> q) {
             // On a store failure the queue is read again later; that run frees the commands.
-            self->guarded("recording a queue read", [&] { self->queue_checked(dev, ec, q, *diag); },
-                          [&] { self->check_wanted.insert(dev); });
+            self->guarded("recording a queue read", [&] { self->queue_read(dev, device_read{why, std::move(q), {}}, ec, *diag); },
+                          [&] { self->retry_check(dev, why); });
+        });
+    }
+    void retry_check(const std::string& dev, const check_request& why) {
+        device_op_running.erase(dev);
+        check_wanted[dev].merge(why);
+    }
+
+    /// The claims of `dev` this instance may reconcile, each with the identical queue item it adopts (if any).
+    std::vector<std::pair<command_row, std::optional<std::string>>> plan_adoptions(batch& b, const std::string& dev,
+                                                                                  const std::vector<chirpstack::queue_item>& q) {
+        std::vector<std::pair<command_row, std::optional<std::string>>> plan;
+        auto open = open_for(b, dev);
+        std::set<std::string> taken;
+        for (const auto& c : open)
+            if (!c.rec.queue_item_id.empty()) taken.insert(c.rec.queue_item_id);
+        const sys_time t = now();
+        for (auto& c : open) {
+            if (c.rec.current != state::dispatching || !may_reconcile(c, t)) continue; // none of ours in flight: device operations run alone
+            std::optional<std::string> adopt;
+            for (const auto& item : q) {
+                if (taken.contains(item.id) || item.f_port != c.f_port || item.data != c.payload || item.confirmed != c.confirmed) continue;
+                if (auto owner = db.by_queue_item(item.id); owner && owner->id != c.id) continue;
+                adopt = item.id;
+                taken.insert(item.id);
+                break;
+            }
+            plan.emplace_back(std::move(c), std::move(adopt));
+        }
+        return plan;
+    }
+
+    /// The highest fCntDown relaylink saw go out for `dev` (a txack) before `before`.
+    std::optional<std::uint32_t> f_cnt_down_before(const std::string& dev, sys_time before) const {
+        std::optional<std::uint32_t> best;
+        for (const auto& c : db.history(dev, 50))
+            if (c.rec.f_cnt_down && c.rec.sent_at && *c.rec.sent_at < before && (!best || *c.rec.f_cnt_down > *best)) best = c.rec.f_cnt_down;
+        return best;
+    }
+
+    /// The queue of `dev` has been read. When a claim's item is not in it, what ChirpStack knows of the
+    /// device is read next (404: no such device; lastSeenAt; the next fCntDown when relaylink has a frame
+    /// counter to compare it with), then everything is decided at once.
+    void queue_read(const std::string& dev, device_read r, error_code ec, const chirpstack::diagnostics& diag) {
+        if (!alive) return void(device_op_running.erase(dev));
+        if (ec) {
+            device_op_running.erase(dev);
+            device_op_failed(dev, "reading the device queue", ec, diag);
+            check_wanted[dev].merge(r.why);
+            return;
+        }
+        bool missing = false;
+        std::optional<sys_time> earliest_claim;
+        {
+            batch peek;
+            for (const auto& [c, adopt] : plan_adoptions(peek, dev, r.queue))
+                if (!adopt) {
+                    missing = true;
+                    const auto at = claim_time(c);
+                    if (!earliest_claim || at < *earliest_claim) earliest_claim = at;
+                }
+        }
+        if (!missing) return apply_device_read(dev, r);
+        auto diag2 = std::make_shared<chirpstack::diagnostics>();
+        const auto baseline = f_cnt_down_before(dev, *earliest_claim);
+        api.async_get_device(dev, *diag2, [self = shared_from_this(), dev, r = std::move(r), diag2, baseline](error_code dec, chirpstack::device d) mutable {
+            self->guarded("recording a device read", [&] {
+                if (!self->alive) return void(self->device_op_running.erase(dev));
+                device_facts f;
+                if (dec == chirpstack::errc::not_found) {
+                    f.known = false;
+                    f.unknown_detail = "GET /api/devices/" + dev + ": " + (diag2->message.empty() ? dec.message() : diag2->message);
+                } else if (dec) {
+                    self->device_op_running.erase(dev);
+                    self->device_op_failed(dev, "reading the device from ChirpStack", dec, *diag2);
+                    self->check_wanted[dev].merge(r.why);
+                    return;
+                } else {
+                    f.last_seen_at = d.last_seen_at;
+                }
+                r.facts = f;
+                if (!f.known || !baseline || !f.last_seen_at) return self->apply_device_read(dev, r);
+                // A frame counter to compare with: ChirpStack's next one says whether any downlink went out since.
+                auto diag3 = std::make_shared<chirpstack::diagnostics>();
+                self->api.async_get_next_f_cnt_down(dev, *diag3, [self, dev, r = std::move(r), diag3, baseline](error_code fec, std::uint32_t n) mutable {
+                    self->guarded("recording a device read", [&] {
+                        if (!self->alive) return void(self->device_op_running.erase(dev));
+                        if (!fec) { // without it the judgement errs towards waiting for a reply
+                            r.facts->next_f_cnt_down = n;
+                            r.facts->f_cnt_down_before = baseline;
+                        }
+                        self->apply_device_read(dev, r);
+                    }, [&] { self->retry_check(dev, r.why); });
+                });
+            }, [&] { self->retry_check(dev, r.why); });
         });
     }
 
-    void queue_checked(const std::string& dev, error_code ec, const std::vector<chirpstack::queue_item>& q,
-                       const chirpstack::diagnostics& diag) {
-        device_op_running.erase(dev);
-        if (!alive) return;
-        if (ec) {
-            device_op_failed(dev, check_wanted, "reading the device queue", ec, diag);
-            return;
-        }
-        device_op_retry_at.erase(dev);
+    void apply_device_read(const std::string& dev, const device_read& r) {
+        device_op_succeeded(dev);
+        const std::size_t items = r.queue.size();
         transact([&](batch& b) {
-            std::set<std::string> taken;
-            auto open = open_for(b, dev);
-            for (const auto& c : open)
-                if (!c.rec.queue_item_id.empty()) taken.insert(c.rec.queue_item_id);
-            for (auto& c : open) {
-                if (c.rec.current == state::queued) {
-                    const bool there = std::any_of(q.begin(), q.end(), [&](const auto& i) { return i.id == c.rec.queue_item_id; });
-                    if (!there) apply(b, c, command::left_queue{}, "relaylink", "device queue read: " + std::to_string(q.size()) + " items");
-                } else if (c.rec.current == state::dispatching && may_reconcile(c, now())) { // none of ours in flight: device operations run alone
-                    std::optional<std::string> adopt;
-                    for (const auto& item : q) {
-                        if (taken.contains(item.id) || item.f_port != c.f_port || item.data != c.payload || item.confirmed != c.confirmed)
-                            continue;
-                        if (auto owner = db.by_queue_item(item.id); owner && owner->id != c.id) continue;
-                        adopt = item.id;
-                        taken.insert(item.id);
-                        break;
-                    }
-                    const auto claimed_at = claim_time(c);
-                    const auto heard = last_uplink_of(b, dev); // read only: the meter row is not rewritten
-                    apply(b, c, command::reconciled{adopt, !adopt && heard && *heard >= claimed_at}, "relaylink",
-                          "device queue read: " + std::to_string(q.size()) + " items" + (adopt ? ", adopted " + *adopt : ", none identical"));
+            auto has = [&](const std::string& id) { return std::any_of(r.queue.begin(), r.queue.end(), [&](const auto& i) { return i.id == id; }); };
+            for (auto& c : open_for(b, dev)) {
+                if (c.rec.current != state::queued || has(c.rec.queue_item_id)) continue;
+                const std::string read = "device queue read: " + std::to_string(items) + " items";
+                if (r.why.flushed)
+                    apply(b, c, command::flushed{"the device queue was flushed to remove another command"}, "relaylink", read);
+                else if (r.why.rejoined)
+                    apply(b, c, command::flushed{"the device rejoined at " + format_rfc3339(*r.why.rejoined) +
+                                                 " and ChirpStack flushed its queue (the device profile's \"flush queue on activate\")"},
+                          "relaylink", read);
+                else
+                    apply(b, c, command::left_queue{}, "relaylink", read);
+            }
+            for (auto& [c, adopt] : plan_adoptions(b, dev, r.queue)) {
+                if (!adopt && !r.facts) { // reconcilable only since the queue was read: judged at the next read
+                    check_wanted[dev];
+                    continue;
                 }
+                command::reconciled in{adopt};
+                if (!adopt) {
+                    device_facts f = r.facts.value_or(device_facts{});
+                    f.last_uplink = last_uplink_of(b, dev);
+                    const auto verdict = judge_missing_item(dev, claim_time(c), f, cfg.clock_tolerance);
+                    in.device_unknown = verdict.unknown_device;
+                    in.device_heard_since_claim = verdict.may_have_gone_out;
+                    in.detail = verdict.detail;
+                }
+                apply(b, c, in, "relaylink",
+                      "device queue read: " + std::to_string(items) + " items" + (adopt ? ", adopted " + *adopt : ", none identical"));
             }
         });
         for (auto& c : db.open(dev)) busy_ids.erase(c.id);
@@ -716,27 +895,30 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return c.updated_at;
     }
 
-    void start_flush(const std::string& dev) {
+    /// Deletes the device's unsent items but keeps one that awaits its ACK (a DELETE would destroy it, and
+    /// its ack event would never come), then reads the queue to tell what the flush removed.
+    void start_flush(const std::string& dev, std::uint8_t f_port) {
         device_op_running.insert(dev);
         ++st.flushes;
         auto diag = std::make_shared<chirpstack::diagnostics>();
-        api.async_flush_queue(dev, *diag, [self = shared_from_this(), dev, diag](error_code ec) {
-            self->guarded("recording a flush", [&] { self->flushed(dev, ec, *diag); }, [&] { self->flush_wanted.insert(dev); });
+        api.async_flush_unsent(dev, f_port, *diag, [self = shared_from_this(), dev, f_port, diag](error_code ec, std::string) {
+            self->guarded("recording a flush", [&] { self->flushed(dev, f_port, ec, *diag); }, [&] {
+                self->device_op_running.erase(dev);
+                self->flush_wanted.emplace(dev, f_port);
+            });
         });
     }
 
-    void flushed(const std::string& dev, error_code ec, const chirpstack::diagnostics& diag) {
+    void flushed(const std::string& dev, std::uint8_t f_port, error_code ec, const chirpstack::diagnostics& diag) {
         device_op_running.erase(dev);
         if (!alive) return;
-        if (ec) {
-            device_op_failed(dev, flush_wanted, "flushing the device queue", ec, diag);
+        if (ec) { // the flush may or may not have happened: doing it again is harmless
+            device_op_failed(dev, "flushing the device queue", ec, diag);
+            flush_wanted.emplace(dev, f_port);
             return;
         }
-        device_op_retry_at.erase(dev);
-        transact([&](batch& b) {
-            for (auto& c : open_for(b, dev))
-                if (c.rec.current == state::queued) apply(b, c, command::flushed{}, "relaylink", "device queue flushed");
-        });
+        device_op_succeeded(dev);
+        check_wanted[dev].merge({true, std::nullopt}); // before anything else goes to the device
         schedule_poll();
     }
 
@@ -823,16 +1005,25 @@ struct service::impl : std::enable_shared_from_this<impl> {
     void deliver() {
         std::vector<command_change> cs;
         std::vector<meter_change> ms;
+        std::vector<std::pair<log_level, std::string>> logs;
         std::vector<std::function<void(const command_change&)>> cf;
         std::vector<std::function<void(const meter_change&)>> mf;
         {
             std::lock_guard lock(mu);
             cs.swap(note_commands);
             ms.swap(note_meters);
-            if (cs.empty() && ms.empty()) return;
+            logs.swap(note_logs);
+            if (cs.empty() && ms.empty() && logs.empty()) return;
             for (auto& [k, f] : command_subs) cf.push_back(f);
             for (auto& [k, f] : meter_subs) mf.push_back(f);
         }
+        if (cfg.log)
+            for (const auto& [level, line] : logs) {
+                try {
+                    cfg.log(level, line);
+                } catch (...) { // a log function must not throw (relaylink/log.hpp); if it does, the line is lost, nothing else
+                }
+            }
         for (const auto& c : cs)
             for (auto& f : cf) f(c);
         for (const auto& m : ms)
@@ -1027,7 +1218,7 @@ void service::start() {
                     if (!impl_->may_reconcile(c, t)) continue;
                     impl_->busy_ids.insert(c.id);
                 }
-                impl_->check_wanted.insert(c.dev_eui);
+                impl_->check_wanted[c.dev_eui];
             }
         impl_->poll_locked();
         impl_->tick();

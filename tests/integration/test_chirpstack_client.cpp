@@ -281,6 +281,64 @@ TEST(ChirpStackClient, AnEnqueueIsNeverRetriedAndSaysItMayHaveBeenSent) {
     EXPECT_EQ(s.requests().size(), 2u);
 }
 
+TEST(ChirpStackClient, AnEnqueueForADeviceChirpStackDoesNotKnowIsNotFoundNotAnUnknownOutcome) {
+    // Observed on ChirpStack 4.20: 500, code 13, the database's foreign-key message.
+    fake_http_server s;
+    s.expect("POST", queue_path,
+             status(500, R"({"code":13,"message":"insert or update on table \"device_queue_item\" violates foreign key constraint \"device_queue_item_dev_eui_fkey\"","details":[]})"));
+    s.expect("POST", queue_path, status(500, R"({"code":13,"message":"connection pool timed out","details":[]})"));
+    sync_client c(cfg_for(s));
+    auto e = expect_api_error([&] { c.enqueue(eui, relay_off()); });
+    EXPECT_EQ(e.code(), errc::not_found);
+    EXPECT_FALSE(is_transient(e.code()));
+    EXPECT_FALSE(outcome_unknown(e.code(), e.details()));
+    EXPECT_EQ(e.details().http_status, 500u);
+    EXPECT_NE(e.details().message.find("device 0102030405060708 is not in ChirpStack"), std::string::npos) << e.what();
+    EXPECT_NE(e.details().message.find("add the device in ChirpStack, or correct the DevEUI"), std::string::npos) << e.what();
+    // Any other 500 may have been applied: its outcome is unknown.
+    auto other = expect_api_error([&] { c.enqueue(eui, relay_off()); });
+    EXPECT_EQ(other.code(), errc::server_error);
+    EXPECT_TRUE(outcome_unknown(other.code(), other.details()));
+}
+
+TEST(ChirpStackClient, WhichFailedEnqueuesMayHaveBeenApplied) {
+    fake_http_server s;
+    reply drop;
+    drop.drop = true;
+    s.expect("POST", queue_path, drop);                                           // no answer
+    s.expect("POST", queue_path, ok("<html>502 Bad Gateway</html>"));              // a 200 that is not JSON
+    s.expect("POST", queue_path, status(400, R"({"code":3,"message":"bad","details":[]})")); // a refusal
+    s.expect("POST", queue_path, status(503, R"({"code":14,"message":"unavailable","details":[]})"));
+    sync_client c(cfg_for(s));
+    auto lost = expect_api_error([&] { c.enqueue(eui, relay_off()); });
+    EXPECT_TRUE(outcome_unknown(lost.code(), lost.details()));
+    auto garbled = expect_api_error([&] { c.enqueue(eui, relay_off()); });
+    EXPECT_EQ(garbled.code(), errc::malformed_response);
+    EXPECT_TRUE(outcome_unknown(garbled.code(), garbled.details())) << "a 2xx relaylink cannot read may have queued the item";
+    auto refused = expect_api_error([&] { c.enqueue(eui, relay_off()); });
+    EXPECT_FALSE(outcome_unknown(refused.code(), refused.details()));
+    auto unavailable = expect_api_error([&] { c.enqueue(eui, relay_off()); });
+    EXPECT_TRUE(outcome_unknown(unavailable.code(), unavailable.details()));
+    // Refused before sending: certainly not applied.
+    auto invalid = expect_api_error([&] { c.enqueue("01020304", relay_off()); });
+    EXPECT_FALSE(outcome_unknown(invalid.code(), invalid.details()));
+}
+
+TEST(ChirpStackClient, FlushUnsentEnqueuesAnExpiredEmptyPlaceholderWithFlushQueue) {
+    fake_http_server s;
+    s.expect("POST", queue_path, ok(R"({"id":"placeholder-1"})"));
+    sync_client c(cfg_for(s));
+    EXPECT_EQ(c.flush_unsent(eui, 5), "placeholder-1");
+    const auto body = json::parse(s.requests().at(0).body).as_object();
+    EXPECT_EQ(body.at("flushQueue"), true);
+    const auto& item = body.at("queueItem").as_object();
+    EXPECT_EQ(item.at("confirmed"), false);
+    EXPECT_EQ(item.at("fPort"), 5);
+    EXPECT_EQ(item.at("data"), "");
+    EXPECT_EQ(item.at("expiresAt"), "2000-01-01T00:00:00Z");
+    EXPECT_EQ(expect_api_error([&] { c.flush_unsent(eui, 0); }).code(), errc::invalid_fport);
+}
+
 TEST(ChirpStackClient, KeepAliveReusesOneConnectionForSequentialCalls) {
     fake_http_server s;
     s.always("GET", queue_path, ok(queue_json));

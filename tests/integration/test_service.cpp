@@ -187,7 +187,8 @@ TEST(Service, OffThenOnBeforeDeliverySendsOneDownlinkTheOn) {
     const auto on = r.svc->reconnect(req(A));
     r.settle();
     EXPECT_EQ(r.state_of(off.id), state::superseded);
-    ASSERT_EQ(r.sim.device(A)->queue_length, 1u);
+    // The off was removed by an enqueue with flushQueue (an expired placeholder, dropped unsent), then the on queued.
+    ASSERT_EQ(r.sim.device(A)->queue_length, 2u);
     r.advance(10min);
     r.advance(5s);
     EXPECT_EQ(r.state_of(on.id), state::confirmed);
@@ -296,8 +297,9 @@ TEST(Service, CancellingAQueuedCommandFlushesAndRequeuesTheRest) {
     r.settle();
     EXPECT_EQ(r.state_of(off.id), state::cancelled);
     EXPECT_EQ(r.state_of(read.id), state::queued); // flushed and enqueued again
+    EXPECT_EQ(r.get(read.id).rec.retry_count, 1);   // which counts as an attempt
     const auto q = r.sim.device(A)->queue_length;
-    EXPECT_EQ(q, 1u);
+    EXPECT_EQ(q, 2u); // the placeholder of the flush (expired, dropped unsent at the next uplink) and the read
     EXPECT_EQ(r.get(read.id).rec.queue_item_id.size(), 36u);
     r.advance(10min);
     EXPECT_TRUE(r.sim.device(A)->relay_closed);
@@ -485,10 +487,10 @@ TEST(Service, AClaimIsTimedByItsAuditRowNotByThisInstancesClaimTimeout) {
     ASSERT_EQ(r.state_of(id), state::dispatching);
     r.advance(5min); // the lease has ended. The claim was made 15 min before, not 2 min (lease − our timeout)
     const auto c = r.get(id);
-    EXPECT_EQ(c.rec.current, state::pending);
-    EXPECT_EQ(c.rec.retry_count, 1); // counted as an attempt
-    ASSERT_TRUE(c.rec.next_attempt_at);
-    EXPECT_GT(*c.rec.next_attempt_at, r.sim.now() + 10min); // sent again only if no reply comes in the reply window
+    EXPECT_EQ(c.rec.current, state::sent); // it may have gone out: awaiting its reply, as an item that left the queue
+    EXPECT_EQ(c.rec.retry_count, 0);
+    ASSERT_TRUE(c.timer_at);
+    EXPECT_GT(*c.timer_at, r.sim.now() + 10min); // sent again only if no reply comes in the reply window
     EXPECT_NE(r.svc->command(id)->events.back().cause.find("may have gone out"), std::string::npos)
         << r.svc->command(id)->events.back().cause;
     EXPECT_EQ(r.sim.device(A)->downlinks.size(), 1u);

@@ -308,6 +308,8 @@ TEST(Simulator, ADeviceChirpStackDoesNotKnowAnswersAsTheRealOneDoes) {
     auto e = expect_api_error([&] { c.enqueue(eui, {.confirmed = true, .f_port = 5, .data = {1, 5, 0, 0, 0, 0, 0xCD, 0xCA}}); });
     EXPECT_EQ(e.details().http_status, 500u);
     EXPECT_EQ(e.details().grpc_code, 13);
+    EXPECT_EQ(e.code(), cs::errc::not_found) << "the client reads the foreign-key 500 as what it is";
+    EXPECT_NE(e.details().message.find("is not in ChirpStack"), std::string::npos) << e.what();
     // ... while the queue reads empty and flushes fine, and the device itself is 404.
     EXPECT_TRUE(c.get_queue(eui).empty());
     EXPECT_NO_THROW(c.flush_queue(eui));
@@ -370,4 +372,28 @@ TEST(Simulator, ABadIntegrationUrlIsRefusedAtConstruction) {
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("must start with http://"), std::string::npos);
     }
+}
+
+TEST(Simulator, FlushUnsentKeepsTheItemThatAwaitsItsAckAndThePlaceholderNeverGoesOut) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    cs::sync_client c(client_cfg(r));
+    const cs::enqueue_request off{.confirmed = true, .f_port = 5, .data = {1, 5, 0, 0, 0, 0, 0xCD, 0xCA}};
+    const cs::enqueue_request on{.confirmed = true, .f_port = 5, .data = {1, 5, 0, 0, 0xFF, 0, 0x8C, 0x3A}};
+    const auto sent = c.enqueue("0101010101010101", off);
+    ASSERT_TRUE(r.s.trigger_uplink("0101010101010101")); // off goes out and awaits its ACK
+    const auto unwanted = c.enqueue("0101010101010101", on);
+    const auto placeholder = c.flush_unsent("0101010101010101", 5);
+    auto q = c.get_queue("0101010101010101");
+    ASSERT_EQ(q.size(), 2u);
+    EXPECT_EQ(q[0].id, sent);
+    EXPECT_TRUE(q[0].is_pending);
+    EXPECT_EQ(q[1].id, placeholder);
+    EXPECT_NE(q[1].id, unwanted);
+    std::vector<std::string> types;
+    r.s.on_event([&](const sim::event_out& e) { types.push_back(e.type); });
+    ASSERT_TRUE(r.s.trigger_uplink("0101010101010101"));
+    EXPECT_EQ(types, (std::vector<std::string>{"up", "ack", "log"})) << "the ack arrives; the placeholder is dropped (EXPIRED)";
+    EXPECT_EQ(r.s.device("0101010101010101")->downlinks.size(), 1u) << "nothing but the off went out";
+    EXPECT_TRUE(c.get_queue("0101010101010101").empty());
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 
 using namespace relaylink;
 using namespace relaylink::command;
@@ -39,11 +40,14 @@ std::vector<named_input> inputs() {
     return {
         {"dispatch", dispatch_begin{}, t0},
         {"enqueue_ok", enqueue_succeeded{"q2"}, t0},
-        {"enqueue_refused", enqueue_failed{"400 bad request", false, true}, t0},
+        {"enqueue_refused", enqueue_failed{"400 bad request", false, false}, t0},
         {"enqueue_transient", enqueue_failed{"connection refused", true, false}, t0},
         {"enqueue_unknown", enqueue_failed{"timeout", true, true}, t0},
+        {"enqueue_unreadable", enqueue_failed{"a 200 that is not JSON", false, true}, t0},
         {"reconciled_found", reconciled{std::string("q3")}, t0},
         {"reconciled_none", reconciled{std::nullopt}, t0},
+        {"reconciled_heard", reconciled{std::nullopt, true}, t0},
+        {"reconciled_unknown_device", reconciled{std::nullopt, false, true, "device 0101 is not in ChirpStack"}, t0},
         {"txack", txack_received{"q1", 7}, t0},
         {"txack_other", txack_received{"zz", 7}, t0},
         {"ack_true", ack_received{"q1", true, 7}, t0},
@@ -61,7 +65,7 @@ std::vector<named_input> inputs() {
         {"timer_deadline", timer_fired{timer::deadline}, late},
         {"cancel", cancel{"operator"}, t0},
         {"supersede", supersede{"c2"}, t0},
-        {"flushed", flushed{}, t0},
+        {"flushed", flushed{"the device rejoined"}, t0},
         {"left_queue", left_queue{}, t0},
         {"device_silent", device_silent{"no uplink for 3 intervals"}, soon},
     };
@@ -72,12 +76,13 @@ const std::map<std::string, std::map<std::string, std::string>> expected = {
     {"pending", {{"dispatch", "dispatching"}, {"state_verified", "confirmed"}, {"timer_deadline", "expired"},
                  {"cancel", "cancelled"}, {"supersede", "superseded"}}},
     {"dispatching", {{"enqueue_ok", "queued"}, {"enqueue_refused", "failed"}, {"enqueue_transient", "pending"},
-                     {"enqueue_unknown", "dispatching*"}, {"reconciled_found", "queued"}, {"reconciled_none", "pending"},
+                     {"enqueue_unknown", "dispatching*"}, {"enqueue_unreadable", "dispatching*"}, {"reconciled_found", "queued"},
+                     {"reconciled_none", "pending"}, {"reconciled_heard", "sent"}, {"reconciled_unknown_device", "failed"},
                      {"reply", "confirmed"}, {"reply_exception", "failed"}, {"state_verified", "confirmed"},
                      {"timer_deadline", "expired"}, {"cancel", "dispatching*"}, {"supersede", "dispatching*"}}},
     {"queued", {{"txack", "sent"}, {"ack_true", "acknowledged"}, {"ack_false", "pending"}, {"reply", "confirmed"},
                 {"reply_exception", "failed"}, {"state_verified", "confirmed"}, {"log_expired", "expired"},
-                {"log_payload_size", "failed"}, {"log_fcnt_down", "pending"}, {"timer_deadline", "expired"},
+                {"log_payload_size", "failed"}, {"log_fcnt_down", "pending"}, {"log_gateway", "queued*"}, {"timer_deadline", "expired"},
                 {"cancel", "cancelled"}, {"supersede", "superseded"}, {"flushed", "pending"}, {"left_queue", "sent"}}},
     {"sent", {{"ack_true", "acknowledged"}, {"ack_false", "pending"}, {"reply", "confirmed"}, {"reply_exception", "failed"},
               {"state_verified", "confirmed"}, {"log_expired", "expired"}, {"log_payload_size", "failed"},
@@ -124,7 +129,7 @@ TEST(Lifecycle, EveryStateAndInputPairHasItsOutcome) {
             ++pairs;
         }
     }
-    EXPECT_EQ(pairs, 10 * 27);
+    EXPECT_EQ(pairs, 10 * 30);
 }
 
 TEST(Lifecycle, DispatchPersistsBeforeEnqueueing) {
@@ -268,21 +273,100 @@ TEST(Lifecycle, AClaimNotInTheQueueAfterTheDeviceUplinkedWaitsForItsReplyBeforeS
     // so the downlink may have gone out in that uplink's receive window.
     record r = in_state(state::dispatching);
     policy p;
-    auto o = step(r, reconciled{std::nullopt, true}, p, t0);
-    EXPECT_EQ(o.to, state::pending);
-    EXPECT_EQ(r.retry_count, 1); // an attempt: the reply, when it comes, confirms it
-    ASSERT_TRUE(r.next_attempt_at);
-    EXPECT_EQ(*r.next_attempt_at, t0 + p.uplink_interval * p.reply_timeout_intervals);
+    auto o = step(r, reconciled{std::nullopt, true, false, "lastSeenAt after the claim"}, p, t0);
+    EXPECT_EQ(o.to, state::sent);
+    EXPECT_EQ(r.retry_count, 0); // the same attempt: its reply, when it comes, confirms it
+    EXPECT_EQ(r.sent_at, t0);
+    EXPECT_TRUE(o.has(action_kind::schedule_timer));
     EXPECT_NE(o.cause.find("may have gone out"), std::string::npos) << o.cause;
-    EXPECT_TRUE(step(r, dispatch_begin{}, p, t0 + std::chrono::minutes(1)).ignored); // not sent again yet
+    EXPECT_NE(o.cause.find("lastSeenAt after the claim"), std::string::npos) << o.cause;
+    EXPECT_TRUE(step(r, dispatch_begin{}, p, t0 + std::chrono::minutes(1)).ignored); // not sent again
     EXPECT_EQ(step(r, reply_received{false, ""}, p, t0 + std::chrono::minutes(2)).to, state::confirmed);
+    // Without a reply, the reply timeout retries it (counted) as any sent command.
+    record silent = in_state(state::dispatching);
+    step(silent, reconciled{std::nullopt, true}, p, t0);
+    EXPECT_EQ(step(silent, timer_fired{timer::reply_timeout}, p, t0 + p.uplink_interval * p.reply_timeout_intervals).to, state::pending);
+    EXPECT_EQ(silent.retry_count, 1);
 
-    // Without an uplink since the claim, the queue read is conclusive: it never reached ChirpStack.
+    // Without an uplink since the claim, the queue read is conclusive: it never reached ChirpStack. That
+    // counts as an attempt and backs off, so a ChirpStack that keeps losing enqueues cannot loop.
     record never = in_state(state::dispatching);
-    step(never, reconciled{std::nullopt, false}, p, t0);
-    EXPECT_EQ(never.retry_count, 0);
-    EXPECT_FALSE(never.next_attempt_at);
-    EXPECT_EQ(step(never, dispatch_begin{}, p, t0).to, state::dispatching);
+    auto n = step(never, reconciled{std::nullopt, false}, p, t0, 0.5);
+    EXPECT_EQ(n.to, state::pending);
+    EXPECT_EQ(never.retry_count, 1);
+    ASSERT_TRUE(never.next_attempt_at);
+    EXPECT_EQ(*never.next_attempt_at, t0 + p.initial_backoff);
+    EXPECT_TRUE(step(never, dispatch_begin{}, p, t0).ignored);
+    EXPECT_EQ(step(never, dispatch_begin{}, p, *never.next_attempt_at).to, state::dispatching);
+}
+
+TEST(Lifecycle, ADeviceChirpStackDoesNotKnowFailsTheCommandSayingSo) {
+    record r = in_state(state::dispatching);
+    auto o = step(r, reconciled{std::nullopt, false, true, "device 70b3d5e7000000ff is not in ChirpStack: add it, or correct the DevEUI"}, policy{}, t0);
+    EXPECT_EQ(o.to, state::failed);
+    EXPECT_EQ(r.error, "device 70b3d5e7000000ff is not in ChirpStack: add it, or correct the DevEUI");
+    record refused = in_state(state::dispatching); // the enqueue itself said so (the client reads the foreign-key 500)
+    step(refused, enqueue_failed{"device 70b3d5e7000000ff is not in ChirpStack", false, false}, policy{}, t0);
+    EXPECT_EQ(refused.current, state::failed);
+    EXPECT_NE(refused.error.find("is not in ChirpStack"), std::string::npos);
+}
+
+TEST(Lifecycle, AnItemLostToAFlushIsEnqueuedAgainAsACountedAttempt) {
+    policy p;
+    p.max_retries = 2;
+    record r = in_state(state::queued);
+    for (int i = 1; i <= 2; ++i) {
+        auto o = step(r, flushed{"the device rejoined"}, p, t0);
+        EXPECT_EQ(o.to, state::pending);
+        EXPECT_EQ(r.retry_count, i);
+        EXPECT_FALSE(r.next_attempt_at); // at once: it only lost its place
+        EXPECT_NE(o.cause.find("the device rejoined: enqueue again (attempt " + std::to_string(i + 1) + " of 3)"), std::string::npos) << o.cause;
+        step(r, dispatch_begin{}, p, t0);
+        step(r, enqueue_succeeded{"q" + std::to_string(i)}, p, t0);
+    }
+    EXPECT_EQ(step(r, flushed{"the device rejoined"}, p, t0).to, state::failed);
+    EXPECT_NE(r.error.find("retries exhausted (2)"), std::string::npos) << r.error;
+}
+
+TEST(Lifecycle, AGatewayErrorIsNotedOnTheQueuedCommandWhichStaysQueued) {
+    record r = in_state(state::queued);
+    auto o = step(r, log_received{"DOWNLINK_GATEWAY", "TX_FREQ"}, policy{}, t0);
+    EXPECT_FALSE(o.ignored);
+    EXPECT_EQ(o.to, state::queued);
+    EXPECT_TRUE(o.has(action_kind::persist));
+    EXPECT_NE(o.cause.find("TX_FREQ"), std::string::npos) << o.cause;
+    EXPECT_EQ(r.queue_item_id, "q1");
+}
+
+TEST(Lifecycle, NoSequenceOfInputsEnqueuesACommandMoreThanMaxRetriesPlusOneTimes) {
+    // Random inputs (of every kind, any order, at random times) on one command: whatever happens, the
+    // number of enqueues stays within max_retries + 1 and the command ends.
+    std::mt19937_64 rng(20261201);
+    const auto all = inputs();
+    int most = 0;
+    for (int run = 0; run < 2000; ++run) {
+        policy p;
+        p.max_retries = static_cast<int>(rng() % 4);
+        record r;
+        r.deadline = t0 + std::chrono::hours(24 * 365);
+        int enqueues = 0;
+        sys_time now = t0;
+        for (int i = 0; i < 300 && !is_terminal(r.current); ++i) {
+            now += std::chrono::minutes(static_cast<int>(rng() % 90));
+            input in = all[rng() % all.size()].in;
+            if (auto* e = std::get_if<enqueue_succeeded>(&in)) e->queue_item_id = "q" + std::to_string(i);
+            if (auto* t = std::get_if<txack_received>(&in); t && rng() % 2) t->queue_item_id = r.queue_item_id;
+            if (auto* a = std::get_if<ack_received>(&in); a && rng() % 2) a->queue_item_id = r.queue_item_id;
+            if (std::holds_alternative<cancel>(in) || std::holds_alternative<supersede>(in) || std::holds_alternative<state_verified>(in) ||
+                std::holds_alternative<reply_received>(in) || std::holds_alternative<timer_fired>(in))
+                if (rng() % 8) continue; // the inputs that end a command quickly come more rarely, to reach long runs
+            const auto o = step(r, in, p, now, static_cast<double>(rng() % 1000) / 1000.0);
+            if (o.has(action_kind::enqueue)) ++enqueues;
+            ASSERT_LE(enqueues, p.max_retries + 1) << "run " << run << ", input " << input_name(in) << ": " << o.cause;
+        }
+        most = std::max(most, enqueues);
+    }
+    EXPECT_EQ(most, 4) << "some run reached the bound (max_retries 3 + 1): the property was exercised";
 }
 
 TEST(Lifecycle, AModbusExceptionFailsWithItsName) {

@@ -103,6 +103,19 @@ public:
             [this](auto h, std::string eui) { do_flush_queue(std::move(eui), nullptr, std::move(h)); }, token, std::string(dev_eui));
     }
 
+    /// Delete every item of the device's queue that has not been sent, but keep one that was sent and
+    /// awaits its ACK (a DELETE would take it too, and its `ack` event would never come). ChirpStack has no
+    /// such call: this enqueues, with `flushQueue: true` (which keeps a pending item, ChirpStack 4.18+), a
+    /// placeholder that expired in 2000 — empty, unconfirmed, on `f_port` — which ChirpStack drops unsent at
+    /// the device's next downlink opportunity (`log` EXPIRED naming it). Completes with the placeholder's id.
+    /// A POST: never retried; when it fails, the flush may or may not have happened (harmless to repeat).
+    template <class Token>
+    auto async_flush_unsent(std::string_view dev_eui, std::uint8_t f_port, diagnostics& diag, Token&& token) {
+        return asio::async_initiate<Token, void(error_code, std::string)>(
+            [this](auto h, std::string eui, std::uint8_t port, diagnostics* d) { do_flush_unsent(std::move(eui), port, d, std::move(h)); },
+            token, std::string(dev_eui), f_port, &diag);
+    }
+
     // --- devices ------------------------------------------------------------------------------
     template <class Token>
     auto async_get_device(std::string_view dev_eui, diagnostics& diag, Token&& token) {
@@ -155,6 +168,8 @@ private:
     void do_enqueue(std::string, enqueue_request, diagnostics*, asio::any_completion_handler<void(error_code, std::string)>);
     void do_get_queue(std::string, diagnostics*, asio::any_completion_handler<void(error_code, std::vector<queue_item>)>);
     void do_flush_queue(std::string, diagnostics*, asio::any_completion_handler<void(error_code)>);
+    void do_flush_unsent(std::string, std::uint8_t, diagnostics*, asio::any_completion_handler<void(error_code, std::string)>);
+    void post_enqueue(const std::string& eui, std::string body, diagnostics*, asio::any_completion_handler<void(error_code, std::string)>);
     void do_get_device(std::string, diagnostics*, asio::any_completion_handler<void(error_code, device)>);
     void do_next_f_cnt_down(std::string, diagnostics*, asio::any_completion_handler<void(error_code, std::uint32_t)>);
     void do_request(method, std::string, std::optional<boost::json::value>, diagnostics*,

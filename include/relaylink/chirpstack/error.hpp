@@ -124,6 +124,17 @@ struct diagnostics {
     void clear() { *this = diagnostics{}; }
 };
 
+/// A failed call that ChirpStack may nonetheless have applied (what matters for a POST, an enqueue): the
+/// request went out and no answer refused it — a transport failure or timeout after sending, a 5xx (a
+/// 500 that names the reason, such as an unknown device, is reported as that reason instead), or a 2xx
+/// whose body relaylink could not read (a proxy's page, a truncated or oversized answer). Read the device
+/// queue before deciding; never enqueue again blindly.
+inline bool outcome_unknown(const error_code& ec, const diagnostics& d) noexcept {
+    if (!d.request_sent) return false;
+    if (is_transient(ec)) return true;
+    return ec == make_error_code(errc::malformed_response) || ec == make_error_code(errc::response_too_large);
+}
+
 /// Thrown by the synchronous facade: the code, and a message a person can act on.
 class api_error : public boost::system::system_error {
 public:

@@ -19,6 +19,8 @@ public:
     std::string enqueue(std::string_view dev_eui, const enqueue_request& req);
     std::vector<queue_item> get_queue(std::string_view dev_eui);
     void flush_queue(std::string_view dev_eui);
+    /// Delete the items not sent yet, keeping one that awaits its ACK (client::async_flush_unsent).
+    std::string flush_unsent(std::string_view dev_eui, std::uint8_t f_port);
     device get_device(std::string_view dev_eui);
     std::uint32_t get_next_f_cnt_down(std::string_view dev_eui);
     boost::json::value request(method m, std::string target, std::optional<boost::json::value> body = std::nullopt);

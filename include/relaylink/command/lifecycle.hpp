@@ -4,8 +4,10 @@
 //
 //  pending -> dispatching -> queued -> sent -> acknowledged -> confirmed
 //     (and from each non-terminal state: failed | expired | cancelled | superseded)
-// Transient failures, ack=false, F_CNT_DOWN and missing replies go back to pending with
-// retry_count+1 and exponential backoff, until max_retries; then failed.
+// Transient failures, ack=false, F_CNT_DOWN, missing replies, an enqueue that never reached
+// ChirpStack and an item lost to a flush go back to pending with retry_count+1 (a backoff where one
+// helps), until max_retries; then failed. Every way back to pending counts, so no command is enqueued
+// more than max_retries + 1 times, whatever ChirpStack answers.
 #pragma once
 
 #include <relaylink/evidence.hpp>
@@ -92,15 +94,20 @@ struct dispatch_begin {};                                   ///< the dispatcher 
 struct enqueue_succeeded { std::string queue_item_id; };
 struct enqueue_failed {
     std::string message;
-    bool transient = false;    ///< worth trying again (timeout, 5xx, 429, connection)
-    bool request_sent = false; ///< ChirpStack may have it: read the queue before deciding
+    bool transient = false;       ///< worth trying again (timeout, 5xx, 429, connection)
+    bool outcome_unknown = false; ///< ChirpStack may have queued it (chirpstack::outcome_unknown): read the queue first
 };
-/// The device queue was read for a claim whose enqueue result was never recorded (a crash, a lost
-/// answer). `device_heard_since_claim`: the device has uplinked since the claim, so an item that is not
-/// in the queue any more may already have gone out with that uplink's downlink window.
+/// The device queue was read for a claim whose enqueue result was never recorded (a crash, a lost or
+/// unreadable answer). Not adopted, what ChirpStack knows of the device decides:
+/// `device_unknown`: it has no such device (nothing can be queued for it);
+/// `device_heard_since_claim`: the device has uplinked since the claim, so the item may already have
+/// gone out in that uplink's downlink window (and a downlink went out since, by the frame counter);
+/// neither: the enqueue never reached ChirpStack.
 struct reconciled {
     std::optional<std::string> adopted_queue_item_id;
     bool device_heard_since_claim = false;
+    bool device_unknown = false;
+    std::string detail; ///< what ChirpStack said, in words (the audit trail's cause)
 };
 struct txack_received { std::string queue_item_id; std::uint32_t f_cnt_down = 0; };
 struct ack_received { std::string queue_item_id; bool acknowledged = false; std::uint32_t f_cnt_down = 0; };
@@ -114,8 +121,9 @@ enum class timer : std::uint8_t { retry, reply_timeout, deadline };
 struct timer_fired { timer which = timer::retry; };
 struct cancel { std::string reason; };
 struct supersede { std::string by_command; };
-/// The device queue was flushed (to remove another command): a queued item must be enqueued again.
-struct flushed {};
+/// The item was deleted from the device queue before it went out (a flush that removed another command,
+/// or a rejoin that flushed the queue): it must be enqueued again, which counts as an attempt.
+struct flushed { std::string why; };
 /// At start-up the item was no longer in the device queue: it went out while nobody was listening.
 struct left_queue {};
 /// The meter fell silent after this disconnect went out (its bridge is powered from the load side):
@@ -298,7 +306,7 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 return s.go(state::queued, "queued as " + x.queue_item_id);
             } else if constexpr (std::is_same_v<T, enqueue_failed>) {
                 if (st != state::dispatching) return s.ignore("no enqueue was in flight");
-                if (x.transient && x.request_sent) {
+                if (x.outcome_unknown) {
                     s.also({action_kind::reconcile_queue});
                     return s.note("enqueue outcome unknown (" + x.message + "): reading the device queue");
                 }
@@ -315,18 +323,22 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                     }
                     return s.go(state::queued, "found in the device queue as " + r.queue_item_id + " (adopted)");
                 }
+                if (x.device_unknown)
+                    return s.fail(x.detail.empty() ? std::string("the device is not in ChirpStack: add it, or correct the DevEUI")
+                                                   : x.detail);
                 if (r.cancel_requested) return s.go(state::cancelled, "cancelled; the enqueue never reached ChirpStack");
+                const std::string read = x.detail.empty() ? std::string() : " (" + x.detail + ")";
                 if (x.device_heard_since_claim) {
-                    // It may have gone out with that uplink: count it as an attempt (its reply then
-                    // confirms it) and send again only when no reply came within the reply window.
-                    ++r.retry_count;
-                    r.next_attempt_at = now + p.uplink_interval * p.reply_timeout_intervals;
-                    return s.go(state::pending, "not in the device queue, but the device has uplinked since the claim: it may "
-                                                "have gone out; sent again only if no reply comes by " + format_rfc3339(*r.next_attempt_at));
+                    // It may have gone out with that uplink: as an item that left the queue unobserved, it
+                    // awaits its reply, and the reply timeout decides on a retry (counted).
+                    r.sent_at = now;
+                    if (p.completion > evidence::gateway_accepted)
+                        s.also({action_kind::schedule_timer, timer::reply_timeout, now + p.uplink_interval * p.reply_timeout_intervals});
+                    return s.go(state::sent, "not in the device queue, and the device has uplinked since the claim" + read +
+                                                 ": it may have gone out; awaiting its reply (sent again only if none comes)");
                 }
                 // Not in the queue and the device has not uplinked since: it never reached ChirpStack.
-                r.next_attempt_at.reset();
-                return s.go(state::pending, "not in the device queue: enqueue again");
+                return s.retry("not in the device queue and not sent since the claim" + read + ": the enqueue never reached ChirpStack");
             } else if constexpr (std::is_same_v<T, txack_received>) {
                 if (!on_the_way || x.queue_item_id != r.queue_item_id) return s.ignore("txack for another queue item");
                 if (r.sent_at) return s.ignore("duplicate txack");
@@ -356,6 +368,11 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 return s.go(state::confirmed, "read-back shows the relay in the commanded state");
             } else if constexpr (std::is_same_v<T, log_received>) {
                 if (!on_the_way) return s.ignore("log for a command not in the device queue");
+                if (x.code == "DOWNLINK_GATEWAY") {
+                    if (st != state::queued) return s.ignore("log DOWNLINK_GATEWAY: concerns a downlink still in the queue");
+                    return s.note("the gateway could not transmit the device's next downlink (" + x.description +
+                                  "): ChirpStack keeps the item queued for a later uplink");
+                }
                 if (x.code == "EXPIRED") return s.go(state::expired, "ChirpStack dropped the item: it expired before an uplink came");
                 if (x.code == "DOWNLINK_PAYLOAD_SIZE") return s.fail("ChirpStack dropped the item: too large for the device's data rate (" + x.description + ")");
                 if (x.code == "F_CNT_DOWN") return s.retry("ChirpStack dropped the item: frame-counter problem");
@@ -378,9 +395,15 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 return s.go(state::superseded, "superseded by " + x.by_command);
             } else if constexpr (std::is_same_v<T, flushed>) {
                 if (st != state::queued) return s.ignore("not in the device queue");
+                const std::string why = x.why.empty() ? std::string("the device queue was flushed") : x.why;
+                if (r.retry_count >= p.max_retries)
+                    return s.fail(why + "; retries exhausted (" + std::to_string(p.max_retries) + "): not enqueued again");
+                ++r.retry_count;
                 r.queue_item_id.clear();
-                r.next_attempt_at.reset();
-                return s.go(state::pending, "the device queue was flushed to remove another command: enqueue again");
+                r.f_cnt_down.reset();
+                r.next_attempt_at.reset(); // no backoff: it only lost its place
+                return s.go(state::pending, why + ": enqueue again (attempt " + std::to_string(r.retry_count + 1) + " of " +
+                                                std::to_string(p.max_retries + 1) + ")");
             } else if constexpr (std::is_same_v<T, left_queue>) {
                 if (st != state::queued) return s.ignore("not in the device queue");
                 r.sent_at = now;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <relaylink/chirpstack/event.hpp>
+#include <relaylink/log.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -20,11 +21,9 @@ namespace relaylink::ingest {
 /// thread.
 using event_sink = std::function<void(chirpstack::event)>;
 
-enum class log_level : std::uint8_t { debug, info, warning, error };
-std::string_view to_string(log_level l) noexcept;
-
-/// A log line from a source. Empty: the source is silent (its counters still count).
-using log_fn = std::function<void(log_level, std::string_view message)>;
+/// A log line from a source (relaylink/log.hpp). Empty: the source is silent (its counters still count).
+using relaylink::log_fn;
+using relaylink::log_level;
 
 /// Feeds `svc` (its batched `post_ingest`). When `max_pending` > 0 the sink waits while the
 /// service holds that many events not yet committed (use it for MQTT; 0 for the HTTP integration).

@@ -13,6 +13,7 @@
 #include <relaylink/chirpstack/event.hpp>
 #include <relaylink/command/lifecycle.hpp>
 #include <relaylink/device/builtin.hpp>
+#include <relaylink/log.hpp>
 #include <relaylink/service/safety.hpp>
 #include <relaylink/store/store.hpp>
 
@@ -39,11 +40,15 @@ struct service_config {
                                                    ///< Unique per running process; a stable name lets a restart take
                                                    ///< its own claims back at once instead of after the lease
     int unreachable_after_intervals = 3;           ///< silent this many uplink intervals after a disconnect went out
+    std::chrono::seconds clock_tolerance{30};      ///< how far ChirpStack's clock may be behind ours, when its lastSeenAt
+                                                   ///< is compared with a claim (a reconciliation errs towards waiting)
     std::size_t max_batch = 512;                   ///< events committed together by post_ingest
     std::chrono::milliseconds batch_linger{2};     ///< post_ingest waits this long for more events before a commit smaller than max_batch
     safety_policy safety;
     std::function<sys_time()> clock;               ///< default: the system clock (the simulator's in tests)
     std::uint64_t seed = 0;                        ///< backoff jitter; 0: random
+    log_fn log;                                    ///< warnings a person should act on (a setting to change); called
+                                                   ///< outside the service's lock. Empty: silent (stats() still counts)
 };
 
 /// What a caller asks for.
@@ -102,6 +107,10 @@ struct service_stats {
     std::uint64_t conflicts = 0;             ///< writes retried because another writer moved the command
     std::uint64_t claims_skipped = 0;        ///< due commands another instance claimed or moved first
     std::uint64_t commits = 0;
+    std::uint64_t unobserved_downlinks = 0;  ///< commands that left the device queue without relaylink seeing their txack
+    std::uint64_t device_op_failures = 0;    ///< device queue reads, flushes and device reads that failed (retried with a backoff)
+    std::uint64_t rejoins = 0;               ///< join events of devices with queued commands (their queue is read again)
+    std::uint64_t gateway_errors = 0;        ///< log DOWNLINK_GATEWAY events (the gateway refused to transmit)
     std::uint64_t store_errors = 0;          ///< store failures on the service's own thread (left for a later retry)
     std::string last_store_error;            ///< the latest of them, in words
 };
@@ -134,9 +143,10 @@ public:
     /// raw (`payload` on `f_port`, default the profile's port).
     store::command_row send(const request& r, store::command_kind kind, bytes payload = {},
                             std::optional<std::uint8_t> f_port = std::nullopt);
-    /// Cancel: locally when it has not left, by flushing the device queue when queued (and
-    /// enqueuing again what must stay). The resulting command, or none when unknown; a command
-    /// already on the radio is not cancelled (the audit trail says so).
+    /// Cancel: locally when it has not left; when queued, by deleting the device's unsent items (an
+    /// enqueue with flushQueue, which keeps an item that was sent and awaits its ACK) and enqueuing again
+    /// what must stay. The resulting command, or none when unknown; a command already on the radio is not
+    /// cancelled (the audit trail says so).
     std::optional<store::command_row> cancel(std::int64_t id, const std::string& actor, const std::string& reason = {});
 
     // --- events -------------------------------------------------------------------------------
