@@ -45,6 +45,8 @@ std::string json_quote(const std::string& s);
 
 /// The one positional <devEui> of `cmd`, as given; usage_error otherwise.
 std::string one_eui(const args& a, const char* cmd);
+/// The one <devEui> of `cmd`, normalised (16 lower-case hex digits); usage_error (exit 2) otherwise.
+std::string checked_eui(const args& a, const char* cmd);
 
 /// The ChirpStack options every network command takes.
 inline const std::set<std::string> net_valued = {"url", "api-key", "timeout"};

@@ -2,6 +2,7 @@
 #include "cli.hpp"
 
 #include <relaylink/chirpstack/sync_client.hpp>
+#include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/encoding.hpp>
 
 #include <boost/json.hpp>
@@ -33,6 +34,13 @@ std::string time_or(const std::optional<relaylink::sys_time>& t, const char* non
 std::string one_eui(const args& a, const char* cmd) {
     if (a.positional().size() != 1) throw usage_error(std::string(cmd) + " needs one <devEui>, e.g. 'relayctl " + cmd + " 0102030405060708'");
     return a.positional()[0];
+}
+
+std::string checked_eui(const args& a, const char* cmd) {
+    std::string why;
+    auto e = cs::normalize_dev_eui(one_eui(a, cmd), &why);
+    if (!e) throw usage_error(why); // a mistake in the call: exit 2, before anything is sent
+    return *e;
 }
 
 /// Client settings from --url / --api-key / --timeout, else the environment, else the defaults.
@@ -70,7 +78,7 @@ int cmd_enqueue(const std::vector<std::string>& argv) {
     std::set<std::string> valued = net_valued;
     valued.insert({"fport", "data-hex", "expires-in"});
     args a(argv, {"json", "confirmed", "flush"}, valued);
-    const std::string eui = one_eui(a, "enqueue");
+    const std::string eui = checked_eui(a, "enqueue");
     if (!a.value("fport")) throw usage_error("enqueue needs --fport N (1-223)");
     if (!a.value("data-hex")) throw usage_error("enqueue needs --data-hex HEX, e.g. --data-hex 010500000000CDCA");
     cs::enqueue_request r;
@@ -93,7 +101,7 @@ int cmd_enqueue(const std::vector<std::string>& argv) {
 
 int cmd_queue(const std::vector<std::string>& argv) {
     args a(argv, {"json"}, net_valued);
-    const std::string eui = one_eui(a, "queue");
+    const std::string eui = checked_eui(a, "queue");
     auto c = make_client(a);
     auto items = c->get_queue(eui);
     if (a.flag("json")) {
@@ -116,25 +124,43 @@ int cmd_queue(const std::vector<std::string>& argv) {
 }
 
 int cmd_flush(const std::vector<std::string>& argv) {
-    args a(argv, {"json"}, net_valued);
-    const std::string eui = one_eui(a, "flush");
+    std::set<std::string> valued = net_valued;
+    valued.insert("fport");
+    args a(argv, {"json", "keep-pending"}, valued);
+    const std::string eui = checked_eui(a, "flush");
+    if (a.value("fport") && !a.flag("keep-pending")) throw usage_error("--fport goes with --keep-pending (the placeholder's port)");
+    if (a.flag("keep-pending")) {
+        // ChirpStack 4.18+: an enqueue with flushQueue deletes only the items not sent yet.
+        const auto placeholder = make_client(a)->flush_unsent(eui, static_cast<std::uint8_t>(a.integer("fport", 1, 1, 223)));
+        if (a.flag("json"))
+            std::cout << json::serialize(json::object{{"flushed", true}, {"keptPending", true}, {"placeholderId", placeholder}}) << "\n";
+        else
+            std::cout << "queue of " << eui << " flushed of its unsent items; an item awaiting its ACK stays (placeholder " << placeholder
+                      << ", expired: ChirpStack drops it unsent)\n";
+        return 0;
+    }
     make_client(a)->flush_queue(eui);
     if (a.flag("json"))
-        std::cout << json::serialize(json::object{{"flushed", true}}) << "\n";
+        std::cout << json::serialize(json::object{{"flushed", true}, {"keptPending", false}}) << "\n";
     else
-        std::cout << "queue of " << eui << " flushed\n";
+        std::cout << "queue of " << eui << " flushed (an item that was sent and awaited its ACK too: its ack event will not come)\n";
     return 0;
 }
 
 int cmd_device(const std::vector<std::string>& argv) {
     args a(argv, {"json"}, net_valued);
-    const std::string eui = one_eui(a, "device");
+    const std::string eui = checked_eui(a, "device");
     auto d = make_client(a)->get_device(eui);
     if (a.flag("json")) {
+        json::value status = nullptr; // as ChirpStack's: null until the device reported its status
+        if (d.status)
+            status = json::object{{"margin", d.status->margin}, {"externalPowerSource", d.status->external_power_source},
+                                  {"batteryLevel", d.status->battery_level ? json::value(*d.status->battery_level) : json::value(nullptr)}};
         json::object o{{"devEui", d.dev_eui}, {"name", d.name}, {"description", d.description},
                        {"applicationId", d.application_id}, {"deviceProfileId", d.device_profile_id},
                        {"isDisabled", d.is_disabled}, {"classEnabled", d.class_enabled},
-                       {"lastSeenAt", d.last_seen_at ? json::value(relaylink::format_rfc3339(*d.last_seen_at)) : json::value(nullptr)}};
+                       {"lastSeenAt", d.last_seen_at ? json::value(relaylink::format_rfc3339(*d.last_seen_at)) : json::value(nullptr)},
+                       {"deviceStatus", std::move(status)}};
         std::cout << json::serialize(o) << "\n";
         return 0;
     }
@@ -142,9 +168,18 @@ int cmd_device(const std::vector<std::string>& argv) {
               << "\napplication  " << d.application_id << "\nprofile      " << d.device_profile_id << "\nclass        "
               << d.class_enabled << (d.is_disabled ? "  (disabled)" : "") << "\nlast seen    "
               << time_or(d.last_seen_at, "never") << "\n";
-    if (d.status)
-        std::cout << "status       margin " << d.status->margin << " dB, "
-                  << (d.status->external_power_source ? "external power" : "battery") << "\n";
+    if (d.status) {
+        std::cout << "status       margin " << d.status->margin << " dB, ";
+        if (d.status->external_power_source)
+            std::cout << "external power";
+        else if (d.status->battery_level)
+            std::cout << "battery " << *d.status->battery_level << " %";
+        else
+            std::cout << "battery (level unavailable)";
+        std::cout << "\n";
+    } else {
+        std::cout << "status       not reported yet (ChirpStack asks when the device profile sets a status request frequency)\n";
+    }
     return 0;
 }
 

@@ -73,16 +73,26 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
     } catch (const svc::request_error& e) {
         throw usage_error(std::string("--") + (e.field() == "dev_eui" ? "devEui" : e.field()) + ": " + e.what());
     }
-    // Until ChirpStack has it (or it is refused, deferred, finished).
+    // Until ChirpStack has it (or it is refused, deferred, finished), or nothing more can be learnt now: its
+    // outcome is unknown and the next reading of the device queue waits out a backoff (ChirpStack keeps failing).
     c = rt.wait(c.id, std::chrono::seconds(30), [&](const st::command_row& x) {
         if (x.rec.current == state::pending) // deferred to a window, or its enqueue failed and waits to be retried
             return (x.rec.not_before && *x.rec.not_before > rt.now()) || x.rec.retry_count > 0;
-        return x.rec.current != state::dispatching;
+        return x.rec.current != state::dispatching || rt.service->busy() == 0;
     });
     if (c.rec.current == state::pending && c.rec.retry_count > 0) {
         print(*rt.service->command(c.id), a.flag("json"));
         std::cerr << "relayctl: ChirpStack did not take command #" << c.id << " (" << c.rec.error
                   << "); it stays pending in " << db_path(a) << " and is retried by the next relayctl or service run\n";
+        return 1;
+    }
+    if (c.rec.current == state::dispatching) { // ChirpStack's answer is not known (it kept failing or did not answer)
+        const auto view = *rt.service->command(c.id);
+        print(view, a.flag("json"));
+        std::cerr << "relayctl: it is not known whether ChirpStack took command #" << c.id << " ("
+                  << (view.events.empty() ? std::string("no answer") : view.events.back().cause)
+                  << "); it stays in " << db_path(a) << ", and the next relayctl or service run reads the device queue before "
+                  << "anything is sent again\n";
         return 1;
     }
     if (a.flag("wait"))

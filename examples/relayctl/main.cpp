@@ -24,10 +24,13 @@ commands:
 ChirpStack (options: --url URL, default $CHIRPSTACK_API_URL or http://localhost:8090;
             --api-key KEY, default $CHIRPSTACK_API_KEY; --timeout SECONDS; --json):
   enqueue <devEui> --fport N --data-hex HEX [--confirmed] [--expires-in 10m] [--flush]
-        queue a downlink; prints ChirpStack's queue item id
+        queue a downlink; prints ChirpStack's queue item id. --flush first deletes the items not sent yet
+        (ChirpStack 4.18+ keeps one that was sent and awaits its ACK)
   queue <devEui>      list the device's queue (hex and base64 of each item)
-  flush <devEui>      delete every item of the device's queue
-  device <devEui>     show the device (name, application, last seen, status)
+  flush <devEui> [--keep-pending [--fport 1]]
+        delete every item of the device's queue, a sent one awaiting its ACK too (its ack event then never
+        comes); --keep-pending deletes only the unsent ones
+  device <devEui>     show the device (name, application, last seen, status: margin and battery)
 
 Relay commands (recorded in --db FILE, default $RELAYLINK_DB or ./relaylink.db; ChirpStack options as above):
   off <devEui> [--profile P] [--reason TEXT] [--actor NAME] [--meter-ref REF] [--key IDEMPOTENCY-KEY]

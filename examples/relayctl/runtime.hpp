@@ -46,14 +46,6 @@ inline std::string default_actor() {
     return u && *u ? std::string(u) : std::string("relayctl");
 }
 
-/// The one <devEui> of `cmd`, normalised (16 lower-case hex digits); usage_error otherwise.
-inline std::string checked_eui(const args& a, const char* cmd) {
-    std::string why;
-    auto e = relaylink::chirpstack::normalize_dev_eui(one_eui(a, cmd), &why);
-    if (!e) throw usage_error(why);
-    return *e;
-}
-
 inline std::int64_t command_id(const std::string& s, const char* cmd) {
     std::int64_t id = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);

@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <cstdio>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -22,10 +23,14 @@ bool starts_with(const std::string& s, std::string_view p) { return s.rfind(p, 0
 
 bool is_tls(const std::string& url) { return starts_with(url, "ssl://") || starts_with(url, "mqtts://") || starts_with(url, "wss://"); }
 
+/// Unique per process (two processes under one id kick each other off the broker in turn): host, pid
+/// and a random part (a pid is reused; a container's hostname repeats across hosts).
 std::string default_client_id() {
     char host[256] = {};
-    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == 0) return "relaylink";
-    return std::string("relaylink-") + host;
+    std::string h = ::gethostname(host, sizeof host - 1) == 0 && host[0] ? host : "host";
+    char tail[16];
+    std::snprintf(tail, sizeof tail, "%04x", static_cast<unsigned>(std::random_device{}() & 0xFFFF));
+    return "relaylink-" + h + "-" + std::to_string(::getpid()) + "-" + tail;
 }
 
 void check(const mqtt_config& c) {
@@ -224,7 +229,11 @@ struct mqtt_source::impl {
 };
 
 mqtt_source::mqtt_source(mqtt_config cfg, event_sink sink) {
-    if (cfg.client_id.empty()) cfg.client_id = default_client_id();
+    if (cfg.client_id.empty()) {
+        // No session to resume under a name nobody will use again: a persistent one would only pile up on the broker.
+        cfg.client_id = default_client_id();
+        cfg.clean_session = true;
+    }
     check(cfg);
     if (!sink) throw std::invalid_argument("MQTT source: no event sink");
     try {

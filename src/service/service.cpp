@@ -117,7 +117,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     service_stats st;
 
     // Work in flight.
-    std::set<std::int64_t> busy_ids;                        ///< enqueue or queue check in flight
+    std::map<std::int64_t, std::string> busy_ids;           ///< enqueue or queue check in flight: command → its device
     std::unordered_map<std::string, int> device_enqueues;   ///< enqueue calls in flight per device
     /// Why a device queue is to be read: what an item missing from it then means.
     struct check_request {
@@ -350,7 +350,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             case command::action_kind::flush_and_requeue: flush_wanted.emplace(row.dev_eui, row.f_port); break;
             case command::action_kind::reconcile_queue:
                 check_wanted[row.dev_eui];
-                busy_ids.insert(row.id); // until the queue has been read
+                busy_ids.emplace(row.id, row.dev_eui); // until the queue has been read
                 break;
             case command::action_kind::notify:
                 if (!command_subs.empty()) note_commands.push_back({row, o.from, o.cause});
@@ -645,7 +645,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     }
 
     void start_enqueue(const command_row& row) {
-        busy_ids.insert(row.id);
+        busy_ids.emplace(row.id, row.dev_eui);
         ++device_enqueues[row.dev_eui];
         ++st.enqueues;
         chirpstack::enqueue_request req;
@@ -881,7 +881,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
                       "device queue read: " + std::to_string(items) + " items" + (adopt ? ", adopted " + *adopt : ", none identical"));
             }
         });
-        for (auto& c : db.open(dev)) busy_ids.erase(c.id);
+        // Device operations run alone: no enqueue of this device is in flight, so every command of it held
+        // for this read is free now (those it just ended too).
+        std::erase_if(busy_ids, [&](const auto& held) { return held.second == dev; });
         schedule_poll();
     }
 
@@ -1216,7 +1218,7 @@ void service::start() {
             for (auto& c : impl_->db.in_state(st)) {
                 if (st == state::dispatching) {
                     if (!impl_->may_reconcile(c, t)) continue;
-                    impl_->busy_ids.insert(c.id);
+                    impl_->busy_ids.emplace(c.id, c.dev_eui);
                 }
                 impl_->check_wanted[c.dev_eui];
             }
@@ -1313,7 +1315,19 @@ service_stats service::stats() const {
 }
 std::size_t service::busy() const {
     std::lock_guard lock(impl_->mu);
-    return impl_->busy_ids.size() + impl_->device_op_running.size() + impl_->check_wanted.size() + impl_->flush_wanted.size();
+    auto& s = *impl_;
+    // Device operations waiting out a backoff after a failure are not about to run: not busy.
+    const sys_time t = s.now();
+    auto due = [&](const std::string& dev) {
+        auto it = s.device_op_retry_at.find(dev);
+        return it == s.device_op_retry_at.end() || it->second <= t;
+    };
+    std::size_t wanted = 0;
+    for (const auto& [dev, why] : s.check_wanted) wanted += due(dev);
+    for (const auto& [dev, port] : s.flush_wanted) wanted += due(dev);
+    std::size_t held = 0; // commands whose queue read waits so, not in flight
+    for (const auto& [id, dev] : s.busy_ids) held += !s.device_enqueues.contains(dev) && !s.device_op_running.contains(dev) && !due(dev);
+    return s.busy_ids.size() - held + s.device_op_running.size() + wanted;
 }
 
 service::subscription service::on_command(std::function<void(const command_change&)> f) {

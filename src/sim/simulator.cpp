@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <set>
 
 namespace relaylink::sim {
@@ -140,6 +141,8 @@ void check_faults(const http_faults& f) {
     if (sum > 1 + 1e-9)
         throw std::invalid_argument("API fault rates add up to " + std::to_string(sum) + ": each request suffers at most one fault, so they must add up to at most 1");
     if (f.latency.count() < 0 || f.slow_latency.count() < 0) throw std::invalid_argument("latencies must not be negative");
+    if (!f.only_method.empty() && f.only_method != "POST" && f.only_method != "GET" && f.only_method != "DELETE")
+        throw std::invalid_argument("only_method must be POST, GET, DELETE or empty (every request), not '" + f.only_method + "'");
 }
 
 struct collection {
@@ -166,6 +169,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
     std::map<std::string, json::object> device_records; ///< ChirpStack's view of each device
     std::map<std::string, json::object> device_keys;
     std::map<std::string, collection> collections;
+    std::map<std::string, std::uint64_t> enqueue_requests; ///< per DevEUI (lower case), as they arrived
     // clock
     sys_time sim_epoch;
     std::chrono::steady_clock::time_point real_epoch;
@@ -616,6 +620,13 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                 read_probability(o, "slowRate", f.slow_rate);
                 read_milliseconds(o, "slowLatencyMs", f.slow_latency);
                 read_milliseconds(o, "latencyMs", f.latency);
+                if (auto* v = o.if_contains("onlyMethod")) {
+                    if (!v->is_string() || (!v->get_string().empty() && v->get_string() != "POST" && v->get_string() != "GET" &&
+                                            v->get_string() != "DELETE"))
+                        throw std::invalid_argument("onlyMethod must be \"POST\", \"GET\", \"DELETE\" or \"\" (every request), got " +
+                                                    json::serialize(*v));
+                    f.only_method = std::string(v->get_string());
+                }
                 check_faults(f);
                 // Device faults given here apply to every device ("for all").
                 std::vector<std::pair<simulated_device*, device_faults>> device_updates;
@@ -683,6 +694,14 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
         return grpc_error(404, 5, "Not Found");
     }
 
+    void count_enqueue(std::string_view method, std::string_view target, const std::string& body) {
+        if (method != "POST" || !target.starts_with("/api/devices/") || !target.ends_with("/queue")) return;
+        if (body.find("\"flushQueue\":true") != std::string::npos) return; // a flush (a cancel's placeholder), not an enqueue
+        std::string eui(target.substr(13, target.size() - 13 - 6));
+        for (char& c : eui) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        ++enqueue_requests[eui];
+    }
+
     void reset_locked() {
         for (const auto& eui : [&] {
                  std::vector<std::string> v;
@@ -726,13 +745,15 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                     std::lock_guard lock(m);
                     f = hfaults;
                     roll = std::uniform_real_distribution<double>(0, 1)(rng);
+                    count_enqueue(req.method_string(), req.target(), req.body());
                 }
                 if (is_api && f.latency.count() > 0) {
                     asio::steady_timer t(stream.get_executor(), f.latency);
                     co_await t.async_wait(asio::use_awaitable);
                 }
                 answer a;
-                const fault drawn = is_api ? draw(f, roll) : fault::none;
+                const bool faulty = is_api && (f.only_method.empty() || f.only_method == req.method_string());
+                const fault drawn = faulty ? draw(f, roll) : fault::none;
                 if (drawn == fault::drop) {
                     stream.socket().close();
                     co_return;
@@ -948,6 +969,12 @@ void simulator::advance(std::chrono::nanoseconds d) {
 }
 
 std::uint64_t simulator::events_published_mqtt() const { return impl_->mqtt ? impl_->mqtt->published() : 0; }
+
+std::uint64_t simulator::enqueue_requests(const std::string& dev_eui) const {
+    std::lock_guard lock(impl_->m);
+    auto it = impl_->enqueue_requests.find(dev_eui);
+    return it == impl_->enqueue_requests.end() ? 0 : it->second;
+}
 
 std::uint64_t simulator::events_emitted() const {
     std::lock_guard lock(impl_->m);

@@ -13,6 +13,8 @@
 #include <map>
 #include <set>
 
+#include <unistd.h>
+
 using namespace relaylink;
 using relaylink::test::req;
 using relaylink::test::up_json;
@@ -274,6 +276,38 @@ TEST(IngestMqtt, EventsPublishedAtQos0WhileRelaylinkIsAwayAreLostEvenWithAPersis
     std::this_thread::sleep_for(200ms);
     EXPECT_EQ(got.load(), 1) << "only the event published while the subscriber was connected arrives";
     pub.disconnect()->wait();
+}
+
+TEST(IngestMqtt, TwoSourcesWithDefaultClientIdsDoNotKickEachOtherOffTheBroker) {
+    // Observed: two clients under one id take turns being disconnected ("connection lost"). relayctl watch and
+    // relayctl on --wait on one host used to share the default id.
+    test::mosquitto_broker broker;
+    auto cfg = source_cfg(broker, "");
+    std::atomic<int> got{0};
+    ingest::mqtt_source a(cfg, [&](chirpstack::event) { ++got; });
+    ingest::mqtt_source b(cfg, [&](chirpstack::event) { ++got; });
+    EXPECT_NE(a.settings().client_id, b.settings().client_id);
+    EXPECT_NE(a.settings().client_id.find("-" + std::to_string(::getpid()) + "-"), std::string::npos) << a.settings().client_id;
+    EXPECT_TRUE(a.settings().clean_session) << "a session under a generated id is never resumed: kept clean";
+    a.start();
+    b.start();
+    ASSERT_TRUE(a.wait_connected(10s)) << a.last_error();
+    ASSERT_TRUE(b.wait_connected(10s)) << b.last_error();
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(a.stats().connections_lost, 0u);
+    EXPECT_EQ(b.stats().connections_lost, 0u);
+    EXPECT_EQ(a.stats().connects, 1u);
+    EXPECT_EQ(b.stats().connects, 1u);
+
+    // The same named id twice: the broker disconnects the older one, again and again.
+    auto same = source_cfg(broker, "relaylink-twice");
+    ingest::mqtt_source x(same, [&](chirpstack::event) {});
+    ingest::mqtt_source y(same, [&](chirpstack::event) {});
+    EXPECT_FALSE(x.settings().clean_session) << "a named id keeps its persistent session";
+    x.start();
+    ASSERT_TRUE(x.wait_connected(10s)) << x.last_error();
+    y.start();
+    EXPECT_TRUE(eventually([&] { return x.stats().connections_lost + y.stats().connections_lost >= 1; }, 10s));
 }
 
 TEST(IngestMqtt, MalformedPayloadsAndForeignTopicsAreCountedNotFatal) {

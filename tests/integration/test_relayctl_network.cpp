@@ -72,7 +72,8 @@ TEST(RelayctlNetwork, FlushAndDevice) {
     s.expect("DELETE", "/api/devices/0102030405060708/queue", body("{}"));
     s.expect("GET", "/api/devices/0102030405060708",
              body(R"({"device":{"devEui":"0102030405060708","name":"meter-7"},"lastSeenAt":"2026-07-18T09:34:15Z","classEnabled":"CLASS_A"})"));
-    EXPECT_EQ(relayctl("flush 0102030405060708 " + net(s)).output, "queue of 0102030405060708 flushed\n");
+    EXPECT_EQ(relayctl("flush 0102030405060708 " + net(s)).output,
+              "queue of 0102030405060708 flushed (an item that was sent and awaited its ACK too: its ack event will not come)\n");
     auto d = relayctl("device 0102030405060708 --json " + net(s));
     EXPECT_EQ(d.code, 0);
     EXPECT_EQ(boost::json::parse(d.output).at("lastSeenAt"), "2026-07-18T09:34:15Z");
@@ -192,4 +193,85 @@ TEST(RelayctlEvents, WatchAppliesAndPrintsTheHttpIntegrationsEvents) {
     EXPECT_NE(w.output.find("4 events applied, 0 malformed"), std::string::npos) << w.output;
     auto st = relayctl("status 1 --db " + db);
     EXPECT_NE(st.output.find("confirmed"), std::string::npos) << st.output;
+}
+
+// ---- what a real ChirpStack 4.20 does, as the simulator reproduces it -----------------------------
+
+TEST(RelayctlChirpStack, AMalformedDevEuiExits2ForEveryCommand) {
+    fake_http_server s;
+    const relaylink::test::temp_db file("cli-bad-eui");
+    const std::vector<std::string> cmds = {"device 0102", "queue 01020304050607zz", "flush 0102", "enqueue 0102 --fport 5 --data-hex 01",
+                                           "off 0102 --ignore-windows --db " + file.path(), "history 0102 --db " + file.path()};
+    for (const auto& cmd : cmds) {
+        const bool network = cmd.find("--db") == std::string::npos || cmd.rfind("off", 0) == 0;
+        auto r = relayctl(cmd + (network ? " " + net(s) : std::string()));
+        EXPECT_EQ(r.code, 2) << cmd << ": " << r.output;
+        EXPECT_NE(r.output.find("DevEUI must be 16 hex digits"), std::string::npos) << cmd << ": " << r.output;
+    }
+    EXPECT_TRUE(s.requests().empty());
+}
+
+TEST(RelayctlChirpStack, OffForADeviceChirpStackDoesNotKnowFailsAtOnceSayingSo) {
+    relaylink::sim::simulator_config c;
+    sim_thread s(c);
+    const relaylink::test::temp_db file("cli-unknown");
+    auto r = relayctl("off 70b3d5e7000000ff --profile eastron_sdm320c --ignore-windows --db " + file.path() + " " + s.net());
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("failed"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("device 70b3d5e7000000ff is not in ChirpStack"), std::string::npos) << r.output;
+    EXPECT_EQ(s.sim.enqueue_requests("70b3d5e7000000ff"), 1u);
+}
+
+TEST(RelayctlChirpStack, OffWhileChirpStackAnswers503ToEverythingDoesNotExit0) {
+    relaylink::sim::simulator_config c;
+    sim_thread s(c);
+    s.sim.set_http_faults({.error_5xx_rate = 1.0});
+    const relaylink::test::temp_db file("cli-503");
+    const auto started = std::chrono::steady_clock::now();
+    auto r = relayctl("off 0101010101010101 --profile eastron_sdm320c --ignore-windows --timeout 2 --db " + file.path() + " " + s.net());
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("dispatching"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("it is not known whether ChirpStack took command #1"), std::string::npos) << r.output;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(25)) << "it does not wait out its whole patience";
+    EXPECT_EQ(s.sim.enqueue_requests("0101010101010101"), 1u);
+}
+
+TEST(RelayctlChirpStack, DeviceShowsTheBatteryAndItsJsonTheDeviceStatus) {
+    relaylink::sim::simulator_config c;
+    c.manual_time = true;
+    sim_thread s(c);
+    relaylink::sim::device_config d;
+    d.dev_eui = "0202020202020202";
+    d.battery_level = 87.5;
+    d.status_every = 1;
+    s.sim.add_device(d);
+    auto before = relayctl("device 0202020202020202 " + s.net());
+    EXPECT_NE(before.output.find("not reported yet"), std::string::npos) << before.output;
+    ASSERT_TRUE(s.sim.trigger_uplink("0202020202020202"));
+    auto r = relayctl("device 0202020202020202 " + s.net());
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("battery 87.5 %"), std::string::npos) << r.output;
+    auto j = relayctl("device 0202020202020202 --json " + s.net());
+    ASSERT_EQ(j.code, 0) << j.output;
+    const auto status = boost::json::parse(j.output).at("deviceStatus");
+    EXPECT_EQ(status.at("batteryLevel").to_number<double>(), 87.5);
+    EXPECT_EQ(status.at("margin"), 10);
+    EXPECT_EQ(status.at("externalPowerSource"), false);
+}
+
+TEST(RelayctlChirpStack, FlushKeepPendingLeavesTheItemThatAwaitsItsAck) {
+    relaylink::sim::simulator_config c;
+    c.manual_time = true;
+    sim_thread s(c);
+    ASSERT_EQ(relayctl("enqueue 0101010101010101 --fport 5 --data-hex 010500000000CDCA --confirmed " + s.net()).code, 0);
+    ASSERT_TRUE(s.sim.trigger_uplink("0101010101010101")); // it goes out and awaits its ACK
+    ASSERT_EQ(relayctl("enqueue 0101010101010101 --fport 5 --data-hex 01050000FF008C3A --confirmed " + s.net()).code, 0);
+    auto r = relayctl("flush 0101010101010101 --keep-pending --json " + s.net());
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(boost::json::parse(r.output).at("keptPending"), true);
+    auto q = boost::json::parse(relayctl("queue 0101010101010101 --json " + s.net()).output).as_array();
+    ASSERT_EQ(q.size(), 2u); // the pending item, then the placeholder
+    EXPECT_EQ(q[0].at("isPending"), true);
+    EXPECT_EQ(q[1].at("hex"), "");
+    EXPECT_EQ(relayctl("flush 0101010101010101 --fport 5 " + s.net()).code, 2); // --fport without --keep-pending
 }

@@ -66,16 +66,19 @@ struct service_rig {
 
     /// `in_process`: the simulator's events go straight to the service; false: the test brings
     /// them (through a broker or the HTTP integration set in `simcfg`).
+    /// `tune_client` adjusts the ChirpStack client's settings (timeouts, retries) before it is made.
     explicit service_rig(std::unique_ptr<store::store> store = store::make_memory_store(),
                          service::service_config config = quiet_config(),
                          device::profile_registry registry = device::profile_registry::with_builtins(),
-                         sim::simulator_config simcfg = manual_sim(), bool in_process = true)
+                         sim::simulator_config simcfg = manual_sim(), bool in_process = true,
+                         const std::function<void(chirpstack::config&)>& tune_client = {})
         : sim(io.get_executor(), std::move(simcfg)), db(std::move(store)), cfg(std::move(config)), profiles(std::move(registry)) {
         sim.start();
         chirpstack::config cc;
         cc.url = sim.url();
         cc.api_key = sim.settings().api_key;
         cc.retry.initial_backoff = std::chrono::milliseconds(1);
+        if (tune_client) tune_client(cc);
         api = std::make_unique<chirpstack::client>(io.get_executor(), cc);
         cfg.clock = [this] { return sim.now(); };
         svc = std::make_unique<service::service>(io.get_executor(), *api, *db, profiles, cfg);

@@ -196,7 +196,8 @@ void bind_sim(py::module_& m) {
              py::arg("gateway_tx_error") = 0.0, py::arg("reply_delay") = 2.0)
         .def("set_http_faults", [](const py_sim& s, double error_5xx_rate, double error_500_rate, double rate_limit_rate,
                                    double refuse_rate, double drop_rate, double lost_response_rate, double garbled_rate,
-                                   double slow_rate, const py::object& slow_latency, const py::object& latency) {
+                                   double slow_rate, const py::object& slow_latency, const py::object& latency,
+                                   const std::string& only_method) {
             sm::http_faults f;
             f.error_5xx_rate = probability(error_5xx_rate, "error_5xx_rate");
             f.error_500_rate = probability(error_500_rate, "error_500_rate");
@@ -208,6 +209,7 @@ void bind_sim(py::module_& m) {
             f.slow_rate = probability(slow_rate, "slow_rate");
             f.slow_latency = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(slow_latency, "slow_latency"));
             f.latency = std::chrono::duration_cast<std::chrono::milliseconds>(to_duration(latency, "latency"));
+            f.only_method = only_method;
             try {
                 s.get().set_http_faults(f);
             } catch (const std::invalid_argument& e) {
@@ -216,9 +218,11 @@ void bind_sim(py::module_& m) {
         }, py::kw_only(), py::arg("error_5xx_rate") = 0.0, py::arg("error_500_rate") = 0.0, py::arg("rate_limit_rate") = 0.0,
              py::arg("refuse_rate") = 0.0, py::arg("drop_rate") = 0.0, py::arg("lost_response_rate") = 0.0,
              py::arg("garbled_rate") = 0.0, py::arg("slow_rate") = 0.0, py::arg("slow_latency") = 2.0, py::arg("latency") = 0.0,
+             py::arg("only_method") = "",
              "Make the REST API flaky: each request suffers at most one fault, drawn from these probabilities (their sum at "
              "most 1). drop/503/500/429/400 leave ChirpStack untouched; lost_response, garbled (a 200 that is not JSON) and "
-             "slow (answered after slow_latency) apply the request first. Latencies in real seconds.")
+             "slow (answered after slow_latency) apply the request first. Latencies in real seconds. only_method ('POST', "
+             "'GET', 'DELETE'): only those requests suffer the faults.")
         .def("reset", [](const py_sim& s) { s.get().reset(); })
         .def("now", [](const py_sim& s) { return to_py_time(s.get().now()); }, "Simulated time (an aware datetime).")
         .def("advance", [](const py_sim& s, const py::object& d) {

@@ -1,8 +1,9 @@
 // ChirpStack's MQTT integration as an event source (Eclipse Paho MQTT C++).
 //
-// QoS 1 with a persistent session under a stable client id: while relaylink is away (restarting,
-// or the broker restarting with persistence on) the broker keeps its messages, and they arrive on
-// the next connection. Messages can then arrive twice (QoS 1 is "at least once"): the service's
+// QoS 1 with a persistent session under a stable client id (one you name): while relaylink is away
+// (restarting, or the broker restarting with persistence on) the broker keeps its messages, and they
+// arrive on the next connection — provided ChirpStack publishes at QoS 1 too (`qos = 1` under
+// [integration.mqtt] in chirpstack.toml; its default, 0, keeps nothing for a subscriber that is away). Messages can then arrive twice (QoS 1 is "at least once"): the service's
 // lifecycle applies an event once however often it comes.
 //
 // The source connects and reconnects on its own thread with exponential backoff and jitter, and
@@ -21,15 +22,18 @@ namespace relaylink::ingest {
 struct mqtt_config {
     /// tcp://host:1883, mqtt://…, ssl://host:8883, mqtts://…, ws://…, wss://…
     std::string url = "tcp://127.0.0.1:1883";
-    /// Stable across restarts so the broker finds the session again. Empty: "relaylink-<hostname>".
-    /// Two processes must not share one (the broker disconnects the older).
+    /// Name one, stable across restarts and unique to this process, for a persistent session (the broker
+    /// finds it again and delivers what was published meanwhile). Two processes must not share one: the
+    /// broker disconnects the older, and they kick each other off in turn. Empty: a name unique to this
+    /// process ("relaylink-<host>-<pid>-<random>") with a clean session (nothing kept while away).
     std::string client_id;
     /// ChirpStack's event topics (all applications, devices and event types).
     std::string topic = "application/+/device/+/event/+";
     /// Non-empty: subscribe to "$share/<group>/<topic>" so the instances of one group split the stream.
     std::string shared_group;
     int qos = 1;
-    /// false: a persistent session (the broker queues messages while relaylink is away).
+    /// false: a persistent session (the broker queues messages while relaylink is away). Only with a
+    /// named client_id; without one the session is always clean.
     bool clean_session = false;
     std::string username;
     std::string password;

@@ -32,6 +32,7 @@ struct http_faults {
     double slow_rate = 0;                 ///< apply the request, then answer only after `slow_latency` (the caller times out)
     std::chrono::milliseconds slow_latency{2000};
     std::chrono::milliseconds latency{0}; ///< wait before answering any request
+    std::string only_method;              ///< "POST", "GET" or "DELETE": only those requests suffer the faults; empty: all
 };
 
 struct simulator_config {
@@ -100,6 +101,9 @@ public:
     sys_time now() const;                     ///< simulated time
     void advance(std::chrono::nanoseconds d); ///< manual mode: move time, running what becomes due
     std::uint64_t events_emitted() const;
+    /// Enqueue requests (POST …/queue without flushQueue) that reached the server for a DevEUI, known to
+    /// the simulator or not, whatever fault they then suffered: what "enqueued N times" means on the wire.
+    std::uint64_t enqueue_requests(const std::string& dev_eui) const;
     std::uint64_t events_published_mqtt() const; ///< 0 without mqtt_url
 
 private:
