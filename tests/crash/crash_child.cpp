@@ -1,8 +1,11 @@
 // The process the crash test kills: it opens the SQLite store, reconciles what an earlier (killed)
 // run left, asks for one disconnect per device (idempotency keys, so a restart asks again safely)
-// and dispatches them all to the simulator. Exits 0 once every command is queued or finished.
+// and dispatches them all to the simulator. It ingests no event (no event source: it learns of the
+// devices only from ChirpStack's REST API). Exits 0 once nothing is pending, claimed or in flight.
 //
-//   relaylink_crash_child <simulator url> <api key> <db path> <devices> <clock ns>
+//   relaylink_crash_child <simulator url> <api key> <db path> <devices> <clock ns | system>
+// The clock starts at <clock ns> and runs in real time (a simulator in manual time), or is the
+// system clock (a simulator running in real time, speed 1).
 #include "crash_devices.hpp"
 
 #include <relaylink/service/service.hpp>
@@ -23,7 +26,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     const int devices = std::atoi(argv[4]);
-    const sys_time clock{std::chrono::nanoseconds{std::atoll(argv[5])}};
+    const bool system_clock = std::string(argv[5]) == "system";
+    const sys_time start{std::chrono::nanoseconds{system_clock ? 0 : std::atoll(argv[5])}};
+    const auto real_start = std::chrono::steady_clock::now();
     boost::asio::io_context io;
     auto work = boost::asio::make_work_guard(io);
     chirpstack::config cc;
@@ -33,7 +38,10 @@ int main(int argc, char** argv) {
     auto db = store::open_sqlite(argv[3]);
     service::service_config cfg;
     cfg.safety.windows = false;
-    cfg.clock = [clock] { return clock; };
+    if (!system_clock)
+        cfg.clock = [start, real_start] { return start + std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - real_start); };
+    cfg.clock_tolerance = std::chrono::seconds(0); // one machine, one clock
+    cfg.policy.initial_backoff = std::chrono::seconds(1);
     cfg.tick = std::chrono::milliseconds(5);
     service::service svc(io.get_executor(), api, *db, device::profile_registry::with_builtins(), cfg);
     std::thread t([&] { io.run(); });

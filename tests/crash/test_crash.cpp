@@ -128,3 +128,65 @@ TEST(Crash, KilledAtRandomPointsNothingLostNothingSentTwice) {
     io.stop();
     t.join();
 }
+
+TEST(Crash, KilledWithUplinksBetweenAndNoEventSourceNoMeterGetsItsDownlinkTwice) {
+    // Several `relayctl off`-like processes killed one after the other while the devices keep uplinking,
+    // and no monitor: nobody ingests an event. A process taking over a dead one's claim finds the item
+    // gone from the queue and has heard nothing itself: it must ask ChirpStack (lastSeenAt, the frame
+    // counter) and send again only when that shows the first attempt did not go out.
+    constexpr int n = 100;
+    const test::temp_db file("crash-uplinks");
+    boost::asio::io_context io;
+    auto work = boost::asio::make_work_guard(io);
+    sim::simulator_config sc;
+    sc.speed = 1; // real time: the children use the system clock, and the devices uplink every second or so
+    sim::simulator simulator(io.get_executor(), sc);
+    simulator.start();
+    std::thread t([&] { io.run(); });
+    for (int i = 0; i < n; ++i) {
+        sim::device_config d;
+        d.dev_eui = test::crash_device(i);
+        d.uplink_interval = 1s;
+        d.jitter = 0.5;
+        simulator.add_device(d);
+    }
+    simulator.set_http_faults({.latency = 15ms}); // a run takes a few hundred ms: most children die with enqueues on the wire
+    const std::vector<std::string> args{CRASH_CHILD_PATH, simulator.url(), sc.api_key, file.path(), std::to_string(n), "system"};
+    std::mt19937 rng(20261201);
+    int kills = 0;
+    for (int round = 0; round < 15; ++round) {
+        std::uniform_int_distribution<int> ms(5, 150), pause(100, 700);
+        if (!run_child(args, std::chrono::milliseconds(ms(rng)))) ++kills;
+        std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng))); // the devices uplink; queued items go out
+    }
+    ASSERT_TRUE(run_child(args, std::nullopt)) << "the child could not complete a run";
+    EXPECT_GE(kills, 5);
+
+    auto db = store::open_sqlite(file.path());
+    int sent_unobserved = 0, waiting = 0, taken_over = 0;
+    for (int i = 0; i < n; ++i) {
+        const auto d = simulator.device(test::crash_device(i)).value();
+        const auto hist = db->history(test::crash_device(i));
+        ASSERT_EQ(hist.size(), 1u) << test::crash_device(i);
+        const auto& c = hist[0];
+        for (const auto& e : db->events(c.id)) taken_over += e.cause.find("may have gone out") != std::string::npos;
+        EXPECT_LE(d.downlinks.size(), 1u) << test::crash_device(i) << " received its disconnect " << d.downlinks.size()
+                                           << " times (command " << c.id << ", " << command::to_string(c.rec.current) << ")";
+        EXPECT_FALSE(command::is_terminal(c.rec.current)) << c.id;
+        if (d.downlinks.size() == 1) {
+            EXPECT_EQ(c.rec.current, state::sent) << "relaylink knows it may have gone out: " << c.id;
+            ++sent_unobserved;
+        } else {
+            ++waiting;
+        }
+        EXPECT_LE(static_cast<int>(simulator.enqueue_requests(test::crash_device(i))), c.rec.retry_count + 1);
+    }
+    std::printf("children killed %d times; %d claims taken over after their item had left the queue unobserved; %d meters "
+                "received their disconnect (once), %d wait for it (queued or awaiting a reply window)\n",
+                kills, taken_over, sent_unobserved, waiting);
+    EXPECT_GE(taken_over, 1) << "no claim was taken over after its item went out: the test proved little";
+    simulator.stop();
+    work.reset();
+    io.stop();
+    t.join();
+}
