@@ -850,10 +850,18 @@ struct service::impl : std::enable_shared_from_this<impl> {
         device_op_succeeded(dev);
         const std::size_t items = r.queue.size();
         transact([&](batch& b) {
-            auto has = [&](const std::string& id) { return std::any_of(r.queue.begin(), r.queue.end(), [&](const auto& i) { return i.id == id; }); };
+            auto find = [&](const std::string& id) -> const chirpstack::queue_item* {
+                for (const auto& i : r.queue)
+                    if (i.id == id) return &i;
+                return nullptr;
+            };
             for (auto& c : open_for(b, dev)) {
-                if (c.rec.current != state::queued || has(c.rec.queue_item_id)) continue;
+                if (c.rec.current != state::queued) continue;
                 const std::string read = "device queue read: " + std::to_string(items) + " items";
+                if (const auto* item = find(c.rec.queue_item_id)) { // still there: waiting, or sent and awaiting its ACK
+                    if (item->is_pending) apply(b, c, command::left_queue{true, item->f_cnt_down}, "relaylink", read);
+                    continue;
+                }
                 if (r.why.flushed)
                     apply(b, c, command::flushed{"the device queue was flushed to remove another command"}, "relaylink", read);
                 else if (r.why.rejoined)

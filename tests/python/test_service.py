@@ -230,7 +230,9 @@ def test_cancel_a_queued_command_flushes_the_device_queue():
             assert manual.device(SDM)["queue_length"] == 1
             done = svc.cancel(c.id, actor="alice", reason="paid at the counter")
             assert done.state == "cancelled"
-            eventually(lambda: manual.device(SDM)["queue_length"] == 0)  # the flush runs on the service's thread
+            # The flush runs on the service's thread: an enqueue with flushQueue (which keeps an item awaiting its
+            # ACK), of an empty placeholder that expired long ago and is dropped unsent.
+            eventually(lambda: [i.data for i in cl.get_queue(SDM)] == [b""])
             assert svc.cancel(12345, actor="alice") is None
             manual.trigger_uplink(SDM)
             assert manual.device(SDM)["relay_closed"] is True  # nothing reached the meter
@@ -365,3 +367,27 @@ def test_close_waits_for_chirpstack_calls_in_flight_and_records_them(quiet_sim, 
         with pytest.raises(ValueError, match="timeout must be between 0 and"):
             other.close(timeout=-1)
         assert not other.closed
+
+
+def test_a_device_chirpstack_does_not_know_fails_saying_so_after_one_enqueue(quiet_sim, client):
+    with RelayService(client, db=":memory:", simulator=quiet_sim, safety={"windows": False}, tick=0.02) as svc:
+        c = svc.disconnect("70b3d5e7000000ff", profile="eastron_sdm320c")
+        done = svc.wait(c.id, timeout=10)
+        assert done.state == "failed"
+        assert "device 70b3d5e7000000ff is not in ChirpStack" in done.error
+        assert "add the device in ChirpStack, or correct the DevEUI" in done.error
+        assert svc.stats()["enqueues"] == 1
+
+
+def test_a_downlink_that_went_out_unobserved_is_logged_once_naming_chirpstacks_qos_setting(quiet_sim, client, tmp_path, caplog):
+    db = str(tmp_path / "relay.db")
+    with RelayService(client, db=db, safety={"windows": False}, tick=0.02) as svc:  # no event source
+        c = svc.disconnect(SDM, profile="eastron_sdm320c")
+        svc.wait(c.id, states=["queued"], timeout=10)
+    quiet_sim.trigger_uplink(SDM)  # it goes out; nobody hears the txack
+    with caplog.at_level(logging.WARNING, logger="relaylink"):
+        with RelayService(client, db=db, safety={"windows": False}, tick=0.02) as svc:
+            assert svc.wait(c.id, states=["sent"], timeout=10).state == "sent"
+            assert svc.stats()["unobserved_downlinks"] == 1
+    warnings = [r.getMessage() for r in caplog.records if "unobserved" in r.getMessage() or "qos = 1" in r.getMessage()]
+    assert len(warnings) == 1 and "[integration.mqtt]" in warnings[0], warnings

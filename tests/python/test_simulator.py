@@ -88,6 +88,7 @@ def test_a_callback_that_raises_is_logged(caplog):
     (dict(mqtt_qos=3), "mqtt_qos"),
     (dict(integration_url="ftp://x"), "simulator"),
     (dict(address="256.0.0.1"), "port"),
+    (dict(event_order="random"), "event_order"),
 ])
 def test_bad_simulator_settings(kw, field):
     with pytest.raises(ConfigError) as e:
@@ -124,3 +125,24 @@ def test_a_stopped_simulator_says_so():
     assert not sim.running and "stopped" in repr(sim)
     with pytest.raises(ValueError, match="stopped"):
         sim.add_device(SDM)
+
+
+@pytest.mark.parametrize("kw,field", [
+    (dict(error_5xx_rate=0.7, garbled_rate=0.7), "http_faults"),  # each request suffers at most one fault
+    (dict(only_method="PATCH"), "http_faults"),
+    (dict(slow_rate=-0.1), "slow_rate"),
+])
+def test_bad_http_faults(kw, field):
+    with relaylink.Simulator(manual_time=True) as sim:
+        with pytest.raises(ConfigError) as e:
+            sim.set_http_faults(**kw)
+        assert e.value.field == field, str(e.value)
+
+
+def test_the_simulator_answers_for_an_unknown_device_as_chirpstack_4_20_does():
+    with relaylink.Simulator(manual_time=True) as sim, relaylink.ChirpStackClient.for_simulator(sim) as c:
+        assert c.get_queue("70b3d5e7000000ff") == []
+        with pytest.raises(relaylink.ChirpStackError) as e:
+            c.enqueue("70b3d5e7000000ff", bytes.fromhex("010500000000CDCA"), f_port=5, confirmed=True)
+        assert e.value.http_status == 500 and "is not in ChirpStack" in str(e.value)
+        assert sim.device("70b3d5e7000000ff") is None

@@ -410,4 +410,12 @@ TEST(Lifecycle, AnItemThatLeftTheQueueUnobservedAwaitsItsReply) {
     ASSERT_TRUE(r.sent_at);
     EXPECT_TRUE(o.has(action_kind::schedule_timer));
     EXPECT_EQ(step(r, timer_fired{timer::reply_timeout}, p, t0 + p.uplink_interval * p.reply_timeout_intervals).to, state::pending);
+    // Still in the queue, but as sent and awaiting its ACK: it went out too, with that frame counter.
+    record q = in_state(state::queued);
+    const outcome oq = step(q, left_queue{true, 7}, p, t0);
+    EXPECT_EQ(oq.to, state::sent);
+    EXPECT_EQ(q.f_cnt_down, 7u);
+    EXPECT_EQ(q.queue_item_id, "q1"); // its ACK, when it comes, finds it
+    EXPECT_NE(oq.cause.find("awaiting its ACK (fCntDown 7)"), std::string::npos) << oq.cause;
+    EXPECT_EQ(step(q, ack_received{"q1", true, 7}, p, t0).to, state::acknowledged);
 }

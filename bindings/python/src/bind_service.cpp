@@ -479,6 +479,7 @@ void bind_service(py::module_& m) {
                  if (instance.size() > 200)
                      raise("ConfigError", "instance must be at most 200 characters", py::dict(py::arg("field") = "instance"));
                  cfg.instance = instance;
+                 cfg.log = python_log("service"); // warnings to act on, to the "relaylink" logger
                  const auto pg = postgres_of(postgres);
 
                  auto registry = profiles.is_none() ? device::profile_registry::with_builtins() : profiles.cast<device::profile_registry>();
@@ -663,6 +664,10 @@ void bind_service(py::module_& m) {
             d["conflicts"] = x.conflicts;
             d["claims_skipped"] = x.claims_skipped;
             d["commits"] = x.commits;
+            d["unobserved_downlinks"] = x.unobserved_downlinks;
+            d["device_op_failures"] = x.device_op_failures;
+            d["rejoins"] = x.rejoins;
+            d["gateway_errors"] = x.gateway_errors;
             d["store_errors"] = x.store_errors;
             d["last_store_error"] = x.last_store_error;
             return d;
@@ -781,8 +786,11 @@ void bind_service(py::module_& m) {
              py::arg("shared_group") = "", py::arg("qos") = 1, py::arg("clean_session") = false, py::arg("username") = "",
              py::arg("password") = "", py::arg("ca_file") = "", py::arg("cert_file") = "", py::arg("key_file") = "",
              py::arg("verify") = true, py::arg("max_pending") = 4096,
-             "Feed the service from ChirpStack's MQTT integration (QoS 1, persistent session, reconnects by itself). "
-             "Returns at once; EventSource.wait_connected() waits for the subscription.")
+             "Feed the service from ChirpStack's MQTT integration (QoS 1; reconnects by itself). With a client_id you name "
+             "(unique to this process, stable across restarts) the session is persistent unless clean_session; without one, "
+             "a name unique to this process and a clean session. ChirpStack must publish at QoS 1 too (qos = 1 under "
+             "[integration.mqtt]) for events published while relaylink is away to be kept. Returns at once; "
+             "EventSource.wait_connected() waits for the subscription.")
         .def("serve_http_integration", [](py_service& s, const std::string& address, long long port, const std::string& path,
                                           const std::string& secret, const std::string& secret_header) {
             ing::http_integration_config c;

@@ -39,7 +39,7 @@ RULES = [
     (r"\b(data|sent|payload|frame|request|reply): typing\.Any", rf"\1: {BYTES}"),
     (r"\b(expires_at|not_before|deadline): typing\.Any = None", r"\1: datetime.datetime | None = None"),
     (r"\b(connect_timeout|request_timeout|idle_timeout|initial_backoff|max_backoff|default_deadline|tick|timeout|"
-     r"uplink_interval|reply_delay|latency|duration|claim_timeout): typing\.Any", rf"\1: {DURATION}"),
+     r"uplink_interval|reply_delay|slow_latency|latency|duration|claim_timeout): typing\.Any", rf"\1: {DURATION}"),
     (r"def enqueue_async\((.*)\) -> typing\.Any:", r"def enqueue_async(\1) -> typing.Awaitable[str]:"),
     (r"def get_queue_async\((.*)\) -> typing\.Any:", r"def get_queue_async(\1) -> typing.Awaitable[list[QueueItem]]:"),
     (r"def flush_queue_async\((.*)\) -> typing\.Any:", r"def flush_queue_async(\1) -> typing.Awaitable[None]:"),

@@ -124,8 +124,12 @@ struct supersede { std::string by_command; };
 /// The item was deleted from the device queue before it went out (a flush that removed another command,
 /// or a rejoin that flushed the queue): it must be enqueued again, which counts as an attempt.
 struct flushed { std::string why; };
-/// At start-up the item was no longer in the device queue: it went out while nobody was listening.
-struct left_queue {};
+/// A device queue read shows the item went out while nobody was listening: it is no longer in the
+/// queue, or it is there as sent and awaiting its ACK (`pending`, with the frame counter it went out with).
+struct left_queue {
+    bool pending = false;
+    std::optional<std::uint32_t> f_cnt_down;
+};
 /// The meter fell silent after this disconnect went out (its bridge is powered from the load side):
 /// stop, so that restoring power on site does not cut it again with a retry.
 struct device_silent { std::string detail; };
@@ -407,9 +411,13 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
             } else if constexpr (std::is_same_v<T, left_queue>) {
                 if (st != state::queued) return s.ignore("not in the device queue");
                 r.sent_at = now;
+                if (x.f_cnt_down) r.f_cnt_down = x.f_cnt_down;
                 if (p.completion > evidence::gateway_accepted)
                     s.also({action_kind::schedule_timer, timer::reply_timeout, now + p.uplink_interval * p.reply_timeout_intervals});
-                return s.go(state::sent, "no longer in the device queue: it went out unobserved; awaiting the reply");
+                return s.go(state::sent, x.pending ? "in the device queue as sent, awaiting its ACK (fCntDown " +
+                                                         (x.f_cnt_down ? std::to_string(*x.f_cnt_down) : std::string("?")) +
+                                                         "): it went out unobserved; awaiting the reply"
+                                                   : "no longer in the device queue: it went out unobserved; awaiting the reply");
             } else if constexpr (std::is_same_v<T, device_silent>) {
                 if (!radio_reached && r.retry_count == 0) return s.ignore("this command never went out");
                 const std::string why = "the meter fell silent after the disconnect went out" +

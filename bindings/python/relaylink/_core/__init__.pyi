@@ -891,7 +891,7 @@ class RelayService:
         """
     def listen_mqtt(self, url: str, *, topic: str = 'application/+/device/+/event/+', client_id: str = '', shared_group: str = '', qos: typing.SupportsInt | typing.SupportsIndex = 1, clean_session: bool = False, username: str = '', password: str = '', ca_file: str = '', cert_file: str = '', key_file: str = '', verify: bool = True, max_pending: typing.SupportsInt | typing.SupportsIndex = 4096) -> EventSource:
         """
-        Feed the service from ChirpStack's MQTT integration (QoS 1, persistent session, reconnects by itself). Returns at once; EventSource.wait_connected() waits for the subscription.
+        Feed the service from ChirpStack's MQTT integration (QoS 1; reconnects by itself). With a client_id you name (unique to this process, stable across restarts) the session is persistent unless clean_session; without one, a name unique to this process and a clean session. ChirpStack must publish at QoS 1 too (qos = 1 under [integration.mqtt]) for events published while relaylink is away to be kept. Returns at once; EventSource.wait_connected() waits for the subscription.
         """
     def meter(self, dev_eui: str) -> Meter | None:
         ...
@@ -948,7 +948,7 @@ class Simulator:
         ...
     def __exit__(self, *args: typing.Any) -> None:
         ...
-    def __init__(self, *, address: str = '127.0.0.1', port: typing.SupportsInt | typing.SupportsIndex = 0, api_key: str = 'relaylink-sim-key', speed: typing.SupportsFloat | typing.SupportsIndex = 600.0, manual_time: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 1, integration_url: str = '', integration_headers: collections.abc.Mapping[str, str] = {}, mqtt_url: str = '', mqtt_qos: typing.SupportsInt | typing.SupportsIndex = 1) -> None:
+    def __init__(self, *, address: str = '127.0.0.1', port: typing.SupportsInt | typing.SupportsIndex = 0, api_key: str = 'relaylink-sim-key', speed: typing.SupportsFloat | typing.SupportsIndex = 600.0, manual_time: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 1, integration_url: str = '', integration_headers: collections.abc.Mapping[str, str] = {}, mqtt_url: str = '', mqtt_qos: typing.SupportsInt | typing.SupportsIndex = 0, event_order: str = 'observed') -> None:
         ...
     def __repr__(self) -> str:
         ...
@@ -966,8 +966,10 @@ class Simulator:
         """
     def device_euis(self) -> list[str]:
         ...
-    def join(self, dev_eui: str, *, flush_queue: bool = False) -> bool:
-        ...
+    def join(self, dev_eui: str, *, flush_queue: bool = True) -> bool:
+        """
+        An OTAA rejoin. flush_queue: the device profile's 'flush queue on activate' (ChirpStack's UI default): the queue is deleted silently and only a join event is published.
+        """
     def now(self) -> datetime.datetime:
         """
         Simulated time (an aware datetime).
@@ -986,9 +988,9 @@ class Simulator:
         """
     def set_faults(self, dev_eui: str, *, uplink_loss: typing.SupportsFloat | typing.SupportsIndex = 0.0, downlink_loss: typing.SupportsFloat | typing.SupportsIndex = 0.0, gateway_tx_error: typing.SupportsFloat | typing.SupportsIndex = 0.0, reply_delay: float | datetime.timedelta = 2.0) -> bool:
         ...
-    def set_http_faults(self, *, error_5xx_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, rate_limit_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, drop_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, latency: float | datetime.timedelta = 0.0) -> None:
+    def set_http_faults(self, *, error_5xx_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, error_500_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, rate_limit_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, refuse_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, drop_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, lost_response_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, garbled_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, slow_rate: typing.SupportsFloat | typing.SupportsIndex = 0.0, slow_latency: float | datetime.timedelta = 2.0, latency: float | datetime.timedelta = 0.0, only_method: str = '') -> None:
         """
-        Make the REST API flaky (real seconds of latency).
+        Make the REST API flaky: each request suffers at most one fault, drawn from these probabilities (their sum at most 1). drop/503/500/429/400 leave ChirpStack untouched; lost_response, garbled (a 200 that is not JSON) and slow (answered after slow_latency) apply the request first. Latencies in real seconds. only_method ('POST', 'GET', 'DELETE'): only those requests suffer the faults.
         """
     def stop(self) -> None:
         """
