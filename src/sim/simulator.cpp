@@ -460,7 +460,7 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                 if (!item) item = &empty;
                 std::int64_t fport = 0;
                 if (auto* v = item->if_contains("fPort"); v && v->is_number()) fport = v->to_number<std::int64_t>();
-                if (fport <= 0 || (fport & 0xFF) == 0) return bad_request("FPort must be > 0");
+                if (fport <= 0 || (fport & 0xFF) == 0) return bad_request("FPort must be between 1 - 255"); // as ChirpStack 4.20 words it
                 auto data = from_base64(str_of(*item, "data"));
                 if (!data) return bad_request("invalid base64 in queueItem.data");
                 std::optional<sys_time> expires;

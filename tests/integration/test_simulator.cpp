@@ -397,3 +397,21 @@ TEST(Simulator, FlushUnsentKeepsTheItemThatAwaitsItsAckAndThePlaceholderNeverGoe
     EXPECT_EQ(r.s.device("0101010101010101")->downlinks.size(), 1u) << "nothing but the off went out";
     EXPECT_TRUE(c.get_queue("0101010101010101").empty());
 }
+
+TEST(Simulator, AnEnqueueIsCheckedAsChirpStack420ChecksIt) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    cs::sync_client c(client_cfg(r));
+    auto post = [&](json::value item) {
+        return c.request(cs::method::post, "/api/devices/0101010101010101/queue", json::value{{"queueItem", std::move(item)}});
+    };
+    // fPort 0 is refused with ChirpStack's words; 224 and 255 (reserved by LoRaWAN) are accepted.
+    auto zero = expect_api_error([&] { post({{"fPort", 0}, {"data", "AQI="}}); });
+    EXPECT_EQ(zero.details().http_status, 400u);
+    EXPECT_EQ(zero.details().message, "FPort must be between 1 - 255");
+    EXPECT_NO_THROW(post({{"fPort", 224}, {"data", "AQI="}}));
+    EXPECT_NO_THROW(post({{"fPort", 255}, {"data", "AQI="}}));
+    // No size check at enqueue: a 243-byte item is accepted, and dropped at the next uplink as too large.
+    EXPECT_NO_THROW(post({{"fPort", 5}, {"data", relaylink::to_base64(relaylink::bytes(243, 0x01))}}));
+    EXPECT_EQ(c.get_queue("0101010101010101").size(), 3u);
+}

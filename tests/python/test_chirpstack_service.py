@@ -246,10 +246,11 @@ def test_error_message_is_chirpstacks_message(chirpstack_env):
     assert cs.get_device("0909090909090909") == (False, "Object does not exist (id: 0909090909090909)")
 
 
-def test_wrong_key_with_an_empty_message(chirpstack_env, monkeypatch):
+def test_a_wrong_key_gets_chirpstacks_own_word_for_it(chirpstack_env, monkeypatch):
     monkeypatch.setenv("CHIRPSTACK_API_KEY", "not-the-key")
-    assert cs.list_tenants() == (False, "ChirpStack API error: 401")
-    assert cs.test_connection() == (False, "ChirpStack connection failed: ChirpStack API error: 401")
+    # ChirpStack 4.20 answers a wrong key 401 {"code":16,"message":"InvalidToken"}; the module passes the message on.
+    assert cs.list_tenants() == (False, "InvalidToken")
+    assert cs.test_connection() == (False, "ChirpStack connection failed: InvalidToken")
 
 
 @pytest.fixture
@@ -258,6 +259,11 @@ def fake_env(fake_chirpstack, monkeypatch):
     monkeypatch.setenv("CHIRPSTACK_API_KEY", "the-key")
     yield fake_chirpstack
     cs.close_clients()
+
+
+def test_a_key_of_another_tenant_gets_an_empty_message_and_the_status(fake_env):
+    fake_env.reply(401, {"code": 16, "message": "", "details": []})  # observed for a key of another tenant
+    assert cs.list_tenants() == (False, "ChirpStack API error: 401")
 
 
 def test_authorization_is_a_bearer_header(fake_env):
