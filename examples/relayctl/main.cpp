@@ -48,6 +48,9 @@ Relay commands (recorded in --db FILE, default $RELAYLINK_DB or ./relaylink.db; 
         change, keep dispatching retries and deferred commands; until Ctrl-C, N events or the time
   source options: --mqtt tcp://|ssl://HOST:PORT [--topic F] [--client-id ID] [--share GROUP] [--username U]
         [--password-env VAR (default RELAYLINK_MQTT_PASSWORD)] [--ca PEM] [--cert PEM --key PEM] [--insecure];
+        without --client-id: a name unique to this process and a clean session (nothing kept while away);
+        a persistent session needs a named one, stable and used by one process only (and ChirpStack's
+        [integration.mqtt] qos = 1);
         --http [ADDR:]PORT [--http-path /] [--secret-env VAR (default RELAYLINK_HTTP_SECRET; header X-Relaylink-Secret)]
   status <command | devEui> [--json]   a command with its audit trail; or a meter's relay state and open commands
   history <devEui> [--limit 20] [--json]

@@ -755,6 +755,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
         device_op_running.erase(dev);
         check_wanted[dev].merge(why);
     }
+    void check_failed(const std::string& dev, const check_request& why, const std::string& what, error_code ec,
+                      const chirpstack::diagnostics& diag) {
+        retry_check(dev, why);
+        device_op_failed(dev, what, ec, diag);
+    }
 
     /// The claims of `dev` this instance may reconcile, each with the identical queue item it adopts (if any).
     std::vector<std::pair<command_row, std::optional<std::string>>> plan_adoptions(batch& b, const std::string& dev,
@@ -793,12 +798,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// counter to compare it with), then everything is decided at once.
     void queue_read(const std::string& dev, device_read r, error_code ec, const chirpstack::diagnostics& diag) {
         if (!alive) return void(device_op_running.erase(dev));
-        if (ec) {
-            device_op_running.erase(dev);
-            device_op_failed(dev, "reading the device queue", ec, diag);
-            check_wanted[dev].merge(r.why);
-            return;
-        }
+        if (ec) return check_failed(dev, r.why, "reading the device queue", ec, diag);
         bool missing = false;
         std::optional<sys_time> earliest_claim;
         {
@@ -821,10 +821,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
                     f.known = false;
                     f.unknown_detail = "GET /api/devices/" + dev + ": " + (diag2->message.empty() ? dec.message() : diag2->message);
                 } else if (dec) {
-                    self->device_op_running.erase(dev);
-                    self->device_op_failed(dev, "reading the device from ChirpStack", dec, *diag2);
-                    self->check_wanted[dev].merge(r.why);
-                    return;
+                    return self->check_failed(dev, r.why, "reading the device from ChirpStack", dec, *diag2);
                 } else {
                     f.last_seen_at = d.last_seen_at;
                 }

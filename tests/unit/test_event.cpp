@@ -1,5 +1,7 @@
 // ChirpStack integration events: every reference example, both timestamp forms, unknown fields and
 // types, malformed and truncated input with the field named, topics.
+#include "../support/test_data.hpp"
+
 #include <relaylink/chirpstack/event.hpp>
 
 #include <gtest/gtest.h>
@@ -11,12 +13,7 @@ using namespace relaylink;
 using namespace relaylink::chirpstack;
 
 namespace {
-std::string load(const std::string& name) {
-    std::ifstream in(std::string(RELAYLINK_TEST_DATA) + "/events/" + name);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+std::string load(const std::string& name) { return relaylink::test::read_test_data("events/" + name); }
 template <class T>
 T parse_as(std::string_view type, const std::string& payload) {
     auto r = parse_event(type, payload);
@@ -207,13 +204,7 @@ TEST(Time, Rfc3339RoundTripsAndRefusesNonsense) {
 
 // ---- events captured from a real ChirpStack 4.20 (tests/data/chirpstack-4.20-events) ---------------
 namespace {
-std::string captured(const std::string& name) {
-    std::ifstream in(std::string(RELAYLINK_TEST_DATA) + "/chirpstack-4.20-events/" + name);
-    if (!in) throw std::runtime_error("missing captured event " + name);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+std::string captured(const std::string& name) { return relaylink::test::read_test_data("chirpstack-4.20-events/" + name); }
 void expect_real_device(const device_info& d, const std::string& eui, const std::string& name, const std::string& profile = "uc100-abp") {
     EXPECT_EQ(d.dev_eui, eui);
     EXPECT_EQ(d.device_name, name);

@@ -1,5 +1,7 @@
 // The simulated network, step by step with manual time: each queue rule of ChirpStack's Class A
 // semantics, each device model, each fault. Every emitted event must parse as ChirpStack JSON.
+#include "../support/test_data.hpp"
+
 #include <relaylink/chirpstack/event.hpp>
 #include <relaylink/device.hpp>
 #include <relaylink/sim/network.hpp>
@@ -8,9 +10,7 @@
 
 #include <boost/json.hpp>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 using namespace relaylink;
 using namespace relaylink::sim;
@@ -405,13 +405,7 @@ namespace {
 
 namespace json = boost::json;
 
-json::value captured(const std::string& name) {
-    std::ifstream in(std::string(RELAYLINK_TEST_DATA) + "/chirpstack-4.20-events/" + name);
-    if (!in) throw std::runtime_error("missing captured event " + name);
-    std::stringstream s;
-    s << in.rdbuf();
-    return json::parse(s.str());
-}
+json::value captured(const std::string& name) { return json::parse(relaylink::test::read_test_data("chirpstack-4.20-events/" + name)); }
 
 std::string kind_of(const json::value& v) {
     switch (v.kind()) {
