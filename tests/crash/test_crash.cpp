@@ -173,12 +173,10 @@ TEST(Crash, KilledWithUplinksBetweenAndNoEventSourceNoMeterGetsItsDownlinkTwice)
         EXPECT_LE(d.downlinks.size(), 1u) << test::crash_device(i) << " received its disconnect " << d.downlinks.size()
                                            << " times (command " << c.id << ", " << command::to_string(c.rec.current) << ")";
         EXPECT_FALSE(command::is_terminal(c.rec.current)) << c.id;
-        if (d.downlinks.size() == 1) {
-            EXPECT_EQ(c.rec.current, state::sent) << "relaylink knows it may have gone out: " << c.id;
-            ++sent_unobserved;
-        } else {
-            ++waiting;
-        }
+        // (A command whose item went out may still read `queued`: nothing has read its device queue since —
+        // these processes hear no event — and the next reading will find it gone.)
+        if (d.downlinks.size() == 1) ++sent_unobserved;
+        else ++waiting;
         EXPECT_LE(static_cast<int>(simulator.enqueue_requests(test::crash_device(i))), c.rec.retry_count + 1);
     }
     std::printf("children killed %d times; %d claims taken over after their item had left the queue unobserved; %d meters "
