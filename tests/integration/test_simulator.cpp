@@ -298,6 +298,8 @@ TEST(Simulator, FaultsBeforeTheRequestLeaveTheQueueFaultsAfterItApplyIt) {
     EXPECT_THROW(r.s.set_http_faults({.error_5xx_rate = 0.7, .garbled_rate = 0.7}), std::invalid_argument);
     auto sum = expect_api_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"error5xxRate", 0.6}, {"slowRate", 0.6}}); });
     EXPECT_NE(sum.details().message.find("add up to"), std::string::npos) << sum.what();
+    auto method = expect_api_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"onlyMethod", "PATCH"}}); });
+    EXPECT_NE(method.details().message.find("onlyMethod must be"), std::string::npos) << method.what();
 }
 
 TEST(Simulator, ADeviceChirpStackDoesNotKnowAnswersAsTheRealOneDoes) {
