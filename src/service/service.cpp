@@ -215,7 +215,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::vector<std::pair<std::size_t, command::outcome>> done; ///< index into updates, what the step said
         std::uint64_t ignored = 0, unmatched = 0; ///< counted into stats() only when the batch commits
         std::uint64_t gateway_errors = 0, rejoins = 0;
-        std::vector<command_row> unobserved;      ///< commands that left the queue without a txack seen
+        std::size_t unobserved = 0;               ///< commands that left the queue without a txack seen
+        std::string first_unobserved;             ///< the first of them, described
     };
 
     /// The command as the batch sees it (its own earlier writes win over the store).
@@ -278,7 +279,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         b.done.emplace_back(b.updates.size() - 1, o);
         b.rows[row.id] = b.updates.size() - 1;
         if (o.to == state::sent && (std::holds_alternative<command::left_queue>(in) || std::holds_alternative<command::reconciled>(in)))
-            b.unobserved.push_back(row);
+            if (b.unobserved++ == 0) b.first_unobserved = describe(row);
         return o;
     }
 
@@ -330,12 +331,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
         st.uplinks_unmatched += b.unmatched;
         st.gateway_errors += b.gateway_errors;
         st.rejoins += b.rejoins;
-        st.unobserved_downlinks += b.unobserved.size();
-        if (!b.unobserved.empty() && !qos_warned) {
+        st.unobserved_downlinks += b.unobserved;
+        if (b.unobserved > 0 && !qos_warned) {
             qos_warned = true;
             note_logs.emplace_back(
                 log_level::warning,
-                describe(b.unobserved.front()) + " left the device queue without relaylink seeing ChirpStack's txack for it. If "
+                b.first_unobserved + " left the device queue without relaylink seeing ChirpStack's txack for it. If "
                 "relaylink listens to ChirpStack's MQTT integration, set `qos = 1` under [integration.mqtt] in chirpstack.toml "
                 "(its default, 0, loses the events published while relaylink is away or reconnecting) and give relaylink's MQTT "
                 "source a stable client id (a persistent session). Said once; stats().unobserved_downlinks counts them.");

@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <set>
@@ -118,14 +119,18 @@ void read_milliseconds(const json::object& o, std::string_view k, std::chrono::m
 
 enum class fault { none, drop, unavailable, internal, rate_limited, refused, lost_response, garbled, slow };
 
+/// Each fault with its probability, in the order a roll is matched against them.
+std::array<std::pair<double, fault>, 8> fault_table(const http_faults& f) {
+    return {{{f.drop_rate, fault::drop},         {f.error_5xx_rate, fault::unavailable},
+             {f.error_500_rate, fault::internal}, {f.rate_limit_rate, fault::rate_limited},
+             {f.refuse_rate, fault::refused},     {f.lost_response_rate, fault::lost_response},
+             {f.garbled_rate, fault::garbled},    {f.slow_rate, fault::slow}}};
+}
+
 /// The fault a request suffers, for a roll in [0, 1).
 fault draw(const http_faults& f, double roll) {
-    const std::pair<double, fault> table[] = {{f.drop_rate, fault::drop},         {f.error_5xx_rate, fault::unavailable},
-                                              {f.error_500_rate, fault::internal}, {f.rate_limit_rate, fault::rate_limited},
-                                              {f.refuse_rate, fault::refused},     {f.lost_response_rate, fault::lost_response},
-                                              {f.garbled_rate, fault::garbled},    {f.slow_rate, fault::slow}};
     double edge = 0;
-    for (const auto& [p, which] : table) {
+    for (const auto& [p, which] : fault_table(f)) {
         edge += p;
         if (roll < edge) return which;
     }
@@ -133,11 +138,11 @@ fault draw(const http_faults& f, double roll) {
 }
 
 void check_faults(const http_faults& f) {
-    const double sum = f.drop_rate + f.error_5xx_rate + f.error_500_rate + f.rate_limit_rate + f.refuse_rate +
-                       f.lost_response_rate + f.garbled_rate + f.slow_rate;
-    for (double p : {f.drop_rate, f.error_5xx_rate, f.error_500_rate, f.rate_limit_rate, f.refuse_rate, f.lost_response_rate,
-                     f.garbled_rate, f.slow_rate})
+    double sum = 0;
+    for (const auto& [p, which] : fault_table(f)) {
         if (!(p >= 0 && p <= 1)) throw std::invalid_argument("API fault rates must be probabilities 0-1");
+        sum += p;
+    }
     if (sum > 1 + 1e-9)
         throw std::invalid_argument("API fault rates add up to " + std::to_string(sum) + ": each request suffers at most one fault, so they must add up to at most 1");
     if (f.latency.count() < 0 || f.slow_latency.count() < 0) throw std::invalid_argument("latencies must not be negative");
