@@ -91,25 +91,44 @@ safety_guard& safety_guard::operator=(safety_guard&&) noexcept = default;
 
 const safety_policy& safety_guard::policy() const noexcept { return impl_->p; }
 
-bool safety_guard::is_protected(const std::string& dev_eui, const std::string& meter_ref) const {
+bool safety_guard::is_protected(const std::string& dev_eui, const std::string& meter_ref, const std::string& recorded_ref) const {
     const auto& set = impl_->p.protected_meters;
-    return set.contains(dev_eui) || (!meter_ref.empty() && set.contains(meter_ref));
+    return set.contains(dev_eui) || (!meter_ref.empty() && set.contains(meter_ref)) || (!recorded_ref.empty() && set.contains(recorded_ref));
+}
+
+std::string safety_guard::protected_reason(const std::string& dev_eui, const std::string& meter_ref, const std::string& recorded_ref) const {
+    const auto& set = impl_->p.protected_meters;
+    std::string who = dev_eui;
+    if (!recorded_ref.empty() && set.contains(recorded_ref))
+        who = recorded_ref + (recorded_ref != meter_ref ? " (its reference on record; the request named " +
+                                                              (meter_ref.empty() ? std::string("none") : "'" + meter_ref + "'") + ")"
+                                                        : std::string());
+    else if (!meter_ref.empty() && set.contains(meter_ref))
+        who = meter_ref;
+    return "meter " + who + " is protected (medical or priority customer): never disconnected automatically";
 }
 
 bool safety_guard::in_window(sys_time t) const { return impl_->in_window(t); }
 std::optional<sys_time> safety_guard::next_window(sys_time t) const { return impl_->next_window(t); }
 
+std::optional<sys_time> safety_guard::window_end(sys_time t) const {
+    if (!impl_->p.windows || !impl_->in_window(t)) return std::nullopt;
+    const auto day = date::floor<date::days>(impl_->zone->to_local(t));
+    // A window that ends at midnight: the next day's may go on, but the item must not outlive this one.
+    const auto end = impl_->zone->to_sys(day + impl_->p.window_end, date::choose::earliest);
+    return std::chrono::time_point_cast<std::chrono::nanoseconds>(end);
+}
+
 std::string safety_guard::local(sys_time t) const {
     return date::format("%Y-%m-%d %H:%M %Z", date::make_zoned(impl_->zone, std::chrono::time_point_cast<std::chrono::seconds>(t)));
 }
 
-verdict safety_guard::check_disconnect(const std::string& dev_eui, const std::string& meter_ref, sys_time at) {
+verdict safety_guard::check_disconnect(const std::string& dev_eui, const std::string& meter_ref, sys_time at,
+                                       const std::string& recorded_ref) {
     using d = verdict::decision;
     const auto& p = impl_->p;
     const bool refuse_outside = p.outside == safety_policy::outside_window::refuse;
-    if (is_protected(dev_eui, meter_ref))
-        return {d::refuse, std::nullopt, "meter " + (meter_ref.empty() ? dev_eui : meter_ref) +
-                                             " is protected (medical or priority customer): never disconnected automatically"};
+    if (is_protected(dev_eui, meter_ref, recorded_ref)) return {d::refuse, std::nullopt, protected_reason(dev_eui, meter_ref, recorded_ref)};
     verdict v;
     sys_time when = at;
     if (!impl_->in_window(when)) {

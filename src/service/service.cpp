@@ -116,6 +116,20 @@ struct service::impl : std::enable_shared_from_this<impl> {
     bool poll_posted = false;
     service_stats st;
 
+    // What was heard of each device, to tell a replayed reply from a new one (an MQTT redelivery, a
+    // forged POST): its latest uplink's frame counter and time since its last (re)join, the
+    // deduplication ids of recent uplinks, and the frame counter each open command was claimed at.
+    struct uplink_seen {
+        std::uint32_t f_cnt = 0;
+        sys_time time{};
+    };
+    std::unordered_map<std::string, uplink_seen> uplinks_seen;
+    std::unordered_map<std::int64_t, std::pair<std::string, std::uint32_t>> claim_f_cnt;
+    static constexpr std::size_t max_recent_uplinks = 4096;
+    std::set<std::string> recent_uplinks;
+    std::deque<std::string> recent_order;
+    bool replay_warned = false;
+
     // Work in flight.
     std::map<std::int64_t, std::string> busy_ids;           ///< enqueue or queue check in flight: command → its device
     std::unordered_map<std::string, int> device_enqueues;   ///< enqueue calls in flight per device
@@ -159,19 +173,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     const device::profile* profile_of(const command_row& c) const { return profiles.find(c.profile); }
 
-    command::policy policy_for(const command_row& c) const {
-        command::policy p = cfg.policy;
-        p.max_retries = c.max_retries;
-        p.confirmed_downlink = c.confirmed;
-        if (const auto* prof = profile_of(c)) {
-            p.uplink_interval = prof->uplink_interval;
-            p.completion = prof->completion;
-            if (c.kind == command_kind::read) p.completion = evidence::device_replied;
-            if (c.kind == command_kind::raw) // an arbitrary frame: its delivery is what can be proven
-                p.completion = std::min(p.completion, c.confirmed ? evidence::device_acknowledged : evidence::gateway_accepted);
-        }
-        if (!c.confirmed && p.completion == evidence::device_acknowledged) p.completion = evidence::gateway_accepted;
-        return p;
+    /// Whether the safety guard applies to `c`: a disconnect, or a raw frame that may switch the relay
+    /// off (profile::may_switch_off; a profile no longer known: it may).
+    bool switches_off(const command_row& c) const {
+        if (c.kind == command_kind::relay_off) return true;
+        if (c.kind != command_kind::raw) return false;
+        const auto* prof = profile_of(c);
+        return !prof || prof->may_switch_off(c.payload);
     }
 
     std::optional<sys_time> next_timer(const command_row& c, const command::policy& p, sys_time t) const {
@@ -217,6 +225,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::uint64_t gateway_errors = 0, rejoins = 0;
         std::size_t unobserved = 0;               ///< commands that left the queue without a txack seen
         std::string first_unobserved;             ///< the first of them, described
+        // Uplink memory (replayed replies), kept by the service once the batch commits.
+        std::map<std::string, uplink_seen> uplinks;                 ///< each device's latest uplink
+        std::set<std::string> forget;                               ///< devices whose counters started again (a rejoin, a reset)
+        std::set<std::string> dedup;                                ///< deduplication ids of the batch's uplinks
+        std::map<std::int64_t, std::pair<std::string, std::uint32_t>> claims; ///< commands claimed: device, its fCnt then
+        std::uint64_t replays = 0;
+        std::string first_replay;
     };
 
     /// The command as the batch sees it (its own earlier writes win over the store).
@@ -252,6 +267,63 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return b.meters.emplace(dev, std::move(m)).first->second;
     }
 
+    /// The safety guard again, as a pending command is about to be claimed for its enqueue (the first
+    /// attempt, a retry after a backoff or a reply timeout, one after a failed enqueue, one flushed or
+    /// dropped): dry run sends nothing; a disconnect goes out only to a meter that is not protected
+    /// now, by its DevEUI, the request's reference or the one on record, and only inside a window.
+    /// True when it was held back (cancelled, refused or deferred to the next window).
+    bool held_back(batch& b, command_row& c, sys_time t) {
+        if ((c.rec.not_before && t < *c.rec.not_before) || (c.rec.next_attempt_at && t < *c.rec.next_attempt_at)) return false;
+        if (cfg.safety.dry_run) {
+            ++st.refused;
+            apply(b, c, command::cancel{"dry run: nothing is sent (safety.dry_run); it would have sent " + to_hex(c.payload) +
+                                        " on fPort " + std::to_string(c.f_port)},
+                  "relaylink");
+            return true;
+        }
+        if (!switches_off(c)) return false;
+        const std::string recorded = recorded_ref(b, c.dev_eui);
+        if (guard.is_protected(c.dev_eui, c.meter_ref, recorded)) {
+            ++st.refused;
+            apply(b, c, command::guard_refused{guard.protected_reason(c.dev_eui, c.meter_ref, recorded)}, "relaylink",
+                  "checked again at dispatch");
+            return true;
+        }
+        if (guard.in_window(t)) return false;
+        const std::string outside = guard.local(t) + " is outside the disconnect windows";
+        if (cfg.safety.outside == safety_policy::outside_window::refuse) {
+            ++st.refused;
+            apply(b, c, command::guard_refused{outside + " (the policy refuses disconnects outside them)"}, "relaylink",
+                  "checked again at dispatch");
+            return true;
+        }
+        ++st.deferred;
+        apply(b, c, command::window_closed{guard.next_window(t), outside}, "relaylink", "checked again at dispatch");
+        return true;
+    }
+
+    /// The meter reference on the meter's record (the batch's own change first).
+    std::string recorded_ref(batch& b, const std::string& dev) {
+        if (auto it = b.meters.find(dev); it != b.meters.end()) return it->second.meter_ref;
+        auto m = db.meter(dev);
+        return m ? m->meter_ref : std::string();
+    }
+
+    command::policy policy_for(const command_row& c) const {
+        command::policy p = cfg.policy;
+        p.max_retries = c.max_retries;
+        p.confirmed_downlink = c.confirmed;
+        if (const auto* prof = profile_of(c)) {
+            p.uplink_interval = prof->uplink_interval;
+            p.completion = prof->completion;
+            if (c.kind == command_kind::read) p.completion = evidence::device_replied;
+            if (c.kind == command_kind::raw) // an arbitrary frame: its delivery is what can be proven
+                p.completion = std::min(p.completion, c.confirmed ? evidence::device_acknowledged : evidence::gateway_accepted);
+        }
+        if (!c.confirmed && p.completion == evidence::device_acknowledged) p.completion = evidence::gateway_accepted;
+        return p;
+    }
+
     command::outcome apply(batch& b, command_row& row, const command::input& in, const std::string& actor, std::string detail = {}) {
         const sys_time t = now();
         const auto p = policy_for(row);
@@ -269,6 +341,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
             row.lease_until = t + cfg.claim_timeout;
         }
         row.timer_at = next_timer(row, p, t);
+        if (o.to == state::dispatching && o.from == state::pending)
+            if (auto seen = seen_of(b, row.dev_eui)) b.claims[row.id] = {row.dev_eui, seen->f_cnt};
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
                               (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
         store::update u{row, store::audit_event{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)}, new_item};
@@ -327,6 +401,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 act(b.updates[i].row, o); // the rows carry their new versions now
             }
         }
+        remember_uplinks(b);
         st.ignored += b.ignored;
         st.uplinks_unmatched += b.unmatched;
         st.gateway_errors += b.gateway_errors;
@@ -342,6 +417,61 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 "source a stable client id (a persistent session). Said once; stats().unobserved_downlinks counts them.");
         }
         return true;
+    }
+
+    /// What a committed batch heard: kept for the replays of later batches.
+    void remember_uplinks(batch& b) {
+        for (const auto& dev : b.forget) {
+            uplinks_seen.erase(dev);
+            std::erase_if(claim_f_cnt, [&](const auto& kv) { return kv.second.first == dev; });
+        }
+        for (auto& [dev, seen] : b.uplinks) uplinks_seen[dev] = seen;
+        for (auto& [id, claim] : b.claims) claim_f_cnt[id] = claim;
+        for (auto& [i, o] : b.done)
+            if (command::is_terminal(o.to)) claim_f_cnt.erase(b.updates[i].row.id);
+        for (const auto& id : b.dedup) {
+            if (!recent_uplinks.insert(id).second) continue;
+            recent_order.push_back(id);
+            if (recent_order.size() > max_recent_uplinks) {
+                recent_uplinks.erase(recent_order.front());
+                recent_order.pop_front();
+            }
+        }
+        st.replays_ignored += b.replays;
+        if (b.replays > 0 && !replay_warned) {
+            replay_warned = true;
+            note_logs.emplace_back(log_level::warning, b.first_replay +
+                                                           ". Replayed uplinks (an MQTT redelivery, a repeated or forged POST) are "
+                                                           "counted in stats().replays_ignored and never confirm a command. Said once.");
+        }
+    }
+
+    std::optional<uplink_seen> seen_of(batch& b, const std::string& dev) const {
+        if (auto it = b.uplinks.find(dev); it != b.uplinks.end()) return it->second;
+        if (b.forget.contains(dev)) return std::nullopt;
+        if (auto it = uplinks_seen.find(dev); it != uplinks_seen.end()) return it->second;
+        return std::nullopt;
+    }
+    std::optional<std::uint32_t> claimed_at_f_cnt(batch& b, const command_row& c) const {
+        if (auto it = b.claims.find(c.id); it != b.claims.end()) return it->second.second;
+        if (b.forget.contains(c.dev_eui)) return std::nullopt; // its counters started again since
+        if (auto it = claim_f_cnt.find(c.id); it != claim_f_cnt.end()) return it->second.second;
+        return std::nullopt;
+    }
+
+    /// Why an uplink whose data answers `c` cannot be the answer to it: it was heard before the
+    /// command's downlink could have gone out. By its frame counter (not after the device's latest
+    /// uplink when the command was claimed) and by its time (before the claim, beyond the clock
+    /// tolerance). None: it may be the reply.
+    std::optional<std::string> replayed(batch& b, const command_row& c, const chirpstack::up_event& up) const {
+        if (auto at = claimed_at_f_cnt(b, c); at && up.f_cnt <= *at)
+            return "its fCnt " + std::to_string(up.f_cnt) + " is not after fCnt " + std::to_string(*at) +
+                   ", the device's latest uplink when the command was claimed";
+        if (up.time.time_since_epoch().count() == 0) return std::nullopt;
+        const sys_time claimed = claim_time(c);
+        if (up.time + cfg.clock_tolerance < claimed)
+            return "its time " + format_rfc3339(up.time) + " is before the command was claimed (" + format_rfc3339(claimed) + ")";
+        return std::nullopt;
     }
 
     void act(const command_row& row, const command::outcome& o) {
@@ -420,6 +550,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
                     if (!q && x.code == "DOWNLINK_GATEWAY") return handle_gateway_error(b, x);
                     auto row = q ? by_queue_item(b, *q) : std::nullopt;
                     if (!row) return void(++b.ignored);
+                    if (x.code == "EXPIRED" && row->rec.current == state::queued && switches_off(*row) && cfg.safety.windows &&
+                        cfg.safety.outside == safety_policy::outside_window::defer && row->rec.deadline && now() < *row->rec.deadline) {
+                        // Its expiresAt was the window's end, not the deadline: wait for the next window.
+                        apply(b, *row, command::window_closed{guard.next_window(now()), "ChirpStack dropped the item at the end of the "
+                                                                                        "disconnect window, before an uplink came to carry it"},
+                              "chirpstack", "log " + x.code + ": " + x.description);
+                        return;
+                    }
                     apply(b, *row, command::log_received{x.code, x.description}, "chirpstack",
                           "log " + x.code + ": " + x.description);
                 } else if constexpr (std::is_same_v<T, chirpstack::up_event>) {
@@ -454,6 +592,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// queue was deleted silently: read it again, and what is missing is enqueued again (counted).
     void handle_join(batch& b, const chirpstack::join_event& x) {
         const std::string& dev = x.device.dev_eui;
+        b.forget.insert(dev); // a new session: its frame counters start again
+        b.uplinks.erase(dev);
         const auto open = open_for(b, dev);
         if (std::none_of(open.begin(), open.end(), [](const command_row& c) { return c.rec.current == state::queued; }))
             return void(++b.ignored);
@@ -464,6 +604,21 @@ struct service::impl : std::enable_shared_from_this<impl> {
     void handle_up(batch& b, const chirpstack::up_event& up) {
         const std::string& dev = up.device.dev_eui;
         const sys_time t = now();
+        if (!up.deduplication_id.empty()) { // the same uplink again (at-least-once delivery): nothing in it is new
+            if (recent_uplinks.contains(up.deduplication_id) || !b.dedup.insert(up.deduplication_id).second) {
+                if (b.replays++ == 0 && st.replays_ignored == 0)
+                    b.first_replay = "uplink " + up.deduplication_id + " of " + dev + " (fCnt " + std::to_string(up.f_cnt) + ") arrived again: ignored";
+                return;
+            }
+        }
+        if (const auto before = seen_of(b, dev); !before || up.f_cnt > before->f_cnt) {
+            b.uplinks[dev] = uplink_seen{up.f_cnt, up.time};
+        } else if (up.time > before->time + cfg.clock_tolerance) {
+            // A lower counter in a newer uplink: the device's counters started again (a rejoin we did not
+            // hear, an ABP reset). What was remembered of them means nothing now.
+            b.forget.insert(dev);
+            b.uplinks[dev] = uplink_seen{up.f_cnt, up.time};
+        }
         meter_row& m = meter_for(b, dev);
         m.last_uplink = t;
         m.updated_at = t;
@@ -486,12 +641,20 @@ struct service::impl : std::enable_shared_from_this<impl> {
             }
         };
         std::stable_sort(open.begin(), open.end(), [&](const command_row& a, const command_row& c) { return rank(a) < rank(c); });
+        bool replay_seen = false;
         for (auto& c : open) {
             if (c.rec.current == state::pending && c.rec.retry_count == 0) continue; // never sent
             const auto* prof = profile_of(c);
             if (!prof) continue;
             const auto match = prof->match_reply(c.payload, up.f_port, up.data);
             if (!match) continue;
+            if (auto why = replayed(b, c, up)) {
+                if (b.replays++ == 0 && st.replays_ignored == 0)
+                    b.first_replay = "an uplink of " + dev + " answering " + describe(c) + " came from before it could have gone out (" + *why +
+                                     "): not its reply";
+                replay_seen = true;
+                continue;
+            }
             const std::string detail = "up: fCnt " + std::to_string(up.f_cnt) + ", fPort " + std::to_string(up.f_port) +
                                        ", data " + to_hex(up.data);
             if (match.kind == device::reply_kind::exception) {
@@ -508,7 +671,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             apply(b, c, command::reply_received{false, ""}, "chirpstack", detail);
             return;
         }
-        ++b.unmatched;
+        if (!replay_seen) ++b.unmatched;
     }
 
     /// Run `f` under the lock, then tell subscribers what it changed (outside the lock).
@@ -604,7 +767,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (busy_ids.contains(row->id)) return;
         switch (row->rec.current) {
         case state::pending:
-            if (slots == 0 || device_blocked(row->dev_eui)) break;
+            if (slots == 0 || device_blocked(row->dev_eui) || held_back(b, *row, t)) break;
             if (!apply(b, *row, command::dispatch_begin{}, "relaylink", "claimed by " + cfg.instance).ignored) {
                 b.updates.back().claim = true; // skipped, not a conflict, when another instance holds or moved it
                 --slots;
@@ -654,6 +817,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
         req.f_port = row.f_port;
         req.data = row.payload;
         req.expires_at = row.rec.deadline;
+        // A disconnect's item goes no later than its window's end: ChirpStack itself drops it then
+        // (log EXPIRED, taken as window_closed) if no uplink came to carry it. `updated_at` is the
+        // claim's time, when the window was checked.
+        if (switches_off(row))
+            if (auto end = guard.window_end(row.updated_at); end && (!req.expires_at || *end < *req.expires_at)) req.expires_at = end;
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_enqueue(row.dev_eui, std::move(req), *diag,
                           [self = shared_from_this(), id = row.id, dev = row.dev_eui, diag](error_code ec, std::string qid) {
@@ -1129,14 +1297,18 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     }
 
     c.rec.not_before = r.not_before;
+    // Protection follows the meter: a protected reference on record stays, whatever a request names.
+    const std::string recorded = meter ? meter->meter_ref : std::string();
+    const bool keep_ref = !recorded.empty() && !c.meter_ref.empty() && c.meter_ref != recorded && guard.is_protected("", recorded);
     std::string cause = std::string(store::to_string(kind)) + " requested" + (r.reason.empty() ? "" : ": " + r.reason);
     if (cfg.safety.dry_run) {
         c.rec.current = state::cancelled;
         c.rec.completed_at = t;
         cause = "dry run: would send " + to_hex(c.payload) + " on fPort " + std::to_string(c.f_port) +
                 (c.confirmed ? " (confirmed)" : "") + "; nothing sent";
-    } else if (kind == command_kind::relay_off) {
-        const verdict v = guard.check_disconnect(c.dev_eui, c.meter_ref, std::max(t, r.not_before.value_or(t)));
+    } else if (switches_off(c)) {
+        const verdict v = guard.check_disconnect(c.dev_eui, c.meter_ref, std::max(t, r.not_before.value_or(t)), recorded);
+        if (kind == command_kind::raw) cause += "; the frame may switch the relay off: guarded as a disconnect";
         if (v.what == verdict::decision::refuse) {
             ++st.refused;
             c.rec.current = state::failed;
@@ -1163,6 +1335,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
                       guard.local(*r.deadline);
         cause = c.rec.error;
     }
+    if (keep_ref) cause += "; the meter's reference on record, " + recorded + ", is protected and stays (the request named " + c.meter_ref + ")";
     c.created_at = c.updated_at = t;
     c.timer_at = next_timer(c, policy_for(c), t);
 
@@ -1180,9 +1353,10 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     transact([&](batch& b) {
         // Remember the meter's profile and reference; supersede the opposite command not yet on the radio.
         meter_row& m = meter_for(b, c.dev_eui);
-        if (m.profile != c.profile || (!c.meter_ref.empty() && m.meter_ref != c.meter_ref)) {
+        const bool new_ref = !c.meter_ref.empty() && m.meter_ref != c.meter_ref && !keep_ref;
+        if (m.profile != c.profile || new_ref) {
             m.profile = c.profile;
-            if (!c.meter_ref.empty()) m.meter_ref = c.meter_ref;
+            if (new_ref) m.meter_ref = c.meter_ref;
             m.updated_at = t;
         } else if (meter) {
             b.meters.erase(c.dev_eui);

@@ -175,6 +175,8 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
     std::map<std::string, json::object> device_keys;
     std::map<std::string, collection> collections;
     std::map<std::string, std::uint64_t> enqueue_requests; ///< per DevEUI (lower case), as they arrived
+    std::map<std::string, std::vector<accepted_item>> accepted;  ///< per DevEUI, the items the queue API took
+    std::map<std::string, std::deque<event_out>> recent_ups;     ///< per DevEUI, its last few `up` events
     // clock
     sys_time sim_epoch;
     std::chrono::steady_clock::time_point real_epoch;
@@ -185,10 +187,16 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
 
     impl(asio::any_io_executor executor, simulator_config c)
         : ex(executor), cfg(std::move(c)), acceptor(executor), ticker(executor), net(cfg.seed), rng(cfg.seed ^ 0x5eed) {
-        sim_epoch = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
+        sim_epoch = cfg.start ? *cfg.start : std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
         real_epoch = std::chrono::steady_clock::now();
         manual_now = sim_epoch;
-        net.set_sink([this](const event_out& e) { pending.push_back(e); }); // called under m
+        net.set_sink([this](const event_out& e) { // called under m
+            pending.push_back(e);
+            if (e.type != "up" || !cfg.keep_history) return;
+            auto& ups = recent_ups[e.dev_eui];
+            ups.push_back(e);
+            if (ups.size() > 8) ups.pop_front();
+        });
         net.set_event_order(cfg.order);
         init_collections();
         if (!cfg.mqtt_url.empty()) mqtt = detail::mqtt_publisher::create(cfg.mqtt_url, cfg.mqtt_qos);
@@ -478,7 +486,10 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                 bool flush = false;
                 if (auto* v = doc.is_object() ? doc.get_object().if_contains("flushQueue") : nullptr; v && v->is_bool()) flush = v->get_bool();
                 // fPort is a u32 in the API, cast to u8 when stored (reference: 257 becomes 1).
-                const std::string id = net.enqueue(*d, confirmed, static_cast<std::uint8_t>(fport & 0xFF), std::move(*data), expires, flush);
+                const auto port = static_cast<std::uint8_t>(fport & 0xFF);
+                const bytes kept = *data;
+                const std::string id = net.enqueue(*d, confirmed, port, std::move(*data), expires, flush);
+                if (cfg.keep_history) accepted[d->cfg.dev_eui].push_back({now_locked(), queue_entry{id, confirmed, port, kept, false, 0, expires}, flush});
                 return ok(json::object{{"id", id}});
             }
             return grpc_error(405, 12, "Method Not Allowed");
@@ -719,6 +730,8 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
         init_collections();
         hfaults = {};
         pending.clear();
+        accepted.clear();
+        recent_ups.clear();
     }
 
     void advance_locked(std::chrono::nanoseconds d) {
@@ -979,6 +992,23 @@ std::uint64_t simulator::enqueue_requests(const std::string& dev_eui) const {
     std::lock_guard lock(impl_->m);
     auto it = impl_->enqueue_requests.find(dev_eui);
     return it == impl_->enqueue_requests.end() ? 0 : it->second;
+}
+
+std::vector<accepted_item> simulator::accepted(const std::string& dev_eui) const {
+    std::lock_guard lock(impl_->m);
+    auto it = impl_->accepted.find(dev_eui);
+    return it == impl_->accepted.end() ? std::vector<accepted_item>{} : it->second;
+}
+
+bool simulator::replay_uplink(const std::string& dev_eui, std::size_t back) {
+    {
+        std::lock_guard lock(impl_->m);
+        auto it = impl_->recent_ups.find(dev_eui);
+        if (it == impl_->recent_ups.end() || back >= it->second.size()) return false;
+        impl_->pending.push_back(it->second[it->second.size() - 1 - back]);
+    }
+    impl_->flush_events();
+    return true;
 }
 
 std::uint64_t simulator::events_emitted() const {

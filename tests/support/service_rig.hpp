@@ -39,6 +39,7 @@ inline void settle(service::service& svc) {
 inline sim::simulator_config manual_sim() {
     sim::simulator_config c;
     c.manual_time = true;
+    c.keep_history = true;
     return c;
 }
 

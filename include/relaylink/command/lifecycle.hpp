@@ -133,15 +133,27 @@ struct left_queue {
 /// The meter fell silent after this disconnect went out (its bridge is powered from the load side):
 /// stop, so that restoring power on site does not cut it again with a retry.
 struct device_silent { std::string detail; };
+/// The safety guard, checked again as a disconnect is about to go out, refuses it now (the meter is
+/// protected, or the policy refuses disconnects outside the windows and this one's has closed).
+struct guard_refused { std::string why; };
+/// A disconnect is outside its window: about to be dispatched after the window closed (a retry, a
+/// backoff, an enqueue that kept failing), or dropped by ChirpStack at the window's end (its item's
+/// `expiresAt`) before an uplink came. It waits for `next_window`; an item that was queued and dropped
+/// counts as an attempt. No next window (within a year): failed.
+struct window_closed {
+    std::optional<sys_time> next_window;
+    std::string why;
+};
 
 using input = std::variant<dispatch_begin, enqueue_succeeded, enqueue_failed, reconciled, txack_received, ack_received,
                            reply_received, state_verified, log_received, timer_fired, cancel, supersede, flushed,
-                           left_queue, device_silent>;
+                           left_queue, device_silent, guard_refused, window_closed>;
 
 constexpr std::string_view input_name(const input& in) noexcept {
     constexpr std::string_view names[] = {"dispatch", "enqueue_ok", "enqueue_failed", "reconciled", "txack", "ack",
                                           "reply", "state_verified", "log", "timer", "cancel", "supersede",
-                                          "flushed", "left_queue", "device_silent"};
+                                          "flushed", "left_queue", "device_silent", "guard_refused",
+                                          "window_closed"};
     return names[in.index()];
 }
 
@@ -429,6 +441,26 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 }
                 if (st == state::queued) s.also({action_kind::flush_and_requeue});
                 return s.fail(why);
+            } else if constexpr (std::is_same_v<T, guard_refused>) {
+                if (st != state::pending) return s.ignore("the guard is checked as a command is dispatched");
+                return s.fail("refused by the safety guard: " + x.why);
+            } else if constexpr (std::is_same_v<T, window_closed>) {
+                if (st != state::pending && st != state::queued) return s.ignore("not waiting to go out");
+                if (!x.next_window) return s.fail(x.why + "; no disconnect window within a year");
+                const std::string until = "; waiting for the next window (" + format_rfc3339(*x.next_window) + ")";
+                if (st == state::pending) {
+                    r.not_before = x.next_window;
+                    return s.note(x.why + until);
+                }
+                if (r.retry_count >= p.max_retries)
+                    return s.fail(x.why + "; retries exhausted (" + std::to_string(p.max_retries) + "): not enqueued again");
+                ++r.retry_count;
+                r.queue_item_id.clear();
+                r.f_cnt_down.reset();
+                r.next_attempt_at.reset();
+                r.not_before = x.next_window;
+                return s.go(state::pending, x.why + until + ", then enqueue again (attempt " + std::to_string(r.retry_count + 1) +
+                                                " of " + std::to_string(p.max_retries + 1) + ")");
             } else {
                 return s.ignore("unhandled input");
             }

@@ -212,6 +212,28 @@ struct profile {
         return make_error_code(modbus::errc::unsupported_function);
     }
 
+    /// Whether a raw frame sent to this device may switch its relay off, for the safety guard. Only a
+    /// frame that is provably harmless is false: a Modbus read, the profile's own relay-on frame, or a
+    /// write to this slave that touches none of the relay's coils or registers. Everything else —
+    /// the relay-off frame, another write to the relay's address, a write to another slave or the
+    /// broadcast address on the bridge's bus, a frame that is not Modbus RTU — is guarded as a
+    /// disconnect. A profile without a relay-off write has no relay to guard.
+    bool may_switch_off(std::span<const std::uint8_t> payload) const {
+        if (relay_off.values.empty()) return false;
+        auto r = modbus::parse_request(payload);
+        if (!r) return true; // not a frame we can read: it may be anything
+        if (modbus::is_read(r->function)) return false;
+        if (r->slave != slave) return true;
+        if (*r == relay_request(true)) return false;
+        auto space = [](modbus::function_code f) {
+            return f == modbus::function_code::write_single_coil || f == modbus::function_code::write_multiple_coils ? 0 : 1;
+        };
+        if (space(r->function) != space(relay_off.function)) return false;
+        const std::size_t from = r->address, to = from + r->quantity;
+        const std::size_t relay_from = relay_off.address, relay_to = relay_from + relay_off.values.size();
+        return from < relay_to && relay_from < to;
+    }
+
     bool answers_to(std::string_view n) const noexcept {
         if (name == n) return true;
         for (const auto& a : aliases)

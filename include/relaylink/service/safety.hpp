@@ -49,14 +49,23 @@ public:
     const safety_policy& policy() const noexcept;
 
     /// Judge a disconnect of `dev_eui` / `meter_ref` that would go out at `at` (now, or its
-    /// not_before). An allowed or deferred disconnect takes a rate-limit slot.
-    verdict check_disconnect(const std::string& dev_eui, const std::string& meter_ref, sys_time at);
+    /// not_before). `recorded_ref` is the reference the meter's record holds: protection follows the
+    /// meter, whatever reference the request gives. An allowed or deferred disconnect takes a
+    /// rate-limit slot.
+    verdict check_disconnect(const std::string& dev_eui, const std::string& meter_ref, sys_time at,
+                             const std::string& recorded_ref = {});
 
-    bool is_protected(const std::string& dev_eui, const std::string& meter_ref) const;
+    /// Whether the DevEUI, the request's reference or the recorded reference is protected.
+    bool is_protected(const std::string& dev_eui, const std::string& meter_ref, const std::string& recorded_ref = {}) const;
+    /// "meter X is protected (…): never disconnected automatically", naming the protected identity.
+    std::string protected_reason(const std::string& dev_eui, const std::string& meter_ref, const std::string& recorded_ref = {}) const;
     /// Whether `t` is inside an allowed window (always true with windows off).
     bool in_window(sys_time t) const;
     /// The first instant at or after `t` inside a window; none when there is none within a year.
     std::optional<sys_time> next_window(sys_time t) const;
+    /// When the window holding `t` closes (the queue item's latest `expiresAt`); none when `t` is
+    /// outside every window, or windows are off.
+    std::optional<sys_time> window_end(sys_time t) const;
     /// "2026-11-27 08:00 SAST" — a time as the guard's zone shows it.
     std::string local(sys_time t) const;
 

@@ -111,6 +111,7 @@ struct service_stats {
     std::uint64_t device_op_failures = 0;    ///< device queue reads, flushes and device reads that failed (retried with a backoff)
     std::uint64_t rejoins = 0;               ///< join events of devices with queued commands (their queue is read again)
     std::uint64_t gateway_errors = 0;        ///< log DOWNLINK_GATEWAY events (the gateway refused to transmit)
+    std::uint64_t replays_ignored = 0;       ///< uplinks heard again, or answering a command from before it was claimed: no effect
     std::uint64_t store_errors = 0;          ///< store failures on the service's own thread (left for a later retry)
     std::string last_store_error;            ///< the latest of them, in words
 };

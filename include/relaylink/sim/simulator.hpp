@@ -49,6 +49,18 @@ struct simulator_config {
                                                  ///< lost. Set 1 as a deployment should (`qos = 1` under [integration.mqtt])
     event_order order = event_order::observed;   ///< the events of one uplink: as ChirpStack was seen to publish them, or shuffled
     std::chrono::milliseconds tick{10};          ///< how often (real time) due uplinks are run
+    /// Keep, per device, every item the queue API accepted and its last 8 `up` events, for accepted()
+    /// and replay_uplink() (tests; off by default: at scale it would cost ~10 KiB per device).
+    std::optional<sys_time> start;               ///< the clock's first instant (default: now), e.g. a test's Monday 07:55
+    bool keep_history = false;
+};
+
+/// An item the queue API accepted (an enqueue or a flush's placeholder), when it did: what reached
+/// ChirpStack, for tests that check what was enqueued and at which moment.
+struct accepted_item {
+    sys_time at;
+    queue_entry item;
+    bool flush_queue = false;
 };
 
 /// A device as the control API shows it.
@@ -105,6 +117,12 @@ public:
     /// the simulator or not, whatever fault they then suffered: what "enqueued N times" means on the wire.
     std::uint64_t enqueue_requests(const std::string& dev_eui) const;
     std::uint64_t events_published_mqtt() const; ///< 0 without mqtt_url
+    /// Every item the queue API accepted for a device, in order (with keep_history).
+    std::vector<accepted_item> accepted(const std::string& dev_eui) const;
+    /// Publish one of the device's recent `up` events again, unchanged (`back` = 0: the latest; the last
+    /// 8 are kept): what an MQTT redelivery (at least once), a repeated POST or a replay by an attacker
+    /// who captured it delivers. False when there is no such uplink (or no keep_history).
+    bool replay_uplink(const std::string& dev_eui, std::size_t back = 0);
 
 private:
     struct impl;
