@@ -11,7 +11,8 @@ namespace relaylink::ingest::detail {
 
 struct counters {
     std::atomic<std::uint64_t> received{0}, delivered{0}, malformed{0}, foreign{0}, unsupported{0}, rejected{0},
-        sink_errors{0}, connects{0}, connect_failures{0}, connections_lost{0};
+        sink_errors{0}, connects{0}, connect_failures{0}, connections_lost{0}, overloaded{0}, evicted{0}, timed_out{0},
+        logs_suppressed{0};
     source_stats snapshot() const;
 };
 

@@ -27,6 +27,10 @@ source_stats counters::snapshot() const {
     s.connects = connects.load();
     s.connect_failures = connect_failures.load();
     s.connections_lost = connections_lost.load();
+    s.overloaded = overloaded.load();
+    s.evicted = evicted.load();
+    s.timed_out = timed_out.load();
+    s.logs_suppressed = logs_suppressed.load();
     return s;
 }
 

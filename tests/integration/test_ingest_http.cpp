@@ -6,7 +6,13 @@
 
 #include <relaylink/ingest/http_integration.hpp>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -179,6 +185,9 @@ TEST(IngestHttp, EachRefusalHasItsStatusAndAReasonAPersonCanActOn) {
     EXPECT_NE(a.body.find("missing ?event=<type>"), std::string::npos) << a.body;
     a = send(port, "/?event=UP!", up_json(A), ok);
     EXPECT_EQ(a.status, 400);
+    a = send(port, "/?event=uplink", up_json(A), ok); // well formed, but not one of ChirpStack's types
+    EXPECT_EQ(a.status, 400);
+    EXPECT_NE(a.body.find("'uplink' is not one of ChirpStack's event types (up, join"), std::string::npos) << a.body;
     a = send(port, "/?event=up", "{\"deduplicationId\":", ok);
     EXPECT_EQ(a.status, 400);
     EXPECT_NE(a.body.find("not valid JSON"), std::string::npos) << a.body;
@@ -199,15 +208,157 @@ TEST(IngestHttp, EachRefusalHasItsStatusAndAReasonAPersonCanActOn) {
     EXPECT_EQ(a.status, 200) << a.body;
 
     const auto s = srv.http->stats();
-    EXPECT_EQ(s.received, 14u);
+    EXPECT_EQ(s.received, 15u);
     EXPECT_EQ(s.delivered, 2u);
     EXPECT_EQ(s.rejected, 5u); // 2 × 401, 2 × 413, 405
     EXPECT_EQ(s.unsupported, 2u);
-    EXPECT_EQ(s.malformed, 4u);
+    EXPECT_EQ(s.malformed, 5u);
     EXPECT_EQ(s.foreign, 1u);
     EXPECT_EQ(srv.count(), 2u);
     std::lock_guard lock(mu);
     EXPECT_FALSE(warnings.empty());
+}
+
+namespace {
+
+/// Many connections at once, from one thread: each opens, sends `request` (all of it, or only `prefix`
+/// then a byte every `trickle` until `hold` has passed), and records the status it was answered with
+/// (0: closed without an answer).
+struct crowd {
+    asio::io_context io;
+    std::vector<int> statuses;
+    unsigned short port;
+    explicit crowd(unsigned short p) : port(p) {}
+
+    asio::awaitable<void> one(std::size_t i, std::string request, std::chrono::milliseconds trickle, std::chrono::milliseconds hold) {
+        beast::tcp_stream s(co_await asio::this_coro::executor);
+        beast::error_code ec;
+        s.expires_after(std::chrono::seconds(30));
+        co_await s.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) co_return;
+        if (trickle.count() == 0) {
+            co_await asio::async_write(s, asio::buffer(request), asio::redirect_error(asio::use_awaitable, ec));
+        } else { // slowloris: a header that never ends
+            co_await asio::async_write(s, asio::buffer(request), asio::redirect_error(asio::use_awaitable, ec));
+            asio::steady_timer t(co_await asio::this_coro::executor);
+            const auto until = std::chrono::steady_clock::now() + hold;
+            while (!ec && std::chrono::steady_clock::now() < until) {
+                t.expires_after(trickle);
+                co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                co_await asio::async_write(s, asio::buffer(std::string("X")), asio::redirect_error(asio::use_awaitable, ec));
+            }
+        }
+        beast::flat_buffer buf;
+        http::response<http::string_body> res;
+        co_await http::async_read(s, buf, res, asio::redirect_error(asio::use_awaitable, ec));
+        if (!ec || res.result_int() != 0) statuses[i] = static_cast<int>(res.result_int());
+    }
+    void add(std::string request, std::chrono::milliseconds trickle = {}, std::chrono::milliseconds hold = {}) {
+        statuses.push_back(0);
+        asio::co_spawn(io, one(statuses.size() - 1, std::move(request), trickle, hold), asio::detached);
+    }
+    std::thread run() {
+        return std::thread([this] { io.run(); });
+    }
+    std::size_t with(int status) const { return static_cast<std::size_t>(std::count(statuses.begin(), statuses.end(), status)); }
+};
+
+std::string raw_post(const std::string& body, const std::string& secret) {
+    return "POST /?event=up HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Relaylink-Secret: " + secret +
+           "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::vector<std::string> captured_warnings(ingest::http_integration_config& cfg, std::mutex& mu, std::vector<std::string>& out) {
+    cfg.log = [&](ingest::log_level l, std::string_view m) {
+        if (l < ingest::log_level::warning) return;
+        std::lock_guard lock(mu);
+        out.emplace_back(m);
+    };
+    return {};
+}
+
+} // namespace
+
+TEST(IngestHttp, SlowConnectionsCannotKeepLegitimateEventsOut) {
+    ingest::http_integration_config cfg;
+    cfg.secret = "s3cret";
+    cfg.header_timeout = 3000ms;
+    std::mutex mu;
+    std::vector<std::string> warnings;
+    captured_warnings(cfg, mu, warnings);
+    server srv(cfg);
+    crowd slow(srv.http->port());
+    for (int i = 0; i < 300; ++i) slow.add("POST /?event=up HTTP/1.1\r\nHost: x\r\nX-Pad: ", 200ms, 2500ms); // slowloris
+    auto t = slow.run();
+    std::this_thread::sleep_for(800ms); // all 300 connected and trickling: more than the 256 slots
+    post_options ok;
+    ok.headers = {{"X-Relaylink-Secret", "s3cret"}};
+    int served = 0;
+    for (int i = 0; i < 50; ++i) {
+        const auto a = send(srv.http->port(), "/?event=up", up_json(A, "dedup-" + std::to_string(i)), ok);
+        served += a.status == 200;
+    }
+    t.join();
+    EXPECT_EQ(served, 50) << "every legitimate POST is served while slow connections hold the slots";
+    EXPECT_EQ(srv.count(), 50u);
+    const auto s = srv.http->stats();
+    EXPECT_GT(s.evicted, 44u) << "the 44 slow ones beyond the limit, and the slots legitimate ones needed";
+    std::printf("slowloris: 300 slow connections, 50 of 50 legitimate POSTs served; %llu evicted, %llu timed out, %zu slow ones answered 503\n",
+                static_cast<unsigned long long>(s.evicted), static_cast<unsigned long long>(s.timed_out), slow.with(503));
+    // The slow ones were answered (503 when closed for room) or closed by the header timeout.
+    EXPECT_GT(slow.with(503), 0u);
+    std::lock_guard lock(mu);
+    EXPECT_LE(warnings.size(), 11u) << "warnings at a bounded rate, not one per refused connection";
+    EXPECT_GT(s.logs_suppressed, 0u);
+}
+
+TEST(IngestHttp, AHeaderThatDoesNotArriveInTimeClosesTheConnection) {
+    ingest::http_integration_config cfg;
+    cfg.header_timeout = 300ms;
+    server srv(cfg);
+    crowd slow(srv.http->port());
+    slow.add("POST /?event=up HTTP/1.1\r\nHost: x\r\n", 100ms, 5000ms);
+    const auto start = std::chrono::steady_clock::now();
+    slow.run().join();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "the server closed it long before the client gave up";
+    EXPECT_EQ(srv.http->stats().timed_out, 1u);
+}
+
+TEST(IngestHttp, AThousandConcurrentConnectionsAreEachAnsweredAndLegitimateEventsGetThrough) {
+    ingest::http_integration_config cfg;
+    cfg.secret = "s3cret";
+    server srv(cfg);
+    crowd flood(srv.http->port());
+    const std::string bad = raw_post(up_json(A), "wrong"), good_body = up_json(B);
+    for (int i = 0; i < 1000; ++i) flood.add(i % 2 ? bad : raw_post(up_json(B, "flood-" + std::to_string(i)), "s3cret"));
+    auto t = flood.run();
+    post_options ok;
+    ok.headers = {{"X-Relaylink-Secret", "s3cret"}};
+    int served = 0;
+    for (int i = 0; i < 20; ++i) served += send(srv.http->port(), "/?event=up", up_json(A, "legit-" + std::to_string(i)), ok).status == 200;
+    t.join();
+    EXPECT_EQ(flood.with(0), 0u) << "no connection closed without an answer";
+    EXPECT_EQ(flood.with(200) + flood.with(401) + flood.with(503), 1000u);
+    EXPECT_EQ(flood.with(401) + flood.with(503) >= 500, true);
+    EXPECT_EQ(served, 20) << "the legitimate sender is not shut out by the flood";
+    EXPECT_EQ(srv.count(), flood.with(200) + 20);
+    std::printf("flood: 1000 connections answered 200 × %zu, 401 × %zu, 503 × %zu, none unanswered; 20 of 20 legitimate served\n",
+                flood.with(200), flood.with(401), flood.with(503));
+}
+
+TEST(IngestHttp, ListeningBeyondLoopbackWithoutASecretIsWarnedAbout) {
+    for (const char* address : {"0.0.0.0", "127.0.0.1"}) {
+        ingest::http_integration_config cfg;
+        cfg.address = address;
+        std::mutex mu;
+        std::vector<std::string> warnings;
+        captured_warnings(cfg, mu, warnings);
+        server srv(cfg);
+        std::lock_guard lock(mu);
+        const bool warned = std::any_of(warnings.begin(), warnings.end(), [](const std::string& w) { return w.find("without a shared secret") != std::string::npos; });
+        EXPECT_EQ(warned, std::string(address) == "0.0.0.0") << address;
+    }
 }
 
 TEST(IngestHttp, AnswersAtOnceWhileTheServiceCannotCommit) {

@@ -668,6 +668,7 @@ void bind_service(py::module_& m) {
             d["device_op_failures"] = x.device_op_failures;
             d["rejoins"] = x.rejoins;
             d["gateway_errors"] = x.gateway_errors;
+            d["replays_ignored"] = x.replays_ignored;
             d["store_errors"] = x.store_errors;
             d["last_store_error"] = x.last_store_error;
             return d;

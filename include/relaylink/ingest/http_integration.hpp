@@ -7,7 +7,14 @@
 // still precise so they read well in ChirpStack's log:
 //   401 wrong or missing shared secret      413 body larger than body_limit
 //   415 a protobuf body (set the integration's encoding to JSON)
-//   400 no ?event=, or not a readable event  404 another path   405 not POST
+//   400 no ?event=, an unknown event type, or not a readable event  404 another path   405 not POST
+//   503 the connection limit is held by senders that proved themselves (answered at once, then closed)
+//
+// Held off: a new connection must send its first header within `header_timeout` and pass the secret
+// check before it may stay (keep-alive, `idle_timeout`); at the connection limit the oldest connection
+// that has proven nothing yet (or an idle keep-alive one) is closed to make room, and only when every
+// slot is held by a proven sender is the newcomer answered 503. Warnings are written at most 10 a
+// minute (the rest counted). Listening beyond loopback without a secret is warned about at start().
 #pragma once
 
 #include <relaylink/ingest/source.hpp>
@@ -29,8 +36,11 @@ struct http_integration_config {
     std::string secret;
     std::string secret_header = "X-Relaylink-Secret";
     std::size_t body_limit = 64 * 1024; ///< larger bodies: 413 (ChirpStack's events are a few KiB)
-    std::size_t max_connections = 256;  ///< more are closed at once
+    std::size_t max_connections = 256;  ///< at most this many at once (see above: eviction, then 503)
     std::chrono::seconds idle_timeout{30}; ///< a keep-alive connection with no request is closed
+    /// A new connection's first header (method, path, secret) must arrive within this, and a body
+    /// within it after its header: a slow sender holds a slot no longer.
+    std::chrono::milliseconds header_timeout{5000};
     log_fn log;
 };
 

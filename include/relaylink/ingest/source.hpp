@@ -42,6 +42,10 @@ struct source_stats {
     std::uint64_t connects = 0;     ///< MQTT: successful connections (the first and each reconnect)
     std::uint64_t connect_failures = 0;
     std::uint64_t connections_lost = 0;
+    std::uint64_t overloaded = 0;       ///< HTTP: connections answered 503 at once (the limit held by proven senders)
+    std::uint64_t evicted = 0;          ///< HTTP: connections closed to make room (no request proven yet, or idle)
+    std::uint64_t timed_out = 0;        ///< HTTP: connections whose header did not arrive within header_timeout
+    std::uint64_t logs_suppressed = 0;  ///< warnings not written (more than 10 a minute)
 };
 
 } // namespace relaylink::ingest
