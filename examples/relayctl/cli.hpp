@@ -49,7 +49,7 @@ std::string one_eui(const args& a, const char* cmd);
 std::string checked_eui(const args& a, const char* cmd);
 
 /// The ChirpStack options every network command takes.
-inline const std::set<std::string> net_valued = {"url", "api-key", "timeout"};
+inline const std::set<std::string> net_valued = {"url", "api-key", "api-key-file", "timeout"};
 /// Client settings from --url / --api-key / --timeout, else the environment; usage_error without a key.
 relaylink::chirpstack::config client_config(const args& a);
 /// "10m" → 600 s (units s, m, h, d); usage_error naming `option` otherwise.

@@ -1,6 +1,11 @@
 // relayctl enqueue | queue | flush | device: ChirpStack's device queue and devices, from the shell.
 #include "cli.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
 #include <relaylink/chirpstack/sync_client.hpp>
 #include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/encoding.hpp>
@@ -50,9 +55,20 @@ relaylink::chirpstack::config client_config(const args& a) {
     relaylink::chirpstack::config c = *env;
     if (auto u = a.value("url")) c.url = *u;
     if (auto k = a.value("api-key")) c.api_key = *k;
+    if (auto f = a.value("api-key-file")) {
+        if (a.value("api-key")) throw usage_error("give --api-key or --api-key-file, not both");
+        std::ifstream in(*f, std::ios::binary);
+        if (!in) throw usage_error("--api-key-file " + *f + ": cannot be read (" + std::strerror(errno) + ")");
+        std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ' || key.back() == '\t')) key.pop_back();
+        if (key.empty() || key.size() > 4096 || key.find_first_of("\r\n") != std::string::npos)
+            throw usage_error("--api-key-file " + *f + ": must hold the API key alone, on one line");
+        c.api_key = std::move(key);
+    }
     c.request_timeout = std::chrono::milliseconds(a.integer("timeout", 10, 1, 3600) * 1000);
     if (c.api_key.empty())
-        throw usage_error("no API key: pass --api-key or set CHIRPSTACK_API_KEY (create one in ChirpStack's web UI under API keys)");
+        throw usage_error("no API key: set CHIRPSTACK_API_KEY or pass --api-key-file FILE (or --api-key KEY, which other users "
+                          "can read in `ps`); create one in ChirpStack's web UI under API keys");
     return c;
 }
 

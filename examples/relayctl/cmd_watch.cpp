@@ -9,6 +9,7 @@
 #include <relaylink/ingest/mqtt_source.hpp>
 #include <relaylink/service/report.hpp>
 #include <relaylink/time.hpp>
+#include <relaylink/redact.hpp>
 
 #include <boost/json.hpp>
 
@@ -50,7 +51,7 @@ class mqtt_event_source final : public event_source {
 public:
     mqtt_event_source(ing::mqtt_config c, ing::event_sink sink) : src_(std::move(c), std::move(sink)) { src_.start(); }
     std::string describe() const override {
-        return "MQTT " + src_.settings().url + " (" + src_.subscription() + ", client id " + src_.settings().client_id + ")";
+        return "MQTT " + relaylink::redact_url(src_.settings().url) + " (" + src_.subscription() + ", client id " + src_.settings().client_id + ")";
     }
     ing::source_stats stats() const override { return src_.stats(); }
     bool wait_ready(std::chrono::milliseconds t) const override { return src_.wait_connected(t); }

@@ -22,7 +22,8 @@ commands:
         check a Modbus RTU reply against the request it answers
 
 ChirpStack (options: --url URL, default $CHIRPSTACK_API_URL or http://localhost:8090;
-            --api-key KEY, default $CHIRPSTACK_API_KEY; --timeout SECONDS; --json):
+            --api-key-file FILE or --api-key KEY, default $CHIRPSTACK_API_KEY — prefer the variable or the file:
+            other users of the machine can read a --api-key KEY in `ps`; --timeout SECONDS; --json):
   enqueue <devEui> --fport N --data-hex HEX [--confirmed] [--expires-in 10m] [--flush]
         queue a downlink; prints ChirpStack's queue item id. --flush first deletes the items not sent yet
         (ChirpStack 4.18+ keeps one that was sent and awaits its ACK)

@@ -1,6 +1,7 @@
 // chirpstack::client: validation, JSON bodies and typed results over the connection pool.
 #include <relaylink/chirpstack/client.hpp>
 #include <relaylink/chirpstack/validate.hpp>
+#include <relaylink/redact.hpp>
 
 #include "http_pool.hpp"
 
@@ -52,12 +53,6 @@ auto associations_of(const asio::any_io_executor& ex, const Handler& h) {
     return [hex = asio::get_associated_executor(h, ex), slot = asio::get_associated_cancellation_slot(h)](auto f) {
         return asio::bind_cancellation_slot(slot, asio::bind_executor(hex, std::move(f)));
     };
-}
-
-std::string scrub(std::string s, const std::string& secret) {
-    if (secret.empty()) return s;
-    for (auto at = s.find(secret); at != std::string::npos; at = s.find(secret, at)) s.replace(at, secret.size(), "***");
-    return s;
 }
 
 std::string excerpt(std::string_view body) {
@@ -226,17 +221,17 @@ device to_device(const json::value& v) {
 
 /// Parse a 2xx body as JSON, then convert; conversion failures become malformed_response.
 template <class T, class Convert>
-std::pair<error_code, T> convert(const http_response& resp, diagnostics* d, const char* what, Convert f) {
+std::pair<error_code, T> convert(const http_response& resp, diagnostics* d, const call_context& ctx, const char* what, Convert f) {
     error_code jec;
     json::value v = json::parse(resp.body, jec);
     if (jec) {
-        if (d) d->message = std::string("ChirpStack's ") + what + " response is not JSON: '" + excerpt(resp.body) + "'";
+        if (d) d->message = std::string("ChirpStack's ") + what + " response is not JSON: '" + scrub(excerpt(resp.body), ctx.secret) + "'";
         return {make_error_code(errc::malformed_response), T{}};
     }
     try {
         return {error_code{}, f(v)};
     } catch (const malformed& m) {
-        if (d) d->message = std::string("ChirpStack's ") + what + " response: " + m.what();
+        if (d) d->message = scrub(std::string("ChirpStack's ") + what + " response: " + m.what(), ctx.secret);
         return {make_error_code(errc::malformed_response), T{}};
     } catch (const std::exception& e) {
         if (d) d->message = std::string("ChirpStack's ") + what + " response: " + e.what();
@@ -297,7 +292,7 @@ void client::post_enqueue(const std::string& eui, std::string body, diagnostics*
             }
             return std::move(h)(ec, std::string{});
         }
-        auto [cec, id] = convert<std::string>(resp, d, "enqueue", [](const json::value& v) {
+        auto [cec, id] = convert<std::string>(resp, d, key, "enqueue", [](const json::value& v) {
             auto s = str(object_of(v, "response"), "id", "");
             if (s.empty()) throw malformed("field 'id' is empty");
             return s;
@@ -318,7 +313,7 @@ void client::do_get_queue(std::string eui, diagnostics* d,
             explain(d, ec, resp, key);
             return std::move(h)(ec, std::vector<queue_item>{});
         }
-        auto [cec, items] = convert<std::vector<queue_item>>(resp, d, "device queue", [](const json::value& v) {
+        auto [cec, items] = convert<std::vector<queue_item>>(resp, d, key, "device queue", [](const json::value& v) {
             const auto& o = object_of(v, "response");
             std::vector<queue_item> out;
             auto* r = o.if_contains("result");
@@ -355,7 +350,7 @@ void client::do_get_device(std::string eui, diagnostics* d, asio::any_completion
             explain(d, ec, resp, key);
             return std::move(h)(ec, device{});
         }
-        auto [cec, dev] = convert<device>(resp, d, "device", to_device);
+        auto [cec, dev] = convert<device>(resp, d, key, "device", to_device);
         std::move(h)(cec, std::move(dev));
     });
     pool_->async_exchange(http_request{method::get, "/api/devices/" + *norm, {}}, d, std::move(cont));
@@ -372,7 +367,7 @@ void client::do_next_f_cnt_down(std::string eui, diagnostics* d,
             explain(d, ec, resp, key);
             return std::move(h)(ec, 0u);
         }
-        auto [cec, n] = convert<std::uint32_t>(resp, d, "get-next-f-cnt-down", [](const json::value& v) {
+        auto [cec, n] = convert<std::uint32_t>(resp, d, key, "get-next-f-cnt-down", [](const json::value& v) {
             return static_cast<std::uint32_t>(number(object_of(v, "response"), "fCntDown", "", 0xFFFFFFFFULL));
         });
         std::move(h)(cec, n);
@@ -395,7 +390,7 @@ void client::do_request(method m, std::string target, std::optional<json::value>
             return std::move(h)(ec, json::value{});
         }
         if (resp.body.empty()) return std::move(h)(ec, json::value(json::object{}));
-        auto [cec, v] = convert<json::value>(resp, d, "API", [](const json::value& x) { return x; });
+        auto [cec, v] = convert<json::value>(resp, d, key, "API", [](const json::value& x) { return x; });
         std::move(h)(cec, std::move(v));
     });
     pool_->async_exchange(http_request{m, std::move(target), body ? json::serialize(*body) : std::string{}}, d,

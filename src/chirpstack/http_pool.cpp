@@ -1,6 +1,7 @@
 // The connection pool: C++20 coroutines on a strand, Beast for HTTP/1.1 and TLS. All Beast code of
 // the client lives in this one translation unit (compile time on 2 cores).
 #include "http_pool.hpp"
+#include <relaylink/redact.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -43,7 +44,7 @@ bool parse_base_url(const std::string& url, base_url& out, std::string& why) {
         out.tls = true;
         s.remove_prefix(8);
     } else {
-        why = "ChirpStack URL must start with http:// or https://, got '" + url + "'";
+        why = "ChirpStack URL must start with http:// or https://, got '" + redact_url(url) + "'";
         return false;
     }
     const auto slash = s.find('/');
@@ -57,14 +58,14 @@ bool parse_base_url(const std::string& url, base_url& out, std::string& why) {
     if (authority.starts_with('[')) {
         const auto close = authority.find(']');
         if (close == std::string_view::npos) {
-            why = "ChirpStack URL has an unclosed IPv6 address: '" + url + "'";
+            why = "ChirpStack URL has an unclosed IPv6 address: '" + redact_url(url) + "'";
             return false;
         }
         host = authority.substr(1, close - 1);
         auto rest = authority.substr(close + 1);
         if (!rest.empty()) {
             if (rest[0] != ':') {
-                why = "ChirpStack URL has junk after the IPv6 address: '" + url + "'";
+                why = "ChirpStack URL has junk after the IPv6 address: '" + redact_url(url) + "'";
                 return false;
             }
             port = rest.substr(1);
@@ -75,11 +76,11 @@ bool parse_base_url(const std::string& url, base_url& out, std::string& why) {
         if (colon != std::string_view::npos) port = authority.substr(colon + 1);
     }
     if (host.empty()) {
-        why = "ChirpStack URL has no host: '" + url + "'";
+        why = "ChirpStack URL has no host: '" + redact_url(url) + "'";
         return false;
     }
     if (port.empty() && authority.find(':') != std::string_view::npos && !authority.starts_with('[')) {
-        why = "ChirpStack URL has an empty port: '" + url + "'";
+        why = "ChirpStack URL has an empty port: '" + redact_url(url) + "'";
         return false;
     }
     if (!port.empty()) {
@@ -96,7 +97,7 @@ bool parse_base_url(const std::string& url, base_url& out, std::string& why) {
         }
     }
     if (path.find_first_of("?#") != std::string_view::npos) {
-        why = "ChirpStack URL must not carry a query or fragment: '" + url + "'";
+        why = "ChirpStack URL must not carry a query or fragment (an API key goes in api_key, sent as a header): '" + redact_url(url) + "'";
         return false;
     }
     out.host = std::string(host);

@@ -4,6 +4,7 @@
 #include "intake.hpp"
 
 #include <relaylink/ingest/mqtt_source.hpp>
+#include <relaylink/redact.hpp>
 
 #include <mqtt/async_client.h>
 
@@ -37,8 +38,8 @@ void check(const mqtt_config& c) {
     auto bad = [](const std::string& field, const std::string& why) { throw std::invalid_argument("MQTT " + field + ": " + why); };
     if (!(starts_with(c.url, "tcp://") || starts_with(c.url, "mqtt://") || starts_with(c.url, "ssl://") ||
           starts_with(c.url, "mqtts://") || starts_with(c.url, "ws://") || starts_with(c.url, "wss://")))
-        bad("url", "'" + c.url + "' must start with tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://");
-    if (c.url.find("://") + 3 >= c.url.size()) bad("url", "'" + c.url + "' names no host");
+        bad("url", "'" + redact_url(c.url) + "' must start with tcp://, mqtt://, ssl://, mqtts://, ws:// or wss://");
+    if (c.url.find("://") + 3 >= c.url.size()) bad("url", "'" + redact_url(c.url) + "' names no host");
     if (c.qos < 0 || c.qos > 2) bad("qos", std::to_string(c.qos) + " is not 0, 1 or 2");
     if (c.client_id.size() > 65535) bad("client_id", "longer than 65535 bytes");
     if (c.topic.empty()) bad("topic", "empty");
@@ -55,7 +56,7 @@ void check(const mqtt_config& c) {
     if (!c.password.empty() && c.username.empty()) bad("password", "given without a username");
     if (!c.key_file.empty() && c.cert_file.empty()) bad("key_file", "given without cert_file");
     if ((!c.ca_file.empty() || !c.cert_file.empty()) && !is_tls(c.url))
-        bad("url", "'" + c.url + "' is not TLS (ssl://, mqtts://, wss://) but certificates were given");
+        bad("url", "'" + redact_url(c.url) + "' is not TLS (ssl://, mqtts://, wss://) but certificates were given");
     for (const auto* f : {&c.ca_file, &c.cert_file, &c.key_file})
         if (!f->empty() && ::access(f->c_str(), R_OK) != 0) bad("certificate", "cannot read '" + *f + "'");
     if (c.keep_alive.count() < 0 || c.keep_alive > std::chrono::seconds(65535)) bad("keep_alive", "must be 0–65535 s");
@@ -111,9 +112,9 @@ struct mqtt_source::impl {
             {
                 std::lock_guard lock(mu);
                 up = false;
-                error = "connection to " + cfg.url + " lost" + (cause.empty() ? "" : ": " + cause);
+                error = "connection to " + redact_url(cfg.url) + " lost" + (cause.empty() ? "" : ": " + cause);
             }
-            detail::log(cfg.log, log_level::warning, "MQTT: connection to " + cfg.url + " lost; reconnecting");
+            detail::log(cfg.log, log_level::warning, "MQTT: connection to " + redact_url(cfg.url) + " lost; reconnecting");
             cv.notify_all();
         });
     }
@@ -166,7 +167,7 @@ struct mqtt_source::impl {
             }
             cv.notify_all();
             detail::log(cfg.log, log_level::info,
-                        "MQTT: connected to " + cfg.url + " as '" + cfg.client_id + "', subscribed to '" + filter + "' (QoS " +
+                        "MQTT: connected to " + redact_url(cfg.url) + " as '" + cfg.client_id + "', subscribed to '" + filter + "' (QoS " +
                             std::to_string(cfg.qos) + (session ? ", session resumed)" : ", new session)"));
             return true;
         } catch (const std::exception& e) {
@@ -178,7 +179,7 @@ struct mqtt_source::impl {
                                   : " (is the broker speaking TLS on that port?)";
             {
                 std::lock_guard lock(mu);
-                error = "cannot connect to " + cfg.url + ": " + why;
+                error = "cannot connect to " + redact_url(cfg.url) + ": " + why;
             }
             ++count.connect_failures; // after the error is readable: a reader of the count finds its reason
             try {

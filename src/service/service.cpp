@@ -5,6 +5,7 @@
 #include <relaylink/service/service.hpp>
 
 #include <relaylink/chirpstack/validate.hpp>
+#include <relaylink/redact.hpp>
 #include <relaylink/service/missing_item.hpp>
 
 #include <boost/asio/post.hpp>
@@ -37,6 +38,30 @@ namespace {
 bool same_request(const command_row& a, const command_row& b) {
     return a.dev_eui == b.dev_eui && a.kind == b.kind && a.payload == b.payload && a.f_port == b.f_port &&
            a.profile == b.profile && a.meter_ref == b.meter_ref;
+}
+
+bool valid_utf8(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        if (n == 0 || i + n > s.size()) return false;
+        for (std::size_t k = 1; k < n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+        if (n == 2 && c < 0xC2) return false; // overlong
+        i += n;
+    }
+    return true;
+}
+
+/// A request's text field within its limits (see max_actor_size…): request_error naming it otherwise.
+void check_text(const char* field, std::string_view v, std::size_t max, bool multiline) {
+    if (v.size() > max)
+        throw request_error(field, std::string(field) + " must be at most " + std::to_string(max) + " bytes, got " + std::to_string(v.size()));
+    if (!valid_utf8(v)) throw request_error(field, std::string(field) + " is not valid UTF-8: '" + shown(v) + "'");
+    for (unsigned char c : v)
+        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7f)
+            throw request_error(field, std::string(field) + " must not contain control characters (found \\x" +
+                                           "0123456789ABCDEF"[c >> 4] + "0123456789ABCDEF"[c & 15] + "): '" + shown(v) + "'");
 }
 
 std::string describe(const command_row& c) {
@@ -221,7 +246,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::map<std::string, meter_row> meters;              ///< meters touched
         std::map<std::string, relay_state> meters_before;
         std::vector<std::pair<std::size_t, command::outcome>> done; ///< index into updates, what the step said
-        std::uint64_t ignored = 0, unmatched = 0; ///< counted into stats() only when the batch commits
+        std::uint64_t ignored = 0, unmatched = 0, untracked = 0; ///< counted into stats() only when the batch commits
         std::uint64_t gateway_errors = 0, rejoins = 0;
         std::size_t unobserved = 0;               ///< commands that left the queue without a txack seen
         std::string first_unobserved;             ///< the first of them, described
@@ -404,6 +429,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         remember_uplinks(b);
         st.ignored += b.ignored;
         st.uplinks_unmatched += b.unmatched;
+        st.uplinks_untracked += b.untracked;
         st.gateway_errors += b.gateway_errors;
         st.rejoins += b.rejoins;
         st.unobserved_downlinks += b.unobserved;
@@ -610,6 +636,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
                     b.first_replay = "uplink " + up.deduplication_id + " of " + dev + " (fCnt " + std::to_string(up.f_cnt) + ") arrived again: ignored";
                 return;
             }
+        }
+        if (!b.meters.contains(dev) && !db.meter(dev)) { // a device relaylink was never asked about: nothing to keep
+            ++b.untracked;
+            return;
         }
         if (const auto before = seen_of(b, dev); !before || up.f_cnt > before->f_cnt) {
             b.uplinks[dev] = uplink_seen{up.f_cnt, up.time};
@@ -1217,6 +1247,11 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     if (r.priority < 1 || r.priority > 10)
         throw request_error("priority", "priority must be 1 (lowest) to 10 (highest), not " + std::to_string(r.priority));
     if (r.actor.empty()) throw request_error("actor", "actor must name who asks (a user name, or \"system\")");
+    check_text("actor", r.actor, max_actor_size, false);
+    check_text("reason", r.reason, max_reason_size, true);
+    check_text("idempotency_key", r.idempotency_key, max_idempotency_key_size, false);
+    check_text("meter_ref", r.meter_ref, max_meter_ref_size, false);
+    check_text("profile", r.profile, max_profile_name_size, false);
 
     const auto meter = db.meter(*dev); // its profile on record, and its relay state (reconnects)
     std::string profile_name = r.profile;
@@ -1227,7 +1262,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
                                                profiles.describe_names());
     }
     const auto* prof = profiles.find(profile_name);
-    if (!prof) throw request_error("profile", "unknown profile '" + profile_name + "'; known: " + profiles.describe_names());
+    if (!prof) throw request_error("profile", "unknown profile '" + shown(profile_name) + "'; known: " + profiles.describe_names());
 
     command_row c;
     c.dev_eui = *dev;
@@ -1276,7 +1311,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     if (!c.idempotency_key.empty()) {
         if (auto existing = db.by_idempotency_key(c.idempotency_key)) {
             if (!same_request(*existing, c))
-                throw request_error("idempotency_key", "idempotency key '" + c.idempotency_key + "' was used for " + describe(*existing) +
+                throw request_error("idempotency_key", "idempotency key '" + shown(c.idempotency_key) + "' was used for " + describe(*existing) +
                                                            " with other parameters; use a new key for a new request");
             ++st.duplicates_returned;
             return *existing;
@@ -1343,7 +1378,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
         // Another writer took the key between our read and our insert.
         auto existing = db.by_idempotency_key(c.idempotency_key);
         if (!existing || !same_request(*existing, c))
-            throw request_error("idempotency_key", "idempotency key '" + c.idempotency_key + "' was just used with other parameters");
+            throw request_error("idempotency_key", "idempotency key '" + shown(c.idempotency_key) + "' was just used with other parameters");
         ++st.duplicates_returned;
         return *existing;
     }
@@ -1425,6 +1460,8 @@ store::command_row service::send(const request& r, command_kind kind, bytes payl
 
 std::optional<store::command_row> service::cancel(std::int64_t id, const std::string& actor, const std::string& reason) {
     const std::string who = actor.empty() ? "system" : actor;
+    check_text("actor", who, max_actor_size, false);
+    check_text("reason", reason, max_reason_size, true);
     return impl_->locked([&] {
         auto& s = *impl_;
         std::optional<command_row> out;
@@ -1478,16 +1515,43 @@ std::optional<command_view> service::command(std::int64_t id) const {
 }
 std::vector<store::command_row> service::history(const std::string& dev_eui, std::size_t limit) const {
     auto dev = chirpstack::normalize_dev_eui(dev_eui);
-    if (!dev) throw request_error("dev_eui", "DevEUI must be 16 hex digits, not '" + dev_eui + "'");
+    if (!dev) throw request_error("dev_eui", "DevEUI must be 16 hex digits, not '" + shown(dev_eui) + "'");
     return impl_->db.history(*dev, limit);
 }
 std::vector<store::command_row> service::open_commands() const { return impl_->db.open(); }
 std::optional<store::meter_row> service::meter(const std::string& dev_eui) const {
     auto dev = chirpstack::normalize_dev_eui(dev_eui);
-    if (!dev) throw request_error("dev_eui", "DevEUI must be 16 hex digits, not '" + dev_eui + "'");
+    if (!dev) throw request_error("dev_eui", "DevEUI must be 16 hex digits, not '" + shown(dev_eui) + "'");
     return impl_->db.meter(*dev);
 }
 std::vector<store::meter_row> service::meters(std::optional<store::relay_state> only) const { return impl_->db.meters(only); }
+
+store::meter_row service::track_meter(const std::string& dev_eui, const std::string& profile, const std::string& meter_ref) {
+    std::string why;
+    auto dev = chirpstack::normalize_dev_eui(dev_eui, &why);
+    if (!dev) throw request_error("dev_eui", why);
+    check_text("profile", profile, max_profile_name_size, false);
+    check_text("meter_ref", meter_ref, max_meter_ref_size, false);
+    const device::profile* prof = nullptr;
+    if (!profile.empty() && !(prof = impl_->profiles.find(profile)))
+        throw request_error("profile", "unknown profile '" + shown(profile) + "'; known: " + impl_->profiles.describe_names());
+    return impl_->locked([&] {
+        auto& s = *impl_;
+        meter_row out;
+        s.transact([&](impl::batch& b) {
+            meter_row& m = s.meter_for(b, *dev);
+            const bool keep_ref = !m.meter_ref.empty() && s.guard.is_protected("", m.meter_ref);
+            const bool changed = m.version == 0 || (prof && m.profile != prof->name) ||
+                                 (!meter_ref.empty() && m.meter_ref != meter_ref && !keep_ref);
+            if (prof) m.profile = prof->name;
+            if (!meter_ref.empty() && !keep_ref) m.meter_ref = meter_ref;
+            if (changed) m.updated_at = s.now();
+            out = m;
+            if (!changed) b.meters.erase(*dev);
+        });
+        return out;
+    });
+}
 std::map<command::state, std::size_t> service::counts() const { return impl_->db.counts(); }
 service_stats service::stats() const {
     std::lock_guard lock(impl_->mu);

@@ -4,6 +4,8 @@
 // own tasks).
 #include "mqtt_publisher.hpp"
 
+#include <relaylink/redact.hpp>
+
 #include <mqtt/async_client.h>
 
 #include <atomic>
@@ -58,7 +60,7 @@ private:
 std::unique_ptr<mqtt_publisher> mqtt_publisher::create(const std::string& url, int qos) {
     if (!(url.rfind("tcp://", 0) == 0 || url.rfind("mqtt://", 0) == 0 || url.rfind("ssl://", 0) == 0 ||
           url.rfind("mqtts://", 0) == 0 || url.rfind("ws://", 0) == 0))
-        throw std::invalid_argument("MQTT broker URL must start with tcp://, mqtt://, ssl://, mqtts:// or ws://, got '" + url + "'");
+        throw std::invalid_argument("MQTT broker URL must start with tcp://, mqtt://, ssl://, mqtts:// or ws://, got '" + redact_url(url) + "'");
     if (qos < 0 || qos > 2) throw std::invalid_argument("MQTT QoS must be 0, 1 or 2");
     return std::make_unique<paho_publisher>(url, qos);
 }

@@ -678,8 +678,27 @@ std::unique_ptr<store> open_postgres(const std::string& conninfo, postgres_optio
     return std::make_unique<postgres_store>(conninfo, std::move(opt));
 }
 
+namespace {
+/// libpq's keyword form ("host=db port=5432 dbname=portal user=relaylink password=…"): its first
+/// word is one of libpq's connection keywords followed by '='. A SQLite path never starts so.
+bool keyword_dsn(const std::string& s) {
+    static const char* keywords[] = {"host", "hostaddr", "port", "dbname", "user", "password", "passfile", "service",
+                                     "sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "connect_timeout",
+                                     "options", "target_session_attrs", "gssencmode", "channel_binding"};
+    const auto first = s.find_first_not_of(" \t");
+    if (first == std::string::npos) return false;
+    const auto eq = s.find('=', first);
+    if (eq == std::string::npos) return false;
+    std::string key = s.substr(first, eq - first);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    for (const char* k : keywords)
+        if (key == k) return true;
+    return false;
+}
+} // namespace
+
 std::unique_ptr<store> open_url(const std::string& url, const postgres_options& pg, const sqlite_options& lite) {
-    if (url.starts_with("postgresql://") || url.starts_with("postgres://")) return open_postgres(url, pg);
+    if (url.starts_with("postgresql://") || url.starts_with("postgres://") || keyword_dsn(url)) return open_postgres(url, pg);
     if (url == ":memory:") return make_memory_store();
     if (url.empty()) throw store_error("no store given: a SQLite file path, a postgresql:// URL or :memory:");
     return open_sqlite(url, lite);

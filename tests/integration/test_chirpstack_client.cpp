@@ -480,6 +480,34 @@ TEST(ChirpStackClient, TheApiKeyNeverAppearsInMessages) {
     }
 }
 
+TEST(ChirpStackClient, A200ThatIsNotJsonAndEchoesTheKeyIsQuotedWithoutIt) {
+    fake_http_server s; // a proxy's login page, say, that shows the token it was sent
+    s.always("GET", queue_path, ok("<html>Authorization: Bearer test-key-0123456789 is not welcome</html>"));
+    s.always("POST", queue_path, ok("<html>token test-key-0123456789</html>"));
+    sync_client c(cfg_for(s));
+    for (const auto& e : {expect_api_error([&] { c.get_queue(eui); }), expect_api_error([&] { c.enqueue(eui, relay_off()); })}) {
+        EXPECT_EQ(e.code(), errc::malformed_response);
+        EXPECT_EQ(std::string(e.what()).find("test-key-0123456789"), std::string::npos) << e.what();
+        EXPECT_EQ(e.details().message.find("test-key-0123456789"), std::string::npos) << e.details().message;
+        EXPECT_NE(e.details().message.find("***"), std::string::npos) << e.details().message;
+    }
+}
+
+TEST(ChirpStackClient, AKeyInTheUrlIsNeverEchoedByItsRefusal) {
+    for (const char* bad : {"http://host/api?api_key=s3cr3t-k3y", "http://host/api#s3cr3t-k3y", "http://user:s3cr3t-k3y@host",
+                            "ftp://host/?token=s3cr3t-k3y", "http://host:99999/?k=s3cr3t-k3y"}) {
+        config b;
+        b.url = bad;
+        try {
+            sync_client x(b);
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_EQ(std::string(e.what()).find("s3cr3t-k3y"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("ChirpStack URL"), std::string::npos) << e.what();
+        }
+    }
+}
+
 TEST(ChirpStackClient, ARefusedConnectionIsTransientAndRetriedForReads) {
     unsigned short dead_port;
     {

@@ -343,8 +343,72 @@ TEST(Service, BadRequestsAreRefusedWithTheFieldAndNothingIsWritten) {
     expect(rq, "actor", "who asks");
     expect(req(A), "payload", "payload", store::command_kind::raw, {});
     expect(req(A, "ivy_em114039"), "kind", "cannot read", store::command_kind::read);
-    EXPECT_TRUE(r.svc->open_commands().empty());
-    EXPECT_TRUE(r.svc->counts().empty());
+    // Careless text: each field bounded, valid UTF-8, no control characters; the message stays readable.
+    rq = req("01010101010101\xC3\xA9"); // "…é": one character, two bytes
+    expect(rq, "dev_eui", "contains a non-ASCII character");
+    try {
+        r.svc->disconnect(rq);
+    } catch (const service::request_error& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("\\xC3\\xA9"), std::string::npos) << m; // shown as escapes: the message is ASCII
+        EXPECT_TRUE(std::all_of(m.begin(), m.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) << m;
+    }
+    rq = req(A);
+    rq.reason = std::string(5 * 1024 * 1024, 'r');
+    expect(rq, "reason", "at most 2000 bytes, got 5242880");
+    rq = req(A);
+    rq.actor = std::string(1024 * 1024, 'a');
+    expect(rq, "actor", "at most 200 bytes");
+    rq = req(A);
+    rq.idempotency_key = std::string(1024 * 1024, 'k');
+    expect(rq, "idempotency_key", "at most 200 bytes");
+    rq = req(A);
+    rq.meter_ref = std::string("MTR\0-1", 6);
+    expect(rq, "meter_ref", "control characters (found \\x00)");
+    rq = req(A);
+    rq.actor = "al\xFFice";
+    expect(rq, "actor", "not valid UTF-8");
+    rq = req(A);
+    rq.reason = "arrears\nsecond line\tok";
+    EXPECT_NO_THROW(r.svc->disconnect(rq)); // a reason may span lines
+    EXPECT_THROW(r.svc->cancel(1, std::string(300, 'x')), service::request_error);
+    EXPECT_EQ(r.svc->open_commands().size(), 1u);
+    EXPECT_EQ(r.svc->counts().size(), 1u);
+}
+
+TEST(Service, UplinksOfDevicesNeverCommandedLeaveNoMeterBehind) {
+    service_rig r;
+    r.add(A);
+    // A flood of uplinks naming 2,003 devices relaylink was never asked about (forged, or another application's).
+    std::vector<chirpstack::event> flood;
+    for (int i = 0; i < 2003; ++i) {
+        chirpstack::up_event up;
+        char eui[17];
+        std::snprintf(eui, sizeof eui, "70b3d5e7%08x", i);
+        up.device.dev_eui = eui;
+        up.deduplication_id = "flood-" + std::to_string(i);
+        up.time = r.sim.now();
+        up.f_cnt = 1;
+        up.f_port = 5;
+        flood.emplace_back(std::move(up));
+    }
+    r.svc->ingest(flood);
+    EXPECT_TRUE(r.svc->meters().empty());
+    EXPECT_EQ(r.svc->stats().uplinks_untracked, 2003u);
+
+    // A meter the portal tracks before any command keeps its last uplink.
+    const auto tracked = r.svc->track_meter(A, "eastron_sdm", "MTR-1");
+    EXPECT_EQ(tracked.profile, "eastron_sdm320c");
+    EXPECT_EQ(tracked.meter_ref, "MTR-1");
+    ASSERT_TRUE(r.sim.trigger_uplink(A));
+    r.settle();
+    ASSERT_TRUE(r.svc->meter(A));
+    EXPECT_TRUE(r.svc->meter(A)->last_uplink);
+    EXPECT_EQ(r.svc->meters().size(), 1u);
+    EXPECT_THROW(r.svc->track_meter("nope"), service::request_error);
+    EXPECT_THROW(r.svc->track_meter(B, "acme"), service::request_error);
+    EXPECT_THROW(r.svc->track_meter(B, "", std::string("a\0b", 3)), service::request_error);
+    EXPECT_EQ(r.svc->meters().size(), 1u);
 }
 
 TEST(Service, TheSafetyGuardRefusesDefersAndDryRuns) {

@@ -6,6 +6,7 @@
 #include "handles.hpp"
 
 #include <relaylink/chirpstack/validate.hpp>
+#include <relaylink/redact.hpp>
 #include <relaylink/ingest/http_integration.hpp>
 #include <relaylink/ingest/mqtt_source.hpp>
 #include <relaylink/service/report.hpp>
@@ -435,17 +436,9 @@ void bind_service(py::module_& m) {
         }
         return o;
     };
-    // A PostgreSQL URL as shown back (RelayService.db, repr): the password replaced by ***.
-    auto without_password = [](const std::string& url) {
-        const auto scheme = url.find("://");
-        if (scheme == std::string::npos) return url;
-        const auto at = url.find('@', scheme);
-        const auto slash = url.find('/', scheme + 3);
-        if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
-        const auto colon = url.find(':', scheme + 3);
-        if (colon == std::string::npos || colon > at) return url;
-        return url.substr(0, colon + 1) + "***" + url.substr(at);
-    };
+    // A PostgreSQL connection string as shown back (RelayService.db, repr): every password replaced by ***,
+    // in a URL (user info, ?password=) and in libpq's keyword form (password=… or password='…').
+    auto without_password = [](const std::string& url) { return relaylink::redact_dsn(url); };
 
     py::class_<py_service>(m, "RelayService",
                            "Relay commands with a lifecycle: safety guard, dispatch to ChirpStack, events, retries, expiry, "

@@ -1,6 +1,7 @@
 // Checks made before anything is sent to ChirpStack, each with a message that names the value.
 #pragma once
 
+#include <relaylink/redact.hpp>
 #include <relaylink/chirpstack/error.hpp>
 
 #include <cstdint>
@@ -23,12 +24,16 @@ inline result<std::string> normalize_dev_eui(std::string_view s, std::string* wh
         else if (c >= 'A' && c <= 'F')
             out.push_back(static_cast<char>(c - 'A' + 'a'));
         else {
-            if (why) *why = "DevEUI must be 16 hex digits, got '" + std::string(s) + "' (contains '" + std::string(1, c) + "')";
+            if (why) {
+                const auto u = static_cast<unsigned char>(c);
+                *why = "DevEUI must be 16 hex digits, got '" + shown(s) + "' (contains " +
+                       (u >= 0x80 ? std::string("a non-ASCII character") : "'" + shown(std::string_view(&c, 1)) + "'") + ")";
+            }
             return make_error_code(errc::invalid_dev_eui);
         }
     }
     if (out.size() != 16) {
-        if (why) *why = "DevEUI must be 16 hex digits, got " + std::to_string(out.size()) + ": '" + std::string(s) + "'";
+        if (why) *why = "DevEUI must be 16 hex digits, got " + std::to_string(out.size()) + ": '" + shown(s) + "'";
         return make_error_code(errc::invalid_dev_eui);
     }
     return out;

@@ -52,6 +52,11 @@ struct service_config {
 };
 
 /// What a caller asks for.
+/// Limits of a request's text (request_error beyond them): valid UTF-8, no control characters (the
+/// reason may hold line breaks and tabs), and at most these many bytes.
+inline constexpr std::size_t max_actor_size = 200, max_reason_size = 2000, max_idempotency_key_size = 200,
+                             max_meter_ref_size = 100, max_profile_name_size = 100;
+
 struct request {
     std::string dev_eui;           ///< 16 hex digits (any case)
     std::string profile;           ///< a profile name or alias; empty: the meter's known profile
@@ -104,6 +109,7 @@ struct service_stats {
     std::uint64_t transitions = 0;           ///< applied (state or evidence changed, or noted)
     std::uint64_t ignored = 0;               ///< events for unknown or finished commands, duplicates
     std::uint64_t uplinks_unmatched = 0;     ///< uplinks that answered no open command
+    std::uint64_t uplinks_untracked = 0;     ///< uplinks of devices relaylink keeps no meter for (no command, not tracked): nothing kept
     std::uint64_t conflicts = 0;             ///< writes retried because another writer moved the command
     std::uint64_t claims_skipped = 0;        ///< due commands another instance claimed or moved first
     std::uint64_t commits = 0;
@@ -171,6 +177,13 @@ public:
     std::vector<store::command_row> history(const std::string& dev_eui, std::size_t limit = 100) const;
     std::vector<store::command_row> open_commands() const;
     std::optional<store::meter_row> meter(const std::string& dev_eui) const;
+    /// Keep a meter for `dev_eui` before any command (its last uplink, its relay state as commands and
+    /// read-backs show it), with its profile (empty: none yet) and reference. relaylink keeps a meter row
+    /// only for a device it was commanded or told to track: an uplink of any other device leaves
+    /// nothing behind (counted in stats().uplinks_untracked), so events naming unknown devices cannot
+    /// grow the store. A protected reference on record is kept, as for commands. request_error for a
+    /// bad DevEUI, an unknown profile or a bad reference.
+    store::meter_row track_meter(const std::string& dev_eui, const std::string& profile = {}, const std::string& meter_ref = {});
     std::vector<store::meter_row> meters(std::optional<store::relay_state> only = std::nullopt) const;
     std::map<command::state, std::size_t> counts() const;
     service_stats stats() const;
