@@ -141,16 +141,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
     bool poll_posted = false;
     service_stats st;
 
-    // What was heard of each device, to tell a replayed reply from a new one (an MQTT redelivery, a
-    // forged POST): its latest uplink's frame counter and time since its last (re)join, the
-    // deduplication ids of recent uplinks, and the frame counter each open command was claimed at.
-    struct uplink_seen {
-        std::uint32_t f_cnt = 0;
-        sys_time time{};
-    };
-    std::unordered_map<std::string, uplink_seen> uplinks_seen;
-    std::unordered_map<std::int64_t, std::pair<std::string, std::uint32_t>> claim_f_cnt;
+    // Replayed uplinks (an MQTT redelivery, a repeated or forged POST): the deduplication ids of recent
+    // uplinks, and when each device last (re)joined (ChirpStack's clock: its frame counters restarted).
     static constexpr std::size_t max_recent_uplinks = 4096;
+    std::unordered_map<std::string, sys_time> joined_at;
     std::set<std::string> recent_uplinks;
     std::deque<std::string> recent_order;
     bool replay_warned = false;
@@ -251,10 +245,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::size_t unobserved = 0;               ///< commands that left the queue without a txack seen
         std::string first_unobserved;             ///< the first of them, described
         // Uplink memory (replayed replies), kept by the service once the batch commits.
-        std::map<std::string, uplink_seen> uplinks;                 ///< each device's latest uplink
-        std::set<std::string> forget;                               ///< devices whose counters started again (a rejoin, a reset)
         std::set<std::string> dedup;                                ///< deduplication ids of the batch's uplinks
-        std::map<std::int64_t, std::pair<std::string, std::uint32_t>> claims; ///< commands claimed: device, its fCnt then
+        std::map<std::string, sys_time> joins;                      ///< devices that (re)joined, when
         std::uint64_t replays = 0;
         std::string first_replay;
     };
@@ -366,8 +358,6 @@ struct service::impl : std::enable_shared_from_this<impl> {
             row.lease_until = t + cfg.claim_timeout;
         }
         row.timer_at = next_timer(row, p, t);
-        if (o.to == state::dispatching && o.from == state::pending)
-            if (auto seen = seen_of(b, row.dev_eui)) b.claims[row.id] = {row.dev_eui, seen->f_cnt};
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
                               (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
         store::update u{row, store::audit_event{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)}, new_item};
@@ -447,14 +437,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// What a committed batch heard: kept for the replays of later batches.
     void remember_uplinks(batch& b) {
-        for (const auto& dev : b.forget) {
-            uplinks_seen.erase(dev);
-            std::erase_if(claim_f_cnt, [&](const auto& kv) { return kv.second.first == dev; });
-        }
-        for (auto& [dev, seen] : b.uplinks) uplinks_seen[dev] = seen;
-        for (auto& [id, claim] : b.claims) claim_f_cnt[id] = claim;
-        for (auto& [i, o] : b.done)
-            if (command::is_terminal(o.to)) claim_f_cnt.erase(b.updates[i].row.id);
+        for (auto& [dev, at] : b.joins) joined_at[dev] = at;
         for (const auto& id : b.dedup) {
             if (!recent_uplinks.insert(id).second) continue;
             recent_order.push_back(id);
@@ -472,31 +455,63 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
     }
 
-    std::optional<uplink_seen> seen_of(batch& b, const std::string& dev) const {
-        if (auto it = b.uplinks.find(dev); it != b.uplinks.end()) return it->second;
-        if (b.forget.contains(dev)) return std::nullopt;
-        if (auto it = uplinks_seen.find(dev); it != uplinks_seen.end()) return it->second;
-        return std::nullopt;
+    /// What a claim records of the device's latest uplink, as ChirpStack stamped it (the meter's
+    /// uplink_f_cnt and uplink_time), appended to the claim's audit cause: a reply must come after it.
+    static constexpr std::string_view snapshot_words = "; the device's latest uplink then: fCnt ";
+    std::string uplink_snapshot(batch& b, const std::string& dev) {
+        std::optional<meter_row> m;
+        if (auto it = b.meters.find(dev); it != b.meters.end()) m = it->second;
+        else m = db.meter(dev);
+        if (!m || !m->uplink_time) return {};
+        return std::string(snapshot_words) + (m->uplink_f_cnt ? std::to_string(*m->uplink_f_cnt) : std::string("?")) + " at " +
+               format_rfc3339(*m->uplink_time);
     }
-    std::optional<std::uint32_t> claimed_at_f_cnt(batch& b, const command_row& c) const {
-        if (auto it = b.claims.find(c.id); it != b.claims.end()) return it->second.second;
-        if (b.forget.contains(c.dev_eui)) return std::nullopt; // its counters started again since
-        if (auto it = claim_f_cnt.find(c.id); it != claim_f_cnt.end()) return it->second.second;
+    struct snapshot {
+        std::optional<std::uint32_t> f_cnt;
+        sys_time time;
+    };
+    /// The snapshot the command's latest claim recorded; none for a claim without one (no uplink known
+    /// then, or written by an older relaylink).
+    std::optional<snapshot> claimed_after(const command_row& c) const {
+        const auto events = db.events(c.id);
+        for (auto e = events.rbegin(); e != events.rend(); ++e) {
+            if (e->to != state::dispatching || e->from != state::pending) continue;
+            const auto at = e->cause.find(snapshot_words);
+            if (at == std::string::npos) return std::nullopt;
+            std::string_view rest = std::string_view(e->cause).substr(at + snapshot_words.size());
+            snapshot out;
+            const auto space = rest.find(' ');
+            if (space == std::string_view::npos) return std::nullopt;
+            const std::string n(rest.substr(0, space));
+            if (n != "?" && !n.empty() && n.size() <= 10 && std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+                out.f_cnt = static_cast<std::uint32_t>(std::stoull(n));
+            rest.remove_prefix(space);
+            if (!rest.starts_with(" at ")) return std::nullopt;
+            auto t = parse_rfc3339(std::string(rest.substr(4)));
+            if (!t) return std::nullopt;
+            out.time = *t;
+            return out;
+        }
         return std::nullopt;
     }
 
-    /// Why an uplink whose data answers `c` cannot be the answer to it: it was heard before the
-    /// command's downlink could have gone out. By its frame counter (not after the device's latest
-    /// uplink when the command was claimed) and by its time (before the claim, beyond the clock
-    /// tolerance). None: it may be the reply.
+    /// Why an uplink whose data answers `c` cannot be the answer to it: it is not after the device's
+    /// latest uplink when the command was claimed — by ChirpStack's own clock (its time), and by its
+    /// frame counter unless the device rejoined since. Both sides are ChirpStack's stamps: no skew
+    /// between ChirpStack's clock and relaylink's matters. None: it may be the reply.
     std::optional<std::string> replayed(batch& b, const command_row& c, const chirpstack::up_event& up) const {
-        if (auto at = claimed_at_f_cnt(b, c); at && up.f_cnt <= *at)
-            return "its fCnt " + std::to_string(up.f_cnt) + " is not after fCnt " + std::to_string(*at) +
+        const auto snap = claimed_after(c);
+        if (!snap) return std::nullopt;
+        if (up.time.time_since_epoch().count() != 0 && up.time <= snap->time)
+            return "its time " + format_rfc3339(up.time) + " is not after " + format_rfc3339(snap->time) +
                    ", the device's latest uplink when the command was claimed";
-        if (up.time.time_since_epoch().count() == 0) return std::nullopt;
-        const sys_time claimed = claim_time(c);
-        if (up.time + cfg.clock_tolerance < claimed)
-            return "its time " + format_rfc3339(up.time) + " is before the command was claimed (" + format_rfc3339(claimed) + ")";
+        std::optional<sys_time> joined;
+        if (auto it = b.joins.find(c.dev_eui); it != b.joins.end()) joined = it->second;
+        else if (auto jt = joined_at.find(c.dev_eui); jt != joined_at.end()) joined = jt->second;
+        const bool rejoined = joined && *joined > snap->time;
+        if (snap->f_cnt && !rejoined && up.f_cnt <= *snap->f_cnt)
+            return "its fCnt " + std::to_string(up.f_cnt) + " is not after fCnt " + std::to_string(*snap->f_cnt) +
+                   ", the device's latest uplink when the command was claimed";
         return std::nullopt;
     }
 
@@ -618,8 +633,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// queue was deleted silently: read it again, and what is missing is enqueued again (counted).
     void handle_join(batch& b, const chirpstack::join_event& x) {
         const std::string& dev = x.device.dev_eui;
-        b.forget.insert(dev); // a new session: its frame counters start again
-        b.uplinks.erase(dev);
+        b.joins[dev] = x.time; // a new session: its frame counters start again
         const auto open = open_for(b, dev);
         if (std::none_of(open.begin(), open.end(), [](const command_row& c) { return c.rec.current == state::queued; }))
             return void(++b.ignored);
@@ -637,21 +651,24 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 return;
             }
         }
-        if (!b.meters.contains(dev) && !db.meter(dev)) { // a device relaylink was never asked about: nothing to keep
-            ++b.untracked;
-            return;
+        auto known = b.meters.find(dev);
+        if (known == b.meters.end()) {
+            auto stored = db.meter(dev);
+            if (!stored) { // a device relaylink was never asked about: nothing to keep
+                ++b.untracked;
+                return;
+            }
+            b.meters_before.emplace(dev, stored->relay);
+            known = b.meters.emplace(dev, std::move(*stored)).first;
         }
-        if (const auto before = seen_of(b, dev); !before || up.f_cnt > before->f_cnt) {
-            b.uplinks[dev] = uplink_seen{up.f_cnt, up.time};
-        } else if (up.time > before->time + cfg.clock_tolerance) {
-            // A lower counter in a newer uplink: the device's counters started again (a rejoin we did not
-            // hear, an ABP reset). What was remembered of them means nothing now.
-            b.forget.insert(dev);
-            b.uplinks[dev] = uplink_seen{up.f_cnt, up.time};
-        }
-        meter_row& m = meter_for(b, dev);
+        meter_row& m = known->second;
         m.last_uplink = t;
         m.updated_at = t;
+        // ChirpStack's stamps of its latest uplink (an older one applied late does not move them back).
+        if (up.time.time_since_epoch().count() != 0 && (!m.uplink_time || up.time > *m.uplink_time)) {
+            m.uplink_time = up.time;
+            m.uplink_f_cnt = up.f_cnt;
+        }
         // Still talking after the disconnect went out: not silent. Not the uplink that opened the disconnect's
         // downlink window (or an earlier one) applied late: ChirpStack publishes its `up` and the `txack` of
         // the same uplink in either order, and the HTTP integration delivers them in either order too.
@@ -799,6 +816,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         case state::pending:
             if (slots == 0 || device_blocked(row->dev_eui) || held_back(b, *row, t)) break;
             if (!apply(b, *row, command::dispatch_begin{}, "relaylink", "claimed by " + cfg.instance).ignored) {
+                b.updates.back().event.cause += uplink_snapshot(b, row->dev_eui);
                 b.updates.back().claim = true; // skipped, not a conflict, when another instance holds or moved it
                 --slots;
             }

@@ -41,15 +41,17 @@ constexpr const char* mutable_names[] = {"priority", "state", "evidence", "queue
                                          "claim_owner", "lease_until"};
 /// A meter's columns as bind_meter binds them; read_meter reads them and then `version`.
 constexpr const char* meter_list =
-    "dev_eui, meter_ref, profile, relay_state, last_uplink, last_confirmed_command, disconnect_sent_at, note, updated_at";
-constexpr int meter_count = 9;
+    "dev_eui, meter_ref, profile, relay_state, last_uplink, last_confirmed_command, disconnect_sent_at, note, updated_at, "
+    "uplink_f_cnt, uplink_time";
+constexpr int meter_count = 11;
 /// The meter upsert's tail after "VALUES (<meter_count placeholders>, 1)": every column from the new row,
 /// the version bumped, and only if the stored row still has the version read (`version_placeholder`).
 inline std::string meter_upsert_tail(const std::string& version_placeholder) {
     return " ON CONFLICT (dev_eui) DO UPDATE SET meter_ref=excluded.meter_ref, profile=excluded.profile, "
            "relay_state=excluded.relay_state, last_uplink=excluded.last_uplink, "
            "last_confirmed_command=excluded.last_confirmed_command, disconnect_sent_at=excluded.disconnect_sent_at, "
-           "note=excluded.note, updated_at=excluded.updated_at, version=meters.version+1 WHERE meters.version=" +
+           "note=excluded.note, updated_at=excluded.updated_at, uplink_f_cnt=excluded.uplink_f_cnt, "
+           "uplink_time=excluded.uplink_time, version=meters.version+1 WHERE meters.version=" +
            version_placeholder;
 }
 constexpr const char* event_list = "command_id, sequence, at, from_state, to_state, cause, actor, detail";
@@ -163,7 +165,9 @@ meter_row read_meter(const Row& s) {
     m.disconnect_sent_at = s.time(6);
     m.note = s.text(7);
     m.updated_at = from_ns(s.i64(8));
-    m.version = s.i64(9);
+    if (!s.null(9)) m.uplink_f_cnt = static_cast<std::uint32_t>(s.i64(9));
+    m.uplink_time = s.time(10);
+    m.version = s.i64(11);
     return m;
 }
 
@@ -178,6 +182,9 @@ void bind_meter(Params& s, const meter_row& m) {
     s.bind(7, m.disconnect_sent_at);
     s.bind(8, m.note);
     s.bind(9, ns(m.updated_at));
+    if (m.uplink_f_cnt) s.bind(10, static_cast<std::int64_t>(*m.uplink_f_cnt));
+    else s.bind_null(10);
+    s.bind(11, m.uplink_time);
 }
 
 template <class Row>

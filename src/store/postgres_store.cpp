@@ -107,6 +107,9 @@ ALTER TABLE commands ADD COLUMN claim_owner TEXT NOT NULL DEFAULT '', ADD COLUMN
     {3, "a version on meters (writes between processes)", R"sql(
 ALTER TABLE meters ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
 )sql"},
+    {4, "a meter's latest uplink as ChirpStack stamped it (replayed replies)", R"sql(
+ALTER TABLE meters ADD COLUMN uplink_f_cnt BIGINT, ADD COLUMN uplink_time BIGINT;
+)sql"},
 };
 
 bool valid_schema_name(const std::string& s) {
@@ -390,8 +393,8 @@ public:
             }
             // A meter another transaction is writing is waited for (its row lock), then found moved.
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
-                                              ", version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,1)" +
-                                              columns::meter_upsert_tail("$10");
+                                              ", version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,1)" +
+                                              columns::meter_upsert_tail("$12");
             for (const auto& m : meters) {
                 params p;
                 columns::bind_meter(p, m);

@@ -101,6 +101,10 @@ ALTER TABLE commands ADD COLUMN lease_until INTEGER;
     {3, "a version on meters (writes between processes)", R"sql(
 ALTER TABLE meters ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 )sql"},
+    {4, "a meter's latest uplink as ChirpStack stamped it (replayed replies)", R"sql(
+ALTER TABLE meters ADD COLUMN uplink_f_cnt INTEGER;
+ALTER TABLE meters ADD COLUMN uplink_time INTEGER;
+)sql"},
 };
 
 using columns::from_ns;
@@ -270,7 +274,7 @@ public:
         }
         for (const auto& m : meters) {
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
-                                              ", version) VALUES (?,?,?,?,?,?,?,?,?,1)" + columns::meter_upsert_tail("?10");
+                                              ", version) VALUES (?,?,?,?,?,?,?,?,?,?,?,1)" + columns::meter_upsert_tail("?12");
             stmt s = prepare(upsert.c_str());
             columns::bind_meter(s, m);
             s.bind(columns::meter_count + 1, m.version);

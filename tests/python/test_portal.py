@@ -5,6 +5,7 @@ Chromium."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -97,8 +98,7 @@ def test_every_endpoint_refuses_anonymous_requests(portal_demo):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_endpoints:
             continue
-        url = rule.rule.replace("<int:meter_id>", "1").replace("<meter_id>", "1").replace("<int:command_id>", "1") \
-            .replace("<int:run_id>", "1")
+        url = re.sub(r"<(?:int(?:\([^)]*\))?:)?\w+>", "1", rule.rule)  # every variable part, whatever its converter
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             # With a CSRF token of a session that is not logged in: the refusal must come from the log-in check.
             tok = csrf_of(c.get("/login").text)
@@ -221,6 +221,36 @@ def test_logout_ends_the_session(portal_demo):
     assert s.get("/meters").status_code == 302
     assert [r["action"] for r in portal_of(portal_demo).db.all("SELECT action FROM audit_logs ORDER BY id")] == \
         ["user.login", "user.logout"]
+
+
+def test_a_cookie_copied_before_logout_is_refused_after_it(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    cookie = s.c.get_cookie("session")
+    assert cookie is not None
+    assert s.post("/logout").status_code == 302
+    thief = portal_demo.app.test_client()
+    thief.set_cookie("session", cookie.value)  # the copy, taken while logged in
+    r = thief.post("/api/v1/meters/2/relay", json={"action": "on"}, headers={"X-CSRF-Token": s.token})
+    assert r.status_code in (400, 401), r.text
+    assert thief.get("/meters").status_code == 302  # to the log-in page
+    assert not [c for c in commands_of(portal_demo, 2) if c.kind == "relay_on"], "no command was sent with the stolen cookie"
+
+
+def test_ids_too_large_for_any_row_are_not_found(portal_demo):
+    s = Session(portal_demo.app, "admin")
+    huge = "1" * 23
+    assert s.api(f"/api/v1/meters/{huge}/relay", {"action": "on"}).status_code == 404
+    assert s.get(f"/api/v1/meters/{huge}/commands").status_code == 404
+    assert s.get(f"/meters/{huge}").status_code == 404
+    assert s.get(f"/api/portal/meters/{huge}").status_code == 404
+    assert s.get(f"/bulk/{huge}").status_code == 404
+    assert s.get(f"/api/v1/commands/{huge}").status_code == 404
+    assert s.api(f"/api/v1/commands/{huge}/cancel", {}).status_code == 404
+
+
+def test_every_portal_meter_is_tracked_so_its_last_uplink_shows_before_any_command(portal_demo):
+    tracked = {m.dev_eui for m in portal_demo.service.meters()}
+    assert {e.lower() for e in ph.EUI.values() if e} <= tracked
 
 
 def test_bad_settings_are_refused(tmp_path, portal_demo):

@@ -203,9 +203,13 @@ TEST_P(StoreContract, MetersKeepTheirRelayStateAndSilence) {
     m.relay = relay_state::disconnected;
     m.disconnect_sent_at = t0;
     m.updated_at = t0;
+    m.uplink_f_cnt = 4294967295u; // the largest frame counter
+    m.uplink_time = t0 - 5s;      // ChirpStack's stamp
     std::vector<meter_row> ms{m};
     ASSERT_TRUE(db->write({}, ms));
     EXPECT_EQ(db->meter(m.dev_eui)->relay, relay_state::disconnected);
+    EXPECT_EQ(db->meter(m.dev_eui)->uplink_f_cnt, 4294967295u);
+    EXPECT_EQ(db->meter(m.dev_eui)->uplink_time, t0 - 5s);
     EXPECT_EQ(db->awaiting_uplink().size(), 1u);
     EXPECT_EQ(db->awaiting_uplink(t0).size(), 1u);
     EXPECT_TRUE(db->awaiting_uplink(t0 - 1s).empty()); // went out after that: not overdue yet
@@ -324,8 +328,8 @@ TEST(SqliteStore, SurvivesReopeningWithEverything) {
     EXPECT_EQ(db->get(id)->rec.current, state::dispatching);
     EXPECT_EQ(db->by_idempotency_key("k")->id, id);
     EXPECT_EQ(db->events(id).size(), 2u);
-    EXPECT_EQ(sqlite_schema_version(), 3);
-    EXPECT_EQ(schema_version(), 3);
+    EXPECT_EQ(sqlite_schema_version(), 4);
+    EXPECT_EQ(schema_version(), 4);
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
@@ -524,7 +528,7 @@ TEST(PostgresStore, ManyOpeningANewSchemaAtOnceMigrateItOnceAndShareIt) {
     auto db = open_postgres(url, o);
     EXPECT_EQ(db->counts()[state::pending], 6u);
     auto raw = raw_connection(url, o.schema);
-    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3");
+    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3,4");
 }
 
 TEST(PostgresStore, RefusesBadSettingsNewerSchemasAndUnreachableServersWithReasonsButNoPassword) {
@@ -655,7 +659,8 @@ TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
         sqlite3* raw = nullptr;
         ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
         ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE commands DROP COLUMN claim_owner; ALTER TABLE commands DROP COLUMN lease_until; "
-                                    "ALTER TABLE meters DROP COLUMN version; DELETE FROM schema_migrations WHERE version >= 2",
+                                    "ALTER TABLE meters DROP COLUMN version; ALTER TABLE meters DROP COLUMN uplink_f_cnt; "
+                                    "ALTER TABLE meters DROP COLUMN uplink_time; DELETE FROM schema_migrations WHERE version >= 2",
                                nullptr, nullptr, nullptr),
                   SQLITE_OK)
             << sqlite3_errmsg(raw);

@@ -238,7 +238,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         return _answer(200, f"{len(commands)} command(s)", commands=[c.to_dict() for c in commands],
                        meter=meter.to_dict() if meter else None)
 
-    @bp.get("/commands/<int:command_id>")
+    @bp.get("/commands/<int(max=9223372036854775807):command_id>")
     def command(command_id: int) -> Reply:
         if (d := denied(perm["view"])) is not None:
             return d
@@ -247,7 +247,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
             return _answer(404, f"No command {command_id}")
         return _answer(200, f"Command {command_id} is {c.state}", command=c.to_dict())
 
-    @bp.post("/commands/<int:command_id>/cancel")
+    @bp.post("/commands/<int(max=9223372036854775807):command_id>/cancel")
     def cancel(command_id: int) -> Reply:
         if (d := denied(perm["cancel"])) is not None:
             return d

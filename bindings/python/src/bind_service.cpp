@@ -621,6 +621,13 @@ void bind_service(py::module_& m) {
             auto& svc = s.get();
             return service_call([&] { return svc.meter(dev_eui); });
         }, py::arg("dev_eui"))
+        .def("track_meter", [](const py_service& s, const std::string& dev_eui, const std::string& profile, const std::string& meter_ref) {
+            auto& svc = s.get();
+            return service_call([&] { return svc.track_meter(dev_eui, profile, meter_ref); });
+        }, py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "",
+             "Keep a meter for this device before any command: its last uplink and relay state. relaylink keeps meters "
+             "only for devices it was commanded or told to track; uplinks of others leave nothing (stats()['uplinks_untracked']). "
+             "RequestError for a bad DevEUI, an unknown profile or a bad reference.")
         .def("meters", [](const py_service& s, std::optional<std::string> relay_state) {
             std::optional<st::relay_state> only;
             if (relay_state) {
@@ -654,6 +661,7 @@ void bind_service(py::module_& m) {
             d["transitions"] = x.transitions;
             d["ignored"] = x.ignored;
             d["uplinks_unmatched"] = x.uplinks_unmatched;
+            d["uplinks_untracked"] = x.uplinks_untracked;
             d["conflicts"] = x.conflicts;
             d["claims_skipped"] = x.claims_skipped;
             d["commits"] = x.commits;

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 from werkzeug.security import generate_password_hash
 
 import relaylink
@@ -26,6 +27,15 @@ from .db import PortalDB
 from .notify import Notifier, Sender, TableSender
 
 log = logging.getLogger("portal")
+
+
+class _RowId(IntegerConverter):
+    """`<int:…>` in this app's routes: an id a row can have. A larger number in a URL is a 404, not an
+    OverflowError from SQLite (whose integers stop at 2**63 - 1)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 DEFAULTS: Dict[str, Any] = {
     "PORTAL_IDLE_TIMEOUT": 15 * 60,          # seconds without a request before the session ends
@@ -102,6 +112,7 @@ def create_app(service: relaylink.RelayService, *, db_path: str, simulator: Opti
     """The app. ``users``: ``{username: (password, role)}`` created or updated at start.
     ``config`` overrides DEFAULTS and Flask settings (``SECRET_KEY``: a random one per start unless given)."""
     app = Flask(__name__)
+    app.url_map.converters["int"] = _RowId
     app.config.update(DEFAULTS)
     app.config["SECRET_KEY"] = os.environ.get("PORTAL_SECRET_KEY") or secrets.token_hex(32)
     app.config.update(config or {})
@@ -120,6 +131,15 @@ def create_app(service: relaylink.RelayService, *, db_path: str, simulator: Opti
         if role not in auth.ROLES:
             raise ValueError(f"user {name!r}: role must be one of {', '.join(auth.ROLES)}, got {role!r}")
         db.add_user(name, generate_password_hash(password, method=app.config["PORTAL_PASSWORD_HASH"]), role)
+
+    # relaylink keeps a meter (its last uplink, its relay state) only for devices it was told about:
+    # every meter of the portal, from the start.
+    for m in db.meters():
+        if m["device_eui"]:
+            try:
+                service.track_meter(m["device_eui"], profile=m["device_type"] or "", meter_ref=str(m["id"]))
+            except relaylink.RequestError as e:
+                log.warning("meter %s (%s) is not tracked by relaylink: %s", m["id"], m["device_eui"], e)
 
     portal = Portal(db=db, service=service, tz=tz, notifier=None, simulator=simulator)  # type: ignore[arg-type]
     portal.notifier = Notifier(db, sender or TableSender(db), lambda t: portal.fmt(t))

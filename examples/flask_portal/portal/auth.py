@@ -10,7 +10,9 @@ admin      + disconnects, bulk runs, schedules, cancels, restores power in the s
 
 Every view is wrapped by :func:`requires`; every POST must carry the session's CSRF token (form
 field ``csrf_token`` or header ``X-CSRF-Token``); a session ends after ``PORTAL_IDLE_TIMEOUT`` seconds
-without a request and ``PORTAL_SESSION_LIFETIME`` seconds after log-in, whichever comes first.
+without a request and ``PORTAL_SESSION_LIFETIME`` seconds after log-in, whichever comes first, and at
+log-out — on the server: each session has a row in the ``sessions`` table, so a copy of the cookie taken
+before the log-out is refused after it.
 """
 from __future__ import annotations
 
@@ -64,8 +66,18 @@ def csrf_token() -> str:
 def log_in(user: User) -> None:
     session.clear()  # nothing from before the log-in survives it (session fixation)
     now = time.time()
-    session.update(uid=user.id, login_at=now, seen_at=now, csrf=secrets.token_urlsafe(32))
+    sid = secrets.token_urlsafe(32)
+    current_app.extensions["portal"].db.start_session(sid, user.id)
+    session.update(uid=user.id, sid=sid, login_at=now, seen_at=now, csrf=secrets.token_urlsafe(32))
     session.permanent = True
+
+
+def log_out() -> None:
+    """End the session on the server: a copy of its cookie taken before is refused from now on."""
+    sid = session.get("sid")
+    if sid:
+        current_app.extensions["portal"].db.end_session(str(sid))
+    session.clear()
 
 
 def load_user() -> None:
@@ -82,7 +94,11 @@ def load_user() -> None:
         session.clear()
         g.session_expired = "idle" if idle > cfg["PORTAL_IDLE_TIMEOUT"] else "lifetime"
         return
-    row = current_app.extensions["portal"].db.user_by_id(int(uid))
+    db = current_app.extensions["portal"].db
+    if not db.session_live(str(session.get("sid", "")), int(uid)):  # logged out (or from before sessions were kept)
+        session.clear()
+        return
+    row = db.user_by_id(int(uid))
     if row is None:  # the account was removed
         session.clear()
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Optional
 
 SCHEMA = """
@@ -19,6 +19,12 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
     created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    sid TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    ended_at TEXT
 );
 CREATE TABLE IF NOT EXISTS meters (
     id INTEGER PRIMARY KEY,
@@ -135,10 +141,28 @@ class PortalDB:
                       "ON CONFLICT(username) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role",
                       (username, password_hash, role, utc_now()))
 
+    # --- sessions: a log-out ends one here, whatever copy of its cookie is still around -----------
+
+    def start_session(self, sid: str, user_id: int) -> None:
+        with self.tx() as c:
+            c.execute("INSERT INTO sessions (sid, user_id, created_at) VALUES (?, ?, ?)", (sid, user_id, utc_now()))
+            # Sessions ended more than a day ago are forgotten: the table stays small.
+            c.execute("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?",
+                      ((datetime.now(timezone.utc) - timedelta(days=1)).isoformat(timespec="seconds"),))
+
+    def session_live(self, sid: str, user_id: int) -> bool:
+        return self.one("SELECT 1 FROM sessions WHERE sid = ? AND user_id = ? AND ended_at IS NULL", (sid, user_id)) is not None
+
+    def end_session(self, sid: str) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE sessions SET ended_at = ? WHERE sid = ? AND ended_at IS NULL", (utc_now(), sid))
+
     def meter(self, meter_id: Any) -> Optional[sqlite3.Row]:
         try:
             mid = int(meter_id)
         except (TypeError, ValueError):
+            return None
+        if not 0 < mid < 2**63:  # no row has such an id (and SQLite's integers stop at 2**63 - 1)
             return None
         return self.one("SELECT * FROM meters WHERE id = ?", (mid,))
 

@@ -102,5 +102,7 @@ def start(data_dir: str, *, speed: float = 60.0, uplink_interval: float = 300.0,
     if fresh:
         db = app.extensions["portal"].db
         for name, unit, resident, phone, eui, _kind, dtype, _w, balance in METERS:
-            db.add_meter(name, unit, resident, phone, eui, dtype, balance)
+            mid = db.add_meter(name, unit, resident, phone, eui, dtype, balance)
+            if eui:  # relaylink keeps meters only for devices it is told about
+                service.track_meter(eui, profile=dtype, meter_ref=str(mid))
     return Demo(sim=sim, client=client, service=service, app=app)

@@ -93,8 +93,7 @@ def login_post() -> Any:
 def logout() -> Any:
     if g.user is not None:
         portal().log_action("user.logout", "user", g.user.id)
-    from flask import session
-    session.clear()
+    auth.log_out()
     flash("Logged out.", "info")
     return redirect(url_for("portal.login"))
 

@@ -103,6 +103,11 @@ struct meter_row {
     std::optional<sys_time> disconnect_sent_at;  ///< a disconnect went out and no uplink came since
     std::string note;                            ///< e.g. why it is unreachable and what to do
     sys_time updated_at{};
+    /// Its latest uplink as ChirpStack stamped it: frame counter and time (ChirpStack's clock). A reply
+    /// must come after the uplink the meter had sent when its command was claimed: replays are told apart
+    /// with ChirpStack's own clock, whatever the skew between ChirpStack and relaylink.
+    std::optional<std::uint32_t> uplink_f_cnt;
+    std::optional<sys_time> uplink_time;
     /// The version read (0: not in the store yet). Like a command's, a meter is written only if it still
     /// has it, so two processes applying events for one meter cannot overwrite each other's change.
     std::int64_t version = 0;

@@ -925,6 +925,10 @@ class RelayService:
         """
         callback(CommandChange) for every command change (or MeterChange with what='meters'), called on the service's thread without its lock. Returns a token for unsubscribe(). An exception in the callback is logged.
         """
+    def track_meter(self, dev_eui: str, *, profile: str = '', meter_ref: str = '') -> Meter:
+        """
+        Keep a meter for this device before any command: its last uplink and relay state. relaylink keeps meters only for devices it was commanded or told to track; uplinks of others leave nothing (stats()['uplinks_untracked']). RequestError for a bad DevEUI, an unknown profile or a bad reference.
+        """
     def unsubscribe(self, token: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     def wait(self, command_id: typing.SupportsInt | typing.SupportsIndex, *, states: collections.abc.Sequence[str] | None = None, timeout: float | datetime.timedelta = 60.0) -> Command:
