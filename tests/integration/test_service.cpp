@@ -372,8 +372,7 @@ TEST(Service, BadRequestsAreRefusedWithTheFieldAndNothingIsWritten) {
     rq.reason = "arrears\nsecond line\tok";
     EXPECT_NO_THROW(r.svc->disconnect(rq)); // a reason may span lines
     EXPECT_THROW(r.svc->cancel(1, std::string(300, 'x')), service::request_error);
-    EXPECT_EQ(r.svc->open_commands().size(), 1u);
-    EXPECT_EQ(r.svc->counts().size(), 1u);
+    EXPECT_EQ(r.svc->history(A).size(), 1u); // only the good one was written (it may have ended already: A is not in ChirpStack)
 }
 
 TEST(Service, UplinksOfDevicesNeverCommandedLeaveNoMeterBehind) {
