@@ -493,21 +493,6 @@ TEST(ChirpStackClient, A200ThatIsNotJsonAndEchoesTheKeyIsQuotedWithoutIt) {
     }
 }
 
-TEST(ChirpStackClient, AKeyInTheUrlIsNeverEchoedByItsRefusal) {
-    for (const char* bad : {"http://host/api?api_key=s3cr3t-k3y", "http://host/api#s3cr3t-k3y", "http://user:s3cr3t-k3y@host",
-                            "ftp://host/?token=s3cr3t-k3y", "http://host:99999/?k=s3cr3t-k3y"}) {
-        config b;
-        b.url = bad;
-        try {
-            sync_client x(b);
-            ADD_FAILURE() << bad << " was accepted";
-        } catch (const std::invalid_argument& e) {
-            EXPECT_EQ(std::string(e.what()).find("s3cr3t-k3y"), std::string::npos) << e.what();
-            EXPECT_NE(std::string(e.what()).find("ChirpStack URL"), std::string::npos) << e.what();
-        }
-    }
-}
-
 TEST(ChirpStackClient, ARefusedConnectionIsTransientAndRetriedForReads) {
     unsigned short dead_port;
     {
@@ -586,8 +571,10 @@ TEST(ChirpStackClient, UrlPrefixIsKeptAndBadUrlsAreRefused) {
     cfg.url = s.url() + "/chirpstack/";
     sync_client c(cfg);
     EXPECT_EQ(c.get_queue(eui).size(), 1u);
+    // The last ones carry a key where it does not belong: the refusal never echoes it.
     for (const char* bad : {"localhost:8090", "ftp://x", "http://", "http://host:0", "http://host:99999", "http://u:p@host",
-                            "http://host/api?x=1", "http://[::1"}) {
+                            "http://host/api?x=1", "http://[::1", "http://host/api?api_key=s3cr3t-k3y", "http://host/api#s3cr3t-k3y",
+                            "http://user:s3cr3t-k3y@host", "ftp://host/?token=s3cr3t-k3y", "http://host:99999/?k=s3cr3t-k3y"}) {
         config b;
         b.url = bad;
         try {
@@ -595,6 +582,7 @@ TEST(ChirpStackClient, UrlPrefixIsKeptAndBadUrlsAreRefused) {
             ADD_FAILURE() << bad << " was accepted";
         } catch (const std::invalid_argument& e) {
             EXPECT_NE(std::string(e.what()).find("ChirpStack URL"), std::string::npos) << e.what();
+            EXPECT_EQ(std::string(e.what()).find("s3cr3t-k3y"), std::string::npos) << e.what();
         }
     }
 }

@@ -17,6 +17,8 @@
 #include <random>
 
 using namespace relaylink;
+using relaylink::test::any_cause;
+using relaylink::test::causes;
 using relaylink::test::req;
 using relaylink::test::service_rig;
 using command::state;
@@ -34,16 +36,6 @@ int enqueues_of(const std::vector<store::audit_event>& ev) {
     return static_cast<int>(std::count_if(ev.begin(), ev.end(), [](const store::audit_event& e) {
         return e.to == state::dispatching && e.from && *e.from == state::pending;
     }));
-}
-
-bool any_cause(const std::vector<store::audit_event>& ev, const std::string& part) {
-    return std::any_of(ev.begin(), ev.end(), [&](const store::audit_event& e) { return e.cause.find(part) != std::string::npos; });
-}
-
-std::string causes(const std::vector<store::audit_event>& ev) {
-    std::string s;
-    for (const auto& e : ev) s += "\n  " + std::string(command::to_string(e.to)) + ": " + e.cause + " [" + e.detail + "]";
-    return s;
 }
 
 /// A command claimed by a process that died right after (its enqueue may or may not have gone out).

@@ -15,6 +15,8 @@
 #include <random>
 
 using namespace relaylink;
+using relaylink::test::any_cause;
+using relaylink::test::causes;
 using relaylink::test::req;
 using relaylink::test::service_rig;
 using command::state;
@@ -45,14 +47,6 @@ sim::simulator_config starting(const char* at) {
     return s;
 }
 
-std::string causes(const std::vector<store::audit_event>& ev) {
-    std::string s;
-    for (const auto& e : ev) s += "\n  " + std::string(command::to_string(e.to)) + ": " + e.cause + " [" + e.detail + "]";
-    return s;
-}
-bool any_cause(const std::vector<store::audit_event>& ev, const std::string& part) {
-    return std::any_of(ev.begin(), ev.end(), [&](const store::audit_event& e) { return e.cause.find(part) != std::string::npos; });
-}
 
 /// The items that may switch the relay off (the built-in SDM profile judges), as ChirpStack accepted them.
 std::vector<sim::accepted_item> off_items(service_rig& r, const std::string& dev) {

@@ -142,6 +142,18 @@ struct service_rig {
     command::state state_of(std::int64_t id) const { return get(id).rec.current; }
 };
 
+/// A command's audit trail in a line per row, for failure messages.
+inline std::string causes(const std::vector<store::audit_event>& ev) {
+    std::string s;
+    for (const auto& e : ev) s += "\n  " + std::string(command::to_string(e.to)) + ": " + e.cause + " [" + e.detail + "]";
+    return s;
+}
+inline bool any_cause(const std::vector<store::audit_event>& ev, const std::string& part) {
+    for (const auto& e : ev)
+        if (e.cause.find(part) != std::string::npos) return true;
+    return false;
+}
+
 inline service::request req(const std::string& eui, const std::string& profile = "eastron_sdm320c") {
     service::request r;
     r.dev_eui = eui;
