@@ -1455,6 +1455,17 @@ void service::start() {
                 }
                 impl_->check_wanted[c.dev_eui];
             }
+        // A disconnect still in ChirpStack's queue to a meter protected now (the policy changed, or the
+        // meter's record names a protected reference): withdrawn before it can go out.
+        impl_->transact([&](impl::batch& b) {
+            for (auto& c : impl_->db.in_state(state::queued)) {
+                if (!impl_->switches_off(c)) continue;
+                const std::string recorded = impl_->recorded_ref(b, c.dev_eui);
+                if (!impl_->guard.is_protected(c.dev_eui, c.meter_ref, recorded)) continue;
+                impl_->apply(b, c, command::cancel{"withdrawn: " + impl_->guard.protected_reason(c.dev_eui, c.meter_ref, recorded)},
+                             "relaylink", "checked again at start");
+            }
+        });
         impl_->poll_locked();
         impl_->tick();
     });

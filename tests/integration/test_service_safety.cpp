@@ -145,6 +145,20 @@ TEST(ServiceSafety, AMeterProtectedAfterTheRequestIsRefusedWhenItsDisconnectWoul
     const auto ev = r.svc->command(c.id)->events;
     EXPECT_TRUE(any_cause(ev, "refused by the safety guard")) << causes(ev);
     EXPECT_TRUE(off_items(r, A).empty());
+
+    // One already in ChirpStack's queue when the meter becomes protected is withdrawn at start.
+    r.add(B);
+    r.cfg.safety.protected_meters = {A};
+    r.restart();
+    const auto queued = r.svc->disconnect(req(B));
+    r.settle();
+    ASSERT_EQ(r.state_of(queued.id), state::queued);
+    r.cfg.safety.protected_meters = {A, B};
+    r.restart();
+    r.advance_in_steps(1h, 10min);
+    EXPECT_EQ(r.state_of(queued.id), state::cancelled) << causes(r.svc->command(queued.id)->events);
+    EXPECT_TRUE(r.sim.device(B)->relay_closed) << "the withdrawn disconnect never reached the meter";
+    EXPECT_TRUE(r.sim.device(B)->downlinks.empty());
 }
 
 TEST(ServiceSafety, ADisconnectWhoseEnqueueFailsUntilTheWindowClosesWaitsForTheNextWindow) {
