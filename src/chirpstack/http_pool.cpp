@@ -245,7 +245,8 @@ private:
                 ec = make_error_code(errc::malformed_response);
                 if (diag) diag->message = std::string("unexpected failure: ") + e.what();
             }
-            if (!ec || ec == asio::error::operation_aborted || !idempotent || !is_transient(ec) || attempt >= max_attempts)
+            if (!ec || ec == asio::error::operation_aborted || !idempotent || !is_transient(ec) || attempt >= max_attempts ||
+                (ec == errc::timeout && !cfg_.retry.retry_timeouts))
                 co_return std::pair{ec, std::move(resp)};
             // Exponential backoff with jitter, so many clients do not retry in lockstep.
             std::uniform_real_distribution<double> jitter(1.0 - cfg_.retry.jitter, 1.0 + cfg_.retry.jitter);

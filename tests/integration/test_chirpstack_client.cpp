@@ -250,6 +250,13 @@ TEST(ChirpStackClient, ASlowReplyTimesOut) {
     EXPECT_TRUE(is_transient(e.code()));
     EXPECT_EQ(e.details().attempts, 2);
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1400)); // did not wait for the reply
+
+    // retry_timeouts = false: someone waits on this call (a web page): one attempt, as the portal's module makes.
+    cfg.retry.retry_timeouts = false;
+    sync_client once(cfg);
+    auto e1 = expect_api_error([&] { once.get_queue(eui); });
+    EXPECT_EQ(e1.code(), errc::timeout);
+    EXPECT_EQ(e1.details().attempts, 1);
 }
 
 TEST(ChirpStackClient, ADroppedConnectionIsRetriedForIdempotentCalls) {

@@ -150,8 +150,33 @@ def test_send_relay_command_both_device_types(chirpstack_env):
 def test_send_relay_command_refusals(chirpstack_env):
     assert cs.send_relay_command(SDM, "toggle") == (False, "Invalid action: toggle. Must be 'on' or 'off'")
     assert cs.send_relay_command(SDM, "OFF") == (False, "Invalid action: OFF. Must be 'on' or 'off'")
-    assert cs.send_relay_command(SDM, "off", device_type="landis") == \
-        (False, "Invalid device type: landis. Must be 'eastron_sdm' or 'ivy_em114'")
+
+
+@pytest.mark.parametrize("device_type", [None, "sdm", "eastron_sdm320c", "sdm320c", "milesight_em300", "qalcosonic_w1",
+                                         "fengbo_4g", "", "landis"])
+def test_every_device_type_but_the_ivys_is_the_eastron_frame_as_in_the_portals_module(chirpstack_env, device_type):
+    cs._warned_types.clear()
+    assert cs.send_relay_command(SDM, "off", device_type=device_type) == (True, "Downlink queued successfully")
+    _, queue = cs.get_device_queue(SDM)
+    assert [(q["fPort"], q["data"]) for q in queue] == [(5, "AQUAAAAAzco=")]
+
+
+@pytest.mark.parametrize("device_type", ["ivy_em114", "ivy_em114039", "em114039"])
+def test_the_ivys_names_are_the_ivy_frame_on_fport_10(chirpstack_env, device_type):
+    assert cs.send_relay_command(IVY, "off", device_type=device_type) == (True, "Downlink queued successfully")
+    _, queue = cs.get_device_queue(IVY)
+    assert [(q["fPort"], q["data"]) for q in queue] == [(10, "ARAApwACBP////+5pQ==")]
+
+
+def test_an_unknown_device_type_is_warned_about_once(chirpstack_env, caplog):
+    cs._warned_types.clear()
+    with caplog.at_level(logging.WARNING, logger="relaylink"):
+        for _ in range(3):
+            cs.send_relay_command(SDM, "on", device_type="milesight_em300")
+        cs.send_relay_command(SDM, "on", device_type="eastron_sdm")  # known: no warning
+    warned = [r.getMessage() for r in caplog.records if "milesight_em300" in r.getMessage()]
+    assert len(warned) == 1 and "Eastron SDM320C" in warned[0]
+    assert not [r for r in caplog.records if "'eastron_sdm'" in r.getMessage()]
 
 
 @pytest.mark.parametrize("args,message", [
@@ -291,6 +316,8 @@ def test_transport_errors_each_have_their_message(monkeypatch, silent_server):
     monkeypatch.setenv("CHIRPSTACK_API_URL", f"http://127.0.0.1:{silent_server.port}")
     monkeypatch.setenv("CHIRPSTACK_TIMEOUT", "0.3")
     assert cs.list_tenants() == (False, "ChirpStack request timed out")
+    # As the portal's module: a timeout is not tried again (its test-connection page would wait twice as long).
+    assert len(silent_server.conns) == 1
     monkeypatch.setenv("CHIRPSTACK_API_URL", "ftp://example.com")
     ok, msg = cs.list_tenants()
     assert not ok and msg.startswith("ChirpStack request failed: ") and "http://" in msg

@@ -144,7 +144,8 @@ def _client(config: Dict[str, Any]) -> _core.ChirpStackClient:
             return c
         c = _core.ChirpStackClient(url=key[0], api_key=key[1], auth_header="authorization",
                                    connect_timeout=min(_CONNECT_TIMEOUT, timeout), request_timeout=timeout,
-                                   max_attempts=_MAX_ATTEMPTS, user_agent="relaylink-chirpstack-service/0.1")
+                                   max_attempts=_MAX_ATTEMPTS, retry_timeouts=False,
+                                   user_agent="relaylink-chirpstack-service/0.1")
         _clients[key] = c
         while len(_clients) > _MAX_CLIENTS:
             _clients.popitem(last=False)[1].close()
@@ -263,19 +264,39 @@ def send_downlink(device_eui: str, payload: bytes, port: Optional[int] = None,
     return True, "Downlink queued successfully"
 
 
-_DEVICE_TYPES = {"eastron_sdm": (RELAY_OFF_COMMAND, RELAY_ON_COMMAND, None),
-                 "ivy_em114": (IVY_RELAY_OFF_COMMAND, IVY_RELAY_ON_COMMAND, IVY_FPORT)}
+_EASTRON = (RELAY_OFF_COMMAND, RELAY_ON_COMMAND, None)
+_IVY = (IVY_RELAY_OFF_COMMAND, IVY_RELAY_ON_COMMAND, IVY_FPORT)
+# The portal's two names, and relaylink's own profile names and aliases for the same meters.
+_IVY_TYPES = frozenset({"ivy_em114", "ivy_em114039", "em114039"})
+_EASTRON_TYPES = frozenset({"eastron_sdm", "eastron_sdm320c", "sdm320c"})
+_warned_types: "set[str]" = set()
 
 
-def send_relay_command(device_eui: str, action: str, device_type: str = "eastron_sdm") -> Tuple[bool, str]:
-    """Relay ``"on"`` (restore power) or ``"off"`` (disconnect) for an ``"eastron_sdm"`` (SDM320C via
-    a UC100, on the pass-through port) or an ``"ivy_em114"`` (fPort 10)."""
+def _relay_frames(device_type: Any) -> Tuple[bytes, bytes, Optional[int]]:
+    """As the portal's own module: every type but the IVY's is the Eastron SDM320C on the pass-through
+    port (its meters' ``lorawan_device_type`` is free text: None, "sdm", "milesight_em300"…). A type
+    neither module knows is said once, as a warning."""
+    if isinstance(device_type, str) and device_type in _IVY_TYPES:
+        return _IVY
+    if device_type is not None and device_type not in _EASTRON_TYPES:
+        shown = repr(device_type)[:60]
+        with _lock:
+            first = shown not in _warned_types and len(_warned_types) < 1000
+            if first:
+                _warned_types.add(shown)
+        if first:
+            logger.warning("device_type %s is not a known meter type: sending the Eastron SDM320C relay frame on the "
+                           "pass-through port, as the portal's own module does (said once for this type)", shown)
+    return _EASTRON
+
+
+def send_relay_command(device_eui: str, action: str, device_type: Optional[str] = "eastron_sdm") -> Tuple[bool, str]:
+    """Relay ``"on"`` (restore power) or ``"off"`` (disconnect): the IVY EM114039's frame on fPort 10 for
+    ``"ivy_em114"``, else — any other type, None included, as the portal's own module does — the Eastron
+    SDM320C's (via a UC100) on the pass-through port."""
     if action not in ("on", "off"):
         return False, f"Invalid action: {action}. Must be 'on' or 'off'"
-    frames = _DEVICE_TYPES.get(device_type)
-    if frames is None:
-        return False, f"Invalid device type: {device_type}. Must be 'eastron_sdm' or 'ivy_em114'"
-    off, on, port = frames
+    off, on, port = _relay_frames(device_type)
     logger.info("Sending relay %s command to %s (%s)", action.upper(), device_eui, device_type)
     return send_downlink(device_eui, off if action == "off" else on, port=port)
 

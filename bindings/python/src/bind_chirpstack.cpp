@@ -201,7 +201,8 @@ void bind_chirpstack(py::module_& m) {
         .def(py::init([](const std::string& url, const std::string& api_key, const std::string& tenant_id, long long passthrough_port,
                          const std::string& auth_header, const py::object& connect_timeout, const py::object& request_timeout,
                          const py::object& idle_timeout, long long pool_size, long long max_attempts, bool verify_tls,
-                         const std::string& ca_file, const std::map<std::string, std::string>& headers, const std::string& user_agent) {
+                         const std::string& ca_file, const std::map<std::string, std::string>& headers, const std::string& user_agent,
+                         bool retry_timeouts) {
                  cs::config c;
                  c.url = url;
                  c.api_key = api_key;
@@ -232,6 +233,7 @@ void bind_chirpstack(py::module_& m) {
                      raise("ConfigError", "max_attempts must be 1-100, got " + std::to_string(max_attempts),
                            py::dict(py::arg("field") = "max_attempts"));
                  c.retry.max_attempts = static_cast<int>(max_attempts);
+                 c.retry.retry_timeouts = retry_timeouts;
                  c.verify_tls = verify_tls;
                  c.ca_file = ca_file;
                  for (const auto& [k, v] : headers) c.headers.emplace_back(k, v);
@@ -246,7 +248,8 @@ void bind_chirpstack(py::module_& m) {
              py::arg("passthrough_port") = 5, py::arg("auth_header") = "grpc-metadata", py::arg("connect_timeout") = 5.0,
              py::arg("request_timeout") = 10.0, py::arg("idle_timeout") = 30.0, py::arg("pool_size") = 8,
              py::arg("max_attempts") = 3, py::arg("verify_tls") = true, py::arg("ca_file") = "",
-             py::arg("headers") = std::map<std::string, std::string>{}, py::arg("user_agent") = "relaylink-python/0.1")
+             py::arg("headers") = std::map<std::string, std::string>{}, py::arg("user_agent") = "relaylink-python/0.1",
+             py::arg("retry_timeouts") = true)
         .def_property_readonly("url", [](py_client& s) { return s.get().settings().url; })
         .def_property_readonly("tenant_id", [](py_client& s) { return s.get().settings().tenant_id; })
         .def_property_readonly("passthrough_port", [](py_client& s) { return s.get().settings().passthrough_port; })

@@ -28,6 +28,9 @@ struct retry_policy {
     std::chrono::milliseconds max_backoff{5000};           ///< cap for the exponential growth
     double multiplier = 2.0;                               ///< backoff growth per attempt
     double jitter = 0.2;                                   ///< +/- this fraction, randomised
+    /// false: a call that timed out is not tried again (someone waiting on it, a web page say, would
+    /// otherwise wait max_attempts × request_timeout); refused connections, resets and 5xx still are.
+    bool retry_timeouts = true;
 };
 
 struct config {
