@@ -35,7 +35,7 @@ ChirpStack (options: --url URL, default $CHIRPSTACK_API_URL or http://localhost:
 
 Relay commands (recorded in --db FILE, default $RELAYLINK_DB or ./relaylink.db; ChirpStack options as above):
   off <devEui> [--profile P] [--reason TEXT] [--actor NAME] [--meter-ref REF] [--key IDEMPOTENCY-KEY]
-      [--priority 1-10] [--ignore-windows] [--json]
+      [--priority 1-10 (1 the highest, default 5)] [--ignore-windows] [--json]
   on <devEui> [same options]
         disconnect / reconnect through the safety guard; prints the command's timeline once ChirpStack
         has it (exit 0), or why it was refused (exit 1)

@@ -1263,7 +1263,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     auto dev = chirpstack::normalize_dev_eui(r.dev_eui, &why);
     if (!dev) throw request_error("dev_eui", why);
     if (r.priority < 1 || r.priority > 10)
-        throw request_error("priority", "priority must be 1 (lowest) to 10 (highest), not " + std::to_string(r.priority));
+        throw request_error("priority", "priority must be 1 (highest) to 10 (lowest), not " + std::to_string(r.priority));
     if (r.actor.empty()) throw request_error("actor", "actor must name who asks (a user name, or \"system\")");
     check_text("actor", r.actor, max_actor_size, false);
     check_text("reason", r.reason, max_reason_size, true);

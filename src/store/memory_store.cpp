@@ -140,7 +140,7 @@ public:
             if (r->timer_at && *r->timer_at <= now) hits.push_back(r);
         }
         std::sort(hits.begin(), hits.end(), [](const command_row* a, const command_row* b) {
-            if (a->priority != b->priority) return a->priority > b->priority;
+            if (a->priority != b->priority) return a->priority < b->priority; // 1 is the highest
             return a->id < b->id;
         });
         std::vector<command_row> out;

@@ -110,6 +110,9 @@ ALTER TABLE meters ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
     {4, "a meter's latest uplink as ChirpStack stamped it (replayed replies)", R"sql(
 ALTER TABLE meters ADD COLUMN uplink_f_cnt BIGINT, ADD COLUMN uplink_time BIGINT;
 )sql"},
+    {5, "priority 1 is the highest, as the portal's device_commands (it was 10)", R"sql(
+UPDATE commands SET priority = 11 - priority;
+)sql"},
 };
 
 bool valid_schema_name(const std::string& s) {
@@ -457,7 +460,7 @@ public:
     }
     std::vector<command_row> due(sys_time now, std::size_t limit) const override {
         static const std::string q = columns::select_commands(
-            "WHERE is_open AND timer_at IS NOT NULL AND timer_at <= $1 ORDER BY priority DESC, id LIMIT $2");
+            "WHERE is_open AND timer_at IS NOT NULL AND timer_at <= $1 ORDER BY priority, id LIMIT $2");
         return many(q.c_str(), params().bind(1, ns(now)).bind(2, limit_of(limit)), columns::read_command<row>);
     }
     std::vector<command_row> history(std::string_view dev_eui, std::size_t limit) const override {

@@ -105,6 +105,9 @@ ALTER TABLE meters ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE meters ADD COLUMN uplink_f_cnt INTEGER;
 ALTER TABLE meters ADD COLUMN uplink_time INTEGER;
 )sql"},
+    {5, "priority 1 is the highest, as the portal's device_commands (it was 10)", R"sql(
+UPDATE commands SET priority = 11 - priority;
+)sql"},
 };
 
 using columns::from_ns;
@@ -330,7 +333,7 @@ public:
     }
     std::vector<command_row> due(sys_time now, std::size_t limit) const override {
         static const std::string q = select_commands("WHERE is_open = 1 AND timer_at IS NOT NULL AND timer_at <= ? "
-                                                     "ORDER BY priority DESC, id LIMIT ?");
+                                                     "ORDER BY priority, id LIMIT ?");
         return many(q.c_str(), [&](stmt& s) { s.bind(1, ns(now)).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<command_row> history(std::string_view dev_eui, std::size_t limit) const override {

@@ -662,7 +662,7 @@ TEST(Service, TheDispatcherTakesTheHighestPriorityFirstAndSendsTheDeadlineAsExpi
         const std::string eui = "0a0a0a0a0a0a0a0" + std::to_string(i);
         r.add(eui);
         auto rq = req(eui);
-        rq.priority = i == 3 ? 10 : 2;
+        rq.priority = i == 3 ? 1 : 8; // 1 is the highest, as in the portal's device_commands
         rq.not_before = start;
         rq.deadline = r.sim.now() + std::chrono::hours(2 + i);
         ids.push_back(r.svc->disconnect(rq).id);
@@ -675,7 +675,7 @@ TEST(Service, TheDispatcherTakesTheHighestPriorityFirstAndSendsTheDeadlineAsExpi
     EXPECT_TRUE(order.empty());
     r.advance(std::chrono::seconds(61));
     ASSERT_EQ(order.size(), 5u);
-    EXPECT_EQ(order.front(), ids[3]); // priority 10 first, then the others oldest first
+    EXPECT_EQ(order.front(), ids[3]); // priority 1 first, then the others oldest first
     EXPECT_EQ(order[1], ids[0]);
     EXPECT_EQ(order[2], ids[1]);
     for (auto id : ids) {

@@ -174,9 +174,9 @@ TEST_P(StoreContract, QueueItemsStayFindableAfterARetry) {
 }
 
 TEST_P(StoreContract, DueCommandsComeByPriorityThenAge) {
-    auto low = sample("0101010101010101", 2);
-    auto high = sample("0202020202020202", 9);
-    auto later = sample("0303030303030303", 9);
+    auto low = sample("0101010101010101", 9);
+    auto high = sample("0202020202020202", 2); // 1 is the highest
+    auto later = sample("0303030303030303", 2);
     later.timer_at = t0 + 1h;
     auto done = sample("0404040404040404", 10);
     for (auto* c : {&low, &high, &later, &done}) ASSERT_TRUE(db->insert(*c, created()));
@@ -328,8 +328,8 @@ TEST(SqliteStore, SurvivesReopeningWithEverything) {
     EXPECT_EQ(db->get(id)->rec.current, state::dispatching);
     EXPECT_EQ(db->by_idempotency_key("k")->id, id);
     EXPECT_EQ(db->events(id).size(), 2u);
-    EXPECT_EQ(sqlite_schema_version(), 4);
-    EXPECT_EQ(schema_version(), 4);
+    EXPECT_EQ(sqlite_schema_version(), 5);
+    EXPECT_EQ(schema_version(), 5);
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
@@ -528,7 +528,7 @@ TEST(PostgresStore, ManyOpeningANewSchemaAtOnceMigrateItOnceAndShareIt) {
     auto db = open_postgres(url, o);
     EXPECT_EQ(db->counts()[state::pending], 6u);
     auto raw = raw_connection(url, o.schema);
-    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3,4");
+    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3,4,5");
 }
 
 TEST(PostgresStore, RefusesBadSettingsNewerSchemasAndUnreachableServersWithReasonsButNoPassword) {
@@ -646,7 +646,7 @@ TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
     std::int64_t id = 0;
     {
         auto db = open_sqlite(path);
-        auto c = sample();
+        auto c = sample("0101010101010101", 9); // urgent, when 10 was the highest
         ASSERT_TRUE(db->insert(c, created()));
         id = c.id;
         meter_row m;
@@ -671,6 +671,7 @@ TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
     EXPECT_EQ(c.claim_owner, "");
     EXPECT_FALSE(c.lease_until);
     EXPECT_EQ(c.reason, "arrears");
+    EXPECT_EQ(c.priority, 2) << "still urgent now that 1 is the highest (schema 5)";
     auto m = db->meter(c.dev_eui).value(); // a meter from before versions: version 1, written at it
     EXPECT_EQ(m.relay, relay_state::connected);
     EXPECT_EQ(m.version, 1);

@@ -64,7 +64,7 @@ struct request {
     std::string actor = "system";  ///< who asks (the audit trail's "who")
     std::string reason;            ///< why: kept in the command and its audit trail (optional, recommended)
     std::string idempotency_key;   ///< the same key returns the same command
-    int priority = 5;              ///< 1–10, higher first
+    int priority = 5;              ///< 1 (highest) – 10 (lowest), as the portal's device_commands.priority
     std::optional<sys_time> not_before;
     std::optional<sys_time> deadline; ///< sent to ChirpStack as expiresAt
 };

@@ -66,7 +66,7 @@ struct command_row {
     bytes payload;                    ///< the downlink's bytes (the Modbus RTU frame)
     std::uint8_t f_port = 0;
     bool confirmed = true;
-    int priority = 5;                 ///< 1 (lowest) – 10 (highest)
+    int priority = 5;                 ///< 1 (highest) – 10 (lowest), as the portal's device_commands (schema 5)
     command::record rec;              ///< state, evidence, queue item, fCntDown, retries, times, error
     int max_retries = 3;
     std::optional<sys_time> timer_at; ///< when something is next due (dispatch, reply timeout, deadline)
@@ -158,7 +158,7 @@ public:
     virtual std::vector<command_row> open(std::string_view dev_eui = {}, std::size_t limit = 10000) const = 0;
     /// Open commands in one state, oldest first.
     virtual std::vector<command_row> in_state(command::state s, std::size_t limit = 10000) const = 0;
-    /// Open commands whose timer_at has come: highest priority first, then oldest.
+    /// Open commands whose timer_at has come: highest priority (1) first, then oldest.
     virtual std::vector<command_row> due(sys_time now, std::size_t limit) const = 0;
     /// A meter's commands, newest first.
     virtual std::vector<command_row> history(std::string_view dev_eui, std::size_t limit = 100) const = 0;
