@@ -194,3 +194,58 @@ def test_bad_blueprint_settings(service, kw, message):
     with pytest.raises(ValueError) as e:
         relay_blueprint(service, resolve_meter=METERS.get, **kw)
     assert message in str(e.value)
+
+
+def test_the_portals_own_decorators_guard_every_route_but_the_integration(service):
+    """The portal's way (Flask-Login's login_required, its requires_permission walking the user's role):
+    relaylink leaves who may call to them, applied in Flask's View.decorators order."""
+    from functools import wraps
+    applied = []
+
+    def login_required(f):
+        @wraps(f)
+        def wrapper(*a, **kw):
+            applied.append("login_required")
+            if "X-User" not in flask.request.headers:  # the portal's own answer to an anonymous request
+                return flask.jsonify(error="Session expired. Please log in again.", code=401, redirect="/login"), 401
+            return f(*a, **kw)
+        return wrapper
+
+    def requires_permission(code):
+        def deco(f):
+            @wraps(f)
+            def wrapper(*a, **kw):
+                applied.append("requires_permission")
+                if "X-User" not in flask.request.headers:  # as the portal's: unauthenticated is 401, not 403
+                    return flask.jsonify(error="Session expired. Please log in again.", code=401, redirect="/login"), 401
+                if code not in flask.request.headers.get("X-Permissions", "").split(","):
+                    return flask.jsonify(error="Permission denied"), 403
+                return f(*a, **kw)
+            return wrapper
+        return deco
+
+    app = flask.Flask("portal")
+    app.register_blueprint(relay_blueprint(service, resolve_meter=METERS.get, integration_secret=SECRET,
+                                           decorators=[login_required, requires_permission("meters.edit")]),
+                           url_prefix="/api/v1")
+    c = app.test_client()
+    r = c.post("/api/v1/meters/17/relay", json={"action": "on"})
+    assert r.status_code == 401 and r.json == {"error": "Session expired. Please log in again.", "code": 401, "redirect": "/login"}
+    assert applied == ["requires_permission"], "the last listed is the outermost, as in MethodView"
+    r = c.post("/api/v1/meters/17/relay", json={"action": "on"}, headers=VIEW)
+    assert r.status_code == 403 and r.json == {"error": "Permission denied"}
+    assert c.get("/api/v1/meters/17/commands").status_code == 401
+    assert c.get("/api/v1/commands/1").status_code == 401
+    assert c.post("/api/v1/commands/1/cancel", json={}).status_code == 401
+    r = c.post("/api/v1/meters/17/relay", json={"action": "on"}, headers=EDIT)
+    assert r.status_code == 200 and r.json["success"] is True and r.json["command_id"] > 0
+    # ChirpStack's route keeps its shared secret and is not given the portal's log-in.
+    assert c.post("/api/v1/chirpstack/events?event=up", data="{}", headers={"X-Relaylink-Secret": SECRET}).status_code == 400
+    with pytest.raises(TypeError, match="decorators: each must be a view decorator"):
+        relay_blueprint(service, resolve_meter=METERS.get, decorators=["login_required"])
+
+
+def test_a_blueprint_with_neither_decorators_nor_authorize_is_warned_about(service, caplog):
+    with caplog.at_level("WARNING", logger="relaylink.flask"):
+        relay_blueprint(service, resolve_meter=METERS.get, name="open")
+    assert any("neither decorators nor authorize" in r.getMessage() for r in caplog.records)

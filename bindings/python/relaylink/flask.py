@@ -8,12 +8,12 @@
         m = Meter.query.get(meter_id)
         if m is None:
             return None
-        return MeterTarget(dev_eui=m.device_eui, profile=m.device_type, meter_ref=str(m.id))
+        return MeterTarget(dev_eui=m.device_eui, profile=m.lorawan_device_type or "eastron_sdm", meter_ref=str(m.id))
 
     app.register_blueprint(relay_blueprint(
         service=lambda: current_app.extensions["relaylink"],
         resolve_meter=resolve,
-        authorize=lambda permission: current_user.is_authenticated and current_user.has_permission(permission),
+        decorators=[login_required, requires_permission("meters.edit")],   # the portal's own
         actor=lambda: current_user.username,
         audit=log_action,                       # the portal's helper: called as log_action(action, entity_type=...)
         integration_secret=os.environ["RELAYLINK_INTEGRATION_SECRET"],
@@ -39,7 +39,7 @@ import hmac
 import inspect
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -105,6 +105,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
                     integration_secret_header: str = "X-Relaylink-Secret",
                     permissions: Optional[Mapping[str, str]] = None,
                     reason_required: Iterable[str] = (),
+                    decorators: Sequence[Callable[[Callable[..., Any]], Callable[..., Any]]] = (),
                     name: str = "relaylink") -> Blueprint:
     """The Blueprint. ``service``: the service, or a callable returning it (app factories).
     ``resolve_meter(meter_id)``: the meter's devEui and profile, or None when unknown.
@@ -119,7 +120,12 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
     ``permissions``: the permission each route asks ``authorize`` for, by key: ``"view"`` (default
     ``"meters.view"``), ``"relay_off"``, ``"relay_on"`` and ``"cancel"`` (default ``"meters.edit"``), e.g.
     ``{"relay_off": "meters.disconnect"}`` to let fewer people cut power than restore it.
-    ``reason_required``: the actions (``"off"``, ``"on"``) refused with 400 without a reason."""
+    ``reason_required``: the actions (``"off"``, ``"on"``) refused with 400 without a reason.
+    ``decorators``: the portal's own view decorators, applied to every route but ChirpStack's integration
+    route (which has its shared secret), in the order Flask's ``View.decorators`` applies them — the first
+    innermost, the last outermost: ``decorators=[login_required, requires_permission("meters.edit")]``. They
+    decide who may call, and answer unauthenticated requests their own way; ``authorize`` stays for finer,
+    per-action rules (``"relay_off"`` may ask more than ``"relay_on"``)."""
     perm = dict(_PERMISSIONS)
     for k, v in (permissions or {}).items():
         if k not in perm:
@@ -130,7 +136,20 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
     need_reason = frozenset(reason_required)
     if not need_reason <= {"on", "off"}:
         raise ValueError(f"reason_required: only 'on' and 'off', got {sorted(need_reason)}")
+    chain = list(decorators)
+    for d in chain:
+        if not callable(d):
+            raise TypeError(f"decorators: each must be a view decorator (a callable), got {d!r}")
+    if authorize is None and not chain:
+        log.warning("relaylink.flask: relay_blueprint(%r) has neither decorators nor authorize: every request may switch "
+                    "relays (only for demos)", name)
     bp = Blueprint(name, __name__)
+
+    def guarded(f: Callable[..., Any]) -> Callable[..., Any]:
+        view = f
+        for d in chain:  # as Flask's View.decorators: the first listed is applied first (innermost)
+            view = d(view)
+        return view
 
     def svc() -> RelayService:
         return service if isinstance(service, RelayService) else service()
@@ -168,6 +187,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
             log.exception("relaylink.flask: audit callable failed for %s", action)
 
     @bp.post("/meters/<meter_id>/relay")
+    @guarded
     def relay(meter_id: str) -> Reply:
         body = request.get_json(silent=True)
         action = body.get("action") if isinstance(body, dict) else None
@@ -216,6 +236,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         return _answer(200, f"Relay {action.upper()} command queued. {_DELIVERY_NOTE.format(id=c.id)}", **info)
 
     @bp.get("/meters/<meter_id>/commands")
+    @guarded
     def meter_commands(meter_id: str) -> Reply:
         if (d := denied(perm["view"])) is not None:
             return d
@@ -239,6 +260,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
                        meter=meter.to_dict() if meter else None)
 
     @bp.get("/commands/<int(max=9223372036854775807):command_id>")
+    @guarded
     def command(command_id: int) -> Reply:
         if (d := denied(perm["view"])) is not None:
             return d
@@ -248,6 +270,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         return _answer(200, f"Command {command_id} is {c.state}", command=c.to_dict())
 
     @bp.post("/commands/<int(max=9223372036854775807):command_id>/cancel")
+    @guarded
     def cancel(command_id: int) -> Reply:
         if (d := denied(perm["cancel"])) is not None:
             return d
