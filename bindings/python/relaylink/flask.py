@@ -38,8 +38,9 @@ from __future__ import annotations
 import hmac
 import inspect
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -310,7 +311,44 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
                 return _answer(500, str(e))
             return _answer(200, "ok")
 
+    # A route another view of the app already serves would silently win over relaylink's (or lose to
+    # it, by Werkzeug's ordering): refused when the blueprint is registered, and checked again at the
+    # first request for rules added after it.
+    def clashes(app: Any) -> List[Tuple[str, str, str]]:
+        ours: List[Tuple[str, Set[str], Any]] = []
+        theirs: List[Tuple[str, Set[str], Any]] = []
+        for rule in app.url_map.iter_rules():
+            shape = _RULE_VARIABLE.sub("<>", rule.rule)
+            methods = set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+            (ours if rule.endpoint.startswith(bp.name + ".") else theirs).append((shape, methods, rule))
+        return [(mine.rule, other.rule, other.endpoint) for shape, methods, mine in ours
+                for oshape, omethods, other in theirs if shape == oshape and methods & omethods]
+
+    def refuse_clashes(app: Any) -> None:
+        found = clashes(app)
+        if found:
+            mine, other, endpoint = found[0]
+            raise RuntimeError(f"relaylink.flask: {mine} is also served by the app's view {endpoint!r} ({other}): one of "
+                               f"them would never be called. Remove that view, or register relaylink's blueprint under "
+                               f"another url_prefix")
+
+    @bp.record
+    def _check_on_register(state: Any) -> None:
+        # Deferred functions run in the order they were recorded: the routes above are in the map now.
+        refuse_clashes(state.app)
+
+    checked: List[bool] = []
+
+    @bp.before_app_request
+    def _check_once() -> None:
+        if not checked:
+            checked.append(True)
+            from flask import current_app
+            refuse_clashes(current_app)
+
     return bp
 
+
+_RULE_VARIABLE = re.compile(r"<[^>]*>")
 
 __all__ = ["relay_blueprint", "MeterTarget"]
