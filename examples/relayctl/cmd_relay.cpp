@@ -80,6 +80,9 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
             return (x.rec.not_before && *x.rec.not_before > rt.now()) || x.rec.retry_count > 0;
         return x.rec.current != state::dispatching || rt.service->busy() == 0;
     });
+    // The row the wait judged was read before busy() was: the enqueue's answer may have been recorded in
+    // between (busy() is 0 only once it is). Read it again, so "not known" means not known.
+    if (auto fresh = rt.service->command(c.id)) c = std::move(fresh->command);
     if (c.rec.current == state::pending && c.rec.retry_count > 0) {
         print(*rt.service->command(c.id), a.flag("json"));
         std::cerr << "relayctl: ChirpStack did not take command #" << c.id << " (" << c.rec.error
