@@ -269,17 +269,28 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
         return out;
     }
+    /// The meter as the batch sees it (its own change first), without taking it into the batch.
+    std::optional<meter_row> meter_seen(batch& b, const std::string& dev) {
+        if (auto it = b.meters.find(dev); it != b.meters.end()) return it->second;
+        return db.meter(dev);
+    }
     std::optional<sys_time> last_uplink_of(batch& b, const std::string& dev) {
-        if (auto it = b.meters.find(dev); it != b.meters.end()) return it->second.last_uplink;
-        auto m = db.meter(dev);
+        auto m = meter_seen(b, dev);
         return m ? m->last_uplink : std::nullopt;
     }
+    /// The meter, taken into the batch (written with it); null when the store has none.
+    meter_row* known_meter(batch& b, const std::string& dev) {
+        if (auto it = b.meters.find(dev); it != b.meters.end()) return &it->second;
+        auto stored = db.meter(dev);
+        if (!stored) return nullptr;
+        b.meters_before.emplace(dev, stored->relay);
+        return &b.meters.emplace(dev, std::move(*stored)).first->second;
+    }
+    /// The meter, taken into the batch; a new one when the store has none.
     meter_row& meter_for(batch& b, const std::string& dev) {
-        auto it = b.meters.find(dev);
-        if (it != b.meters.end()) return it->second;
+        if (auto* m = known_meter(b, dev)) return *m;
         meter_row m;
-        if (auto stored = db.meter(dev)) m = std::move(*stored);
-        else m.dev_eui = dev;
+        m.dev_eui = dev;
         b.meters_before.emplace(dev, m.relay);
         return b.meters.emplace(dev, std::move(m)).first->second;
     }
@@ -321,8 +332,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// The meter reference on the meter's record (the batch's own change first).
     std::string recorded_ref(batch& b, const std::string& dev) {
-        if (auto it = b.meters.find(dev); it != b.meters.end()) return it->second.meter_ref;
-        auto m = db.meter(dev);
+        auto m = meter_seen(b, dev);
         return m ? m->meter_ref : std::string();
     }
 
@@ -459,9 +469,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// uplink_f_cnt and uplink_time), appended to the claim's audit cause: a reply must come after it.
     static constexpr std::string_view snapshot_words = "; the device's latest uplink then: fCnt ";
     std::string uplink_snapshot(batch& b, const std::string& dev) {
-        std::optional<meter_row> m;
-        if (auto it = b.meters.find(dev); it != b.meters.end()) m = it->second;
-        else m = db.meter(dev);
+        const auto m = meter_seen(b, dev);
         if (!m || !m->uplink_time) return {};
         return std::string(snapshot_words) + (m->uplink_f_cnt ? std::to_string(*m->uplink_f_cnt) : std::string("?")) + " at " +
                format_rfc3339(*m->uplink_time);
@@ -651,17 +659,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 return;
             }
         }
-        auto known = b.meters.find(dev);
-        if (known == b.meters.end()) {
-            auto stored = db.meter(dev);
-            if (!stored) { // a device relaylink was never asked about: nothing to keep
-                ++b.untracked;
-                return;
-            }
-            b.meters_before.emplace(dev, stored->relay);
-            known = b.meters.emplace(dev, std::move(*stored)).first;
+        meter_row* known = known_meter(b, dev);
+        if (!known) { // a device relaylink was never asked about: nothing to keep
+            ++b.untracked;
+            return;
         }
-        meter_row& m = known->second;
+        meter_row& m = *known;
         m.last_uplink = t;
         m.updated_at = t;
         // ChirpStack's stamps of its latest uplink (an older one applied late does not move them back).
