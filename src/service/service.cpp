@@ -37,7 +37,7 @@ namespace {
 
 bool same_request(const command_row& a, const command_row& b) {
     return a.dev_eui == b.dev_eui && a.kind == b.kind && a.payload == b.payload && a.f_port == b.f_port &&
-           a.profile == b.profile && a.meter_ref == b.meter_ref;
+           a.profile == b.profile && a.meter_ref == b.meter_ref && a.portal_meter_id == b.portal_meter_id;
 }
 
 bool valid_utf8(std::string_view s) {
@@ -1285,10 +1285,17 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     const auto* prof = profiles.find(profile_name);
     if (!prof) throw request_error("profile", "unknown profile '" + shown(profile_name) + "'; known: " + profiles.describe_names());
 
+    if (r.portal_meter_id && *r.portal_meter_id < 1)
+        throw request_error("meter_id", "the portal's meter id must be a positive integer, not " + std::to_string(*r.portal_meter_id));
+    if (r.portal_user_id && *r.portal_user_id < 1)
+        throw request_error("user_id", "the portal's user id must be a positive integer, not " + std::to_string(*r.portal_user_id));
+
     command_row c;
     c.dev_eui = *dev;
     c.profile = prof->name;
     c.meter_ref = r.meter_ref;
+    c.portal_meter_id = r.portal_meter_id;
+    c.portal_user_id = r.portal_user_id;
     c.kind = kind;
     c.priority = r.priority;
     c.created_by = r.actor;

@@ -27,13 +27,13 @@ constexpr const char* command_list =
     "id, idempotency_key, meter_ref, dev_eui, profile, kind, payload, f_port, confirmed, priority, state, evidence, "
     "queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, next_attempt_at, timer_at, "
     "cancel_requested, created_by, reason, note, created_at, updated_at, sent_at, completed_at, error, version, "
-    "claim_owner, lease_until";
+    "claim_owner, lease_until, portal_meter_id, portal_user_id, portal_row_id";
 /// The columns a command is born with (bind_immutable's order), then those a transition may change (bind_mutable's).
 constexpr const char* insert_list =
     "idempotency_key, meter_ref, dev_eui, profile, kind, payload, f_port, confirmed, created_by, reason, created_at, "
-    "priority, state, evidence, queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, "
+    "portal_meter_id, portal_user_id, priority, state, evidence, queue_item_id, f_cnt_down, not_before, deadline, retry_count, max_retries, "
     "next_attempt_at, timer_at, cancel_requested, note, updated_at, sent_at, completed_at, error, claim_owner, lease_until";
-constexpr int insert_count = 30;
+constexpr int insert_count = 32;
 /// bind_mutable's columns, as `name=` for an UPDATE's SET (the placeholders are the caller's).
 constexpr const char* mutable_names[] = {"priority", "state", "evidence", "queue_item_id", "f_cnt_down", "not_before",
                                          "deadline", "retry_count", "max_retries", "next_attempt_at", "timer_at",
@@ -61,6 +61,12 @@ inline command::state state_of(const std::string& s, std::int64_t id) {
     throw store_error("command " + std::to_string(id) + " has an unknown state '" + s + "' in the database");
 }
 
+template <class Params>
+void bind_id(Params& s, int i, const std::optional<std::int64_t>& v) {
+    if (v) s.bind(i, *v);
+    else s.bind_null(i);
+}
+
 /// The columns a command is born with, in insert_list's order, from index `i`; returns the next index.
 template <class Params>
 int bind_immutable(Params& s, const command_row& c, int i) {
@@ -76,6 +82,8 @@ int bind_immutable(Params& s, const command_row& c, int i) {
     s.bind(next(), c.created_by);
     s.bind(next(), c.reason);
     s.bind(next(), ns(c.created_at));
+    bind_id(s, next(), c.portal_meter_id);
+    bind_id(s, next(), c.portal_user_id);
     return i;
 }
 
@@ -147,6 +155,9 @@ command_row read_command(const Row& s) {
     c.version = s.i64(29);
     c.claim_owner = s.text(30);
     c.lease_until = s.time(31);
+    if (!s.null(32)) c.portal_meter_id = s.i64(32);
+    if (!s.null(33)) c.portal_user_id = s.i64(33);
+    c.portal_row_id = s.null(34) ? 0 : s.i64(34);
     return c;
 }
 

@@ -8,14 +8,17 @@
 // on each other. A deadlock or serialization failure is a lost race: the write returns false and the
 // service retries from fresh reads, as for a version conflict.
 #include <relaylink/store/store.hpp>
+#include <relaylink/redact.hpp>
 
 #include "columns.hpp"
+#include "portal_rows.hpp"
 
 #include <libpq-fe.h>
 
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 namespace relaylink::store {
@@ -112,6 +115,9 @@ ALTER TABLE meters ADD COLUMN uplink_f_cnt BIGINT, ADD COLUMN uplink_time BIGINT
 )sql"},
     {5, "priority 1 is the highest, as the portal's device_commands (it was 10)", R"sql(
 UPDATE commands SET priority = 11 - priority;
+)sql"},
+    {6, "the portal's meter and user ids, and the command's row in the portal's table", R"sql(
+ALTER TABLE commands ADD COLUMN portal_meter_id BIGINT, ADD COLUMN portal_user_id BIGINT, ADD COLUMN portal_row_id BIGINT;
 )sql"},
 };
 
@@ -334,7 +340,9 @@ public:
                  "; SET client_min_messages = warning";
         // The first connection migrates; the rest of the pool connects lazily, on demand.
         auto first = std::make_unique<connection>(kv_, where_, secret_, setup_);
+        if (opt_.portal) refuse_shadowing(*first);
         migrate(*first);
+        if (opt_.portal) open_portal(*first, *opt_.portal);
         free_.push_back(std::move(first));
         opened_ = 1;
     }
@@ -358,9 +366,11 @@ public:
             command_row copy = c;
             copy.id = id;
             note_queue_item(l, copy);
+            if (portal_ && portal_rows::mirrored(copy)) insert_portal_row(l, copy);
             l.commit();
             c.id = id;
             c.version = 1;
+            c.portal_row_id = copy.portal_row_id;
             return true;
         });
     }
@@ -393,6 +403,11 @@ public:
                 u.applied = std::string_view(PQcmdTuples(r.get())) == "1";
                 if (!u.applied && !u.claim) return false; // rolled back by the lease
                 if (u.applied && u.new_queue_item) note_queue_item(l, u.row);
+                if (u.applied && portal_ && u.row.portal_row_id != 0) {
+                    params q;
+                    portal_rows::bind_all(q, portal_->update_values(u.row, true));
+                    l->exec(portal_update_.c_str(), q, "updating the portal's command row");
+                }
             }
             // A meter another transaction is writing is waited for (its row lock), then found moved.
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
@@ -658,6 +673,64 @@ private:
         }
     }
 
+    /// The portal's own sessions resolve unqualified names by their search_path ("$user", public): with
+    /// relaylink's schema on it (a schema named as the user), the portal's `meters` would be relaylink's
+    /// table. Checked before the schema is created, so a refusal leaves nothing behind.
+    void refuse_shadowing(connection& c) {
+        auto sp = c.exec("SELECT current_user, reset_val FROM pg_settings WHERE name = 'search_path'", params(),
+                         "reading the portal's search_path");
+        const std::string user = row(sp.get(), 0).text(0), path = row(sp.get(), 0).text(1);
+        std::string expanded = path;
+        for (std::size_t at; (at = expanded.find("\"$user\"")) != std::string::npos;) expanded.replace(at, 7, user);
+        for (std::size_t at; (at = expanded.find("$user")) != std::string::npos;) expanded.replace(at, 5, user);
+        std::vector<std::string> names;
+        for (std::size_t from = 0; from <= expanded.size();) {
+            auto comma = expanded.find(',', from);
+            if (comma == std::string::npos) comma = expanded.size();
+            std::string n = expanded.substr(from, comma - from);
+            while (!n.empty() && (n.front() == ' ' || n.front() == '"')) n.erase(0, 1);
+            while (!n.empty() && (n.back() == ' ' || n.back() == '"')) n.pop_back();
+            names.push_back(n);
+            from = comma + 1;
+        }
+        if (std::find(names.begin(), names.end(), opt_.schema) != names.end())
+            throw store_error("PostgreSQL store " + where_ + ": schema '" + opt_.schema + "' is on the portal's search_path (" + path +
+                              ", the user being " + user + "): the portal's queries for its own tables (meters) would find "
+                              "relaylink's. Give relaylink another schema (RELAYLINK_SCHEMA, postgres={'schema': ...})");
+    }
+
+    /// The portal's table: its columns checked, its two statements built (timestamps with "+00").
+    void open_portal(connection& c, const portal_table& t) {
+        portal_rows::layout lay(t, "public");
+        params p;
+        p.bind(1, lay.schema()).bind(2, lay.name());
+        auto r = c.exec("SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2", p,
+                        "reading the portal table's columns");
+        std::set<std::string> have;
+        for (int i = 0; i < PQntuples(r.get()); ++i) have.insert(row(r.get(), i).text(0));
+        lay.check(have, where_);
+        portal_insert_ = lay.insert_sql(dollar);
+        portal_update_ = lay.update_sql(dollar);
+        portal_ = std::make_unique<portal_rows::layout>(std::move(lay));
+    }
+    void insert_portal_row(lease& l, command_row& c) {
+        params p;
+        portal_rows::bind_all(p, portal_->insert_values(c, true));
+        try {
+            auto r = l->exec(portal_insert_.c_str(), p, "inserting the portal's command row");
+            c.portal_row_id = row(r.get(), 0).i64(0);
+        } catch (const store_error& e) { // its constraints refused the row: the command is not written either
+            if (l->broken()) throw;
+            throw store_error("the portal's table " + portal_->quoted() + " refused the command's row (meter id " +
+                              std::to_string(c.portal_meter_id.value_or(0)) + "), so the command was not stored: " + e.what());
+        }
+        params u;
+        u.bind(1, c.portal_row_id).bind(2, c.id);
+        l->exec("UPDATE commands SET portal_row_id = $1 WHERE id = $2", u, "linking the portal's command row");
+    }
+
+    std::unique_ptr<portal_rows::layout> portal_;
+    std::string portal_insert_, portal_update_;
     postgres_options opt_;
     std::vector<std::pair<std::string, std::string>> kv_;
     std::string where_, secret_, setup_;
@@ -703,9 +776,37 @@ bool keyword_dsn(const std::string& s) {
 }
 } // namespace
 
-std::unique_ptr<store> open_url(const std::string& url, const postgres_options& pg, const sqlite_options& lite) {
+std::unique_ptr<store> open_url(const std::string& given, const postgres_options& pg, const sqlite_options& lite) {
+    std::string url = given;
+    // SQLAlchemy's form (the portal's SQLALCHEMY_DATABASE_URI): "postgresql+psycopg2://…" is libpq's URL
+    // without the driver; "sqlite:///relative.db", "sqlite:////absolute.db", "sqlite://" (memory).
+    if (url.starts_with("postgresql+") || url.starts_with("postgres+")) {
+        const auto plus = url.find('+'), colon = url.find("://");
+        if (colon == std::string::npos || colon < plus)
+            throw store_error("'" + relaylink::redact_dsn(given) + "' is not a database URL (postgresql+driver://user@host/dbname)");
+        url = url.substr(0, plus) + url.substr(colon);
+    } else if (url.starts_with("sqlite")) {
+        auto colon = url.find("://");
+        if (colon != std::string::npos && (url.compare(0, colon, "sqlite") == 0 || url.compare(0, 7, "sqlite+") == 0)) {
+            std::string path = url.substr(colon + 3);
+            if (path.empty() || path == "/:memory:") {
+                if (lite.portal) throw store_error("'" + given + "' is an in-memory database: the portal's table cannot be in it");
+                return make_memory_store();
+            }
+            if (path[0] != '/')
+                throw store_error("'" + given + "' is not a SQLite URL relaylink can open: sqlite:///relative/path.db or "
+                                  "sqlite:////absolute/path.db");
+            path.erase(0, 1);
+            if (const auto q = path.find('?'); q != std::string::npos) path.erase(q); // SQLAlchemy's options (?timeout=…)
+            if (path.empty()) throw store_error("'" + given + "' names no file");
+            return open_sqlite(path, lite);
+        }
+    }
     if (url.starts_with("postgresql://") || url.starts_with("postgres://") || keyword_dsn(url)) return open_postgres(url, pg);
-    if (url == ":memory:") return make_memory_store();
+    if (url == ":memory:") {
+        if (lite.portal || pg.portal) throw store_error("the portal's table needs a SQLite file or PostgreSQL, not :memory:");
+        return make_memory_store();
+    }
     if (url.empty()) throw store_error("no store given: a SQLite file path, a postgresql:// URL or :memory:");
     return open_sqlite(url, lite);
 }

@@ -3,12 +3,15 @@
 #include <relaylink/store/store.hpp>
 
 #include "columns.hpp"
+#include "portal_rows.hpp"
 
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -108,7 +111,43 @@ ALTER TABLE meters ADD COLUMN uplink_time INTEGER;
     {5, "priority 1 is the highest, as the portal's device_commands (it was 10)", R"sql(
 UPDATE commands SET priority = 11 - priority;
 )sql"},
+    {6, "the portal's meter and user ids, and the command's row in the portal's table", R"sql(
+ALTER TABLE commands ADD COLUMN portal_meter_id INTEGER;
+ALTER TABLE commands ADD COLUMN portal_user_id INTEGER;
+ALTER TABLE commands ADD COLUMN portal_row_id INTEGER;
+)sql"},
 };
+
+/// relaylink's own names (tables, and the indexes and triggers named after them): with a table prefix,
+/// every SQL text the store runs has them prefixed.
+constexpr std::string_view own_names[] = {"commands", "command_events", "queue_items", "meters", "schema_migrations"};
+
+bool own_name(std::string_view word) {
+    for (auto n : own_names)
+        if (word == n || (word.size() > n.size() && word.starts_with(n) && word[n.size()] == '_')) return true;
+    return false;
+}
+
+/// `sql` with `prefix` before each of relaylink's names (whole words only: command_id stays).
+std::string with_prefix(std::string_view sql, const std::string& prefix) {
+    if (prefix.empty()) return std::string(sql);
+    std::string out;
+    out.reserve(sql.size() + 64);
+    auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    for (std::size_t i = 0; i < sql.size();) {
+        if (!word_char(sql[i])) {
+            out += sql[i++];
+            continue;
+        }
+        std::size_t j = i;
+        while (j < sql.size() && word_char(sql[j])) ++j;
+        const auto word = sql.substr(i, j - i);
+        if (own_name(word)) out += prefix;
+        out += word;
+        i = j;
+    }
+    return out;
+}
 
 using columns::from_ns;
 using columns::ns;
@@ -204,8 +243,10 @@ const auto meter_select = columns::select_meters;
 
 class sqlite_store final : public store {
 public:
-    sqlite_store(const std::string& path, sqlite_options opt) {
+    sqlite_store(const std::string& path, sqlite_options opt) : prefix_(opt.table_prefix) {
         h_.path = path;
+        if (!prefix_.empty() && !portal_rows::plain_name(prefix_ + "x"))
+            throw store_error("SQLite store " + path + ": table_prefix '" + prefix_ + "' must be letters, digits and _ (e.g. relaylink_)");
         const int rc = sqlite3_open_v2(path.c_str(), &h_.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
         if (rc != SQLITE_OK) h_.fail("cannot open");
         sqlite3_extended_result_codes(h_.db, 1);
@@ -220,6 +261,7 @@ public:
         // transitions is copied back to the database once per checkpoint.
         h_.exec("PRAGMA wal_autocheckpoint=8192", "cannot set the WAL checkpoint interval");
         migrate();
+        if (opt.portal) open_portal(*opt.portal);
     }
     ~sqlite_store() override = default;
 
@@ -247,6 +289,7 @@ public:
         created.sequence = 1;
         put_event(created);
         note_queue_item(c);
+        if (portal_ && portal_rows::mirrored(c)) insert_portal_row(c);
         t.commit();
         return true;
     }
@@ -274,6 +317,7 @@ public:
             u.event.sequence = u.row.version; // every write and every audit row bump the version: they stay equal
             put_event(u.event); // before the next sequence is read: one command may appear twice
             if (u.new_queue_item) note_queue_item(u.row);
+            if (portal_ && u.row.portal_row_id != 0) update_portal_row(u.row);
         }
         for (const auto& m : meters) {
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
@@ -384,12 +428,14 @@ private:
         bool done_ = false;
     };
 
-    /// `sql` must be a string literal or a static string: the cache is keyed by its address.
-    stmt prepare(const char* sql) const {
+    /// `sql` must be a string literal, a static string or a member: the cache is keyed by its address.
+    /// relaylink's names in it get the table prefix (`own`; the portal's statements are run as written).
+    stmt prepare(const char* sql, bool own = true) const {
         auto it = cache_.find(sql);
         if (it == cache_.end()) {
             sqlite3_stmt* s = nullptr;
-            if (sqlite3_prepare_v3(h_.db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+            const std::string text = own ? with_prefix(sql, prefix_) : std::string(sql);
+            if (sqlite3_prepare_v3(h_.db, text.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
                 h_.fail("preparing a statement");
             it = cache_.emplace(sql, s).first;
         }
@@ -466,8 +512,8 @@ private:
     /// processes opening a new file at the same moment migrate it once, one after the other.
     void migrate() {
         tx t(*this);
-        h_.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL, "
-                "description TEXT NOT NULL)",
+        h_.exec(with_prefix("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL, "
+                            "description TEXT NOT NULL)", prefix_).c_str(),
                 "cannot create schema_migrations");
         int current = 0;
         {
@@ -481,7 +527,7 @@ private:
                               "); upgrade relaylink or use another file");
         for (const auto& m : migrations) {
             if (m.version <= current) continue;
-            h_.exec(m.sql, ("migration " + std::to_string(m.version) + " (" + m.description + ") failed").c_str());
+            h_.exec(with_prefix(m.sql, prefix_).c_str(), ("migration " + std::to_string(m.version) + " (" + m.description + ") failed").c_str());
             stmt s = prepare("INSERT INTO schema_migrations (version, applied_at, description) VALUES (?, ?, ?)");
             s.bind(1, m.version).bind(2, ns(std::chrono::system_clock::now())).bind(3, std::string_view(m.description));
             s.run();
@@ -489,6 +535,47 @@ private:
         t.commit();
     }
 
+    /// The portal's table: its columns checked, its two statements built (SQLAlchemy's DateTime text).
+    void open_portal(const portal_table& t) {
+        portal_rows::layout l(t, "");
+        std::set<std::string> have;
+        {
+            stmt s = prepare("SELECT name FROM pragma_table_info(?)", false);
+            s.bind(1, std::string_view(l.name()));
+            while (s.step()) have.insert(s.text(0));
+        }
+        l.check(have, h_.path);
+        auto q = [](int) { return std::string("?"); };
+        portal_insert_ = l.insert_sql(q);
+        portal_update_ = l.update_sql(q);
+        portal_ = std::make_unique<portal_rows::layout>(std::move(l));
+    }
+    void insert_portal_row(command_row& c) {
+        try {
+            stmt s = prepare(portal_insert_.c_str(), false);
+            portal_rows::bind_all(s, portal_->insert_values(c, false));
+            if (!s.step()) h_.fail("the portal table " + portal_->quoted() + " returned no id for the new row");
+            c.portal_row_id = s.i64(0);
+            while (s.step()) {
+            }
+        } catch (const store_error& e) { // its constraints refused the row: the command is not written either
+            throw store_error("the portal's table " + portal_->quoted() + " refused the command's row (meter id " +
+                              std::to_string(c.portal_meter_id.value_or(0)) + "), so the command was not stored: " + e.what());
+        }
+        stmt u = prepare("UPDATE commands SET portal_row_id = ? WHERE id = ?");
+        u.bind(1, c.portal_row_id).bind(2, c.id);
+        u.run();
+    }
+    /// A row the portal deleted is not written again (the portal may prune its table).
+    void update_portal_row(const command_row& c) {
+        stmt s = prepare(portal_update_.c_str(), false);
+        portal_rows::bind_all(s, portal_->update_values(c, false));
+        s.run();
+    }
+
+    std::string prefix_;
+    std::unique_ptr<portal_rows::layout> portal_;
+    std::string portal_insert_, portal_update_;
     mutable db_handle h_;
     mutable std::mutex mu_;
     /// Prepared statements, finalised before the connection closes — also when the constructor throws

@@ -328,8 +328,8 @@ TEST(SqliteStore, SurvivesReopeningWithEverything) {
     EXPECT_EQ(db->get(id)->rec.current, state::dispatching);
     EXPECT_EQ(db->by_idempotency_key("k")->id, id);
     EXPECT_EQ(db->events(id).size(), 2u);
-    EXPECT_EQ(sqlite_schema_version(), 5);
-    EXPECT_EQ(schema_version(), 5);
+    EXPECT_EQ(sqlite_schema_version(), 6);
+    EXPECT_EQ(schema_version(), 6);
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
@@ -528,7 +528,7 @@ TEST(PostgresStore, ManyOpeningANewSchemaAtOnceMigrateItOnceAndShareIt) {
     auto db = open_postgres(url, o);
     EXPECT_EQ(db->counts()[state::pending], 6u);
     auto raw = raw_connection(url, o.schema);
-    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3,4,5");
+    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3,4,5,6");
 }
 
 TEST(PostgresStore, RefusesBadSettingsNewerSchemasAndUnreachableServersWithReasonsButNoPassword) {
@@ -660,7 +660,9 @@ TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
         ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
         ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE commands DROP COLUMN claim_owner; ALTER TABLE commands DROP COLUMN lease_until; "
                                     "ALTER TABLE meters DROP COLUMN version; ALTER TABLE meters DROP COLUMN uplink_f_cnt; "
-                                    "ALTER TABLE meters DROP COLUMN uplink_time; DELETE FROM schema_migrations WHERE version >= 2",
+                                    "ALTER TABLE meters DROP COLUMN uplink_time; ALTER TABLE commands DROP COLUMN portal_meter_id; "
+                                    "ALTER TABLE commands DROP COLUMN portal_user_id; ALTER TABLE commands DROP COLUMN portal_row_id; "
+                                    "DELETE FROM schema_migrations WHERE version >= 2",
                                nullptr, nullptr, nullptr),
                   SQLITE_OK)
             << sqlite3_errmsg(raw);

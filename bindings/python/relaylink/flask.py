@@ -56,7 +56,8 @@ class MeterTarget:
 
     dev_eui: Optional[str]
     profile: str = ""         # a relaylink profile name or alias; the portal's device_type works ("eastron_sdm", "ivy_em114")
-    meter_ref: str = ""       # the portal's meter id, kept with each command
+    meter_ref: str = ""       # the portal's meter reference, kept with each command
+    meter_id: Optional[int] = None  # the portal's meters.id: audit rows and device_commands.meter_id get it
 
 
 Reply = Tuple[Response, int]
@@ -72,9 +73,11 @@ def _target(value: Any) -> Optional[MeterTarget]:
     if value is None or isinstance(value, MeterTarget):
         return value
     if isinstance(value, dict):
+        mid = value.get("meter_id", value.get("id"))
         return MeterTarget(dev_eui=value.get("dev_eui") or value.get("device_eui"),
                            profile=value.get("profile") or value.get("device_type") or "",
-                           meter_ref=str(value.get("meter_ref", "")))
+                           meter_ref=str(value.get("meter_ref", "") or (mid if mid is not None else "")),
+                           meter_id=mid if isinstance(mid, int) and not isinstance(mid, bool) else None)
     if isinstance(value, tuple):
         return MeterTarget(*value)
     raise TypeError(f"resolve_meter must return None, a MeterTarget, a dict or a tuple, got {type(value).__name__}")
@@ -95,8 +98,47 @@ def _required_positional(f: Callable[..., Any]) -> int:
     return sum(1 for p in params if p.kind in kinds and p.default is inspect.Parameter.empty)
 
 
+def portal_profile(device_type: Optional[str]) -> str:
+    """The relaylink profile for the portal's ``lorawan_device_type``, as the portal's own module decides:
+    the IVY names (``ivy_em114``, ``ivy_em114039``, ``em114039``) are the IVY EM114039, a relaylink profile
+    name or alias is that profile, and every other value — None, ``eastron_sdm``, ``sdm``,
+    ``milesight_em300`` — the Eastron SDM320C behind a UC100 (logged once per unknown type)."""
+    from . import chirpstack_service, profiles
+    if isinstance(device_type, str) and device_type:
+        if device_type in chirpstack_service._IVY_TYPES:
+            return "ivy_em114039"
+        try:
+            return profiles.get(device_type).name
+        except Exception:  # not a relaylink profile: the portal's rule below
+            pass
+    chirpstack_service._relay_frames(device_type)  # says once that an unknown type is taken for an Eastron
+    return "eastron_sdm320c"
+
+
+def _int_id(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+def _portal_error(http_status: int, error: str, /, **extra: Any) -> Tuple[Response, int]:
+    body: Dict[str, Any] = {"success": False, "error": error}
+    body.update(extra)
+    return jsonify(body), http_status
+
+
+_PORTAL_NOTE = "Command will be delivered on next device uplink (Class A)"
+
+
 def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
-                    resolve_meter: MeterResolver,
+                    resolve_meter: Optional[MeterResolver] = None,
+                    find_meter: Optional[Callable[[str], Any]] = None,
+                    device_type: Optional[Callable[[Any], Optional[str]]] = None,
+                    user_id: Optional[Callable[[], Optional[int]]] = None,
                     authorize: Optional[Callable[..., bool]] = None,
                     current_user: Optional[Callable[[], Any]] = None,
                     actor: Optional[Callable[[], str]] = None,
@@ -126,7 +168,41 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
     route (which has its shared secret), in the order Flask's ``View.decorators`` applies them — the first
     innermost, the last outermost: ``decorators=[login_required, requires_permission("meters.edit")]``. They
     decide who may call, and answer unauthenticated requests their own way; ``authorize`` stays for finer,
-    per-action rules (``"relay_off"`` may ask more than ``"relay_on"``)."""
+    per-action rules (``"relay_off"`` may ask more than ``"relay_on"``).
+
+    ``find_meter(meter_id)``: instead of ``resolve_meter``, the portal's own lookup, returning its meter object
+    (``id``, ``device_eui``, ``lorawan_device_type``) or None. With it the relay route keeps the portal's contract
+    (docs/portal-integration.md): its keys, messages and status codes (``{"error": "Meter not found"}`` 404, …,
+    ``success``, ``message``, ``device_eui``, ``action``, ``device_type``, ``note``), plus ``command_id``, ``state`` and
+    ``not_before``; audit rows get the meter's integer id; ``device_type(meter)`` (default: its
+    ``lorawan_device_type``, else ``"eastron_sdm"``) picks the profile as the portal's module does.
+    ``user_id()``: the portal user's id for ``device_commands.created_by`` (default: Flask-Login's
+    ``current_user.id`` when it is installed and the user is logged in)."""
+    if (resolve_meter is None) == (find_meter is None):
+        raise TypeError("relay_blueprint: give resolve_meter (a MeterTarget for a meter id) or find_meter (the portal's "
+                        "lookup, returning its meter object), not both and not neither")
+    portal_contract = find_meter is not None
+    type_of: Callable[[Any], Optional[str]] = device_type or (lambda m: getattr(m, "lorawan_device_type", None))
+
+    def meter_type(m: Any) -> str:
+        return type_of(m) or "eastron_sdm"
+
+    def portal_lookup(meter_id: str) -> Optional[Tuple[MeterTarget, str]]:
+        """The portal's meter as relaylink's target, with the portal's device type."""
+        assert find_meter is not None
+        m = find_meter(meter_id)
+        if m is None:
+            return None
+        mid = _int_id(getattr(m, "id", None))
+        dtype = meter_type(m)
+        return MeterTarget(dev_eui=getattr(m, "device_eui", None), profile=portal_profile(dtype),
+                           meter_ref=str(mid if mid is not None else meter_id), meter_id=mid), dtype
+
+    def portal_target(meter_id: str) -> Optional[MeterTarget]:
+        found = portal_lookup(meter_id)
+        return found[0] if found else None
+
+    resolve: MeterResolver = resolve_meter if resolve_meter is not None else portal_target
     perm = dict(_PERMISSIONS)
     for k, v in (permissions or {}).items():
         if k not in perm:
@@ -179,7 +255,20 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
             return None
         return _answer(403, f"Permission denied: {permission} is required", permission=permission)
 
-    def record(action: str, entity_id: str, new_values: Dict[str, Any]) -> None:
+    def uid() -> Optional[int]:
+        try:
+            if user_id is not None:
+                return _int_id(user_id())
+            try:
+                from flask_login import current_user as login_user  # the portal's; optional
+            except ImportError:
+                return None
+            return _int_id(getattr(login_user, "id", None)) if getattr(login_user, "is_authenticated", False) else None
+        except Exception:  # the app's callable failed: the command goes without a user id, the log says why
+            log.exception("relaylink.flask: user_id() failed")
+            return None
+
+    def record(action: str, entity_id: Any, new_values: Dict[str, Any]) -> None:
         if audit is None:
             return
         try:
@@ -187,9 +276,63 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         except Exception:  # as the portal's log_action: an audit failure never breaks the request
             log.exception("relaylink.flask: audit callable failed for %s", action)
 
+    def relay_portal(meter_id: str) -> Reply:
+        # The portal's own order and words: the meter first (404, 400), then the action (400).
+        try:
+            found = portal_lookup(meter_id)
+        except Exception:
+            log.exception("relaylink.flask: find_meter failed for %r", meter_id)
+            return _portal_error(500, "The meter could not be looked up")
+        if found is None:
+            return jsonify({"error": "Meter not found"}), 404
+        target, dtype = found
+        if not target.dev_eui:
+            return jsonify({"error": "Meter does not have a device EUI configured"}), 400
+        body = request.get_json(silent=True)
+        data = body if isinstance(body, dict) else {}
+        action = data.get("action", "")
+        action = action.lower() if isinstance(action, str) else ""
+        if action not in ("on", "off"):
+            return jsonify({"error": "Invalid action. Must be 'on' or 'off'"}), 400
+        needed = perm["relay_on"] if action == "on" else perm["relay_off"]
+        if denied(needed) is not None:
+            return _portal_error(403, f"Permission denied: {needed} is required", permission=needed)
+        reason = data.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > 500:
+            return _portal_error(400, "reason must be text of at most 500 characters", field="reason")
+        if action in need_reason and not reason.strip():
+            return _portal_error(400, f"A reason is required to {'disconnect' if action == 'off' else 'reconnect'}", field="reason")
+        key = request.headers.get("Idempotency-Key", "")
+        if len(key) > 200:
+            return _portal_error(400, "Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
+        service_ = svc()
+        submit = service_.disconnect if action == "off" else service_.reconnect
+        try:
+            c = submit(target.dev_eui, profile=target.profile, meter_ref=target.meter_ref, meter_id=target.meter_id,
+                       user_id=uid(), actor=who(), reason=reason, idempotency_key=key)
+        except RequestError as e:
+            return _portal_error(400, str(e), field=e.field)
+        except StoreError as e:
+            log.error("relaylink.flask: store error: %s", e)
+            return _portal_error(500, f"Relay command could not be stored: {e}")
+        info = {"device_eui": target.dev_eui, "action": action, "device_type": dtype, "command_id": c.id, "state": c.state,
+                "not_before": c.not_before.isoformat() if c.not_before is not None and c.state == "pending" else None}
+        if c.state == "failed":  # the safety guard refused it
+            return _portal_error(409, f"Relay {action.upper()} refused: {c.error}", **info)
+        record(f"meter.relay_{action}", target.meter_id, {"device_eui": target.dev_eui, "action": action, "device_type": dtype,
+                                                          "command_id": c.id, "state": c.state, "reason": reason})
+        if info["not_before"]:
+            message = (f"Relay {action.upper()} command accepted: it waits until {info['not_before']} "
+                       f"({c.note or c.error or 'outside the allowed window'})")
+        else:
+            message = f"Relay {action.upper()} command queued successfully"
+        return jsonify({"success": True, "message": message, **info, "note": _PORTAL_NOTE}), 200
+
     @bp.post("/meters/<meter_id>/relay")
     @guarded
     def relay(meter_id: str) -> Reply:
+        if portal_contract:
+            return relay_portal(meter_id)
         body = request.get_json(silent=True)
         action = body.get("action") if isinstance(body, dict) else None
         # The permission depends on the action; a request without a readable one is checked as a disconnect.
@@ -208,7 +351,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         if len(key) > 200:
             return _answer(400, "Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
         try:
-            target = _target(resolve_meter(meter_id))
+            target = _target(resolve(meter_id))
         except TypeError as e:
             log.error("relaylink.flask: %s", e)
             return _answer(500, "The meter resolver returned something relaylink cannot use")
@@ -220,14 +363,15 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         submit = service_.disconnect if action == "off" else service_.reconnect
         try:
             c = submit(target.dev_eui, profile=target.profile, meter_ref=target.meter_ref or meter_id, actor=who(),
-                       reason=reason, idempotency_key=key)
+                       reason=reason, idempotency_key=key, meter_id=target.meter_id, user_id=uid())
         except RequestError as e:
             return _answer(400, str(e), field=e.field)
         except StoreError as e:
             log.error("relaylink.flask: store error: %s", e)
             return _answer(500, f"Relay command could not be stored: {e}")
         info = {"command_id": c.id, "state": c.state, "status": c.portal_status, "device_eui": c.dev_eui}
-        record(f"meter.relay_{action}", meter_id, {"action": action, "reason": reason, **info})
+        record(f"meter.relay_{action}", target.meter_id if target.meter_id is not None else _int_id(target.meter_ref) or meter_id,
+               {"action": action, "reason": reason, **info})
         if c.state == "failed":  # the safety guard refused it
             return _answer(409, f"Relay {action.upper()} refused: {c.error}", **info)
         if c.not_before is not None and c.state == "pending":
@@ -241,7 +385,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
     def meter_commands(meter_id: str) -> Reply:
         if (d := denied(perm["view"])) is not None:
             return d
-        target = _target(resolve_meter(meter_id))
+        target = _target(resolve(meter_id))
         if target is None:
             return _answer(404, "Meter not found")
         if not target.dev_eui:
@@ -282,7 +426,8 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         c = svc().cancel(command_id, actor=who(), reason=reason)
         if c is None:
             return _answer(404, f"No command {command_id}")
-        record("meter.relay_cancel", c.meter_ref, {"command_id": c.id, "state": c.state, "reason": reason})
+        record("meter.relay_cancel", c.meter_id if c.meter_id is not None else _int_id(c.meter_ref) or c.meter_ref,
+               {"command_id": c.id, "state": c.state, "reason": reason})
         if c.state == "cancelled":
             return _answer(200, f"Command {command_id} cancelled", command=c.to_dict())
         return _answer(409, f"Command {command_id} could not be cancelled: it is {c.state}"
@@ -351,4 +496,248 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
 
 _RULE_VARIABLE = re.compile(r"<[^>]*>")
 
-__all__ = ["relay_blueprint", "MeterTarget"]
+
+# =============================================================================
+# The Flask extension: RelayLink(app) / RelayLink().init_app(app)
+# =============================================================================
+
+#: The settings RelayLink reads from ``app.config`` (or the mapping given to :meth:`RelayLink.from_config`).
+CONFIG_KEYS = (
+    "RELAYLINK_DATABASE_URI", "RELAYLINK_TABLE_PREFIX", "RELAYLINK_SCHEMA", "RELAYLINK_PORTAL_TABLE",
+    "RELAYLINK_PORTAL_COLUMNS", "RELAYLINK_SAFETY", "RELAYLINK_SERVICE", "RELAYLINK_MQTT_URL", "RELAYLINK_MQTT_TOPIC",
+    "RELAYLINK_INTEGRATION_SECRET", "RELAYLINK_URL_PREFIX", "RELAYLINK_ROUTES", "RELAYLINK_INSTANCE", "RELAYLINK_SIMULATOR",
+)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What RelayLink needs, read and checked once (a bad value: ConfigError naming the key)."""
+
+    db: str
+    table_prefix: str
+    schema: str
+    portal_table: Optional[Dict[str, Any]]
+    safety: Dict[str, Any]
+    service: Dict[str, Any]
+    mqtt_url: str
+    mqtt_topic: str
+    integration_secret: Optional[str]
+    url_prefix: str
+    routes: bool
+    instance: str
+    chirpstack: Dict[str, Any]
+    simulator: Any
+
+
+def _setting_error(key: str, what: str, value: Any) -> Exception:
+    from ._errors import ConfigError
+    return ConfigError(f"{key} {what}, got {value!r}", field=key)
+
+
+def _read_settings(config: Mapping[str, Any], instance_path: Optional[str]) -> _Settings:
+    import json as _json
+    import os as _os
+
+    def text(key: str, default: str) -> str:
+        v = config.get(key, default)
+        if v is None:
+            return default
+        if not isinstance(v, str):
+            raise _setting_error(key, "must be text", v)
+        return v
+
+    def mapping(key: str) -> Dict[str, Any]:
+        v = config.get(key)
+        if v is None or v == "":
+            return {}
+        if isinstance(v, str):  # from the environment: JSON
+            try:
+                v = _json.loads(v)
+            except ValueError as e:
+                raise _setting_error(key, f"must be a dict or JSON object text ({e})", v) from None
+        if not isinstance(v, dict):
+            raise _setting_error(key, "must be a dict (or JSON object text)", v)
+        return dict(v)
+
+    uri = config.get("RELAYLINK_DATABASE_URI") or config.get("SQLALCHEMY_DATABASE_URI")
+    if not uri or not isinstance(uri, str):
+        raise _setting_error("RELAYLINK_DATABASE_URI", "is not set, nor SQLALCHEMY_DATABASE_URI: relaylink needs a database "
+                             "(the portal's: postgresql+psycopg2://… or sqlite:///…)", uri)
+    # Flask-SQLAlchemy 3 reads a relative SQLite path against the app's instance folder: the same file here.
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and uri != "sqlite:///:memory:" and instance_path:
+        uri = "sqlite:///" + _os.path.join(instance_path, uri[len("sqlite:///"):])
+    portal: Optional[Dict[str, Any]] = None
+    table = config.get("RELAYLINK_PORTAL_TABLE", "device_commands")
+    if table not in (None, False, ""):
+        if not isinstance(table, str):
+            raise _setting_error("RELAYLINK_PORTAL_TABLE", "must be the portal's command table's name, or None to keep none", table)
+        portal = {"table": table, "columns": mapping("RELAYLINK_PORTAL_COLUMNS")}
+    routes = config.get("RELAYLINK_ROUTES", True)
+    if not isinstance(routes, bool):
+        raise _setting_error("RELAYLINK_ROUTES", "must be True or False", routes)
+    secret = config.get("RELAYLINK_INTEGRATION_SECRET")
+    if secret is not None and not isinstance(secret, str):
+        raise _setting_error("RELAYLINK_INTEGRATION_SECRET", "must be text", secret)
+    prefix = text("RELAYLINK_URL_PREFIX", "/api/v1")
+    if prefix and not prefix.startswith("/"):
+        raise _setting_error("RELAYLINK_URL_PREFIX", "must start with /", prefix)
+    chirpstack: Dict[str, Any] = {}
+    if config.get("CHIRPSTACK_API_URL"):
+        chirpstack["url"] = config["CHIRPSTACK_API_URL"]
+    if config.get("CHIRPSTACK_API_KEY") is not None:
+        chirpstack["api_key"] = config["CHIRPSTACK_API_KEY"]
+    if config.get("CHIRPSTACK_TENANT_ID"):
+        chirpstack["tenant_id"] = config["CHIRPSTACK_TENANT_ID"]
+    port = config.get("CHIRPSTACK_PASSTHROUGH_PORT")
+    if port not in (None, ""):
+        try:
+            n = int(port)
+        except (TypeError, ValueError):
+            n = -1
+        if isinstance(port, bool) or not 1 <= n <= 223:
+            raise _setting_error("CHIRPSTACK_PASSTHROUGH_PORT", "must be an fPort 1-223", port)
+        chirpstack["passthrough_port"] = n
+    return _Settings(db=uri, table_prefix=text("RELAYLINK_TABLE_PREFIX", "relaylink_"), schema=text("RELAYLINK_SCHEMA", "relaylink"),
+                     portal_table=portal, safety=mapping("RELAYLINK_SAFETY"), service=mapping("RELAYLINK_SERVICE"),
+                     mqtt_url=text("RELAYLINK_MQTT_URL", ""), mqtt_topic=text("RELAYLINK_MQTT_TOPIC", "application/+/device/+/event/+"),
+                     integration_secret=secret, url_prefix=prefix, routes=routes, instance=text("RELAYLINK_INSTANCE", ""),
+                     chirpstack=chirpstack, simulator=config.get("RELAYLINK_SIMULATOR"))
+
+
+class RelayLink:
+    """relaylink as a Flask extension, in Flask's own shape::
+
+        relay = RelayLink(find_meter=find_meter, decorators=[login_required, requires_permission("meters.edit")],
+                          audit=log_action)
+        def create_app():
+            app = Flask(__name__); app.config.from_object(Config)
+            db.init_app(app); relay.init_app(app)           # or RelayLink(app, ...)
+
+    Configured from ``app.config``: ``CHIRPSTACK_*`` as the portal has them, ``SQLALCHEMY_DATABASE_URI`` (or
+    ``RELAYLINK_DATABASE_URI``) for the store, and the ``RELAYLINK_*`` keys of :data:`CONFIG_KEYS`
+    (docs/portal-integration.md). Nothing is opened by ``init_app``: the service starts at the first use of
+    :attr:`service` in each process — a seeding script that calls ``create_app()`` starts nothing, and under
+    ``gunicorn --preload`` each worker starts its own. Outside Flask (a Celery worker that never calls
+    ``create_app()``): ``relay = RelayLink.from_config(Config)``, then ``relay.service``.
+
+    ``find_meter(meter_id)`` (the portal's lookup: its meter object or None), ``device_type``, ``user_id``,
+    ``decorators``, ``authorize``, ``actor``, ``audit``, ``permissions`` and ``reason_required`` are those of
+    :func:`relay_blueprint`. ``simulator``: an embedded :class:`relaylink.Simulator` (development and tests).
+    """
+
+    def __init__(self, app: Any = None, *, find_meter: Optional[Callable[[str], Any]] = None,
+                 resolve_meter: Optional[MeterResolver] = None, simulator: Any = None,
+                 **blueprint_options: Any) -> None:
+        self._find_meter = find_meter
+        self._resolve_meter = resolve_meter
+        self._simulator = simulator
+        self._options = blueprint_options
+        self._settings: Optional[_Settings] = None
+        self._lock = __import__("threading").Lock()
+        self._service: Optional[RelayService] = None
+        self._client: Any = None
+        self._pid = 0
+        if app is not None:
+            self.init_app(app)
+
+    # ---- set-up ---------------------------------------------------------------------------------
+
+    def init_app(self, app: Any) -> None:
+        """Read and check the settings (a bad one raises ConfigError naming it) and register the routes
+        (``RELAYLINK_ROUTES``, under ``RELAYLINK_URL_PREFIX``, default ``/api/v1``). Opens nothing."""
+        self._settings = _read_settings(app.config, getattr(app, "instance_path", None))
+        app.extensions["relaylink"] = self
+        if self._settings.routes and (self._find_meter is not None or self._resolve_meter is not None):
+            bp = relay_blueprint(lambda: self.service, find_meter=self._find_meter, resolve_meter=self._resolve_meter,
+                                 integration_secret=self._settings.integration_secret, **self._options)
+            app.register_blueprint(bp, url_prefix=self._settings.url_prefix or None)
+
+    @classmethod
+    def from_config(cls, config: Any = None, **options: Any) -> "RelayLink":
+        """For a process without the Flask app (a Celery worker): the settings from a mapping, from an object's
+        upper-case attributes (the portal's ``Config`` class), or — with none — from the environment."""
+        import os as _os
+        if config is None:
+            mapping: Mapping[str, Any] = dict(_os.environ)
+        elif isinstance(config, Mapping):
+            mapping = config
+        else:
+            mapping = {k: getattr(config, k) for k in dir(config) if k.isupper()}
+        r = cls(**options)
+        r._settings = _read_settings(mapping, None)
+        return r
+
+    # ---- the service, per process ---------------------------------------------------------------
+
+    @property
+    def service(self) -> RelayService:
+        """This process's RelayService, started at first use (and again in a forked child: a service made
+        before ``fork()`` — gunicorn ``--preload`` — belongs to the parent and is left to it)."""
+        import os as _os
+        pid = _os.getpid()
+        svc = self._service
+        if svc is not None and self._pid == pid and not svc.closed:
+            return svc
+        with self._lock:
+            if self._service is not None and self._pid == pid and not self._service.closed:
+                return self._service
+            if self._service is not None and self._pid != pid:
+                _abandoned.append((self._service, self._client))  # the parent's: never closed here
+            self._service = None
+            self._service, self._client = self._start()
+            self._pid = pid
+            return self._service
+
+    @property
+    def started(self) -> bool:
+        """Whether this process has started its service."""
+        import os as _os
+        return self._service is not None and self._pid == _os.getpid() and not self._service.closed
+
+    def _start(self) -> Tuple[RelayService, Any]:
+        from . import ChirpStackClient
+        from ._errors import ConfigError
+        st = self._settings
+        if st is None:
+            raise RuntimeError("RelayLink: init_app(app) (or RelayLink.from_config) has not been called")
+        sim = self._simulator if self._simulator is not None else st.simulator
+        if sim is not None:
+            client = ChirpStackClient.for_simulator(sim)
+        else:
+            kw = dict(st.chirpstack)
+            if not kw.get("api_key"):
+                raise ConfigError("CHIRPSTACK_API_KEY is not set: relaylink cannot reach ChirpStack", field="CHIRPSTACK_API_KEY")
+            client = ChirpStackClient(**kw)
+        settings = dict(st.service)
+        if st.instance:
+            settings.setdefault("instance", st.instance)
+        postgres = dict(settings.pop("postgres", {}))
+        postgres.setdefault("schema", st.schema)
+        try:
+            svc = RelayService(client, db=st.db, safety=st.safety, simulator=sim, postgres=postgres,
+                               table_prefix=st.table_prefix if not st.db.startswith(("postgres", "host=")) else "",
+                               portal_table=st.portal_table, **settings)
+        except Exception:
+            client.close()
+            raise
+        if st.mqtt_url:
+            svc.listen_mqtt(st.mqtt_url, topic=st.mqtt_topic)
+        log.info("relaylink.flask: service started in process %d on %s", __import__("os").getpid(), svc.db)
+        return svc, client
+
+    def close(self) -> None:
+        """Stop this process's service (idempotent)."""
+        with self._lock:
+            svc, client = self._service, self._client
+            self._service = self._client = None
+        if svc is not None and self._pid == __import__("os").getpid():
+            svc.close()
+            if client is not None:
+                client.close()
+
+
+# Services a forked child inherited from its parent: kept, never closed (their threads are the parent's).
+_abandoned: List[Tuple[Any, Any]] = []
+
+
+__all__ = ["relay_blueprint", "MeterTarget", "RelayLink", "portal_profile", "CONFIG_KEYS"]

@@ -133,8 +133,26 @@ cmd::state state_of(const std::string& s) {
 
 sv::request request_of(const std::string& dev_eui, const std::string& profile, const std::string& meter_ref, const std::string& actor,
                        const std::string& reason, const std::string& key, int priority, const py::handle& not_before,
-                       const py::handle& deadline) {
+                       const py::handle& deadline, const py::handle& meter_id, const py::handle& user_id) {
     sv::request r;
+    auto id_of = [](const py::handle& v, const char* field, const char* what) -> std::optional<std::int64_t> {
+        if (v.is_none()) return std::nullopt;
+        if (py::isinstance<py::bool_>(v) || !py::isinstance<py::int_>(v))
+            raise("RequestError", std::string(field) + " must be the portal's " + what + " (a positive integer), got " +
+                  std::string(py::repr(v)), py::dict(py::arg("field") = field));
+        long long n = 0;
+        try {
+            n = v.cast<long long>();
+        } catch (const py::cast_error&) {
+            n = 0;
+        }
+        if (n < 1)
+            raise("RequestError", std::string(field) + " must be the portal's " + what + " (a positive integer), got " +
+                  std::string(py::repr(v)), py::dict(py::arg("field") = field));
+        return n;
+    };
+    r.portal_meter_id = id_of(meter_id, "meter_id", "meters.id");
+    r.portal_user_id = id_of(user_id, "user_id", "users.id");
     r.dev_eui = dev_eui;
     r.profile = profile;
     r.meter_ref = meter_ref;
@@ -253,8 +271,8 @@ ing::log_fn python_log(const std::string& who) {
 auto relay_call(bool on) {
     return [on](const py_service& s, const std::string& dev_eui, const std::string& profile, const std::string& meter_ref,
                 const std::string& actor, const std::string& reason, const std::string& key, int priority, const py::object& not_before,
-                const py::object& deadline) {
-        auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline);
+                const py::object& deadline, const py::object& meter_id, const py::object& user_id) {
+        auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline, meter_id, user_id);
         auto& svc = s.get();
         return py_command{service_call([&] { return on ? svc.reconnect(r) : svc.disconnect(r); }), std::nullopt};
     };
@@ -293,6 +311,14 @@ void bind_service(py::module_& m) {
         .def_property_readonly("id", [](const py_command& c) { return c.row.id; })
         .def_property_readonly("dev_eui", [](const py_command& c) { return c.row.dev_eui; })
         .def_property_readonly("meter_ref", [](const py_command& c) { return c.row.meter_ref; })
+        .def_property_readonly("meter_id", [](const py_command& c) { return c.row.portal_meter_id; },
+                               "The portal's meters.id given with the request (None: not given).")
+        .def_property_readonly("user_id", [](const py_command& c) { return c.row.portal_user_id; },
+                               "The portal's users.id of who asked (None: not given).")
+        .def_property_readonly("portal_row_id", [](const py_command& c) -> std::optional<std::int64_t> {
+            if (c.row.portal_row_id == 0) return std::nullopt;
+            return c.row.portal_row_id;
+        }, "Its row in the portal's command table (device_commands.id), when the store keeps one.")
         .def_property_readonly("profile", [](const py_command& c) { return c.row.profile; })
         .def_property_readonly("kind", [](const py_command& c) { return std::string(st::to_string(c.row.kind)); })
         .def_property_readonly("payload", [](const py_command& c) { return to_py_bytes(c.row.payload); })
@@ -447,7 +473,8 @@ void bind_service(py::module_& m) {
         .def(py::init([postgres_of, without_password](const py_client& client, const std::string& db, const py::object& profiles, const py::dict& safety,
                          int max_retries, const py::object& initial_backoff, const py::object& max_backoff, int reply_timeout_intervals,
                          const py::object& default_deadline, long long max_in_flight, const py::object& tick, const py::object& simulator,
-                         const py::dict& postgres, const std::string& instance, const py::object& claim_timeout) {
+                         const py::dict& postgres, const std::string& instance, const py::object& claim_timeout,
+                         const std::string& table_prefix, const py::object& portal_table) {
                  sv::service_config cfg;
                  if (max_retries < 0 || max_retries > 100)
                      raise("ConfigError", "max_retries must be 0-100, got " + std::to_string(max_retries), py::dict(py::arg("field") = "max_retries"));
@@ -473,7 +500,35 @@ void bind_service(py::module_& m) {
                      raise("ConfigError", "instance must be at most 200 characters", py::dict(py::arg("field") = "instance"));
                  cfg.instance = instance;
                  cfg.log = python_log("service"); // warnings to act on, to the "relaylink" logger
-                 const auto pg = postgres_of(postgres);
+                 auto pg = postgres_of(postgres);
+                 st::sqlite_options lite;
+                 lite.table_prefix = table_prefix;
+                 if (!portal_table.is_none()) {
+                     // portal_table={"table": "device_commands", "columns": {"status": "state", "command_data": ""}}
+                     auto bad = [](const std::string& field, const std::string& what) {
+                         raise("ConfigError", field + " " + what, py::dict(py::arg("field") = field));
+                     };
+                     if (!py::isinstance<py::dict>(portal_table)) bad("portal_table", "must be a dict: {\"table\": …, \"columns\": {…}}");
+                     st::portal_table t;
+                     for (auto [k, v] : portal_table.cast<py::dict>()) {
+                         const std::string key = py::str(k);
+                         if (key == "table") {
+                             if (!py::isinstance<py::str>(v)) bad("portal_table.table", "must be a table name, got " + std::string(py::repr(v)));
+                             t.table = v.cast<std::string>();
+                         } else if (key == "columns") {
+                             if (!py::isinstance<py::dict>(v)) bad("portal_table.columns", "must be a dict {key: the portal's column}");
+                             for (auto [ck, cv] : v.cast<py::dict>()) {
+                                 if (!py::isinstance<py::str>(ck) || !py::isinstance<py::str>(cv))
+                                     bad("portal_table.columns", "must map names to names (\"\" leaves an optional one out), got " +
+                                                                 std::string(py::repr(ck)) + ": " + std::string(py::repr(cv)));
+                                 t.columns[ck.cast<std::string>()] = cv.cast<std::string>();
+                             }
+                         } else
+                             bad("portal_table." + key, "is not a setting (table, columns)");
+                     }
+                     lite.portal = t;
+                     pg.portal = t;
+                 }
 
                  auto registry = profiles.is_none() ? device::profile_registry::with_builtins() : profiles.cast<device::profile_registry>();
 
@@ -488,7 +543,7 @@ void bind_service(py::module_& m) {
                  {
                      py::gil_scoped_release nogil;
                      try {
-                         s.db = st::open_url(db, pg);
+                         s.db = st::open_url(db, pg, lite);
                      } catch (const st::store_error& e) {
                          py::gil_scoped_acquire g;
                          raise("StoreError", e.what());
@@ -521,7 +576,7 @@ void bind_service(py::module_& m) {
              py::arg("max_retries") = 3, py::arg("initial_backoff") = 30.0, py::arg("max_backoff") = 900.0,
              py::arg("reply_timeout_intervals") = 3, py::arg("default_deadline") = 86400.0, py::arg("max_in_flight") = 8,
              py::arg("tick") = 0.2, py::arg("simulator") = py::none(), py::arg("postgres") = py::dict(), py::arg("instance") = "",
-             py::arg("claim_timeout") = 120.0)
+             py::arg("claim_timeout") = 120.0, py::arg("table_prefix") = "", py::arg("portal_table") = py::none())
         .def_property_readonly("db", [](const py_service& s) { return s.db_path; })
         .def_property_readonly("closed", [](const py_service& s) { return !s.svc; })
         .def("close",
@@ -536,16 +591,18 @@ void bind_service(py::module_& m) {
         .def("__exit__", [](py_service& s, const py::args&) { s.close(std::chrono::milliseconds(5000)); })
         .def("disconnect", relay_call(false), py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "",
              py::arg("actor") = "system", py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5,
-             py::arg("not_before") = py::none(), py::arg("deadline") = py::none(),
+             py::arg("not_before") = py::none(), py::arg("deadline") = py::none(), py::arg("meter_id") = py::none(),
+             py::arg("user_id") = py::none(),
              "Relay off, through the safety guard. Returns the command at once: pending, deferred (pending with not_before), "
              "refused (failed, with the reason in `error`), or the one already in flight it duplicates.")
         .def("reconnect", relay_call(true), py::arg("dev_eui"), py::kw_only(), py::arg("profile") = "", py::arg("meter_ref") = "",
              py::arg("actor") = "system", py::arg("reason") = "", py::arg("idempotency_key") = "", py::arg("priority") = 5,
-             py::arg("not_before") = py::none(), py::arg("deadline") = py::none(), "Relay on; never blocked by the safety guard.")
+             py::arg("not_before") = py::none(), py::arg("deadline") = py::none(), py::arg("meter_id") = py::none(),
+             py::arg("user_id") = py::none(), "Relay on; never blocked by the safety guard.")
         .def("send", [](const py_service& s, const std::string& dev_eui, const std::string& kind, const py::object& payload,
                         std::optional<long long> f_port, const std::string& profile, const std::string& meter_ref, const std::string& actor,
                         const std::string& reason, const std::string& key, int priority, const py::object& not_before,
-                        const py::object& deadline) {
+                        const py::object& deadline, const py::object& meter_id, const py::object& user_id) {
             auto k = st::command_kind_from_name(kind);
             if (!k) raise("RequestError", "kind must be 'relay_off', 'relay_on', 'read' or 'raw', got '" + kind + "'", py::dict(py::arg("field") = "kind"));
             bytes data = payload.is_none() ? bytes{} : to_bytes(payload, "payload");
@@ -555,12 +612,13 @@ void bind_service(py::module_& m) {
                 if (cs::check_fport(*f_port, &why)) raise("RequestError", why, py::dict(py::arg("field") = "f_port"));
                 port = static_cast<std::uint8_t>(*f_port);
             }
-            auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline);
+            auto r = request_of(dev_eui, profile, meter_ref, actor, reason, key, priority, not_before, deadline, meter_id, user_id);
             auto& svc = s.get();
             return py_command{service_call([&] { return svc.send(r, *k, std::move(data), port); }), std::nullopt};
         }, py::arg("dev_eui"), py::arg("kind"), py::kw_only(), py::arg("payload") = py::none(), py::arg("f_port") = py::none(),
              py::arg("profile") = "", py::arg("meter_ref") = "", py::arg("actor") = "system", py::arg("reason") = "",
              py::arg("idempotency_key") = "", py::arg("priority") = 5, py::arg("not_before") = py::none(), py::arg("deadline") = py::none(),
+             py::arg("meter_id") = py::none(), py::arg("user_id") = py::none(),
              "Any intent: 'relay_off', 'relay_on', 'read' (the relay state, when the profile can) or 'raw' (payload on f_port).")
         .def("bulk", [](const py_service& s, const std::string& action, const std::vector<std::string>& dev_euis, const std::string& profile,
                         const std::string& actor, const std::string& reason, const std::string& key_prefix, int priority,
@@ -576,7 +634,7 @@ void bind_service(py::module_& m) {
                 if (!e) raise("RequestError", "dev_euis[" + std::to_string(i) + "]: " + why, py::dict(py::arg("field") = "dev_euis"));
                 euis.push_back(*e);
             }
-            auto base = request_of("", profile, "", actor, reason, "", priority, not_before, deadline);
+            auto base = request_of("", profile, "", actor, reason, "", priority, not_before, deadline, py::none(), py::none());
             auto& svc = s.get();
             const bool off = action == "disconnect";
             return rows(service_call([&] {

@@ -60,7 +60,10 @@ inline boost::json::object to_json(const store::command_row& c) {
             {"completedAt", detail::time_or_null(c.rec.completed_at)},
             {"error", c.rec.error},
             {"claimOwner", c.claim_owner},
-            {"leaseUntil", detail::time_or_null(c.lease_until)}};
+            {"leaseUntil", detail::time_or_null(c.lease_until)},
+            {"meterId", c.portal_meter_id ? boost::json::value(*c.portal_meter_id) : boost::json::value(nullptr)},
+            {"userId", c.portal_user_id ? boost::json::value(*c.portal_user_id) : boost::json::value(nullptr)},
+            {"portalRowId", c.portal_row_id ? boost::json::value(c.portal_row_id) : boost::json::value(nullptr)}};
 }
 
 inline boost::json::object to_json(const store::audit_event& e) {

@@ -67,6 +67,10 @@ struct request {
     int priority = 5;              ///< 1 (highest) – 10 (lowest), as the portal's device_commands.priority
     std::optional<sys_time> not_before;
     std::optional<sys_time> deadline; ///< sent to ChirpStack as expiresAt
+    /// The portal's `meters.id` and the `users.id` of who asks: kept with the command, and written to the
+    /// portal's command table when the store keeps one (store::portal_table). Positive when given.
+    std::optional<std::int64_t> portal_meter_id;
+    std::optional<std::int64_t> portal_user_id;
 };
 
 /// A request the service cannot accept as given (bad DevEUI, unknown profile, an idempotency key

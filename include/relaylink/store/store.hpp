@@ -78,6 +78,13 @@ struct command_row {
     std::int64_t version = 0;         ///< bumped by every write (optimistic concurrency); = its last audit sequence
     std::string claim_owner;          ///< while `dispatching`: the service instance that claimed it (host:pid by default)
     std::optional<sys_time> lease_until; ///< while `dispatching`: after this, any instance may reconcile the claim
+    /// The portal's ids (schema 6): its `meters.id` and the `users.id` of who asked. With a portal table
+    /// (portal_table) a relay or read command that has a meter id gets its row there, written in the same
+    /// transaction as the command and updated with every transition; `portal_row_id` is that row's id
+    /// (0: none), set by the store.
+    std::optional<std::int64_t> portal_meter_id;
+    std::optional<std::int64_t> portal_user_id;
+    std::int64_t portal_row_id = 0;
 };
 
 /// One line of the audit trail: a command's creation or transition, or something noted about it.
@@ -176,11 +183,36 @@ public:
 /// Everything in memory: fast, lost at exit.
 std::unique_ptr<store> make_memory_store();
 
+/// The portal's own command table (QuantifyMeteringSystem's `device_commands`), kept in step with
+/// relaylink's commands: its row is inserted in the transaction that creates the command, and updated in
+/// the transaction of every transition, so the two never disagree (docs/portal-integration.md). Only
+/// commands with a `portal_meter_id` get a row, and only relay and read commands (the portal's
+/// `command_type` has no value for a raw frame). It must be in the store's database (SQLite: the same
+/// file; PostgreSQL: the same database, `schema.table` or in `public`), and exist: relaylink never
+/// creates or migrates the portal's tables. The portal's own constraints hold: a row they refuse (an
+/// unknown meter id, a user id its foreign key does not know) refuses the command, and nothing is written.
+struct portal_table {
+    std::string table = "device_commands";
+    /// The portal's column for each of relaylink's keys (portal_column_keys), when it is not named as the
+    /// key; "" for an optional one the table does not have (every key but id, meter_id, device_eui,
+    /// command_type, status and created_at).
+    std::map<std::string, std::string> columns;
+};
+/// The keys of portal_table::columns, each the portal's own column name by default.
+inline constexpr const char* portal_column_keys[] = {"id",           "meter_id",    "device_eui", "command_type", "command_data",
+                                                     "status",       "priority",    "scheduled_at", "sent_at",    "completed_at",
+                                                     "error_message", "retry_count", "max_retries", "created_by", "created_at"};
+
 struct sqlite_options {
     bool synchronous_full = false;   ///< false: WAL + synchronous=NORMAL (durable across process crashes;
                                      ///< the last commits may be lost on power loss); true: FULL
     std::chrono::milliseconds busy_timeout{5000}; ///< wait this long for another process's lock
     int cache_kib = 32 * 1024;                    ///< SQLite's page cache for this connection (its default is 2 MiB)
+    /// Put before each of relaylink's table, index and trigger names ("relaylink_": relaylink_commands,
+    /// relaylink_meters, …), to share a file with another application's tables (the portal has `meters`).
+    /// Letters, digits and _; "" (the default) keeps the names of a file relaylink has to itself.
+    std::string table_prefix;
+    std::optional<portal_table> portal; ///< the portal's command table in the same file, kept in step
 };
 
 /// One SQLite file (created if missing), WAL, schema migrated to the current version. Throws
@@ -204,6 +236,7 @@ struct postgres_options {
     std::string sslmode;
     std::string sslrootcert, sslcert, sslkey;
     std::string application_name = "relaylink"; ///< shown in pg_stat_activity
+    std::optional<portal_table> portal; ///< the portal's command table in the same database, kept in step
 };
 
 /// Connects (conninfo: a libpq keyword string or postgresql:// URI), creates the schema and migrates
@@ -212,7 +245,9 @@ struct postgres_options {
 std::unique_ptr<store> open_postgres(const std::string& conninfo, postgres_options opt = {});
 
 /// Opens what `url` names: "postgresql://…" or "postgres://…" (PostgreSQL), ":memory:" (memory),
-/// anything else a SQLite file path.
+/// anything else a SQLite file path. SQLAlchemy's URLs work as the portal writes them:
+/// "postgresql+psycopg2://…" (the driver is dropped), "sqlite:///relative.db", "sqlite:////abs/path.db",
+/// "sqlite://" (memory).
 std::unique_ptr<store> open_url(const std::string& url, const postgres_options& pg = {}, const sqlite_options& lite = {});
 
 } // namespace relaylink::store

@@ -688,6 +688,11 @@ class Command:
     def max_retries(self) -> int:
         ...
     @property
+    def meter_id(self) -> int | None:
+        """
+        The portal's meters.id given with the request (None: not given).
+        """
+    @property
     def meter_ref(self) -> str:
         ...
     @property
@@ -702,6 +707,11 @@ class Command:
     @property
     def payload(self) -> bytes:
         ...
+    @property
+    def portal_row_id(self) -> int | None:
+        """
+        Its row in the portal's command table (device_commands.id), when the store keeps one.
+        """
     @property
     def portal_status(self) -> str:
         """
@@ -734,6 +744,11 @@ class Command:
     @property
     def updated_at(self) -> datetime.datetime | None:
         ...
+    @property
+    def user_id(self) -> int | None:
+        """
+        The portal's users.id of who asked (None: not given).
+        """
     @property
     def version(self) -> int:
         ...
@@ -847,7 +862,7 @@ class RelayService:
         ...
     def __exit__(self, *args: typing.Any) -> None:
         ...
-    def __init__(self, client: ChirpStackClient, *, db: str = 'relaylink.db', profiles: ProfileRegistry | None = None, safety: dict[typing.Any, typing.Any] = {}, max_retries: typing.SupportsInt | typing.SupportsIndex = 3, initial_backoff: float | datetime.timedelta = 30.0, max_backoff: float | datetime.timedelta = 900.0, reply_timeout_intervals: typing.SupportsInt | typing.SupportsIndex = 3, default_deadline: float | datetime.timedelta = 86400.0, max_in_flight: typing.SupportsInt | typing.SupportsIndex = 8, tick: float | datetime.timedelta = 0.2, simulator: Simulator | None = None, postgres: dict[typing.Any, typing.Any] = {}, instance: str = '', claim_timeout: float | datetime.timedelta = 120.0) -> None:
+    def __init__(self, client: ChirpStackClient, *, db: str = 'relaylink.db', profiles: ProfileRegistry | None = None, safety: dict[typing.Any, typing.Any] = {}, max_retries: typing.SupportsInt | typing.SupportsIndex = 3, initial_backoff: float | datetime.timedelta = 30.0, max_backoff: float | datetime.timedelta = 900.0, reply_timeout_intervals: typing.SupportsInt | typing.SupportsIndex = 3, default_deadline: float | datetime.timedelta = 86400.0, max_in_flight: typing.SupportsInt | typing.SupportsIndex = 8, tick: float | datetime.timedelta = 0.2, simulator: Simulator | None = None, postgres: dict[typing.Any, typing.Any] = {}, instance: str = '', claim_timeout: float | datetime.timedelta = 120.0, table_prefix: str = '', portal_table: typing.Any = None) -> None:
         ...
     def __repr__(self) -> str:
         ...
@@ -871,7 +886,7 @@ class RelayService:
         """
         How many commands are in each state.
         """
-    def disconnect(self, dev_eui: str, *, profile: str = '', meter_ref: str = '', actor: str = 'system', reason: str = '', idempotency_key: str = '', priority: typing.SupportsInt | typing.SupportsIndex = 5, not_before: datetime.datetime | None = None, deadline: datetime.datetime | None = None) -> Command:
+    def disconnect(self, dev_eui: str, *, profile: str = '', meter_ref: str = '', actor: str = 'system', reason: str = '', idempotency_key: str = '', priority: typing.SupportsInt | typing.SupportsIndex = 5, not_before: datetime.datetime | None = None, deadline: datetime.datetime | None = None, meter_id: typing.Any = None, user_id: typing.Any = None) -> Command:
         """
         Relay off, through the safety guard. Returns the command at once: pending, deferred (pending with not_before), refused (failed, with the reason in `error`), or the one already in flight it duplicates.
         """
@@ -907,11 +922,11 @@ class RelayService:
         """
         Queue an event: the service commits queued events in batches on its thread.
         """
-    def reconnect(self, dev_eui: str, *, profile: str = '', meter_ref: str = '', actor: str = 'system', reason: str = '', idempotency_key: str = '', priority: typing.SupportsInt | typing.SupportsIndex = 5, not_before: datetime.datetime | None = None, deadline: datetime.datetime | None = None) -> Command:
+    def reconnect(self, dev_eui: str, *, profile: str = '', meter_ref: str = '', actor: str = 'system', reason: str = '', idempotency_key: str = '', priority: typing.SupportsInt | typing.SupportsIndex = 5, not_before: datetime.datetime | None = None, deadline: datetime.datetime | None = None, meter_id: typing.Any = None, user_id: typing.Any = None) -> Command:
         """
         Relay on; never blocked by the safety guard.
         """
-    def send(self, dev_eui: str, kind: str, *, payload: bytes | bytearray | memoryview | None = None, f_port: typing.SupportsInt | typing.SupportsIndex | None = None, profile: str = '', meter_ref: str = '', actor: str = 'system', reason: str = '', idempotency_key: str = '', priority: typing.SupportsInt | typing.SupportsIndex = 5, not_before: datetime.datetime | None = None, deadline: datetime.datetime | None = None) -> Command:
+    def send(self, dev_eui: str, kind: str, *, payload: bytes | bytearray | memoryview | None = None, f_port: typing.SupportsInt | typing.SupportsIndex | None = None, profile: str = '', meter_ref: str = '', actor: str = 'system', reason: str = '', idempotency_key: str = '', priority: typing.SupportsInt | typing.SupportsIndex = 5, not_before: datetime.datetime | None = None, deadline: datetime.datetime | None = None, meter_id: typing.Any = None, user_id: typing.Any = None) -> Command:
         """
         Any intent: 'relay_off', 'relay_on', 'read' (the relay state, when the profile can) or 'raw' (payload on f_port).
         """
