@@ -48,7 +48,7 @@ def test_disconnect_then_follow_the_command_to_confirmed(app, service, sim):
     assert [x["id"] for x in history["commands"]] == [body["command_id"]]
     assert history["meter"]["relayState"] == "disconnected"
     action, kw = app.audit[0]
-    assert action == "meter.relay_off" and kw["entity_type"] == "meter" and kw["entity_id"] == "17"
+    assert action == "meter.relay_off" and kw["entity_type"] == "meter" and kw["entity_id"] == 17  # an integer, as log_action takes it
     assert kw["new_values"]["command_id"] == body["command_id"]
 
 

@@ -282,6 +282,42 @@ def test_a_schema_on_the_portals_search_path_is_refused(quiet_sim, postgres_serv
         admin.close()
 
 
+def test_the_flask_examples_of_python_md_run_as_written_against_the_portal_like_app(sim, tmp_path, monkeypatch, fresh_relay):
+    import re
+
+    import quantify_like.models
+    import quantify_like.utils.audit
+    import quantify_like.utils.decorators
+    text = (REPO / "docs" / "python.md").read_text()
+    section = text[text.index("## 4. Flask"):text.index("## Checked")]
+    extension, blueprint = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
+    # The portal's package is `app`: the test app stands in for it, module by module.
+    for name in ("", ".db", ".models", ".utils", ".utils.audit", ".utils.decorators"):
+        monkeypatch.setitem(sys.modules, "app" + name, sys.modules["quantify_like" + name])
+    ns: Dict[str, Any] = {}
+    exec(compile(extension, "python.md (extension)", "exec"), ns)  # noqa: S102
+    flask_app = create_app(portal_config(f"sqlite:///{tmp_path / 'q.db'}", sim, RELAYLINK_SIMULATOR=sim), relay_mode="none")
+    seed(flask_app)
+    ns["relay"].init_app(flask_app)
+    c = flask_app.test_client()
+    login(c, "ed")
+    r = c.post("/api/v1/meters/SDM-absent/relay", json={"action": "off"})
+    assert (r.status_code, r.get_json()) == (404, {"error": "Meter not found"})
+    r = c.post("/api/v1/meters/M-3/relay", json={"action": "off"})
+    assert r.status_code == 200 and r.get_json()["message"] == "Relay OFF command queued successfully", r.get_json()
+    with flask_app.app_context():
+        assert DeviceCommand.query.one().meter_id == 4
+    ns["relay"].close()
+
+    other = create_app(portal_config(f"sqlite:///{tmp_path / 'q2.db'}", sim), relay_mode="none")
+    seed(other)
+    exec(compile(blueprint, "python.md (blueprint)", "exec"), dict(ns, app=other))  # noqa: S102
+    c = other.test_client()
+    login(c, "ed")
+    r = c.post("/relay/meters/M-3/relay", json={"action": "on"})
+    assert r.status_code == 200 and r.get_json()["command_id"], r.get_json()
+
+
 # ---- the deployment: gunicorn --preload, Celery -------------------------------------------------------------
 
 def _child_env(sim, database: str, **extra: str) -> Dict[str, str]:

@@ -36,6 +36,7 @@ Every answer is JSON with ``success`` and ``message``; errors: 400 (bad request,
 from __future__ import annotations
 
 import hmac
+import importlib
 import inspect
 import logging
 import re
@@ -260,7 +261,7 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
             if user_id is not None:
                 return _int_id(user_id())
             try:
-                from flask_login import current_user as login_user  # the portal's; optional
+                login_user = importlib.import_module("flask_login").current_user  # the portal's; optional
             except ImportError:
                 return None
             return _int_id(getattr(login_user, "id", None)) if getattr(login_user, "is_authenticated", False) else None

@@ -5,7 +5,8 @@ nested permissions, ``Meter`` with ``lorawan_device_type``, ``DeviceCommand`` wi
 
 ``create_app(config, relay="drop-in")`` is the portal as it is: its own relay view on relaylink's drop-in.
 ``relay="extension"`` is the portal after docs/portal-integration.md: its relay view removed, relaylink's
-extension serving the route (``relay="both"`` keeps the portal's view too: a route clash, refused).
+extension serving the route (``relay="both"`` keeps the portal's view too: a route clash, refused;
+``relay="none"``: neither, for a test to add relaylink its own way).
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ def create_app(config: Optional[Dict[str, Any]] = None, *, relay_mode: str = "dr
     db.init_app(app)
     login_manager.init_app(app)
 
-    if relay_mode not in ("drop-in", "extension", "both"):
-        raise ValueError(f"relay_mode: drop-in, extension or both, not {relay_mode!r}")
+    if relay_mode not in ("drop-in", "extension", "both", "none"):
+        raise ValueError(f"relay_mode: drop-in, extension, both or none, not {relay_mode!r}")
     from .routes.v1 import api_v1, auth, lorawan, meters  # noqa: F401  (the routes register on import)
     app.register_blueprint(api_v1, url_prefix="/api/v1")
     if relay_mode in ("drop-in", "both"):
