@@ -220,6 +220,18 @@ def fake_chirpstack():
     f.close()
 
 
+def stop_process(p: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; waits for it to end."""
+    import signal
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def eventually(check, timeout: float = 10.0, interval: float = 0.01):
     """Poll `check()` until it returns something true (that value is returned) or fail after `timeout`."""
     import time

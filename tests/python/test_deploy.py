@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -18,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import relaylink
-from conftest import REPO, eventually, free_port, fresh_schema
+from conftest import REPO, eventually, free_port, fresh_schema, stop_process as stop
 
 DEPLOY = REPO / "examples" / "deploy"
 TOKEN = "portal-token-0123456789"
@@ -60,14 +59,6 @@ def claimers(svc, command_id):
     return [e.detail.removeprefix("claimed by ") for e in svc.command(command_id).events if e.detail.startswith("claimed by ")]
 
 
-def stop(p, timeout=20):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def post(port, path, body, user="ops"):

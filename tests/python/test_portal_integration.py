@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +20,7 @@ pytest.importorskip("flask_sqlalchemy")
 pytest.importorskip("flask_login")
 
 import relaylink  # noqa: E402
-from conftest import IVY, REPO, SDM, eventually, free_port  # noqa: E402
+from conftest import IVY, REPO, SDM, eventually, free_port, stop_process as _stop  # noqa: E402
 
 HERE = REPO / "tests" / "python"
 if str(HERE) not in sys.path:
@@ -326,16 +325,6 @@ def _child_env(sim, database: str, **extra: str) -> Dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), os.path.dirname(os.path.dirname(os.path.abspath(relaylink.__file__))),
                                          env.get("PYTHONPATH", "")])
     return env
-
-
-def _stop(p: subprocess.Popen, timeout: float = 20) -> None:
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 @pytest.mark.parametrize("start_in_master", [False, True])

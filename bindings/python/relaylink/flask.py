@@ -277,6 +277,18 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         except Exception:  # as the portal's log_action: an audit failure never breaks the request
             log.exception("relaylink.flask: audit callable failed for %s", action)
 
+    def reason_and_key(data: Dict[str, Any], action: str) -> Tuple[str, str, Optional[Tuple[str, str]]]:
+        """The request's reason and Idempotency-Key, or what is wrong with them (message, field)."""
+        reason = data.get("reason", "")
+        if not isinstance(reason, str) or len(reason) > 500:
+            return "", "", ("reason must be text of at most 500 characters", "reason")
+        if action in need_reason and not reason.strip():
+            return "", "", (f"A reason is required to {'disconnect' if action == 'off' else 'reconnect'}", "reason")
+        key = request.headers.get("Idempotency-Key", "")
+        if len(key) > 200:
+            return "", "", ("Idempotency-Key must be at most 200 characters", "Idempotency-Key")
+        return reason, key, None
+
     def relay_portal(meter_id: str) -> Reply:
         # The portal's own order and words: the meter first (404, 400), then the action (400).
         try:
@@ -298,14 +310,9 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
         needed = perm["relay_on"] if action == "on" else perm["relay_off"]
         if denied(needed) is not None:
             return _portal_error(403, f"Permission denied: {needed} is required", permission=needed)
-        reason = data.get("reason", "")
-        if not isinstance(reason, str) or len(reason) > 500:
-            return _portal_error(400, "reason must be text of at most 500 characters", field="reason")
-        if action in need_reason and not reason.strip():
-            return _portal_error(400, f"A reason is required to {'disconnect' if action == 'off' else 'reconnect'}", field="reason")
-        key = request.headers.get("Idempotency-Key", "")
-        if len(key) > 200:
-            return _portal_error(400, "Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
+        reason, key, problem = reason_and_key(data, action)
+        if problem is not None:
+            return _portal_error(400, problem[0], field=problem[1])
         service_ = svc()
         submit = service_.disconnect if action == "off" else service_.reconnect
         try:
@@ -343,14 +350,9 @@ def relay_blueprint(service: Union[RelayService, Callable[[], RelayService]], *,
             return _answer(400, "Request body must be JSON: {\"action\": \"off\" | \"on\", \"reason\": \"...\"}", field="body")
         if action not in ("on", "off"):
             return _answer(400, f"Invalid action: {action}. Must be 'on' or 'off'", field="action")
-        reason = body.get("reason", "")
-        if not isinstance(reason, str) or len(reason) > 500:
-            return _answer(400, "reason must be text of at most 500 characters", field="reason")
-        if action in need_reason and not reason.strip():
-            return _answer(400, f"A reason is required to {'disconnect' if action == 'off' else 'reconnect'}", field="reason")
-        key = request.headers.get("Idempotency-Key", "")
-        if len(key) > 200:
-            return _answer(400, "Idempotency-Key must be at most 200 characters", field="Idempotency-Key")
+        reason, key, problem = reason_and_key(body, action)
+        if problem is not None:
+            return _answer(400, problem[0], field=problem[1])
         try:
             target = _target(resolve(meter_id))
         except TypeError as e:
