@@ -4,10 +4,12 @@
 source "$(dirname "$0")/lib.sh"
 
 step "checking dependencies"
-ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
+ensure_debs "${DEBS_BUILD[@]}"
 ensure_pip "${PIP_BUILD[@]}"
 setup_ccache
-configure_build "$BUILD_DIR" "${main_build_args[@]}"
+# Without the tests and benchmarks (their libraries are the test command's); test.sh turns them on in the
+# same folder, which rebuilds nothing already built.
+configure_build "$BUILD_DIR" "${main_build_args[@]}" -DRELAYLINK_BUILD_TESTS=OFF -DRELAYLINK_BUILD_BENCH=OFF
 step "building relayctl and the demo"
 cmake --build "$BUILD_DIR" --target relayctl relay_demo relaylink_python -j "$JOBS"
 

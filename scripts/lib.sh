@@ -18,12 +18,30 @@ DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl
 DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk ccache
            postgresql-15)   # the PostgreSQL store's tests start their own server (tests/support/pg_server.sh)
 DEBS_BROWSER=(chromium chromium-driver)   # the example portal's browser tests (test.sh only)
+# demo.sh and portal.sh install DEBS_BUILD alone (no test frameworks, clang, wrk, PostgreSQL or broker: the
+# test command's), and use ccache when it happens to be there.
 # Python packages (python3 on PATH is not Debian's, so these come from pip): the bindings' build, and the tests.
 PIP_BUILD=(pybind11=pybind11 scikit_build_core=scikit-build-core)
 PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout flask=flask requests=requests mypy=mypy selenium=selenium
           gunicorn=gunicorn celery=celery    # the deployment of docs/deploying.md, run by tests/python/test_deploy.py
           flask_sqlalchemy=flask-sqlalchemy flask_login=flask-login psycopg2=psycopg2-binary)  # the portal-like app (test_portal_integration.py)
 PIP_PORTAL=(flask=flask)
+
+# What apt-get and pip print goes to this file, one line per step on the screen; on a failure its end is shown.
+SETUP_LOG=${RELAYLINK_SETUP_LOG:-$BUILD_DIR/setup.log}
+
+# logged DESCRIPTION COMMAND...: runs COMMAND with its output in $SETUP_LOG; on failure shows the log's end.
+logged() {
+  local what=$1; shift
+  mkdir -p "$(dirname "$SETUP_LOG")"
+  printf '    %s (output: %s)\n' "$what" "$SETUP_LOG"
+  printf '\n==> %s: %s\n' "$what" "$*" >>"$SETUP_LOG"
+  if ! "$@" >>"$SETUP_LOG" 2>&1; then
+    echo "failed: $what; the end of $SETUP_LOG:" >&2
+    tail -n 30 "$SETUP_LOG" >&2
+    return 1
+  fi
+}
 
 ensure_debs() {
   local missing=()
@@ -35,8 +53,8 @@ ensure_debs() {
     return
   fi
   step "installing Debian packages: ${missing[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  logged "apt-get update" as_root apt-get update -q
+  logged "apt-get install" as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
 # ensure_pip module=package ...: pip-installs the packages whose module does not import.
@@ -51,7 +69,7 @@ ensure_pip() {
     return
   fi
   step "installing Python packages: ${missing[*]}"
-  python3 -m pip install -q "${missing[@]}"
+  logged "pip install" python3 -m pip install "${missing[@]}"
 }
 
 # ccache, when present, lets `pip install .` (scikit-build-core, its own build folder) reuse what the

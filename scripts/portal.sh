@@ -5,10 +5,10 @@
 source "$(dirname "$0")/lib.sh"
 
 step "checking dependencies"
-ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}"
+ensure_debs "${DEBS_BUILD[@]}"
 ensure_pip "${PIP_BUILD[@]}" "${PIP_PORTAL[@]}"
 setup_ccache
-configure_build "$BUILD_DIR" "${main_build_args[@]}"
+configure_build "$BUILD_DIR" "${main_build_args[@]}" -DRELAYLINK_BUILD_TESTS=OFF -DRELAYLINK_BUILD_BENCH=OFF
 step "building relaylink's Python module"
 cmake --build "$BUILD_DIR" --target relaylink_python -j "$JOBS"
 

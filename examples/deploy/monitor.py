@@ -29,6 +29,11 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
     ap.add_argument("--db", required=True, help="the store: postgresql://… (the portal's database) or a SQLite file path")
     ap.add_argument("--schema", default="relaylink", help="PostgreSQL schema for relaylink's tables (default relaylink)")
     ap.add_argument("--broker", required=True, help="ChirpStack's MQTT broker, tcp://host:1883 or ssl://host:8883")
+    ap.add_argument("--username", default="", help="the broker's user (the password: $RELAYLINK_MQTT_PASSWORD)")
+    ap.add_argument("--ca", default="", help="the CA (PEM) that signed an ssl:// broker's certificate")
+    ap.add_argument("--cert", default="", help="a client certificate (PEM), with --tls-key")
+    ap.add_argument("--tls-key", default="", help="the client certificate's private key (PEM)")
+    ap.add_argument("--insecure", action="store_true", help="do not check the broker's certificate (tests only)")
     ap.add_argument("--group", default="relaylink", help="the shared-subscription group all monitors join (default relaylink)")
     ap.add_argument("--chirpstack-url", default=os.environ.get("CHIRPSTACK_API_URL", "http://localhost:8090"))
     ap.add_argument("--instance", default="", help="this process's name as a claim owner (default host:pid)")
@@ -39,6 +44,14 @@ def parse(argv: Optional[List[str]]) -> argparse.Namespace:
         ap.error("--db must not be empty")
     if not a.broker.startswith(("tcp://", "ssl://", "ws://", "wss://", "mqtt://", "mqtts://")):
         ap.error(f"--broker must be a URL like tcp://host:1883, got {a.broker!r}")
+    if bool(a.cert) != bool(a.tls_key):
+        ap.error("--cert and --tls-key go together (a client certificate and its key)")
+    for name in ("ca", "cert", "tls_key"):
+        path = getattr(a, name)
+        if path and not os.path.isfile(path):
+            ap.error(f"--{name.replace('_', '-')}: no such file {path!r}")
+    if os.environ.get("RELAYLINK_MQTT_PASSWORD") and not a.username:
+        ap.error("RELAYLINK_MQTT_PASSWORD is set but --username is not: give the broker's user")
     if a.claim_timeout < 1:
         ap.error(f"--claim-timeout must be at least 1 second, got {a.claim_timeout}")
     if a.stats_every < 0:
@@ -65,7 +78,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         with relaylink.ChirpStackClient(url=a.chirpstack_url, api_key=key) as client, \
                 relaylink.RelayService(client, instance=a.instance, claim_timeout=a.claim_timeout, **store_settings(a)) as svc:
             src = svc.listen_mqtt(a.broker, client_id=f"relaylink-monitor-{socket.gethostname()}-{os.getpid()}",
-                                  shared_group=a.group)
+                                  shared_group=a.group, username=a.username,
+                                  password=os.environ.get("RELAYLINK_MQTT_PASSWORD", "") if a.username else "",
+                                  ca_file=a.ca, cert_file=a.cert, key_file=a.tls_key, verify=not a.insecure)
             if not src.wait_connected(20):
                 print(f"monitor.py: cannot reach the broker {a.broker}: {src.last_error}", file=sys.stderr)
                 return 1

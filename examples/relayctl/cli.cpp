@@ -33,6 +33,9 @@ args::args(const std::vector<std::string>& argv, const std::set<std::string>& fl
                 if (i + 1 >= argv.size()) throw usage_error("option --" + name + " needs a value");
                 values_[name] = argv[++i];
             }
+        } else if (name == "key") { // it meant two things once: say which is meant
+            throw usage_error("--key is ambiguous: --idempotency-key KEY (the command's idempotency key) or --tls-key PEM "
+                              "(the MQTT client's TLS private key)");
         } else {
             std::string known;
             for (const auto& f : flags) known += (known.empty() ? "--" : ", --") + f;

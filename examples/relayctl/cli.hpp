@@ -55,6 +55,10 @@ relaylink::chirpstack::config client_config(const args& a);
 /// "10m" → 600 s (units s, m, h, d); usage_error naming `option` otherwise.
 std::chrono::seconds parse_duration(const std::string& s, const std::string& option = "expires-in");
 
+/// Every command's name, comma-separated; and one command's usage, options and example (none: no such command).
+std::string command_list();
+std::optional<std::string> command_help(const std::string& cmd);
+
 int cmd_frame(const std::vector<std::string>& argv);
 int cmd_profiles(const std::vector<std::string>& argv);
 int cmd_decode(const std::vector<std::string>& argv);
@@ -68,5 +72,6 @@ int cmd_status(const std::vector<std::string>& argv);
 int cmd_history(const std::vector<std::string>& argv);
 int cmd_cancel(const std::vector<std::string>& argv);
 int cmd_watch(const std::vector<std::string>& argv);
+int cmd_doctor(const std::vector<std::string>& argv);
 
 } // namespace relayctl

@@ -50,7 +50,7 @@ std::string checked_eui(const args& a, const char* cmd) {
 
 /// Client settings from --url / --api-key / --timeout, else the environment, else the defaults.
 relaylink::chirpstack::config client_config(const args& a) {
-    auto env = cs::config::from_env();
+    auto env = cs::config::from_env(false); // the key may come from --api-key-file
     if (!env) throw usage_error(env.error().message);
     relaylink::chirpstack::config c = *env;
     if (auto u = a.value("url")) c.url = *u;

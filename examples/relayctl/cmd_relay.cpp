@@ -20,12 +20,50 @@ void print(const svc::command_view& v, bool as_json) {
         std::cout << svc::timeline(v);
 }
 
+/// --wait without --json: the command's audit rows printed as they are written (Class A takes minutes).
+class progress {
+public:
+    explicit progress(bool on) : on_(on) {}
+    bool on() const { return on_; }
+    void operator()(svc::service& s, std::int64_t id) {
+        if (!on_) return;
+        auto v = s.command(id);
+        if (!v || v->events.size() <= printed_) return;
+        if (printed_ == 0) std::cout << svc::summary_line(v->command) << "\n";
+        for (; printed_ < v->events.size(); ++printed_)
+            std::cout << svc::timeline_line(v->events.front().at, v->events[printed_], v->command.reason);
+        std::cout.flush();
+    }
+
+private:
+    bool on_;
+    std::size_t printed_ = 0;
+};
+
+/// How long --wait waits by default: one reply timeout of the profile (its uplink interval times the
+/// policy's intervals) and one more interval, in the time of the clock that runs (a simulator's is faster).
+std::chrono::milliseconds default_wait(const std::string& profile, double speed) {
+    const auto registry = relaylink::device::profile_registry::with_builtins();
+    const auto* p = registry.find(profile);
+    const auto interval = p ? p->uplink_interval : std::chrono::seconds{1200};
+    const auto simulated = interval * (relaylink::command::policy{}.reply_timeout_intervals + 1);
+    return std::chrono::milliseconds(static_cast<long long>(std::chrono::duration<double, std::milli>(simulated).count() / speed)) +
+           std::chrono::seconds(speed > 1 ? 10 : 0);
+}
+
+std::string shown_duration(std::chrono::milliseconds d) {
+    const auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+    if (s >= 3600 && s % 60 == 0) return std::to_string(s / 3600) + " h " + std::to_string(s % 3600 / 60) + " min";
+    if (s >= 120) return std::to_string(s / 60) + " min";
+    return std::to_string(s) + " s";
+}
+
 } // namespace
 
 int cmd_relay(const std::vector<std::string>& argv, bool on) {
     const char* cmd = on ? "on" : "off";
     std::set<std::string> valued = net_valued;
-    valued.insert({"db", "profile", "meter-ref", "reason", "actor", "key", "priority", "wait-timeout", "speed"});
+    valued.insert({"db", "table-prefix", "profile", "meter-ref", "reason", "actor", "idempotency-key", "priority", "wait-timeout", "speed"});
     valued.insert(source_valued.begin(), source_valued.end());
     std::set<std::string> flags = {"wait", "json", "sim", "load-side", "ignore-windows"};
     flags.insert(source_flags.begin(), source_flags.end());
@@ -40,7 +78,9 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
     if (a.flag("wait") && !with_sim && !has_source(a))
         throw usage_error("--wait needs the device's events: name an event source (--mqtt tcp://BROKER:1883 for ChirpStack's "
                           "MQTT integration, or --http [ADDR:]PORT for its HTTP integration), or use --sim");
-    const auto wait_timeout = parse_duration(a.value("wait-timeout").value_or(with_sim ? "2m" : "1m"), "wait-timeout");
+    std::optional<std::chrono::milliseconds> wait_timeout;
+    if (auto t = a.value("wait-timeout")) wait_timeout = parse_duration(*t, "wait-timeout");
+    progress show(a.flag("wait") && !a.flag("json"));
 
     svc::request r;
     r.dev_eui = eui;
@@ -48,7 +88,7 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
     r.meter_ref = a.value("meter-ref").value_or("");
     r.reason = a.value("reason").value_or("");
     r.actor = a.value("actor").value_or(default_actor());
-    r.idempotency_key = a.value("key").value_or("");
+    r.idempotency_key = a.value("idempotency-key").value_or("");
     r.priority = static_cast<int>(a.integer("priority", 5, 1, 10));
 
     runtime rt(a, with_sim);
@@ -76,6 +116,7 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
     // Until ChirpStack has it (or it is refused, deferred, finished), or nothing more can be learnt now: its
     // outcome is unknown and the next reading of the device queue waits out a backoff (ChirpStack keeps failing).
     c = rt.wait(c.id, std::chrono::seconds(30), [&](const st::command_row& x) {
+        show(*rt.service, x.id);
         if (x.rec.current == state::pending) // deferred to a window, or its enqueue failed and waits to be retried
             return (x.rec.not_before && *x.rec.not_before > rt.now()) || x.rec.retry_count > 0;
         return x.rec.current != state::dispatching || rt.service->busy() == 0;
@@ -86,7 +127,7 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
     if (c.rec.current == state::pending && c.rec.retry_count > 0) {
         print(*rt.service->command(c.id), a.flag("json"));
         std::cerr << "relayctl: ChirpStack did not take command #" << c.id << " (" << c.rec.error
-                  << "); it stays pending in " << db_path(a) << " and is retried by the next relayctl or service run\n";
+                  << "); it stays pending in " << db_shown(a) << " and is retried by the next relayctl or service run\n";
         return 1;
     }
     if (c.rec.current == state::dispatching) { // ChirpStack's answer is not known (it kept failing or did not answer)
@@ -94,32 +135,47 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
         print(view, a.flag("json"));
         std::cerr << "relayctl: it is not known whether ChirpStack took command #" << c.id << " ("
                   << (view.events.empty() ? std::string("no answer") : view.events.back().cause)
-                  << "); it stays in " << db_path(a) << ", and the next relayctl or service run reads the device queue before "
+                  << "); it stays in " << db_shown(a) << ", and the next relayctl or service run reads the device queue before "
                   << "anything is sent again\n";
         return 1;
     }
-    if (a.flag("wait"))
-        c = rt.wait(c.id, wait_timeout, [](const st::command_row& x) { return relaylink::command::is_terminal(x.rec.current); });
-    print(*rt.service->command(c.id), a.flag("json"));
+    const auto waited = wait_timeout.value_or(default_wait(c.profile, with_sim ? static_cast<double>(a.integer("speed", 600, 1, 100000)) : 1.0));
+    if (a.flag("wait")) {
+        if (show.on())
+            std::cout << "waiting up to " << shown_duration(waited)
+                      << (wait_timeout ? "" : with_sim ? " (the profile's reply timeout and one uplink interval, at the simulator's speed)"
+                                                       : " (the profile's reply timeout and one uplink interval)")
+                      << " for the device (Class A: it fetches the command at its next uplink)\n";
+        c = rt.wait(c.id, waited, [&](const st::command_row& x) {
+            show(*rt.service, x.id);
+            return relaylink::command::is_terminal(x.rec.current);
+        });
+        show(*rt.service, c.id);
+    }
+    if (show.on())
+        std::cout << svc::summary_line(c) << "\n";
+    else
+        print(*rt.service->command(c.id), a.flag("json"));
     if (c.rec.current == state::confirmed) return 0;
     if (relaylink::command::is_terminal(c.rec.current)) return 1;
     if (a.flag("wait")) {
         std::cerr << "relayctl: command #" << c.id << " is still " << relaylink::command::to_string(c.rec.current)
-                  << " after waiting " << a.value("wait-timeout").value_or(with_sim ? "2m" : "1m") << "\n";
+                  << " after waiting " << shown_duration(waited) << "; it goes on without relayctl: 'relayctl status " << c.id
+                  << "' or 'relayctl watch' follow it\n";
         return 1;
     }
     return 0; // accepted: queued (or deferred); 'relayctl status' follows it
 }
 
 int cmd_status(const std::vector<std::string>& argv) {
-    args a(argv, {"json"}, {"db"});
+    args a(argv, {"json"}, {"db", "table-prefix"});
     if (a.positional().size() != 1) throw usage_error("status needs a command number or a devEui, e.g. 'relayctl status 12'");
     const std::string& what = a.positional()[0];
     auto db = open_db(a);
     if (what.size() < 16) {
         const auto id = command_id(what, "status");
         auto c = db->get(id);
-        if (!c) throw failure("no command #" + what + " in " + db_path(a));
+        if (!c) throw failure("no command #" + what + " in " + db_shown(a));
         print(svc::command_view{*c, db->events(id)}, a.flag("json"));
         return 0;
     }
@@ -137,7 +193,7 @@ int cmd_status(const std::vector<std::string>& argv) {
         return 0;
     }
     if (!m) {
-        std::cout << *eui << ": no record in " << db_path(a) << "\n";
+        std::cout << *eui << ": no record in " << db_shown(a) << "\n";
         return 0;
     }
     std::cout << *eui << "  relay " << st::to_string(m->relay) << "  profile " << m->profile << "  last uplink "
@@ -149,7 +205,7 @@ int cmd_status(const std::vector<std::string>& argv) {
 }
 
 int cmd_history(const std::vector<std::string>& argv) {
-    args a(argv, {"json"}, {"db", "limit"});
+    args a(argv, {"json"}, {"db", "table-prefix", "limit"});
     const std::string eui = checked_eui(a, "history");
     const auto limit = static_cast<std::size_t>(a.integer("limit", 20, 1, 100000));
     auto db = open_db(a);
@@ -160,20 +216,20 @@ int cmd_history(const std::vector<std::string>& argv) {
         std::cout << json::serialize(arr) << "\n";
         return 0;
     }
-    if (rows.empty()) std::cout << "no command for " << eui << " in " << db_path(a) << "\n";
+    if (rows.empty()) std::cout << "no command for " << eui << " in " << db_shown(a) << "\n";
     for (const auto& c : rows) std::cout << svc::timeline({c, db->events(c.id)});
     return 0;
 }
 
 int cmd_cancel(const std::vector<std::string>& argv) {
     std::set<std::string> valued = net_valued;
-    valued.insert({"db", "reason", "actor"});
+    valued.insert({"db", "table-prefix", "reason", "actor"});
     args a(argv, {"json"}, valued);
     if (a.positional().size() != 1) throw usage_error("cancel needs a command number, e.g. 'relayctl cancel 12'");
     const auto id = command_id(a.positional()[0], "cancel");
     runtime rt(a, false);
     auto c = rt.service->cancel(id, a.value("actor").value_or(default_actor()), a.value("reason").value_or(""));
-    if (!c) throw failure("no command #" + a.positional()[0] + " in " + db_path(a));
+    if (!c) throw failure("no command #" + a.positional()[0] + " in " + db_shown(a));
     // A queued command is withdrawn by flushing the device queue (and enqueuing again what stays).
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (rt.service->busy() != 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -151,7 +151,7 @@ bool has_source(const args& a) { return a.value("mqtt").has_value() || a.value("
 std::unique_ptr<event_source> start_source(const args& a, boost::asio::any_io_executor ex, ing::event_sink sink) {
     const bool mqtt = a.value("mqtt").has_value(), http = a.value("http").has_value();
     if (mqtt && http) throw usage_error("choose one event source: --mqtt or --http");
-    for (const char* o : {"topic", "client-id", "share", "username", "password-env", "ca", "cert", "key"})
+    for (const char* o : {"topic", "client-id", "share", "username", "password-env", "ca", "cert", "tls-key"})
         if (!mqtt && a.value(o)) throw usage_error(std::string("--") + o + " is an MQTT option: use it with --mqtt");
     if (!mqtt && a.flag("insecure")) throw usage_error("--insecure is an MQTT option: use it with --mqtt");
     for (const char* o : {"http-path", "secret-env"})
@@ -169,7 +169,7 @@ std::unique_ptr<event_source> start_source(const args& a, boost::asio::any_io_ex
             if (!a.value("password-env") && c.username.empty()) c.password.clear();
             if (auto v = a.value("ca")) c.ca_file = *v;
             if (auto v = a.value("cert")) c.cert_file = *v;
-            if (auto v = a.value("key")) c.key_file = *v;
+            if (auto v = a.value("tls-key")) c.key_file = *v;
             c.verify = !a.flag("insecure");
             c.log = log_to_stderr;
             return std::make_unique<mqtt_event_source>(std::move(c), std::move(sink));
@@ -189,7 +189,7 @@ std::unique_ptr<event_source> start_source(const args& a, boost::asio::any_io_ex
 
 int cmd_watch(const std::vector<std::string>& argv) {
     std::set<std::string> valued = net_valued;
-    valued.insert({"db", "count", "for"});
+    valued.insert({"db", "table-prefix", "count", "for"});
     valued.insert(source_valued.begin(), source_valued.end());
     std::set<std::string> flags = {"json", "ignore-windows"};
     flags.insert(source_flags.begin(), source_flags.end());
@@ -242,7 +242,7 @@ int cmd_watch(const std::vector<std::string>& argv) {
     std::signal(SIGTERM, on_signal);
     {
         std::lock_guard lock(out_mu);
-        std::cerr << "relayctl: watching " << source->describe() << "; commands in " << db_path(a) << "; Ctrl-C to stop\n";
+        std::cerr << "relayctl: watching " << source->describe() << "; commands in " << db_shown(a) << "; Ctrl-C to stop\n";
     }
     const auto until = run_for ? std::chrono::steady_clock::now() + *run_for : std::chrono::steady_clock::time_point::max();
     while (!interrupted && std::chrono::steady_clock::now() < until && (max_events == 0 || seen < max_events))

@@ -3,6 +3,7 @@
 
 #include <relaylink/version.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -15,7 +16,8 @@ usage: relayctl <command> [arguments]
 
 commands:
   frame <profile> <intent> [--json] [--profiles FILE] [--fport N] [--slave N]
-        print the downlink for an intent: off, on, state (relay read-back) or a measurement name
+        print the downlink for an intent: off, on, a measurement name, or state for a profile that reads its
+        relay back (examples/profiles/sdm320c_readback.json)
   profiles [--json] [--profiles FILE]
         list the meter profiles (built in, plus those in FILE)
   decode <request-hex> <reply-hex> [--json]
@@ -32,9 +34,14 @@ ChirpStack (options: --url URL, default $CHIRPSTACK_API_URL or http://localhost:
         delete every item of the device's queue, a sent one awaiting its ACK too (its ack event then never
         comes); --keep-pending deletes only the unsent ones
   device <devEui>     show the device (name, application, last seen, status: margin and battery)
+  doctor [<devEui>] [--mqtt URL [source options] [--listen 2m]]
+        check the set-up against a real ChirpStack: the REST API and its port, the API key's rights, the
+        device, and that its events reach this machine over MQTT; each failure says what to change
 
-Relay commands (recorded in --db FILE, default $RELAYLINK_DB or ./relaylink.db; ChirpStack options as above):
-  off <devEui> [--profile P] [--reason TEXT] [--actor NAME] [--meter-ref REF] [--key IDEMPOTENCY-KEY]
+Relay commands (recorded in --db FILE|URL, default $RELAYLINK_DB or ./relaylink.db — a SQLite file, sqlite:///…,
+    postgresql://… or the portal's postgresql+psycopg2://…; --table-prefix P (default $RELAYLINK_TABLE_PREFIX):
+    relaylink's SQLite tables beside the portal's, e.g. relaylink_; ChirpStack options as above):
+  off <devEui> [--profile P] [--reason TEXT] [--actor NAME] [--meter-ref REF] [--idempotency-key KEY]
       [--priority 1-10 (1 the highest, default 5)] [--ignore-windows] [--json]
   on <devEui> [same options]
         disconnect / reconnect through the safety guard; prints the command's timeline once ChirpStack
@@ -48,7 +55,7 @@ Relay commands (recorded in --db FILE, default $RELAYLINK_DB or ./relaylink.db; 
         the monitor: apply ChirpStack's events to the commands in --db, print each event and each state
         change, keep dispatching retries and deferred commands; until Ctrl-C, N events or the time
   source options: --mqtt tcp://|ssl://HOST:PORT [--topic F] [--client-id ID] [--share GROUP] [--username U]
-        [--password-env VAR (default RELAYLINK_MQTT_PASSWORD)] [--ca PEM] [--cert PEM --key PEM] [--insecure];
+        [--password-env VAR (default RELAYLINK_MQTT_PASSWORD)] [--ca PEM] [--cert PEM --tls-key PEM] [--insecure];
         without --client-id: a name unique to this process and a clean session (nothing kept while away);
         a persistent session needs a named one, stable and used by one process only (and ChirpStack's
         [integration.mqtt] qos = 1);
@@ -66,7 +73,7 @@ Simulator:
         run a ChirpStack-compatible server with simulated Class A meters until Ctrl-C;
         prints the URL, the API key and the device EUIs
 
-  help  this text
+  help [command]   this text, or one command's usage (also: relayctl <command> --help)
   version
 )";
 
@@ -82,6 +89,20 @@ int main(int argc, char** argv) {
     }
     const std::string cmd = args.front();
     args.erase(args.begin());
+    // relayctl <command> --help | -h, relayctl help <command>: that command's usage, options and an example.
+    const bool asks_help = std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; });
+    if (asks_help || (cmd == "help" && !args.empty())) {
+        std::string which = cmd == "help" ? args.front() : cmd;
+        if (which == "--help" || which == "-h") which = "help"; // relayctl help --help
+        if (auto h = relayctl::command_help(which)) {
+            std::fputs(h->c_str(), stdout);
+            return 0;
+        }
+        if (which != "--help" && which != "-h") {
+            std::fprintf(stderr, "relayctl: unknown command '%s' (commands: %s)\n", which.c_str(), relayctl::command_list().c_str());
+            return 2;
+        }
+    }
     try {
         if (cmd == "frame") return relayctl::cmd_frame(args);
         if (cmd == "profiles") return relayctl::cmd_profiles(args);
@@ -97,6 +118,7 @@ int main(int argc, char** argv) {
         if (cmd == "flush") return relayctl::cmd_flush(args);
         if (cmd == "device") return relayctl::cmd_device(args);
         if (cmd == "sim") return relayctl::cmd_sim(args);
+        if (cmd == "doctor") return relayctl::cmd_doctor(args);
         if (cmd == "help" || cmd == "--help" || cmd == "-h") {
             print_usage(stdout);
             return 0;
@@ -105,7 +127,7 @@ int main(int argc, char** argv) {
             std::printf("relayctl %s\n", relaylink::version_string);
             return 0;
         }
-        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: frame, profiles, decode, enqueue, queue, flush, device, off, on, status, history, cancel, sim, help, version)");
+        throw relayctl::usage_error("unknown command '" + cmd + "' (commands: " + relayctl::command_list() + ")");
     } catch (const relayctl::usage_error& e) {
         std::fprintf(stderr, "relayctl: %s\nrun 'relayctl help' for usage\n", e.what());
         return 2;

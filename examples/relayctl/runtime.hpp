@@ -2,6 +2,8 @@
 // relay service on an io_context thread, and the event sources (--mqtt / --http) that feed it.
 #pragma once
 
+#include <relaylink/redact.hpp>
+
 #include "cli.hpp"
 
 #include <relaylink/chirpstack/validate.hpp>
@@ -33,9 +35,23 @@ inline std::string db_path(const args& a) {
     return "relaylink.db";
 }
 
+/// The store as messages show it: a PostgreSQL URL's password as ***.
+inline std::string db_shown(const args& a) { return relaylink::redact_dsn(db_path(a)); }
+
+/// --table-prefix (default $RELAYLINK_TABLE_PREFIX): relaylink's SQLite tables beside the portal's
+/// (docs/portal-integration.md: "relaylink_").
+inline std::string table_prefix(const args& a) {
+    if (auto p = a.value("table-prefix")) return *p;
+    if (const char* e = std::getenv("RELAYLINK_TABLE_PREFIX"); e) return e;
+    return "";
+}
+
 inline std::unique_ptr<st::store> open_db(const args& a) {
+    st::sqlite_options lite;
+    lite.table_prefix = table_prefix(a);
     try {
-        return st::open_sqlite(db_path(a));
+        // A file, or a URL as the portal's SQLALCHEMY_DATABASE_URI has it (sqlite:///…, postgresql+psycopg2://…).
+        return st::open_url(db_path(a), {}, lite);
     } catch (const st::store_error& e) {
         throw failure(e.what());
     }
@@ -122,7 +138,7 @@ struct runtime {
 
 /// The options of the event sources.
 inline const std::set<std::string> source_valued = {"mqtt", "topic", "client-id", "share", "username", "password-env", "ca",
-                                                    "cert", "key", "http", "http-path", "secret-env"};
+                                                    "cert", "tls-key", "http", "http-path", "secret-env"};
 inline const std::set<std::string> source_flags = {"insecure"};
 
 /// An event source chosen on the command line (--mqtt URL or --http [ADDR:]PORT), running.

@@ -304,9 +304,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if ((c.rec.not_before && t < *c.rec.not_before) || (c.rec.next_attempt_at && t < *c.rec.next_attempt_at)) return false;
         if (cfg.safety.dry_run) {
             ++st.refused;
-            apply(b, c, command::cancel{"dry run: nothing is sent (safety.dry_run); it would have sent " + to_hex(c.payload) +
-                                        " on fPort " + std::to_string(c.f_port)},
-                  "relaylink");
+            const std::string why = "dry run: nothing is sent (safety.dry_run); it would have sent " + to_hex(c.payload) +
+                                    " on fPort " + std::to_string(c.f_port);
+            c.note = why; // on the command itself, not only in its audit trail
+            apply(b, c, command::cancel{why}, "relaylink");
             return true;
         }
         if (!switches_off(c)) return false;
@@ -1369,6 +1370,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
         c.rec.completed_at = t;
         cause = "dry run: would send " + to_hex(c.payload) + " on fPort " + std::to_string(c.f_port) +
                 (c.confirmed ? " (confirmed)" : "") + "; nothing sent";
+        c.note = cause; // on the command itself, not only in its audit trail
     } else if (switches_off(c)) {
         const verdict v = guard.check_disconnect(c.dev_eui, c.meter_ref, std::max(t, r.not_before.value_or(t)), recorded);
         if (kind == command_kind::raw) cause += "; the frame may switch the relay off: guarded as a disconnect";

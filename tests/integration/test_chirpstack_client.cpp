@@ -612,5 +612,15 @@ TEST(ChirpStackConfig, FromEnvReadsThePortalsVariablesAndRefusesABadPort) {
     EXPECT_FALSE(config::from_env());
     for (const char* v : {"CHIRPSTACK_API_URL", "CHIRPSTACK_API_KEY", "CHIRPSTACK_TENANT_ID", "CHIRPSTACK_PASSTHROUGH_PORT"})
         ::unsetenv(v);
-    EXPECT_EQ(config::from_env().value().url, "http://localhost:8090");
+    // Nothing configured: refused, naming the variables (value() throws it: no client for localhost without a key).
+    auto none = config::from_env();
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().field, "CHIRPSTACK_API_KEY");
+    for (const char* v : {"CHIRPSTACK_API_URL", "CHIRPSTACK_API_KEY", "CHIRPSTACK_TENANT_ID", "CHIRPSTACK_PASSTHROUGH_PORT"})
+        EXPECT_NE(none.error().message.find(v), std::string::npos) << none.error().message;
+    EXPECT_THROW(config::from_env().value(), std::invalid_argument);
+    ::setenv("CHIRPSTACK_API_KEY", "", 1);
+    EXPECT_FALSE(config::from_env());
+    ::unsetenv("CHIRPSTACK_API_KEY");
+    EXPECT_EQ(config::from_env(false).value().url, "http://localhost:8090"); // the key from elsewhere
 }

@@ -275,3 +275,64 @@ TEST(RelayctlChirpStack, FlushKeepPendingLeavesTheItemThatAwaitsItsAck) {
     EXPECT_EQ(q[1].at("hex"), "");
     EXPECT_EQ(relayctl("flush 0101010101010101 --fport 5 " + s.net()).code, 2); // --fport without --keep-pending
 }
+
+// relayctl doctor against the simulator and its faults: every check passes on a good set-up, and each
+// fault is named with what to change.
+TEST(RelayctlDoctor, AGoodSetUpPassesEveryCheckAndReceivesAnEvent) {
+    relaylink::test::mosquitto_broker broker;
+    relaylink::sim::simulator_config c;
+    c.mqtt_url = broker.url();
+    c.mqtt_qos = 1;
+    sim_thread s(c);
+    auto r = relayctl("doctor 0101010101010101 --mqtt " + broker.url() + " --listen 30s " + s.net());
+    EXPECT_EQ(r.code, 0) << r.output;
+    for (const char* line : {"ok     REST API at", "ok     device 0101010101010101 is registered", "ok     its downlink queue is readable",
+                             "ok     subscribed at", "ok     received a 'up' event of 0101010101010101", "\nready"})
+        EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+}
+
+TEST(RelayctlDoctor, EachFaultIsNamedWithWhatToChange) {
+    relaylink::test::mosquitto_broker broker;
+    sim_thread s(relaylink::sim::simulator_config{}); // publishes no MQTT events: its integration is "off"
+    const std::string url = "--url " + s.sim.url();
+    auto wrong_key = relayctl("doctor 0101010101010101 " + url + " --api-key not-the-key");
+    EXPECT_EQ(wrong_key.code, 1) << wrong_key.output;
+    EXPECT_NE(wrong_key.output.find("ChirpStack does not know this API key (InvalidToken): create one in its web UI"),
+              std::string::npos) << wrong_key.output;
+
+    auto unknown = relayctl("doctor 0909090909090909 " + s.net());
+    EXPECT_EQ(unknown.code, 1) << unknown.output;
+    EXPECT_NE(unknown.output.find("ChirpStack has no device 0909090909090909: register it"), std::string::npos) << unknown.output;
+
+    auto silent = relayctl("doctor 0101010101010101 --mqtt " + broker.url() + " --listen 3s " + s.net());
+    EXPECT_EQ(silent.code, 1) << silent.output;
+    EXPECT_NE(silent.output.find("no event of 0101010101010101 within 3 s"), std::string::npos) << silent.output;
+    EXPECT_NE(silent.output.find("[integration.mqtt] server = this broker, json = true, qos = 1"), std::string::npos) << silent.output;
+
+    auto no_broker = relayctl("doctor 0101010101010101 --mqtt tcp://127.0.0.1:1 --listen 3s " + s.net());
+    EXPECT_EQ(no_broker.code, 1) << no_broker.output;
+    EXPECT_NE(no_broker.output.find("cannot subscribe at the broker tcp://127.0.0.1:1"), std::string::npos) << no_broker.output;
+
+    auto nothing = relayctl("doctor 0101010101010101 --url http://127.0.0.1:1 --api-key k");
+    EXPECT_EQ(nothing.code, 1) << nothing.output;
+    EXPECT_NE(nothing.output.find("is chirpstack-rest-api running and listening there (port 8090 by default)"), std::string::npos)
+        << nothing.output;
+
+    EXPECT_EQ(relayctl("doctor --mqtt " + broker.url() + " " + s.net()).code, 2);       // whose events?
+    EXPECT_EQ(relayctl("doctor 0101010101010101 --http 8091 " + s.net()).code, 2);       // not what doctor checks
+    EXPECT_EQ(relayctl("doctor 0101010101010101 --listen soon " + s.net()).code, 2);
+}
+
+TEST(RelayctlDoctor, AKeyOfAnotherTenantAndAProxyWithoutChirpStackAreToldApart) {
+    fake_http_server other_tenant; // as observed: a key of another tenant gets 401 with an empty message
+    other_tenant.expect("GET", "/api/devices/0101010101010101", body(R"({"code":16,"message":"","details":[]})", 401));
+    auto r = relayctl("doctor 0101010101010101 " + net(other_tenant));
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("a key of another tenant answers so"), std::string::npos) << r.output;
+
+    fake_http_server proxy_alone; // the REST proxy up, ChirpStack behind it down: 503 code 14
+    proxy_alone.expect("GET", "/api/devices/0101010101010101", body(R"({"code":14,"message":"connection refused","details":[]})", 503));
+    r = relayctl("doctor 0101010101010101 " + net(proxy_alone));
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("ChirpStack behind it does not (503)"), std::string::npos) << r.output;
+}

@@ -453,6 +453,8 @@ TEST(Service, TheSafetyGuardRefusesDefersAndDryRuns) {
     d.settle();
     EXPECT_EQ(would.rec.current, state::cancelled);
     EXPECT_NE(d.svc->command(would.id)->events[0].cause.find("dry run: would send 010500000000CDCA"), std::string::npos);
+    // The reason is on the command too, where a page listing commands finds it.
+    EXPECT_NE(d.svc->command(would.id)->command.note.find("dry run: would send 010500000000CDCA"), std::string::npos);
     EXPECT_EQ(d.sim.device(A)->queue_length, 0u);
 }
 

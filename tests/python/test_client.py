@@ -128,6 +128,18 @@ def test_from_env(monkeypatch, quiet_sim):
     monkeypatch.setenv("CHIRPSTACK_API_URL", "localhost:8090")
     with pytest.raises(ConfigError, match="CHIRPSTACK_API_URL"):
         ChirpStackClient.from_env()
+    # Nothing configured: refused, naming every variable it reads (not a client for localhost without a key).
+    for v in ("CHIRPSTACK_API_URL", "CHIRPSTACK_API_KEY", "CHIRPSTACK_TENANT_ID", "CHIRPSTACK_PASSTHROUGH_PORT"):
+        monkeypatch.delenv(v, raising=False)
+    with pytest.raises(ConfigError) as e:
+        ChirpStackClient.from_env()
+    assert e.value.field == "CHIRPSTACK_API_KEY"
+    assert all(v in str(e.value) for v in ("CHIRPSTACK_API_URL", "CHIRPSTACK_API_KEY", "CHIRPSTACK_TENANT_ID"))
+    monkeypatch.setenv("CHIRPSTACK_API_KEY", "")
+    with pytest.raises(ConfigError, match="CHIRPSTACK_API_KEY is not set"):
+        ChirpStackClient.from_env()
+    with ChirpStackClient.from_env(url=sim.url, api_key=sim.api_key) as c:  # an override is enough
+        assert c.has_api_key
 
 
 def test_closed_client_says_so(sim):

@@ -101,6 +101,16 @@ def test_monitor_refuses_bad_arguments_and_a_missing_key():
     assert r.returncode == 2 and "--claim-timeout must be at least 1" in r.stderr
     r = run("examples/deploy/monitor.py", "--broker", "tcp://h:1")
     assert r.returncode == 2 and "--db" in r.stderr
+    r = run("examples/deploy/monitor.py", "--db", "x.db", "--broker", "ssl://h:1", "--cert", __file__)
+    assert r.returncode == 2 and "--cert and --tls-key go together" in r.stderr
+    r = run("examples/deploy/monitor.py", "--db", "x.db", "--broker", "ssl://h:1", "--ca", "/nonexistent/ca.pem")
+    assert r.returncode == 2 and "--ca: no such file '/nonexistent/ca.pem'" in r.stderr
+    os.environ["RELAYLINK_MQTT_PASSWORD"] = "pw"
+    try:
+        r = run("examples/deploy/monitor.py", "--db", "x.db", "--broker", "tcp://h:1")
+    finally:
+        del os.environ["RELAYLINK_MQTT_PASSWORD"]
+    assert r.returncode == 2 and "RELAYLINK_MQTT_PASSWORD is set but --username is not" in r.stderr
     env_key = os.environ.pop("CHIRPSTACK_API_KEY", None)
     try:
         r = run("examples/deploy/monitor.py", "--db", "x.db", "--broker", "tcp://h:1")

@@ -96,8 +96,8 @@ def fresh_relay():
     relay.close()
 
 
-def test_the_portals_own_relay_view_on_the_drop_in_serves_every_device_type(quiet_sim, tmp_path):
-    app = create_app(portal_config(f"sqlite:///{tmp_path / 'q.db'}", quiet_sim))
+def test_the_portals_own_relay_view_on_the_drop_in_serves_every_device_type(quiet_sim, database):
+    app = create_app(portal_config(database, quiet_sim))
     seed(app)
     c = app.test_client()
     login(c, "ed")
@@ -189,6 +189,52 @@ def test_the_extension_serves_the_portals_route_and_keeps_device_commands_in_ste
     r = c.post("/api/v1/meters/M-7/relay", json={"action": "off"})
     assert r.get_json()["device_type"] == "ivy_em114"
     assert svc.command(r.get_json()["command_id"]).profile == "ivy_em114039"
+
+
+def test_the_safety_guard_answers_in_the_portals_shape(quiet_sim, tmp_path, fresh_relay):
+    # A protected meter: 409 with the portal's `error`; outside the disconnect window: 200, deferred, with not_before.
+    closed_now = ("13:00", "14:00") if quiet_sim.now().hour < 12 else ("01:00", "02:00")  # UTC, the simulator's clock
+    app = create_app(portal_config(f"sqlite:///{tmp_path / 'q.db'}", quiet_sim, RELAYLINK_SIMULATOR=quiet_sim,
+                                   RELAYLINK_SAFETY={"protected_meters": [IVY], "time_zone": "UTC",
+                                                     "window_start": closed_now[0], "window_end": closed_now[1],
+                                                     "weekdays": [0, 1, 2, 3, 4, 5, 6]}),
+                     relay_mode="extension")
+    seed(app)
+    c = app.test_client()
+    login(c, "ed")
+    r = c.post("/api/v1/meters/M-7/relay", json={"action": "off"})  # the IVY meter, protected
+    body = r.get_json()
+    assert r.status_code == 409 and body["success"] is False and body["error"].startswith("Relay OFF refused:"), body
+    assert body["state"] == "failed" and body["command_id"]
+    r = c.post("/api/v1/meters/M-1/relay", json={"action": "off"})
+    body = r.get_json()
+    assert r.status_code == 200 and body["success"] is True and body["not_before"], body
+    assert body["message"].startswith(f"Relay OFF command accepted: it waits until {body['not_before']}"), body
+    with app.app_context():  # the deferred one has its portal row, scheduled; the refused one too, failed
+        rows = {r.meter_id: r for r in DeviceCommand.query.all()}
+        assert rows[2].status == "pending" and rows[2].scheduled_at is not None
+        assert rows[8].status == "failed" and "protected" in rows[8].error_message
+        assert AuditLog.query.filter_by(action="meter.relay_off").count() == 1  # as the portal: only what was queued
+    r = c.post("/api/v1/meters/M-1/relay", json={"action": "on"})  # a reconnect is never held
+    assert r.status_code == 200 and r.get_json()["not_before"] is None, r.get_json()
+
+
+def test_an_extension_without_a_meter_lookup_says_so(quiet_sim, tmp_path):
+    import flask
+
+    from relaylink.flask import RelayLink
+    app = flask.Flask(__name__)
+    app.config.update(portal_config(f"sqlite:///{tmp_path / 'q.db'}", quiet_sim))
+    with pytest.raises(relaylink.ConfigError, match="RelayLink needs find_meter="):
+        RelayLink(app)
+    app.config["RELAYLINK_ROUTES"] = False
+    app.config["RELAYLINK_PORTAL_TABLE"] = None  # an app without the portal's device_commands
+    only_service = RelayLink(app, simulator=quiet_sim)
+    try:
+        assert only_service.service.disconnect(SDM, profile="eastron_sdm").state == "pending"
+        assert not any(r.rule.endswith("/relay") for r in app.url_map.iter_rules())
+    finally:
+        only_service.close()
 
 
 def _portal_reader(database: str):

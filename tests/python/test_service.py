@@ -77,8 +77,13 @@ def test_wait_for_an_intermediate_state_and_timeout(sim, sim_client, tmp_path):
             c = svc.disconnect(SDM, profile="eastron_sdm")
             assert svc.wait(c.id, states=["queued"], timeout=10).state == "queued"
             t0 = time.monotonic()
-            still = svc.wait(c.id, timeout=0.3)  # nothing moves without an uplink
-            assert still.state == "queued" and time.monotonic() - t0 >= 0.25
+            with pytest.raises(relaylink.WaitTimeout, match=r"command \d+ is still queued after 0.3 s of waiting for a "
+                                                            r"terminal state") as e:
+                svc.wait(c.id, timeout=0.3)  # nothing moves without an uplink: unmistakable, a TimeoutError
+            assert isinstance(e.value, TimeoutError) and e.value.command.state == "queued"
+            assert time.monotonic() - t0 >= 0.25
+            still = svc.wait(c.id, timeout=0.1, raise_on_timeout=False)  # or the command as it is, on request
+            assert still.state == "queued"
             manual.trigger_uplink(SDM)  # the device hears its downlink...
             manual.advance(5)           # ...and replies
             assert svc.wait(c.id, timeout=10).state == "confirmed"

@@ -18,7 +18,9 @@ Logs go to the ``relaylink`` logger (:mod:`logging`).
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
+import typing
 from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 from . import _core
@@ -31,6 +33,7 @@ from ._errors import (
     RelaylinkError,
     RequestError,
     StoreError,
+    WaitTimeout,
 )
 from . import modbus, profiles
 
@@ -82,7 +85,7 @@ class ChirpStackClient(_core.ChirpStackClient):
     def from_env(cls, **overrides: Any) -> "ChirpStackClient":
         """A client configured from ``CHIRPSTACK_API_URL``, ``CHIRPSTACK_API_KEY``, ``CHIRPSTACK_TENANT_ID``
         and ``CHIRPSTACK_PASSTHROUGH_PORT`` (keyword arguments override them). A bad value raises
-        :class:`ConfigError` naming the variable."""
+        :class:`ConfigError` naming the variable, and so does a missing or empty key."""
         kw: Dict[str, Any] = {}
         env = os.environ
         if env.get("CHIRPSTACK_API_URL"):
@@ -102,6 +105,11 @@ class ChirpStackClient(_core.ChirpStackClient):
                                   field="CHIRPSTACK_PASSTHROUGH_PORT")
             kw["passthrough_port"] = n
         kw.update(overrides)
+        if not kw.get("api_key"):
+            raise ConfigError("CHIRPSTACK_API_KEY is not set: from_env() reads CHIRPSTACK_API_URL (default "
+                              "http://localhost:8090), CHIRPSTACK_API_KEY (an API key from ChirpStack's web UI, API keys), "
+                              "CHIRPSTACK_TENANT_ID and CHIRPSTACK_PASSTHROUGH_PORT (default 5); or pass api_key=",
+                              field="CHIRPSTACK_API_KEY")
         try:
             return cls(**kw)
         except ConfigError as e:
@@ -151,6 +159,15 @@ class RelayService(_core.RelayService):
             raise TypeError(f"client must be a relaylink.ChirpStackClient, got {type(client).__name__}")
         super().__init__(client, db=db, profiles=registry, safety=dict(safety or {}), simulator=simulator, **settings)
 
+    def wait(self, command_id: "typing.SupportsInt | typing.SupportsIndex", *, states: Optional[Sequence[str]] = None,
+             timeout: "float | datetime.timedelta" = 60.0, raise_on_timeout: bool = True) -> Command:
+        """Block (without the GIL) until the command reaches one of ``states`` (default: any terminal state)
+        and return it. When ``timeout`` seconds pass first: :class:`WaitTimeout` (a ``TimeoutError``) with
+        the command as it is in ``.command`` — or, with ``raise_on_timeout=False``, that command returned."""
+        want = _wanted(states)
+        c = super().wait(command_id, states=list(states) if states else None, timeout=timeout)
+        return _reached(c, want, timeout, raise_on_timeout)
+
     # ---- asyncio ----------------------------------------------------------------------------
     # The service's calls are short (a SQLite transaction): the async twins run them in the loop's
     # default executor, where they release the GIL. Waiting is event-driven (a subscription).
@@ -171,13 +188,10 @@ class RelayService(_core.RelayService):
         return await asyncio.get_running_loop().run_in_executor(None, lambda: self.command(command_id))
 
     async def wait_async(self, command_id: int, *, states: Optional[Sequence[str]] = None,
-                         timeout: float = 60.0) -> Command:
+                         timeout: float = 60.0, raise_on_timeout: bool = True) -> Command:
         """Await the command reaching one of ``states`` (default: any terminal state); on timeout,
-        returns the command as it is (check ``state``), like :meth:`wait`."""
-        want = frozenset(states) if states else TERMINAL_STATES
-        for s in want:
-            if s not in STATES:
-                raise ValueError(f"unknown command state {s!r}; states: {', '.join(STATES)}")
+        :class:`WaitTimeout` (or, with ``raise_on_timeout=False``, the command as it is), like :meth:`wait`."""
+        want = _wanted(states)
         loop = asyncio.get_running_loop()
         reached = loop.create_future()
 
@@ -197,9 +211,26 @@ class RelayService(_core.RelayService):
                     pass
             result = await self.command_async(command_id)
             assert result is not None
-            return result
+            return _reached(result, want, timeout, raise_on_timeout)
         finally:
             self.unsubscribe(token)
+
+
+def _wanted(states: Optional[Sequence[str]]) -> "frozenset[str]":
+    want = frozenset(states) if states else TERMINAL_STATES
+    for s in want:
+        if s not in STATES:
+            raise ValueError(f"unknown command state {s!r}; states: {', '.join(STATES)}")
+    return want
+
+
+def _reached(c: Command, want: "frozenset[str]", timeout: Any, raise_on_timeout: bool) -> Command:
+    if c.state in want or not raise_on_timeout:
+        return c
+    awaited = "a terminal state" if want == TERMINAL_STATES else " or ".join(sorted(want))
+    waited = f"{timeout:g} s" if isinstance(timeout, (int, float)) else str(timeout)
+    raise WaitTimeout(f"command {c.id} is still {c.state} after {waited} of waiting for {awaited}; it goes on "
+                      f"without the wait (wait again, or follow it with command({c.id}))", command=c, states=sorted(want))
 
 
 def _settle(fut: "asyncio.Future[None]") -> None:
@@ -214,5 +245,5 @@ __all__ = [
     "DeviceInfo", "Event", "UpEvent", "AckEvent", "TxAckEvent", "LogEvent", "StatusEvent", "JoinEvent",
     "LocationEvent", "UnknownEvent", "STATES", "TERMINAL_STATES",
     "RelaylinkError", "ChirpStackError", "ConfigError", "EventError", "ModbusError", "ProfileError",
-    "RequestError", "StoreError",
+    "RequestError", "StoreError", "WaitTimeout",
 ]

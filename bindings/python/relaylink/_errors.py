@@ -54,6 +54,14 @@ class RequestError(RelaylinkError, ValueError):
     field: str
 
 
+class WaitTimeout(RelaylinkError, TimeoutError):
+    """:meth:`RelayService.wait` reached its timeout before the command reached the states it waited for.
+    ``command`` is the command as it is (it goes on: wait again, or follow it); ``states`` what was awaited."""
+
+    command: Any
+    states: Any
+
+
 class StoreError(RelaylinkError):
     """The command store could not do what was asked (a corrupt file, a newer schema...)."""
 

@@ -648,9 +648,14 @@ class RelayLink:
     def init_app(self, app: Any) -> None:
         """Read and check the settings (a bad one raises ConfigError naming it) and register the routes
         (``RELAYLINK_ROUTES``, under ``RELAYLINK_URL_PREFIX``, default ``/api/v1``). Opens nothing."""
-        self._settings = _read_settings(app.config, getattr(app, "instance_path", None))
+        settings = _read_settings(app.config, getattr(app, "instance_path", None))
+        if settings.routes and self._find_meter is None and self._resolve_meter is None:
+            from ._errors import ConfigError
+            raise ConfigError("RelayLink needs find_meter= (the portal's meter lookup) to serve the relay route; set "
+                              "RELAYLINK_ROUTES = False to use relay.service without routes", field="RELAYLINK_ROUTES")
+        self._settings = settings
         app.extensions["relaylink"] = self
-        if self._settings.routes and (self._find_meter is not None or self._resolve_meter is not None):
+        if settings.routes:
             bp = relay_blueprint(lambda: self.service, find_meter=self._find_meter, resolve_meter=self._resolve_meter,
                                  integration_secret=self._settings.integration_secret, **self._options)
             app.register_blueprint(bp, url_prefix=self._settings.url_prefix or None)

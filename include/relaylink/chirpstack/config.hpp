@@ -51,8 +51,10 @@ struct config {
     std::string ca_file;      ///< PEM bundle to trust instead of the system's
 
     /// Reads CHIRPSTACK_API_URL, CHIRPSTACK_API_KEY, CHIRPSTACK_TENANT_ID, CHIRPSTACK_PASSTHROUGH_PORT
-    /// over the defaults. A bad value is refused with a message naming the variable.
-    static boost::system::result<config, field_error> from_env() {
+    /// over the defaults. A bad value is refused with a message naming the variable, and so is a missing
+    /// or empty CHIRPSTACK_API_KEY (no ChirpStack answers without one) unless `require_key` is false — for a
+    /// caller that takes the key from elsewhere too (relayctl's --api-key-file).
+    static boost::system::result<config, field_error> from_env(bool require_key = true) {
         config c;
         if (const char* v = std::getenv("CHIRPSTACK_API_URL"); v && *v) c.url = v;
         if (const char* v = std::getenv("CHIRPSTACK_API_KEY")) c.api_key = v;
@@ -65,6 +67,11 @@ struct config {
                                    "CHIRPSTACK_PASSTHROUGH_PORT must be an fPort 1-223, got '" + std::string(v) + "'"};
             c.passthrough_port = static_cast<std::uint8_t>(port);
         }
+        if (require_key && c.api_key.empty())
+            return field_error{"CHIRPSTACK_API_KEY",
+                               "CHIRPSTACK_API_KEY is not set: relaylink reads CHIRPSTACK_API_URL (default http://localhost:8090), "
+                               "CHIRPSTACK_API_KEY (an API key from ChirpStack's web UI, API keys), CHIRPSTACK_TENANT_ID and "
+                               "CHIRPSTACK_PASSTHROUGH_PORT (default 5) from the environment"};
         return c;
     }
 };

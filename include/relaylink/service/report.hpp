@@ -106,17 +106,19 @@ inline std::string summary_line(const store::command_row& c) {
 }
 
 /// The command's audit trail as a timeline, one line per event, times relative to its creation.
+/// One audit row as the timeline shows it: its offset from `origin` (the first row), the state, the cause.
+inline std::string timeline_line(sys_time origin, const store::audit_event& e, const std::string& reason) {
+    char head[96];
+    std::snprintf(head, sizeof head, "  %9s  %-12s  ", offset(origin, e.at).c_str(), std::string(command::to_string(e.to)).c_str());
+    std::string out = head + e.cause + "  [" + e.actor + "]";
+    if (!e.detail.empty() && e.detail != reason) out += "  " + e.detail;
+    return out + "\n";
+}
+
 inline std::string timeline(const command_view& v) {
     std::string out = summary_line(v.command) + "\n";
     const sys_time origin = v.events.empty() ? v.command.created_at : v.events.front().at;
-    for (const auto& e : v.events) {
-        char head[96];
-        std::snprintf(head, sizeof head, "  %9s  %-12s  ", offset(origin, e.at).c_str(),
-                      std::string(command::to_string(e.to)).c_str());
-        out += head + e.cause + "  [" + e.actor + "]";
-        if (!e.detail.empty() && e.detail != v.command.reason) out += "  " + e.detail;
-        out += "\n";
-    }
+    for (const auto& e : v.events) out += timeline_line(origin, e, v.command.reason);
     return out;
 }
 
