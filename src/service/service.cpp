@@ -1500,7 +1500,9 @@ store::command_row service::send(const request& r, command_kind kind, bytes payl
 }
 
 std::optional<store::command_row> service::cancel(std::int64_t id, const std::string& actor, const std::string& reason) {
-    const std::string who = actor.empty() ? "system" : actor;
+    // One rule with requests: "system" when not given, never empty (an audit row says who).
+    if (actor.empty()) throw request_error("actor", "actor must name who cancels (a user name, or \"system\")");
+    const std::string& who = actor;
     check_text("actor", who, max_actor_size, false);
     check_text("reason", reason, max_reason_size, true);
     return impl_->locked([&] {

@@ -396,3 +396,15 @@ def test_a_downlink_that_went_out_unobserved_is_logged_once_naming_chirpstacks_q
             assert svc.stats()["unobserved_downlinks"] == 1
     warnings = [r.getMessage() for r in caplog.records if "unobserved" in r.getMessage() or "qos = 1" in r.getMessage()]
     assert len(warnings) == 1 and "[integration.mqtt]" in warnings[0], warnings
+
+
+def test_actor_is_one_rule_system_by_default_and_never_empty(quiet_sim):
+    with relaylink.ChirpStackClient.for_simulator(quiet_sim) as cl, \
+            RelayService(cl, db=":memory:", simulator=quiet_sim, safety={"windows": False}) as svc:
+        c = svc.disconnect(SDM, profile="eastron_sdm")
+        assert c.created_by == "system"
+        for call in (lambda: svc.disconnect(SDM, profile="eastron_sdm", actor=""), lambda: svc.cancel(c.id, actor="")):
+            with pytest.raises(relaylink.RequestError, match="actor must name who") as e:
+                call()
+            assert e.value.field == "actor"
+        assert svc.cancel(c.id) is not None and svc.command(c.id).events[-1].actor == "system"

@@ -158,7 +158,8 @@ public:
     /// enqueue with flushQueue, which keeps an item that was sent and awaits its ACK) and enqueuing again
     /// what must stay. The resulting command, or none when unknown; a command already on the radio is not
     /// cancelled (the audit trail says so).
-    std::optional<store::command_row> cancel(std::int64_t id, const std::string& actor, const std::string& reason = {});
+    /// `actor`: who cancels, "system" when not given; empty is refused (request_error "actor"), as for requests.
+    std::optional<store::command_row> cancel(std::int64_t id, const std::string& actor = "system", const std::string& reason = {});
 
     // --- events -------------------------------------------------------------------------------
     /// Apply one event now (correlate, transition, commit) in the caller's thread.
