@@ -113,6 +113,12 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
     } catch (const svc::request_error& e) {
         throw usage_error(std::string("--") + (e.field() == "dev_eui" ? "devEui" : e.field()) + ": " + e.what());
     }
+    const auto waited = wait_timeout.value_or(default_wait(c.profile, with_sim ? static_cast<double>(a.integer("speed", 600, 1, 100000)) : 1.0));
+    if (show.on() && !relaylink::command::is_terminal(c.rec.current)) // said first: on a loaded machine it may be confirmed before the first poll
+        std::cout << "waiting up to " << shown_duration(waited)
+                  << (wait_timeout ? "" : with_sim ? " (the profile's reply timeout and one uplink interval, at the simulator's speed)"
+                                                   : " (the profile's reply timeout and one uplink interval)")
+                  << " for the device (Class A: it fetches the command at its next uplink)\n";
     // Until ChirpStack has it (or it is refused, deferred, finished), or nothing more can be learnt now: its
     // outcome is unknown and the next reading of the device queue waits out a backoff (ChirpStack keeps failing).
     c = rt.wait(c.id, std::chrono::seconds(30), [&](const st::command_row& x) {
@@ -139,13 +145,7 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
                   << "anything is sent again\n";
         return 1;
     }
-    const auto waited = wait_timeout.value_or(default_wait(c.profile, with_sim ? static_cast<double>(a.integer("speed", 600, 1, 100000)) : 1.0));
     if (a.flag("wait")) {
-        if (show.on())
-            std::cout << "waiting up to " << shown_duration(waited)
-                      << (wait_timeout ? "" : with_sim ? " (the profile's reply timeout and one uplink interval, at the simulator's speed)"
-                                                       : " (the profile's reply timeout and one uplink interval)")
-                      << " for the device (Class A: it fetches the command at its next uplink)\n";
         c = rt.wait(c.id, waited, [&](const st::command_row& x) {
             show(*rt.service, x.id);
             return relaylink::command::is_terminal(x.rec.current);

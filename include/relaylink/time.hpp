@@ -100,4 +100,10 @@ inline std::string format_rfc3339(sys_time t) {
     return out;
 }
 
+/// The same to the second ("2026-08-01T12:00:00Z"): for notes and causes people read, where ChirpStack's
+/// nanoseconds are noise.
+inline std::string format_rfc3339_seconds(sys_time t) {
+    return format_rfc3339(std::chrono::floor<std::chrono::seconds>(t));
+}
+
 } // namespace relaylink

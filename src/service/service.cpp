@@ -679,7 +679,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (m.disconnect_sent_at && up.time > *m.disconnect_sent_at) m.disconnect_sent_at.reset();
         if (m.relay == relay_state::unreachable_after_disconnect) {
             m.relay = relay_state::unknown;
-            m.note = "heard from again at " + format_rfc3339(t) +
+            m.note = "heard from again at " + format_rfc3339_seconds(t) +
                      " after being unreachable: power was restored on site; the relay state is unknown until a command confirms it";
         }
         auto open = open_for(b, dev);
@@ -844,7 +844,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 const auto silent_for = interval * cfg.unreachable_after_intervals;
                 if (!stored.disconnect_sent_at || t - *stored.disconnect_sent_at < silent_for) continue;
                 meter_row& m = meter_for(b, stored.dev_eui);
-                const std::string since = format_rfc3339(*m.disconnect_sent_at);
+                const std::string since = format_rfc3339_seconds(*m.disconnect_sent_at);
                 m.relay = relay_state::unreachable_after_disconnect;
                 m.disconnect_sent_at.reset();
                 m.updated_at = t;
@@ -1083,7 +1083,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 if (r.why.flushed)
                     apply(b, c, command::flushed{"the device queue was flushed to remove another command"}, "relaylink", read);
                 else if (r.why.rejoined)
-                    apply(b, c, command::flushed{"the device rejoined at " + format_rfc3339(*r.why.rejoined) +
+                    apply(b, c, command::flushed{"the device rejoined at " + format_rfc3339_seconds(*r.why.rejoined) +
                                                  " and ChirpStack flushed its queue (the device profile's \"flush queue on activate\")"},
                           "relaylink", read);
                 else

@@ -118,7 +118,7 @@ PERMISSION_CASES = [
     ("GET", "/api/v1/meters/1/commands", None, {"viewer": 200, "operator": 200, "admin": 200}),
     ("POST", "/api/v1/commands/999/cancel", {}, {"viewer": 403, "operator": 403, "admin": 404}),
     ("GET", "/bulk", None, {"viewer": 403, "operator": 403, "admin": 200}),
-    ("POST", "/bulk", {"action": "reconnect", "reason": "r", "meter": "6"}, {"viewer": 403, "operator": 403, "admin": 302}),
+    ("POST", "/bulk", {"action": "reconnect", "reason": "r", "meter": "6", "confirm": "1"}, {"viewer": 403, "operator": 403, "admin": 302}),
     ("POST", "/meters/6/schedule", {"action": "reconnect", "at": "2099-01-01T00:00", "reason": "r"},
      {"viewer": 403, "operator": 403, "admin": 302}),
     ("POST", "/meters/6/payments", {"amount": "10", "reference": "x"}, {"viewer": 403, "operator": 302, "admin": 302}),
@@ -289,7 +289,8 @@ def test_disconnect_then_reconnect_with_audit_and_notifications(portal_demo):
     portal_of(portal_demo).notifier.drain()
     told = portal_of(portal_demo).db.all("SELECT event, message, command_id, phone FROM notifications ORDER BY id")
     assert [(n["event"], n["command_id"]) for n in told] == [("power_cut", cid), ("power_restored", rid)]
-    assert "Block A, flat 1 was disconnected" in told[0]["message"] and "Reason: balance zero." in told[0]["message"]
+    assert "Block A, flat 1 was disconnected" in told[0]["message"] and "balance zero" not in told[0]["message"]
+    assert "prepaid balance is used up. Top up" in told[0]["message"]  # its balance is 0: asked to top up
     assert told[0]["phone"] == "+27 82 555 0101"
     assert "Nobody has been told" not in s.get("/notifications").text
 
@@ -319,10 +320,13 @@ def test_meter_without_device_eui(portal_demo):
 # --- payments -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("amount,message", [
-    ("abc", "Amount must be a number like 120.50, got 'abc'."), ("", "Amount must be a number"),
-    ("-5", "Amount must be more than zero."), ("0", "Amount must be more than zero."),
-    ("1.234", "Amount has at most two decimals."), ("1e9", "Amount must be at most 100,000.00"),
-    ("NaN", "Amount must be more than zero."), ("Infinity", "Amount must be more than zero."),
+    ("abc", "Amount must be a number like 120,50, got 'abc'."), ("", "Amount is required (a number like 120,50)."),
+    ("-5", "Amount must be more than zero."), ("0", "Amount must be more than zero."), ("0,00", "Amount must be more than zero."),
+    ("1.2345", "Amount has at most two decimals."), ("1e9", "Amount must be a number like 120,50"),
+    ("99999999999", "Amount must be at most 100,000.00"), ("100000,01", "Amount must be at most 100,000.00"),
+    ("NaN", "Amount must be a number"), ("Infinity", "Amount must be a number"),
+    ("1,050", "Amount '1,050' is ambiguous: 1050 or 1,050 as decimals?"), ("1.050", "Amount '1.050' is ambiguous"),
+    ("12,345,67", "Amount '12,345,67' has more than one decimal separator"), ("1 05,50", "Amount must be a number"),
 ])
 def test_payment_bad_amounts_write_nothing(portal_demo, amount, message):
     s = Session(portal_demo.app, "operator")
@@ -330,6 +334,25 @@ def test_payment_bad_amounts_write_nothing(portal_demo, amount, message):
     assert any(f.startswith(message) for f in flashes(r.text)), flashes(r.text)
     assert portal_of(portal_demo).db.all("SELECT * FROM payments") == []
     assert portal_of(portal_demo).db.meter(1)["balance_cents"] == 0
+
+
+@pytest.mark.parametrize("amount,cents", [("10,50", 1050), ("10.50", 1050), ("1 050,50", 105050), ("1,050.50", 105050),
+                                          ("1.050,50", 105050), ("7,5", 750), ("100000", 10_000_000), (" 20 ", 2000)])
+def test_payment_amounts_are_read_with_the_regions_decimal_comma(portal_demo, amount, cents):
+    # "10,50" was recorded as 1,050.00 (and reconnected the meter): the comma is the decimal separator here.
+    s = Session(portal_demo.app, "operator")
+    r = s.post("/meters/1/payments", {"amount": amount, "reference": "EFT"}, follow_redirects=True)
+    assert r.status_code == 200
+    assert [p["amount_cents"] for p in portal_of(portal_demo).db.all("SELECT * FROM payments")] == [cents], flashes(r.text)
+    assert portal_of(portal_demo).db.meter(1)["balance_cents"] == cents
+
+
+def test_the_residents_message_never_echoes_the_reason_nor_asks_one_in_credit_to_pay():
+    from portal.notify import message_for
+    owing = message_for("power_cut", "Block A, flat 1", "09:00", 0)
+    credit = message_for("power_cut", "Block A, flat 1", "09:00", 2050)
+    assert "Top up" in owing and "Top up" not in credit and "pay" not in credit.lower() and "in credit" in credit
+    assert message_for("power_restored", "Block A, flat 1", "09:00", 2050) == "Your electricity supply at Block A, flat 1 was restored at 09:00."
 
 
 def test_payment_needs_a_reference(portal_demo):
@@ -462,6 +485,13 @@ def test_bulk_run_reaches_every_outcome_with_refusals_explained(portal_demo):
     body = "0404040404040404\n0505050505050505\n0606060606060606\n0404040404040404\n"  # no header, a duplicate
     r = s.post("/bulk", {"action": "disconnect", "reason": "arrears run", "meter": str(FLAT_1B), "csv": csv_file(body)},
                content_type="multipart/form-data")
+    # First the confirmation: the count, who is in credit; nothing sent yet. It carries the CSV's EUIs itself.
+    assert r.status_code == 200 and "Disconnect 4 meters?" in r.text, r.text[:500]
+    assert portal_of(portal_demo).db.all("SELECT * FROM bulk_runs") == []
+    fields = re.findall(r'<input type="hidden" name="(meter|eui)" value="([^"]+)">', r.text)
+    assert sorted(v for k, v in fields if k == "eui") == sorted({EUI[FLAT_2B], EUI[CLINIC], EUI[FLAT_3A]} - {EUI[FLAT_1B]})
+    r = s.post("/bulk", {"action": "disconnect", "reason": "arrears run", "confirm": "1",
+                         **{k: [v for kk, v in fields if kk == k] for k in ("meter", "eui")}})
     assert r.status_code == 302
     url = r.location.replace("/bulk/", "/api/portal/bulk/")
     run = s.get(url).json["run"]
@@ -485,6 +515,27 @@ def test_bulk_run_reaches_every_outcome_with_refusals_explained(portal_demo):
     assert "arrears run" in page and 'id="bulk-bar"' in page
     # The same run resubmitted (a browser retry) makes no new command: the keys are per run.
     assert len(commands_of(portal_demo, FLAT_2B)) == 1
+    # Not plain green: one meter was refused.
+    assert run["health"] == "mixed" and run["not_done"] == 1 and 'class="bar health-mixed finished"' in page
+    # One audit entry per meter: filtering the audit trail by a meter finds the bulk run that switched it.
+    rows = portal_of(portal_demo).db.all("SELECT * FROM audit_logs WHERE action = 'meter.bulk_disconnect' ORDER BY entity_id")
+    assert sorted(int(r["entity_id"]) for r in rows) == sorted([FLAT_1B, FLAT_2B, CLINIC, FLAT_3A])
+    assert any("protected" in (r["new_values"] or "") for r in rows if r["entity_id"] == str(CLINIC))
+
+
+def test_bulk_asks_first_showing_the_count_and_the_meters_in_credit(portal_demo):
+    p = portal_of(portal_demo)
+    with p.db.tx() as tx:
+        tx.execute("UPDATE meters SET balance_cents = 2050 WHERE id = ?", (FLAT_2B,))
+        tx.execute("UPDATE meters SET balance_cents = -100 WHERE id = ?", (FLAT_1B,))
+    s = Session(portal_demo.app, "admin")
+    r = s.post("/bulk", {"action": "disconnect", "reason": "arrears", "meter": [str(FLAT_1B), str(FLAT_2B)]})
+    assert r.status_code == 200 and "Disconnect 2 meters?" in r.text
+    credit = re.search(r'id="bulk-in-credit">(.*?)</p>', r.text, re.S).group(1)
+    assert "1 of them is in credit" in credit and "20.50" in credit and p.db.meter(FLAT_1B)["name"] not in credit
+    assert p.db.all("SELECT * FROM bulk_runs") == [] and commands_of(portal_demo, FLAT_2B) == []
+    r = s.post("/bulk", {"action": "reconnect", "reason": "paid", "meter": [str(FLAT_2B)]})
+    assert "Reconnect 1 meter?" in r.text and 'id="bulk-in-credit"' not in r.text  # credit matters to a disconnect
 
 
 # --- audit trail, notifications -------------------------------------------------------------------
@@ -566,7 +617,13 @@ def load_side_story(portal_demo, FLAT_2A):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     page = s.get(f"/meters/{FLAT_2A}").text
-    assert "Unreachable after disconnect" in page and "powered from the load side" in page and 'id="restore-power"' in page
+    assert "Off, silent: site visit needed" in page and "powered from the switched side" in page and 'id="restore-power"' in page
+    # Read as what it is: the disconnect went out and the bridge lost power, not a failed command; and no
+    # Disconnect button for a meter nobody can reach.
+    history = s.get(f"/meters/{FLAT_2A}/history").text
+    assert '<span class="state state-silent">sent, then silent</span>' in history and "site visit needed" in history
+    assert 'state-failed">failed<' not in history  # the audit trail below still says what relaylink recorded
+    assert 'id="disconnect"' not in page and 'id="site-visit"' in page
     r = s.post(f"/meters/{FLAT_2A}/payments", {"amount": "200", "reference": "CASH-9"}, follow_redirects=True)
     assert "Reconnect command #" in " ".join(flashes(r.text))
     on = commands_of(portal_demo, FLAT_2A)[0]
@@ -592,7 +649,7 @@ def test_disconnect_outside_the_window_is_deferred_and_shown(tmp_path):
         m = s.get(f"/api/portal/meters/{FLAT_1A}").json["meter"]
         assert m["open_command"]["id"] == c.id and m["open_command"]["not_before"].endswith(f"{start:02d}:00:00")
         assert f'data-command="{c.id}"' in s.get("/schedules").text  # waiting for its time, like a schedule
-        r = s.post("/bulk", {"action": "disconnect", "reason": "arrears", "meter": str(FLAT_3A)})
+        r = s.post("/bulk", {"action": "disconnect", "reason": "arrears", "meter": str(FLAT_3A), "confirm": "1"})
         item = s.get(r.location.replace("/bulk/", "/api/portal/bulk/")).json["run"]["items"][0]
         assert item["outcome"] == "pending" and item["detail"].startswith("deferred until")
         # Reconnects are never held back by the window.

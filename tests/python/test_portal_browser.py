@@ -191,6 +191,11 @@ def test_bulk_run_with_progress_and_a_refusal(browser, site, tmp_path):
     upload.write_text(f"device_eui\n{EUI[FLAT_1A].lower()}\n{EUI[FLAT_2B]}\n")  # one more meter, one already ticked
     browser.find_element(By.ID, "bulk-csv").send_keys(str(upload))
     browser.find_element(By.ID, "bulk-run").click()
+    # Nothing is sent before the count (and who is in credit) has been confirmed.
+    wait(browser).until(EC.presence_of_element_located((By.ID, "bulk-confirm")))
+    assert "Disconnect 4 meters?" in browser.find_element(By.ID, "bulk-confirm-title").text
+    shot(browser, "08-bulk-confirm")
+    browser.find_element(By.ID, "bulk-confirm-run").click()
     wait(browser).until(EC.presence_of_element_located((By.ID, "bulk-bar")))
     shot(browser, "08-bulk-started")
     widths = set()

@@ -52,11 +52,15 @@ class TableSender:
                       (n.meter_id, n.resident, n.phone, n.channel, n.event, n.message, n.command_id, utc_now()))
 
 
-def message_for(event: str, unit: str, at: str, reason: str) -> str:
+def message_for(event: str, unit: str, at: str, balance_cents: int) -> str:
+    """What the resident is told. Never the operator's free-text reason (it is written for colleagues, and may
+    name people or debts); a request to pay only when the balance is not in credit."""
     if event == "power_cut":
-        why = f" Reason: {reason}." if reason else ""
-        return (f"Your electricity supply at {unit} was disconnected at {at}.{why} "
-                f"Pay your balance and power is restored automatically.")
+        if balance_cents <= 0:
+            return (f"Your electricity supply at {unit} was disconnected at {at}: your prepaid balance is used up. "
+                    f"Top up and power is restored automatically.")
+        return (f"Your electricity supply at {unit} was disconnected at {at}. Your balance is in credit: "
+                f"contact the estate office to know why.")
     return f"Your electricity supply at {unit} was restored at {at}."
 
 
@@ -89,7 +93,7 @@ class Notifier:
                 return
             at = self.format_time(c.completed_at or c.updated_at)
             self._q.put(Notification(meter_id=m["id"], resident=m["resident"], phone=m["phone"], event=event,
-                                     message=message_for(event, m["unit"], at, c.reason), command_id=c.id))
+                                     message=message_for(event, m["unit"], at, int(m["balance_cents"] or 0)), command_id=c.id))
         except Exception:
             log.exception("notification for a command change not prepared")
 

@@ -23,13 +23,16 @@ bp = Blueprint("portal", __name__)
 
 RELAY_HINTS = {
     "unknown": "No relay command has been confirmed since relaylink began watching this meter, and its uplinks do not report the relay.",
-    "unreachable_after_disconnect": "A disconnect went out and the meter has been silent since: its bridge is probably powered from the load side.",
+    "unreachable_after_disconnect": "The disconnect went out and the meter has been silent since: its LoRaWAN bridge lost power "
+                                    "with the load (it is powered from the switched side). Power is most likely off. A site "
+                                    "visit is needed: a technician restores the bridge's supply; only then can it be reconnected.",
 }
+SITE_VISIT = "Disconnect sent; the meter fell silent (its bridge lost power with the load): site visit needed"
 RELAY_LABELS = {
     "connected": "Connected",
     "disconnected": "Disconnected",
     "unknown": "Unknown",
-    "unreachable_after_disconnect": "Unreachable after disconnect",
+    "unreachable_after_disconnect": "Off, silent: site visit needed",
 }
 EVIDENCE = {  # relaylink's evidence ladder, in words
     "none": "",
@@ -159,11 +162,16 @@ def meter_or_404(meter_id: int) -> Any:
     return m
 
 
-def command_view(c: Any) -> Dict[str, Any]:
+def command_view(c: Any, relay_state: str = "") -> Dict[str, Any]:
     p = portal()
+    # A disconnect whose meter fell silent after it went out is not a failure to report as one: the relay most
+    # likely opened and took the bridge's power with it (relaylink ends it `failed` for want of proof).
+    silent = c.kind == "relay_off" and c.state == "failed" and c.sent_at is not None and relay_state == "unreachable_after_disconnect"
     d = {
         "id": c.id, "kind": c.kind, "action": {"relay_off": "Disconnect", "relay_on": "Reconnect"}.get(c.kind, c.kind),
-        "state": c.state, "terminal": c.terminal, "evidence": EVIDENCE.get(c.evidence, c.evidence), "error": c.error, "note": c.note,
+        "state": c.state, "state_label": "sent, then silent" if silent else c.state, "silent": silent,
+        "outcome": SITE_VISIT if silent else (EVIDENCE.get(c.evidence, c.evidence) or c.error),
+        "terminal": c.terminal, "evidence": EVIDENCE.get(c.evidence, c.evidence), "error": c.error, "note": c.note,
         "created_by": c.created_by, "reason": c.reason, "created_at": p.fmt(c.created_at),
         "not_before": p.fmt(c.not_before) if c.not_before else None, "completed_at": p.fmt(c.completed_at) if c.completed_at else None,
         "retry_count": c.retry_count,
@@ -187,9 +195,11 @@ def history_of(m: Any) -> List[Dict[str, Any]]:
     if not m["device_eui"]:
         return []
     out = []
+    meter = p.service.meter(m["device_eui"])
+    relay_state = meter.relay_state if meter is not None else ""
     for c in p.service.history(m["device_eui"], 20):
         full = p.service.command(c.id)
-        d = command_view(full or c)
+        d = command_view(full or c, relay_state)
         d["events"] = [{"seq": e.sequence, "at": p.fmt(e.at), "from": e.from_state or "(new)", "to": e.to_state,
                         "actor": e.actor, "cause": e.cause} for e in (full.events if full else [])]
         out.append(d)
@@ -211,18 +221,50 @@ def meter_json(meter_id: int) -> Any:
     return jsonify(success=True, clock=p.fmt(p.now()), meter=meter_view(meter_or_404(meter_id)))
 
 
-def parse_amount(text: str) -> Tuple[Optional[int], str]:
-    t = text.strip().replace(",", "")
-    try:
-        d = Decimal(t)
-    except InvalidOperation:
-        return None, f"Amount must be a number like 120.50, got {text.strip()[:30]!r}."
-    if not d.is_finite() or d <= 0:
+_GROUPS = re.compile(r"^\d{1,3}(?:[ \u00a0\u202f]\d{3})*$")
+
+
+def parse_amount(text: str, decimal_separator: str = ",") -> Tuple[Optional[int], str]:
+    """An amount as people in the portal's region type it, in cents; or why not. The decimal separator is the
+    region's (the comma by default, as in South Africa: "10,50", "1 050,50"); a point is taken as one too
+    when it cannot be a thousands separator ("10.50"). Digit groups may be split by spaces, or by the other
+    separator when both appear ("1,050.50"). What could mean two amounts is refused ("1,050": 1050 or 1,05?)."""
+    shown = text.strip()[:30]
+    example = "120,50" if decimal_separator == "," else "120.50"
+    t = text.strip()
+    if not t:
+        return None, f"Amount is required (a number like {example})."
+    if t.startswith(("-", "\u2212")):
         return None, "Amount must be more than zero."
-    if d != d.quantize(Decimal("0.01")):
+    other = "." if decimal_separator == "," else ","
+    whole, frac = t, ""
+    if decimal_separator in t and other in t:  # both: the last one is the decimal separator
+        last = max(t.rfind(decimal_separator), t.rfind(other))
+        whole, frac = t[:last], t[last + 1:]
+        whole = whole.replace(t[last] == decimal_separator and other or decimal_separator, " ")
+    elif decimal_separator in t or other in t:
+        sep = decimal_separator if decimal_separator in t else other
+        if t.count(sep) > 1:
+            if sep == decimal_separator:
+                return None, f"Amount {shown!r} has more than one decimal separator ({decimal_separator!r})."
+            whole = t.replace(sep, " ")  # groups: 1.050.000
+        else:
+            whole, frac = t.split(sep)
+            if len(frac) == 3 and whole.isdigit() and len(whole) <= 3:  # 1,050 / 1.050: a thousand, or decimals?
+                return None, (f"Amount {shown!r} is ambiguous: {whole}{frac} or {whole}{sep}{frac} as decimals? "
+                              f"Write {whole}{frac} (or {whole} {frac}) for the thousands, {example} for decimals.")
+    whole_digits = whole.replace(" ", "").replace("\u00a0", "").replace("\u202f", "")
+    if not whole_digits.isdigit() or (not whole.isdigit() and not _GROUPS.match(whole)) or (frac and not frac.isdigit()):
+        return None, f"Amount must be a number like {example}, got {shown!r}."
+    if len(frac) > 2:
         return None, "Amount has at most two decimals."
+    if len(whole_digits) > 9:
+        return None, f"Amount must be at most {money(10_000_000)} (record larger payments in parts)."
+    d = Decimal(whole_digits + "." + (frac or "0"))
+    if d <= 0:
+        return None, "Amount must be more than zero."
     if d > 100000:
-        return None, "Amount must be at most 100,000.00 (record larger payments in parts)."
+        return None, f"Amount must be at most {money(10_000_000)} (record larger payments in parts)."
     return int(d * 100), ""
 
 
@@ -233,7 +275,7 @@ def record_payment(meter_id: int) -> Any:
     activation minimum is reconnected at once, the payment being the command's reason."""
     m = meter_or_404(meter_id)
     p = portal()
-    cents, why = parse_amount(request.form.get("amount", ""))
+    cents, why = parse_amount(request.form.get("amount", ""), current_app.config.get("PORTAL_DECIMAL_SEPARATOR", ","))
     reference = request.form.get("reference", "").strip()
     if cents is None:
         flash(why, "error")
@@ -432,6 +474,12 @@ def bulk_post() -> Any:
             if e.upper() not in by_eui:
                 problems.append(f"{e} is not a meter of this portal")
         euis += from_csv
+    # The confirmation step carries the CSV's EUIs as fields (the file is not sent twice).
+    for e in request.form.getlist("eui"):
+        if not EUI.match(e.strip()) or e.strip().upper() not in by_eui:
+            problems.append(f"{e[:40]!r} is not a meter of this portal")
+        else:
+            euis.append(e.strip().upper())
     euis = list(dict.fromkeys(euis))  # once each, in order
     if action not in ACTIONS:
         problems.insert(0, "Choose disconnect or reconnect.")
@@ -445,6 +493,15 @@ def bulk_post() -> Any:
         return render_template("bulk.html", meters=all_meter_views(),
                                selected=set(request.form.getlist("meter", type=int)), problems=problems,
                                action=action, reason=reason), 400
+    if request.form.get("confirm") != "1":
+        # Nothing is sent before the operator has seen how many meters, and which of them are in credit.
+        chosen = [by_eui[e.upper()] for e in euis]
+        in_credit = [{"name": m["name"], "balance": money(m["balance_cents"])} for m in chosen if m["balance_cents"] > 0]
+        return render_template("bulk.html", meters=all_meter_views(), selected=set(request.form.getlist("meter", type=int)),
+                               action=action, reason=reason,
+                               confirm={"count": len(chosen), "names": [m["name"] for m in chosen], "in_credit": in_credit,
+                                        "meter_ids": request.form.getlist("meter"),
+                                        "euis": [e for e in euis if str(by_eui[e.upper()]["id"]) not in request.form.getlist("meter")]})
     with p.db.tx() as tx:
         run_id = int(tx.execute("INSERT INTO bulk_runs (action, reason, created_by, created_at) VALUES (?, ?, ?, datetime('now'))",
                                 (action, reason, g.user.username)).lastrowid or 0)
@@ -468,6 +525,11 @@ def bulk_post() -> Any:
     refused = sum(1 for i in items if i[4])
     p.log_action(f"bulk.{action}", "bulk_run", run_id,
                  new_values={"meters": len(items), "refused": refused, "reason": reason})
+    # One entry per meter too: the audit trail filtered by a meter shows the bulk run that switched it.
+    for _run, meter_id, eui, command_id, problem in items:
+        p.log_action(f"meter.bulk_{action}", "meter", meter_id,
+                     new_values={"bulk_run": run_id, "command_id": command_id, "device_eui": eui, "reason": reason,
+                                 **({"refused": problem} if problem else {})})
     return redirect(url_for("portal.bulk_run", run_id=run_id))
 
 
@@ -504,9 +566,11 @@ def run_progress(run_id: int) -> Dict[str, Any]:
         with p.db.tx() as tx:
             tx.executemany("UPDATE bulk_items SET outcome = ?, detail = ? WHERE run_id = ? AND device_eui = ?", finals)
     total = len(rows)
+    bad = sum(v for k, v in counts.items() if k in ("refused", "failed", "expired", "cancelled", "superseded", "unknown"))
     return {"id": run_id, "action": run["action"], "reason": run["reason"], "created_by": run["created_by"],
             "total": total, "done": done, "percent": 100 if total == 0 else round(100 * done / total),
-            "counts": counts, "items": rows, "finished": done == total}
+            "counts": counts, "items": rows, "finished": done == total, "not_done": bad,
+            "health": "bad" if bad and bad == total else "mixed" if bad else "good"}
 
 
 @bp.get("/bulk/<int:run_id>")

@@ -203,9 +203,12 @@
       bar.style.width = run.percent + "%";
       bar.dataset.percent = run.percent;
       bar.classList.toggle("finished", run.finished);
+      for (const h of ["good", "mixed", "bad"]) bar.classList.toggle("health-" + h, run.health === h);
+      bar.parentElement.setAttribute("aria-valuenow", run.percent);
       const counts = Object.entries(run.counts).map(([k, v]) => `${v} ${k}`).join(", ");
       $("#bulk-summary").textContent = `${run.done} of ${run.total} meters have a final outcome (${run.percent}%)` +
-        (counts ? ` — ${counts}` : "") + (run.finished ? ". Finished." : "");
+        (counts ? ` — ${counts}` : "") + (run.not_done ? `; ${run.not_done} not switched (refused or failed)` : "") +
+        (run.finished ? ". Finished." : "");
       for (const it of run.items) {
         const row = $(`tr[data-eui="${it.device_eui}"]`);
         if (!row) continue;
