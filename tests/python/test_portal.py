@@ -347,6 +347,14 @@ def test_payment_amounts_are_read_with_the_regions_decimal_comma(portal_demo, am
     assert portal_of(portal_demo).db.meter(1)["balance_cents"] == cents
 
 
+def test_pages_name_the_meter_models_not_profile_aliases(portal_demo):
+    s = Session(portal_demo.app, "viewer")
+    meters = s.get("/meters").text
+    assert "Eastron SDM320C (via a Milesight UC100)" in meters and "IVY EM114039" in meters
+    assert '<div class="muted">eastron_sdm</div>' not in meters and '<div class="muted">ivy_em114</div>' not in meters
+    assert "<dd title=\"relaylink profile" in s.get(f"/meters/{FLAT_1A}").text
+
+
 def test_the_residents_message_never_echoes_the_reason_nor_asks_one_in_credit_to_pay():
     from portal.notify import message_for
     owing = message_for("power_cut", "Block A, flat 1", "09:00", 0)

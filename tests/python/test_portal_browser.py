@@ -223,3 +223,41 @@ def test_bulk_run_with_progress_and_a_refusal(browser, site, tmp_path):
         assert "confirmed" in rows[EUI[m]], rows
         assert site.sim.device(EUI[m])["relay_closed"] is False
     shot(browser, "09-bulk-finished")
+
+
+def _contrast(fg: str, bg: str) -> float:
+    """WCAG contrast ratio of two computed CSS colours ("rgb(r, g, b)" / "rgba(...)")."""
+    import re as _re
+
+    def lum(c: str) -> float:
+        r, g, b = (int(x) / 255 for x in _re.findall(r"\d+", c)[:3])
+        lin = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in (r, g, b)]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    hi, lo = sorted((lum(fg), lum(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_at_400_px_no_page_scrolls_sideways_and_the_badges_and_controls_read(browser, site):
+    log_in(browser, site, "admin")
+    browser.set_window_size(400, 900)
+    try:
+        for path, name in (("/meters", "meters"), ("/meters/1", "meter"), ("/bulk", "bulk"), ("/audit", "audit")):
+            browser.get(site.url + path)
+            wait(browser).until(EC.presence_of_element_located((By.TAG_NAME, "main")))
+            width = browser.execute_script("return window.innerWidth")
+            scroll = browser.execute_script("return document.documentElement.scrollWidth")
+            shot(browser, f"10-narrow-{name}")
+            assert scroll <= width, f"{path}: the page scrolls sideways ({scroll} px wide in a {width} px window)"
+            header = browser.find_element(By.CSS_SELECTOR, "header.top")
+            assert header.size["width"] <= width, f"{path}: the header is wider than the window"
+        browser.get(site.url + "/meters")
+        for box in browser.find_elements(By.CSS_SELECTOR, "input[type=checkbox]"):  # each says what it selects
+            assert (box.get_attribute("aria-label") or "").startswith("Select"), box.get_attribute("outerHTML")
+        for badge in browser.find_elements(By.CSS_SELECTOR, ".badge"):
+            fg = browser.execute_script("return getComputedStyle(arguments[0]).color", badge)
+            bg = browser.execute_script("return getComputedStyle(arguments[0]).backgroundColor", badge)
+            assert _contrast(fg, bg) >= 4.5, (badge.text, fg, bg, _contrast(fg, bg))
+        browser.get(site.url + "/meters/1")
+        assert browser.find_element(By.ID, "progress").get_attribute("aria-live") == "polite"
+    finally:
+        browser.set_window_size(1280, 1000)

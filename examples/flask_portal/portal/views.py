@@ -7,7 +7,7 @@ import io
 import json
 import re
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -34,6 +34,18 @@ RELAY_LABELS = {
     "unknown": "Unknown",
     "unreachable_after_disconnect": "Off, silent: site visit needed",
 }
+# What people call the meters (the portal stores relaylink's profile names and the portal's aliases).
+MODELS = {"eastron_sdm320c": "Eastron SDM320C (via a Milesight UC100)", "ivy_em114039": "IVY EM114039"}
+
+
+def model_name(device_type: str) -> str:
+    try:
+        from relaylink import profiles
+        return MODELS.get(profiles.get(device_type).name, device_type)
+    except Exception:  # a type relaylink does not know: shown as stored
+        return device_type
+
+
 EVIDENCE = {  # relaylink's evidence ladder, in words
     "none": "",
     "gateway_accepted": "a gateway transmitted it",
@@ -55,6 +67,22 @@ def money(cents: int) -> str:
 
 
 bp.add_app_template_filter(money, "money")
+
+
+def wall(text: Any) -> str:
+    """A time the portal's own tables keep (wall clock, UTC text) in the page's one format and time zone."""
+    if not text:
+        return "—"
+    try:
+        t = datetime.fromisoformat(str(text).replace(" ", "T"))
+    except ValueError:
+        return str(text)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=timezone.utc)
+    return str(portal().fmt(t))
+
+
+bp.add_app_template_filter(wall, "wall")
 
 
 # --- log-in -----------------------------------------------------------------------------------------
@@ -122,7 +150,7 @@ def meter_view(m: Any, known: Optional[Tuple[Any, Any]] = None) -> Dict[str, Any
     state = row.relay_state if row else "unknown"
     return {
         "id": m["id"], "name": m["name"], "unit": m["unit"], "resident": m["resident"], "device_eui": m["device_eui"],
-        "device_type": m["device_type"], "balance": money(m["balance_cents"]), "balance_cents": m["balance_cents"],
+        "device_type": m["device_type"], "model": model_name(m["device_type"]), "balance": money(m["balance_cents"]), "balance_cents": m["balance_cents"],
         "relay_state": state, "relay_label": RELAY_LABELS.get(state, state), "relay_hint": RELAY_HINTS.get(state, ""),
         "last_uplink": p.fmt(row.last_uplink) if row else "—", "last_uplink_ago": p.ago(row.last_uplink if row else None),
         "note": row.note if row else "",
