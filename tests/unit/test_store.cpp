@@ -10,6 +10,7 @@
 #include "../support/certs.hpp"
 #include "../support/ports.hpp"
 #include "../support/postgres.hpp"
+#include "../support/store_error_of.hpp"
 #include "../support/temp_db.hpp"
 
 #include <gtest/gtest.h>
@@ -452,14 +453,7 @@ std::string first_value(PGconn* c, const std::string& sql) {
     return v;
 }
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const store_error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+const auto error_of = relaylink::test::store_error_of;
 
 } // namespace
 

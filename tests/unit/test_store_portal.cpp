@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "../support/postgres.hpp"
+#include "../support/store_error_of.hpp"
 #include "../support/temp_db.hpp"
 
 #include <gtest/gtest.h>
@@ -123,14 +124,7 @@ void sqlite_run(const std::string& path, const char* sql) {
     ASSERT_EQ(rc, SQLITE_OK) << m;
 }
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const store_error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+const auto error_of = relaylink::test::store_error_of;
 
 sqlite_options beside_portal() {
     sqlite_options o;
