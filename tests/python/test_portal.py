@@ -279,6 +279,7 @@ def test_disconnect_then_reconnect_with_audit_and_notifications(portal_demo):
     assert portal_demo.sim.device(EUI[FLAT_1A])["relay_closed"] is False
     m = s.get("/api/portal/meters/1").json["meter"]
     assert m["relay_state"] == "disconnected" and m["relay_label"] == "Disconnected" and m["open_command"] is None
+    assert 'id="already-disconnected"' in s.get("/meters/1").text  # another disconnect is warned about first
     page = s.get("/meters/1/history").text
     assert f'data-command="{cid}" data-state="confirmed"' in page and "balance zero" in page and "confirmed" in page
 
@@ -529,6 +530,7 @@ def test_bulk_run_reaches_every_outcome_with_refusals_explained(portal_demo):
     rows = portal_of(portal_demo).db.all("SELECT * FROM audit_logs WHERE action = 'meter.bulk_disconnect' ORDER BY entity_id")
     assert sorted(int(r["entity_id"]) for r in rows) == sorted([FLAT_1B, FLAT_2B, CLINIC, FLAT_3A])
     assert any("protected" in (r["new_values"] or "") for r in rows if r["entity_id"] == str(CLINIC))
+    assert 'data-action="meter.bulk_disconnect"' in s.get(f"/audit?meter={FLAT_2B}").text  # the filter by meter finds it
 
 
 def test_bulk_asks_first_showing_the_count_and_the_meters_in_credit(portal_demo):
