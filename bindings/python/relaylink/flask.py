@@ -38,6 +38,9 @@ from __future__ import annotations
 import hmac
 import importlib
 import inspect
+import json
+import os
+import threading
 import logging
 import re
 from dataclasses import dataclass
@@ -538,9 +541,6 @@ def _setting_error(key: str, what: str, value: Any) -> Exception:
 
 
 def _read_settings(config: Mapping[str, Any], instance_path: Optional[str]) -> _Settings:
-    import json as _json
-    import os as _os
-
     def text(key: str, default: str) -> str:
         v = config.get(key, default)
         if v is None:
@@ -555,7 +555,7 @@ def _read_settings(config: Mapping[str, Any], instance_path: Optional[str]) -> _
             return {}
         if isinstance(v, str):  # from the environment: JSON
             try:
-                v = _json.loads(v)
+                v = json.loads(v)
             except ValueError as e:
                 raise _setting_error(key, f"must be a dict or JSON object text ({e})", v) from None
         if not isinstance(v, dict):
@@ -568,7 +568,7 @@ def _read_settings(config: Mapping[str, Any], instance_path: Optional[str]) -> _
                              "(the portal's: postgresql+psycopg2://… or sqlite:///…)", uri)
     # Flask-SQLAlchemy 3 reads a relative SQLite path against the app's instance folder: the same file here.
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and uri != "sqlite:///:memory:" and instance_path:
-        uri = "sqlite:///" + _os.path.join(instance_path, uri[len("sqlite:///"):])
+        uri = "sqlite:///" + os.path.join(instance_path, uri[len("sqlite:///"):])
     portal: Optional[Dict[str, Any]] = None
     table = config.get("RELAYLINK_PORTAL_TABLE", "device_commands")
     if table not in (None, False, ""):
@@ -636,7 +636,7 @@ class RelayLink:
         self._simulator = simulator
         self._options = blueprint_options
         self._settings: Optional[_Settings] = None
-        self._lock = __import__("threading").Lock()
+        self._lock = threading.Lock()
         self._service: Optional[RelayService] = None
         self._client: Any = None
         self._pid = 0
@@ -664,9 +664,8 @@ class RelayLink:
     def from_config(cls, config: Any = None, **options: Any) -> "RelayLink":
         """For a process without the Flask app (a Celery worker): the settings from a mapping, from an object's
         upper-case attributes (the portal's ``Config`` class), or — with none — from the environment."""
-        import os as _os
         if config is None:
-            mapping: Mapping[str, Any] = dict(_os.environ)
+            mapping: Mapping[str, Any] = dict(os.environ)
         elif isinstance(config, Mapping):
             mapping = config
         else:
@@ -681,8 +680,7 @@ class RelayLink:
     def service(self) -> RelayService:
         """This process's RelayService, started at first use (and again in a forked child: a service made
         before ``fork()`` — gunicorn ``--preload`` — belongs to the parent and is left to it)."""
-        import os as _os
-        pid = _os.getpid()
+        pid = os.getpid()
         svc = self._service
         if svc is not None and self._pid == pid and not svc.closed:
             return svc
@@ -699,8 +697,7 @@ class RelayLink:
     @property
     def started(self) -> bool:
         """Whether this process has started its service."""
-        import os as _os
-        return self._service is not None and self._pid == _os.getpid() and not self._service.closed
+        return self._service is not None and self._pid == os.getpid() and not self._service.closed
 
     def _start(self) -> Tuple[RelayService, Any]:
         from . import ChirpStackClient
@@ -723,14 +720,14 @@ class RelayLink:
         postgres.setdefault("schema", st.schema)
         try:
             svc = RelayService(client, db=st.db, safety=st.safety, simulator=sim, postgres=postgres,
-                               table_prefix=st.table_prefix if not st.db.startswith(("postgres", "host=")) else "",
+                               table_prefix=st.table_prefix,  # SQLite's; a PostgreSQL store has its schema
                                portal_table=st.portal_table, **settings)
         except Exception:
             client.close()
             raise
         if st.mqtt_url:
             svc.listen_mqtt(st.mqtt_url, topic=st.mqtt_topic)
-        log.info("relaylink.flask: service started in process %d on %s", __import__("os").getpid(), svc.db)
+        log.info("relaylink.flask: service started in process %d on %s", os.getpid(), svc.db)
         return svc, client
 
     def close(self) -> None:
@@ -738,7 +735,7 @@ class RelayLink:
         with self._lock:
             svc, client = self._service, self._client
             self._service = self._client = None
-        if svc is not None and self._pid == __import__("os").getpid():
+        if svc is not None and self._pid == os.getpid():
             svc.close()
             if client is not None:
                 client.close()
