@@ -82,7 +82,8 @@ class layout {
 public:
     /// Checks the names (not yet the table: `check` does, against the columns the database has).
     /// `default_schema`: PostgreSQL's schema for an unqualified table ("public"); "" for SQLite.
-    layout(const portal_table& t, const std::string& default_schema) {
+    /// `placeholder(i)`: the dialect's i-th parameter ("?" or "$i") for the two statements.
+    layout(const portal_table& t, const std::string& default_schema, const std::function<std::string(int)>& placeholder) {
         const auto dot = t.table.find('.');
         std::string schema = default_schema, name = t.table;
         if (dot != std::string::npos) {
@@ -111,12 +112,17 @@ public:
             auto it = t.columns.find(k);
             column_[k] = it == t.columns.end() ? std::string(k) : it->second;
         }
+        insert_ = insert_sql(placeholder);
+        update_ = update_sql(placeholder);
     }
 
     const std::string& schema() const { return schema_; }
     const std::string& name() const { return name_; }
     const std::string& quoted() const { return quoted_; }
     const std::string& column(const std::string& key) const { return column_.at(key); }
+    /// The two statements (kept here: the stores' statement caches are keyed by the text's address).
+    const std::string& insert() const { return insert_; }
+    const std::string& update() const { return update_; }
 
     /// Against the columns the database's table has (empty: the table does not exist): a store_error a
     /// person can act on, naming what is missing and how to map it.
@@ -136,6 +142,7 @@ public:
         }
     }
 
+private:
     /// "INSERT INTO t (cols…) VALUES (p1, …) RETURNING id" for insert_values' columns.
     std::string insert_sql(const std::function<std::string(int)>& placeholder) const {
         std::string cols, vals;
@@ -158,6 +165,7 @@ public:
         return "UPDATE " + quoted_ + " SET " + set + " WHERE \"" + column_.at("id") + "\"=" + placeholder(i);
     }
 
+public:
     /// The values for insert_sql, in its order (`zone`: timestamps with "+00", for PostgreSQL).
     std::vector<value> insert_values(const command_row& c, bool zone) const { return values(insert_keys, c, zone); }
     /// The values for update_sql, then the row's id.
@@ -209,7 +217,7 @@ private:
         return out;
     }
 
-    std::string schema_, name_, quoted_;
+    std::string schema_, name_, quoted_, insert_, update_;
     std::map<std::string, std::string> column_;
 };
 

@@ -406,7 +406,7 @@ public:
                 if (u.applied && portal_ && u.row.portal_row_id != 0) {
                     params q;
                     portal_rows::bind_all(q, portal_->update_values(u.row, true));
-                    l->exec(portal_update_.c_str(), q, "updating the portal's command row");
+                    l->exec(portal_->update().c_str(), q, "updating the portal's command row");
                 }
             }
             // A meter another transaction is writing is waited for (its row lock), then found moved.
@@ -701,7 +701,7 @@ private:
 
     /// The portal's table: its columns checked, its two statements built (timestamps with "+00").
     void open_portal(connection& c, const portal_table& t) {
-        portal_rows::layout lay(t, "public");
+        portal_rows::layout lay(t, "public", dollar);
         params p;
         p.bind(1, lay.schema()).bind(2, lay.name());
         auto r = c.exec("SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2", p,
@@ -709,15 +709,13 @@ private:
         std::set<std::string> have;
         for (int i = 0; i < PQntuples(r.get()); ++i) have.insert(row(r.get(), i).text(0));
         lay.check(have, where_);
-        portal_insert_ = lay.insert_sql(dollar);
-        portal_update_ = lay.update_sql(dollar);
         portal_ = std::make_unique<portal_rows::layout>(std::move(lay));
     }
     void insert_portal_row(lease& l, command_row& c) {
         params p;
         portal_rows::bind_all(p, portal_->insert_values(c, true));
         try {
-            auto r = l->exec(portal_insert_.c_str(), p, "inserting the portal's command row");
+            auto r = l->exec(portal_->insert().c_str(), p, "inserting the portal's command row");
             c.portal_row_id = row(r.get(), 0).i64(0);
         } catch (const store_error& e) { // its constraints refused the row: the command is not written either
             if (l->broken()) throw;
@@ -730,7 +728,6 @@ private:
     }
 
     std::unique_ptr<portal_rows::layout> portal_;
-    std::string portal_insert_, portal_update_;
     postgres_options opt_;
     std::vector<std::pair<std::string, std::string>> kv_;
     std::string where_, secret_, setup_;

@@ -537,7 +537,7 @@ private:
 
     /// The portal's table: its columns checked, its two statements built (SQLAlchemy's DateTime text).
     void open_portal(const portal_table& t) {
-        portal_rows::layout l(t, "");
+        portal_rows::layout l(t, "", [](int) { return std::string("?"); });
         std::set<std::string> have;
         {
             stmt s = prepare("SELECT name FROM pragma_table_info(?)", false);
@@ -545,14 +545,11 @@ private:
             while (s.step()) have.insert(s.text(0));
         }
         l.check(have, h_.path);
-        auto q = [](int) { return std::string("?"); };
-        portal_insert_ = l.insert_sql(q);
-        portal_update_ = l.update_sql(q);
         portal_ = std::make_unique<portal_rows::layout>(std::move(l));
     }
     void insert_portal_row(command_row& c) {
         try {
-            stmt s = prepare(portal_insert_.c_str(), false);
+            stmt s = prepare(portal_->insert().c_str(), false);
             portal_rows::bind_all(s, portal_->insert_values(c, false));
             if (!s.step()) h_.fail("the portal table " + portal_->quoted() + " returned no id for the new row");
             c.portal_row_id = s.i64(0);
@@ -568,14 +565,13 @@ private:
     }
     /// A row the portal deleted is not written again (the portal may prune its table).
     void update_portal_row(const command_row& c) {
-        stmt s = prepare(portal_update_.c_str(), false);
+        stmt s = prepare(portal_->update().c_str(), false);
         portal_rows::bind_all(s, portal_->update_values(c, false));
         s.run();
     }
 
     std::string prefix_;
     std::unique_ptr<portal_rows::layout> portal_;
-    std::string portal_insert_, portal_update_;
     mutable db_handle h_;
     mutable std::mutex mu_;
     /// Prepared statements, finalised before the connection closes — also when the constructor throws

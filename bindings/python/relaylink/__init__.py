@@ -21,7 +21,7 @@ import asyncio
 import datetime
 import os
 import typing
-from typing import Any, Dict, Iterable, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Union
 
 from . import _core
 from ._errors import (
@@ -74,6 +74,29 @@ def parse_event(event_type: str, payload: Union[str, bytes]) -> Event:
     return _core.parse_event(event_type, payload)
 
 
+def _client_settings(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """ChirpStackClient's settings from the portal's keys (``CHIRPSTACK_API_URL``, ``_API_KEY``, ``_TENANT_ID``,
+    ``_PASSTHROUGH_PORT``) in the environment or a Flask ``app.config``; a bad port raises ConfigError naming it."""
+    kw: Dict[str, Any] = {}
+    if config.get("CHIRPSTACK_API_URL"):
+        kw["url"] = config["CHIRPSTACK_API_URL"]
+    if config.get("CHIRPSTACK_API_KEY") is not None:
+        kw["api_key"] = config["CHIRPSTACK_API_KEY"]
+    if config.get("CHIRPSTACK_TENANT_ID"):
+        kw["tenant_id"] = config["CHIRPSTACK_TENANT_ID"]
+    port = config.get("CHIRPSTACK_PASSTHROUGH_PORT")
+    if port not in (None, ""):
+        try:
+            n = -1 if isinstance(port, bool) else int(port)
+        except (TypeError, ValueError):
+            n = -1
+        if not 1 <= n <= 223:
+            raise ConfigError(f"CHIRPSTACK_PASSTHROUGH_PORT must be an fPort 1-223, got {port!r}",
+                              field="CHIRPSTACK_PASSTHROUGH_PORT")
+        kw["passthrough_port"] = n
+    return kw
+
+
 class ChirpStackClient(_core.ChirpStackClient):
     """ChirpStack v4 REST client. Keyword arguments only; see ``docs/python.md``.
 
@@ -86,24 +109,7 @@ class ChirpStackClient(_core.ChirpStackClient):
         """A client configured from ``CHIRPSTACK_API_URL``, ``CHIRPSTACK_API_KEY``, ``CHIRPSTACK_TENANT_ID``
         and ``CHIRPSTACK_PASSTHROUGH_PORT`` (keyword arguments override them). A bad value raises
         :class:`ConfigError` naming the variable, and so does a missing or empty key."""
-        kw: Dict[str, Any] = {}
-        env = os.environ
-        if env.get("CHIRPSTACK_API_URL"):
-            kw["url"] = env["CHIRPSTACK_API_URL"]
-        if "CHIRPSTACK_API_KEY" in env:
-            kw["api_key"] = env["CHIRPSTACK_API_KEY"]
-        if "CHIRPSTACK_TENANT_ID" in env:
-            kw["tenant_id"] = env["CHIRPSTACK_TENANT_ID"]
-        port = env.get("CHIRPSTACK_PASSTHROUGH_PORT")
-        if port:
-            try:
-                n = int(port)
-            except ValueError:
-                n = -1
-            if not 1 <= n <= 223:
-                raise ConfigError(f"CHIRPSTACK_PASSTHROUGH_PORT must be an fPort 1-223, got {port!r}",
-                                  field="CHIRPSTACK_PASSTHROUGH_PORT")
-            kw["passthrough_port"] = n
+        kw = _client_settings(os.environ)
         kw.update(overrides)
         if not kw.get("api_key"):
             raise ConfigError("CHIRPSTACK_API_KEY is not set: from_env() reads CHIRPSTACK_API_URL (default "

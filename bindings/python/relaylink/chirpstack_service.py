@@ -278,16 +278,22 @@ def _relay_frames(device_type: Any) -> Tuple[bytes, bytes, Optional[int]]:
     neither module knows is said once, as a warning."""
     if isinstance(device_type, str) and device_type in _IVY_TYPES:
         return _IVY
-    if device_type is not None and device_type not in _EASTRON_TYPES:
-        shown = repr(device_type)[:60]
-        with _lock:
-            first = shown not in _warned_types and len(_warned_types) < 1000
-            if first:
-                _warned_types.add(shown)
-        if first:
-            logger.warning("device_type %s is not a known meter type: sending the Eastron SDM320C relay frame on the "
-                           "pass-through port, as the portal's own module does (said once for this type)", shown)
+    _say_unknown_once(device_type)
     return _EASTRON
+
+
+def _say_unknown_once(device_type: Any) -> None:
+    """A type neither the portal's module nor relaylink's knows is taken for an Eastron: said once per type."""
+    if device_type is None or device_type in _EASTRON_TYPES:
+        return
+    shown = repr(device_type)[:60]
+    with _lock:
+        first = shown not in _warned_types and len(_warned_types) < 1000
+        if first:
+            _warned_types.add(shown)
+    if first:
+        logger.warning("device_type %s is not a known meter type: sending the Eastron SDM320C relay frame on the "
+                       "pass-through port, as the portal's own module does (said once for this type)", shown)
 
 
 def send_relay_command(device_eui: str, action: str, device_type: Optional[str] = "eastron_sdm") -> Tuple[bool, str]:

@@ -48,7 +48,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 from flask import Blueprint, Response, jsonify, request
 
-from . import RelayService
+from . import RelayService, _client_settings
 from ._errors import EventError, RelaylinkError, RequestError, StoreError
 
 log = logging.getLogger("relaylink.flask")
@@ -115,7 +115,7 @@ def portal_profile(device_type: Optional[str]) -> str:
             return profiles.get(device_type).name
         except Exception:  # not a relaylink profile: the portal's rule below
             pass
-    chirpstack_service._relay_frames(device_type)  # says once that an unknown type is taken for an Eastron
+    chirpstack_service._say_unknown_once(device_type)
     return "eastron_sdm320c"
 
 
@@ -584,22 +584,7 @@ def _read_settings(config: Mapping[str, Any], instance_path: Optional[str]) -> _
     prefix = text("RELAYLINK_URL_PREFIX", "/api/v1")
     if prefix and not prefix.startswith("/"):
         raise _setting_error("RELAYLINK_URL_PREFIX", "must start with /", prefix)
-    chirpstack: Dict[str, Any] = {}
-    if config.get("CHIRPSTACK_API_URL"):
-        chirpstack["url"] = config["CHIRPSTACK_API_URL"]
-    if config.get("CHIRPSTACK_API_KEY") is not None:
-        chirpstack["api_key"] = config["CHIRPSTACK_API_KEY"]
-    if config.get("CHIRPSTACK_TENANT_ID"):
-        chirpstack["tenant_id"] = config["CHIRPSTACK_TENANT_ID"]
-    port = config.get("CHIRPSTACK_PASSTHROUGH_PORT")
-    if port not in (None, ""):
-        try:
-            n = int(port)
-        except (TypeError, ValueError):
-            n = -1
-        if isinstance(port, bool) or not 1 <= n <= 223:
-            raise _setting_error("CHIRPSTACK_PASSTHROUGH_PORT", "must be an fPort 1-223", port)
-        chirpstack["passthrough_port"] = n
+    chirpstack = _client_settings(config)
     return _Settings(db=uri, table_prefix=text("RELAYLINK_TABLE_PREFIX", "relaylink_"), schema=text("RELAYLINK_SCHEMA", "relaylink"),
                      portal_table=portal, safety=mapping("RELAYLINK_SAFETY"), service=mapping("RELAYLINK_SERVICE"),
                      mqtt_url=text("RELAYLINK_MQTT_URL", ""), mqtt_topic=text("RELAYLINK_MQTT_TOPIC", "application/+/device/+/event/+"),
