@@ -163,6 +163,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     };
     std::map<std::string, check_request> check_wanted;      ///< device queue reads waiting to run
     std::map<std::string, std::uint8_t> flush_wanted;       ///< flushes waiting to run (fPort for the placeholder)
+    std::vector<command_row> read_backs;                    ///< commands whose read-back is to be asked for
     std::set<std::string> device_op_running;                ///< a queue read, device read or flush in flight
     std::map<std::string, sys_time> device_op_retry_at;     ///< after a failed device operation
     std::map<std::string, int> device_op_failures;          ///< failed device operations in a row, per device
@@ -201,30 +202,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return !prof || prof->may_switch_off(c.payload);
     }
 
+    /// When `c` is next due: the lifecycle's answer (a claim is due when its lease ends).
     std::optional<sys_time> next_timer(const command_row& c, const command::policy& p, sys_time t) const {
-        std::optional<sys_time> at;
-        auto consider = [&](std::optional<sys_time> x) {
-            if (x && (!at || *x < *at)) at = x;
-        };
-        switch (c.rec.current) {
-        case state::pending: {
-            sys_time when = c.created_at;
-            if (c.rec.not_before) when = std::max(when, *c.rec.not_before);
-            if (c.rec.next_attempt_at) when = std::max(when, *c.rec.next_attempt_at);
-            consider(when);
-            break;
-        }
-        case state::dispatching: consider(c.lease_until.value_or(t + cfg.claim_timeout)); break;
-        case state::sent:
-        case state::acknowledged:
-            if (c.rec.sent_at && p.completion > evidence::gateway_accepted)
-                consider(*c.rec.sent_at + p.uplink_interval * p.reply_timeout_intervals);
-            break;
-        case state::queued: break;
-        default: return std::nullopt;
-        }
-        consider(c.rec.deadline);
-        return at;
+        const auto lease = c.rec.current == state::dispatching ? std::optional<sys_time>(c.lease_until.value_or(t + cfg.claim_timeout))
+                                                               : std::nullopt;
+        return command::next_due(c.rec, p, c.created_at, lease);
     }
 
     // ---- a batch of transitions, committed together -------------------------------------------
@@ -533,10 +515,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 check_wanted[row.dev_eui];
                 busy_ids.emplace(row.id, row.dev_eui); // until the queue has been read
                 break;
+            case command::action_kind::read_back: read_backs.push_back(row); break;
             case command::action_kind::notify:
                 if (!command_subs.empty()) note_commands.push_back({row, o.from, o.cause});
                 break;
-            default: break; // persist: done; timers: timer_at is in the row
+            case command::action_kind::persist: break; // done; when it is next due is in the row (timer_at)
             }
         }
         if (!o.actions.empty()) schedule_poll();
@@ -712,17 +695,52 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 apply(b, c, command::reply_received{true, match.reason.message()}, "chirpstack", detail);
                 return;
             }
-            if (c.kind == command_kind::read) {
-                if (auto on = prof->relay_state_from(match.response)) {
-                    meter_row& mm = meter_for(b, dev);
-                    mm.relay = *on ? relay_state::connected : relay_state::disconnected;
-                    mm.note.clear();
-                }
+            std::optional<bool> on;
+            if (c.kind == command_kind::read && (on = prof->relay_state_from(match.response))) {
+                meter_row& mm = meter_for(b, dev);
+                mm.relay = *on ? relay_state::connected : relay_state::disconnected;
+                mm.note.clear();
             }
             apply(b, c, command::reply_received{false, ""}, "chirpstack", detail);
+            if (on) read_back_shows(b, c, *on, detail);
             return;
         }
         if (!replay_seen) ++b.unmatched;
+    }
+
+    /// A read `read` answered: the relay is on (or off). Each relay command of the meter that completes on
+    /// state_verified and went out before the read was asked for is proven (or, showing the other state,
+    /// sent again); the lifecycle ignores it for a command that is not on the radio.
+    void read_back_shows(batch& b, const command_row& read, bool on, const std::string& detail) {
+        for (auto& o : open_for(b, read.dev_eui)) {
+            if (!store::is_relay(o.kind) || o.id == read.id || !o.rec.sent_at || read.created_at < *o.rec.sent_at) continue;
+            if (policy_for(o).completion != evidence::state_verified) continue;
+            const bool wanted = o.kind == command_kind::relay_on;
+            const std::string by = "read-back by command " + std::to_string(read.id) + ": relay " + (on ? "on" : "off");
+            if (on == wanted) apply(b, o, command::state_verified{}, "chirpstack", by + "; " + detail);
+            else apply(b, o, command::state_differs{by}, "chirpstack", by + "; " + detail);
+        }
+    }
+
+    /// The read-backs the lifecycle asked for (action read_back): a read command each, created as a request
+    /// of relaylink's would be, with a key per attempt so the same read-back is never asked for twice.
+    void start_read_backs() {
+        auto want = std::move(read_backs);
+        read_backs.clear();
+        for (const auto& row : want) {
+            request r;
+            r.dev_eui = row.dev_eui;
+            r.profile = row.profile;
+            r.meter_ref = row.meter_ref;
+            r.actor = "relaylink";
+            r.reason = "read-back of command " + std::to_string(row.id);
+            r.idempotency_key = "relaylink:read-back:" + std::to_string(row.id) + ":" + std::to_string(row.rec.retry_count);
+            try {
+                create(r, command_kind::read, {}, std::nullopt);
+            } catch (const request_error& e) { // a profile without relay_state cannot complete on state_verified: its reply timeout retries
+                note_logs.emplace_back(log_level::warning, describe(row) + ": the read-back cannot be asked for: " + e.what());
+            }
+        }
     }
 
     /// Run `f` under the lock, then tell subscribers what it changed (outside the lock).
@@ -783,6 +801,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     }
 
     void poll_locked() {
+        if (!read_backs.empty()) start_read_backs();
         const sys_time t = now();
         check_silent_meters(t);
         const std::size_t free_slots = cfg.max_in_flight > enqueues_in_flight() ? cfg.max_in_flight - enqueues_in_flight() : 0;

@@ -194,6 +194,7 @@ std::optional<bytes> network::meter_execute(simulated_device& d, const bytes& do
         return bytes(f.begin(), f.end());
     };
     auto set_relay = [&](bool closed) {
+        if (d.cfg.faults.relay_stuck) return;
         d.relay_closed = closed;
         if (!closed && d.cfg.power == wiring::load_side) d.bridge_powered = false; // the bridge loses its supply
     };

@@ -269,7 +269,8 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
                        {"faults", json::object{{"uplinkLoss", d.cfg.faults.uplink_loss},
                                                {"downlinkLoss", d.cfg.faults.downlink_loss},
                                                {"gatewayTxError", d.cfg.faults.gateway_tx_error},
-                                               {"replyDelayMs", d.cfg.faults.reply_delay.count()}}}};
+                                               {"replyDelayMs", d.cfg.faults.reply_delay.count()},
+                                               {"relayStuck", d.cfg.faults.relay_stuck}}}};
         return o;
     }
 
@@ -320,6 +321,10 @@ struct simulator::impl : std::enable_shared_from_this<simulator::impl> {
         read_probability(o, "downlinkLoss", f.downlink_loss);
         read_probability(o, "gatewayTxError", f.gateway_tx_error);
         read_milliseconds(o, "replyDelayMs", f.reply_delay);
+        if (auto* v = o.if_contains("relayStuck")) {
+            if (!v->is_bool()) throw std::invalid_argument("relayStuck must be true or false, got " + json::serialize(*v));
+            f.relay_stuck = v->get_bool();
+        }
         return f;
     }
 

@@ -5,10 +5,13 @@
 
 #include <relaylink/chirpstack/sync_client.hpp>
 #include <relaylink/device/builtin.hpp>
+#include <relaylink/device/profile_json.hpp>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <sys/wait.h>
@@ -691,4 +694,72 @@ TEST(Service, TheDispatcherTakesTheHighestPriorityFirstAndSendsTheDeadlineAsExpi
         ASSERT_TRUE(q[0].expires_at);
         EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(*q[0].expires_at - *c.rec.deadline).count(), 0);
     }
+}
+
+namespace {
+device::profile_registry with_read_back() {
+    auto reg = device::profile_registry::with_builtins();
+    std::ifstream f(std::string(RELAYLINK_EXAMPLE_PROFILES) + "/sdm320c_readback.json");
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto p = device::profiles_from_json(text);
+    if (!p || p->size() != 1 || !reg.add(p->front())) throw std::runtime_error("examples/profiles/sdm320c_readback.json does not load");
+    return reg;
+}
+} // namespace
+
+TEST(Service, AProfileCompletingOnARead_backConfirmsWhenTheReadShowsTheCommandedState) {
+    service_rig r(store::make_memory_store(), test::quiet_config(), with_read_back());
+    r.add(A);
+    const auto c = r.svc->disconnect(req(A, "sdm320c_readback"));
+    r.settle();
+    r.advance(10min); // the write goes out
+    r.advance(5s);    // the meter's reply and the ACK: the service asks for the read-back itself
+    const auto mid = r.get(c.id);
+    ASSERT_EQ(mid.rec.current, state::acknowledged) << test::causes(r.svc->command(c.id)->events);
+    EXPECT_FALSE(r.sim.device(A)->relay_closed);
+    auto open = r.svc->open_commands();
+    const auto read = std::find_if(open.begin(), open.end(), [](const store::command_row& o) { return o.kind == store::command_kind::read; });
+    ASSERT_NE(read, open.end());
+    EXPECT_EQ(read->created_by, "relaylink");
+    EXPECT_EQ(read->reason, "read-back of command " + std::to_string(c.id));
+    EXPECT_EQ(to_hex(read->payload), to_hex(device::profiles_from_json(R"({"name":"x","fport":5,"relay_off":{"function":5,"address":0,"value":0},
+        "relay_on":{"function":5,"address":0,"value":65280},"relay_state":{"function":1,"address":0,"quantity":1,"on":[1],"off":[0]}})")
+                                                .value().front().read_relay_state().value().payload.bytes()));
+    r.advance(10min); // the read goes out
+    r.advance(5s);    // its answer: coil 0 off
+    const auto done = r.get(c.id);
+    EXPECT_EQ(done.rec.current, state::confirmed) << test::causes(r.svc->command(c.id)->events);
+    EXPECT_EQ(done.rec.proof, evidence::state_verified);
+    EXPECT_EQ(done.rec.retry_count, 0);
+    EXPECT_EQ(r.state_of(read->id), state::confirmed);
+    EXPECT_EQ(r.svc->meter(A)->relay, store::relay_state::disconnected);
+    EXPECT_EQ(r.sim.device(A)->downlinks.size(), 2u); // the write and the read, nothing sent twice
+    const auto ev = r.svc->command(c.id)->events;
+    EXPECT_NE(ev.back().detail.find("read-back by command " + std::to_string(read->id) + ": relay off"), std::string::npos)
+        << test::causes(ev);
+}
+
+TEST(Service, ARead_backShowingTheOtherStateSendsTheCommandAgainBoundedByItsRetries) {
+    auto cfg = test::quiet_config();
+    cfg.policy.max_retries = 1;
+    cfg.policy.initial_backoff = 1s;
+    service_rig r(store::make_memory_store(), cfg, with_read_back());
+    r.add(A);
+    sim::device_faults stuck;
+    stuck.relay_stuck = true; // the meter says done, the relay stays closed
+    r.sim.set_faults(A, stuck);
+    const auto c = r.svc->disconnect(req(A, "sdm320c_readback"));
+    r.settle();
+    r.advance_in_steps(2h, 5min);
+    const auto done = r.get(c.id);
+    const auto ev = r.svc->command(c.id)->events;
+    EXPECT_EQ(done.rec.current, state::failed) << test::causes(ev);
+    EXPECT_EQ(done.rec.retry_count, 1);
+    EXPECT_NE(done.rec.error.find("read-back shows the relay in the other state"), std::string::npos) << done.rec.error;
+    EXPECT_NE(done.rec.error.find("retries exhausted"), std::string::npos) << done.rec.error;
+    EXPECT_TRUE(r.sim.device(A)->relay_closed);
+    EXPECT_NE(r.svc->meter(A)->relay, store::relay_state::disconnected); // the read showed it on
+    // Bounded: two writes (the first and one retry), each with its read-back.
+    EXPECT_EQ(r.sim.device(A)->downlinks.size(), 4u);
+    EXPECT_LE(ev.size(), 20u) << test::causes(ev);
 }

@@ -243,6 +243,25 @@ TEST(Simulator, DeviceFaultsCanBeSetForAllDevicesAtOnce) {
     EXPECT_TRUE(c.get_queue("0101010101010101").empty()); // dropRate was not applied
 }
 
+TEST(Simulator, AStuckRelayAnswersTheWriteButDoesNotMove) {
+    running_sim r(manual());
+    r.s.add_device(sdm());
+    cs::sync_client c(client_cfg(r));
+    c.request(cs::method::put, "/sim/faults", json::value{{"relayStuck", true}});
+    EXPECT_TRUE(r.s.device("0101010101010101")->cfg.faults.relay_stuck);
+    auto e = expect_api_error([&] { c.request(cs::method::put, "/sim/faults", json::value{{"relayStuck", "yes"}}); });
+    EXPECT_NE(e.details().message.find("relayStuck must be true or false"), std::string::npos);
+    cs::enqueue_request off;
+    off.f_port = 5;
+    off.data = {0x01, 0x05, 0x00, 0x00, 0x00, 0x00, 0xCD, 0xCA};
+    c.enqueue("0101010101010101", off);
+    EXPECT_TRUE(r.s.trigger_uplink("0101010101010101")); // the write goes out
+    EXPECT_TRUE(r.s.trigger_uplink("0101010101010101")); // the meter's answer, as if done, with the ACK
+    EXPECT_EQ(r.s.device("0101010101010101")->downlinks.size(), 1u);
+    EXPECT_TRUE(c.get_queue("0101010101010101").empty());
+    EXPECT_TRUE(r.s.device("0101010101010101")->relay_closed); // but the relay did not move
+}
+
 TEST(Simulator, HttpFaultsLookLikeAChirpStackOutage) {
     running_sim r(manual());
     r.s.add_device(sdm());

@@ -56,11 +56,11 @@ std::vector<named_input> inputs() {
         {"reply", reply_received{false, ""}, t0},
         {"reply_exception", reply_received{true, "illegal_data_address"}, t0},
         {"state_verified", state_verified{}, t0},
+        {"state_differs", state_differs{"relay on"}, t0},
         {"log_expired", log_received{"EXPIRED", ""}, t0},
         {"log_payload_size", log_received{"DOWNLINK_PAYLOAD_SIZE", "max 51, item 60"}, t0},
         {"log_fcnt_down", log_received{"F_CNT_DOWN", ""}, t0},
         {"log_gateway", log_received{"DOWNLINK_GATEWAY", ""}, t0},
-        {"timer_retry", timer_fired{timer::retry}, t0},
         {"timer_reply", timer_fired{timer::reply_timeout}, soon},
         {"timer_deadline", timer_fired{timer::deadline}, late},
         {"cancel", cancel{"operator"}, t0},
@@ -73,22 +73,22 @@ std::vector<named_input> inputs() {
 
 // "-" means ignored; otherwise the state it ends in ("dispatching*": same state, not ignored).
 const std::map<std::string, std::map<std::string, std::string>> expected = {
-    {"pending", {{"dispatch", "dispatching"}, {"state_verified", "confirmed"}, {"timer_deadline", "expired"},
+    {"pending", {{"dispatch", "dispatching"}, {"timer_deadline", "expired"},
                  {"cancel", "cancelled"}, {"supersede", "superseded"}}},
     {"dispatching", {{"enqueue_ok", "queued"}, {"enqueue_refused", "failed"}, {"enqueue_transient", "pending"},
                      {"enqueue_unknown", "dispatching*"}, {"enqueue_unreadable", "dispatching*"}, {"reconciled_found", "queued"},
                      {"reconciled_none", "pending"}, {"reconciled_heard", "sent"}, {"reconciled_unknown_device", "failed"},
-                     {"reply", "confirmed"}, {"reply_exception", "failed"}, {"state_verified", "confirmed"},
+                     {"reply", "confirmed"}, {"reply_exception", "failed"},
                      {"timer_deadline", "expired"}, {"cancel", "dispatching*"}, {"supersede", "dispatching*"}}},
     {"queued", {{"txack", "sent"}, {"ack_true", "acknowledged"}, {"ack_false", "pending"}, {"reply", "confirmed"},
-                {"reply_exception", "failed"}, {"state_verified", "confirmed"}, {"log_expired", "expired"},
+                {"reply_exception", "failed"}, {"log_expired", "expired"},
                 {"log_payload_size", "failed"}, {"log_fcnt_down", "pending"}, {"log_gateway", "queued*"}, {"timer_deadline", "expired"},
                 {"cancel", "cancelled"}, {"supersede", "superseded"}, {"flushed", "pending"}, {"left_queue", "sent"}}},
     {"sent", {{"ack_true", "acknowledged"}, {"ack_false", "pending"}, {"reply", "confirmed"}, {"reply_exception", "failed"},
-              {"state_verified", "confirmed"}, {"log_expired", "expired"}, {"log_payload_size", "failed"},
+              {"state_verified", "confirmed"}, {"state_differs", "pending"}, {"log_expired", "expired"}, {"log_payload_size", "failed"},
               {"log_fcnt_down", "pending"}, {"timer_reply", "pending"}, {"timer_deadline", "expired"},
               {"device_silent", "failed"}}},
-    {"acknowledged", {{"reply", "confirmed"}, {"reply_exception", "failed"}, {"state_verified", "confirmed"},
+    {"acknowledged", {{"reply", "confirmed"}, {"reply_exception", "failed"}, {"state_verified", "confirmed"}, {"state_differs", "pending"},
                       {"log_expired", "expired"}, {"log_payload_size", "failed"}, {"log_fcnt_down", "pending"},
                       {"timer_reply", "pending"}, {"timer_deadline", "expired"}, {"device_silent", "failed"}}},
     {"confirmed", {{"state_verified", "confirmed*"}}},
@@ -162,7 +162,7 @@ TEST(Lifecycle, RetriesBackOffExponentiallyWithJitterThenFail) {
             ASSERT_EQ(o.to, state::pending) << o.cause;
             EXPECT_EQ(r.retry_count, attempt + 1);
             EXPECT_TRUE(r.queue_item_id.empty());
-            ASSERT_TRUE(o.has(action_kind::schedule_timer));
+            EXPECT_EQ(next_due(r, p, t0), r.next_attempt_at); // the dispatcher takes it up when the backoff ends
             waits.push_back(std::chrono::duration_cast<std::chrono::seconds>(*r.next_attempt_at - now));
         } else {
             EXPECT_EQ(o.to, state::failed);
@@ -253,7 +253,7 @@ TEST(Lifecycle, CancellingAQueuedCommandFlushesAndRequeuesTheRest) {
     auto o = step(r, cancel{}, policy{}, t0);
     EXPECT_EQ(o.to, state::cancelled);
     EXPECT_TRUE(o.has(action_kind::flush_and_requeue));
-    EXPECT_TRUE(o.has(action_kind::cancel_timers));
+    EXPECT_FALSE(next_due(r, policy{}, t0)); // finished: never due again
     EXPECT_TRUE(r.completed_at);
 }
 
@@ -277,7 +277,7 @@ TEST(Lifecycle, AClaimNotInTheQueueAfterTheDeviceUplinkedWaitsForItsReplyBeforeS
     EXPECT_EQ(o.to, state::sent);
     EXPECT_EQ(r.retry_count, 0); // the same attempt: its reply, when it comes, confirms it
     EXPECT_EQ(r.sent_at, t0);
-    EXPECT_TRUE(o.has(action_kind::schedule_timer));
+    EXPECT_EQ(next_due(r, p, t0), t0 + p.uplink_interval * p.reply_timeout_intervals);
     EXPECT_NE(o.cause.find("may have gone out"), std::string::npos) << o.cause;
     EXPECT_NE(o.cause.find("lastSeenAt after the claim"), std::string::npos) << o.cause;
     EXPECT_TRUE(step(r, dispatch_begin{}, p, t0 + std::chrono::minutes(1)).ignored); // not sent again
@@ -408,7 +408,7 @@ TEST(Lifecycle, AnItemThatLeftTheQueueUnobservedAwaitsItsReply) {
     const outcome o = step(r, left_queue{}, p, t0);
     EXPECT_EQ(o.to, state::sent);
     ASSERT_TRUE(r.sent_at);
-    EXPECT_TRUE(o.has(action_kind::schedule_timer));
+    EXPECT_EQ(reply_due(r, p), t0 + p.uplink_interval * p.reply_timeout_intervals);
     EXPECT_EQ(step(r, timer_fired{timer::reply_timeout}, p, t0 + p.uplink_interval * p.reply_timeout_intervals).to, state::pending);
     // Still in the queue, but as sent and awaiting its ACK: it went out too, with that frame counter.
     record q = in_state(state::queued);
@@ -418,4 +418,82 @@ TEST(Lifecycle, AnItemThatLeftTheQueueUnobservedAwaitsItsReply) {
     EXPECT_EQ(q.queue_item_id, "q1"); // its ACK, when it comes, finds it
     EXPECT_NE(oq.cause.find("awaiting its ACK (fCntDown 7)"), std::string::npos) << oq.cause;
     EXPECT_EQ(step(q, ack_received{"q1", true, 7}, p, t0).to, state::acknowledged);
+}
+
+TEST(Lifecycle, AProfileThatCompletesOnARead_backAsksForItOnceAndWaitsForItsAnswer) {
+    policy p;
+    p.completion = evidence::state_verified;
+    const auto interval = p.uplink_interval * p.reply_timeout_intervals;
+    // The ACK first: acknowledged, and the read-back asked for, due reply_timeout_intervals from now.
+    record r = in_state(state::sent);
+    const auto later = t0 + std::chrono::minutes(20);
+    const outcome a = step(r, ack_received{"q1", true, 7}, p, later);
+    EXPECT_EQ(a.to, state::acknowledged);
+    EXPECT_TRUE(a.has(action_kind::read_back));
+    EXPECT_NE(a.cause.find("reading the relay state back"), std::string::npos) << a.cause;
+    EXPECT_EQ(reply_due(r, p), later + interval);
+    EXPECT_EQ(next_due(r, p, t0), later + interval);
+    // The meter's reply next: more evidence, but no second read-back.
+    const outcome rep = step(r, reply_received{false, ""}, p, later + std::chrono::seconds(2));
+    EXPECT_EQ(rep.to, state::acknowledged);
+    EXPECT_FALSE(rep.has(action_kind::read_back));
+    EXPECT_EQ(r.proof, evidence::device_replied);
+    // Not due before the read-back's own time, although sent_at + the timeout has passed.
+    EXPECT_TRUE(step(r, timer_fired{timer::reply_timeout}, p, t0 + interval).ignored);
+    EXPECT_EQ(step(r, state_verified{}, p, later + std::chrono::minutes(30)).to, state::confirmed);
+    EXPECT_EQ(r.proof, evidence::state_verified);
+
+    // A reply first (no ACK seen): the read-back is asked for then.
+    record s = in_state(state::sent);
+    const outcome rs = step(s, reply_received{false, ""}, p, later);
+    EXPECT_EQ(rs.to, state::acknowledged);
+    EXPECT_TRUE(rs.has(action_kind::read_back));
+
+    // The read shows the other state: sent again, counted.
+    record d = in_state(state::sent);
+    step(d, ack_received{"q1", true, 7}, p, later);
+    const outcome od = step(d, state_differs{"relay on"}, p, later + std::chrono::minutes(40));
+    EXPECT_EQ(od.to, state::pending);
+    EXPECT_EQ(d.retry_count, 1);
+    EXPECT_NE(od.cause.find("other state (relay on)"), std::string::npos) << od.cause;
+
+    // No read-back answer at all: the timeout says so, and it is sent again.
+    record n = in_state(state::sent);
+    step(n, ack_received{"q1", true, 7}, p, later);
+    const outcome on = step(n, timer_fired{timer::reply_timeout}, p, later + interval);
+    EXPECT_EQ(on.to, state::pending);
+    EXPECT_NE(on.cause.find("read-back did not come"), std::string::npos) << on.cause;
+
+    // A profile completing on the reply never asks for a read-back.
+    record q = in_state(state::sent);
+    EXPECT_FALSE(step(q, ack_received{"q1", true, 7}, policy{}, later).has(action_kind::read_back));
+}
+
+TEST(Lifecycle, NextDueIsTheLifecyclesOneAnswerForEveryState) {
+    policy p;
+    const auto reply = p.uplink_interval * p.reply_timeout_intervals;
+    for (auto st : all_states) {
+        record r = in_state(st);
+        const auto lease = t0 + std::chrono::minutes(2);
+        const auto due = next_due(r, p, t0, lease);
+        switch (st) {
+        case state::pending: EXPECT_EQ(due, t0); break;
+        case state::dispatching: EXPECT_EQ(due, lease); break;
+        case state::queued: EXPECT_EQ(due, r.deadline); break; // only the deadline: ChirpStack holds it
+        case state::sent:
+        case state::acknowledged: EXPECT_EQ(due, t0 + reply) << to_string(st); break;
+        default: EXPECT_FALSE(due) << to_string(st); break;
+        }
+    }
+    record waiting = in_state(state::pending);
+    waiting.not_before = t0 + std::chrono::hours(1);
+    waiting.next_attempt_at = t0 + std::chrono::hours(2);
+    EXPECT_EQ(next_due(waiting, p, t0), t0 + std::chrono::hours(2));
+    waiting.deadline = t0 + std::chrono::minutes(30);
+    EXPECT_EQ(next_due(waiting, p, t0), t0 + std::chrono::minutes(30)); // the deadline comes first
+    // Unconfirmed raw frame: only the txack is awaited, nothing more is due but the deadline.
+    policy txack_only;
+    txack_only.completion = evidence::gateway_accepted;
+    record s = in_state(state::sent);
+    EXPECT_EQ(next_due(s, txack_only, t0), s.deadline);
 }

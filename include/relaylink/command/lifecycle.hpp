@@ -115,10 +115,15 @@ struct reply_received {
     bool exception = false;  ///< a Modbus exception reply (function | 0x80)
     std::string detail;      ///< the exception's name and meaning
 };
-struct state_verified {};    ///< a read-back shows the commanded relay state
+/// A read-back (a read command's reply) shows the relay in the commanded state.
+struct state_verified {};
+/// A read-back shows the relay in the other state: the command did not take; sent again (counted).
+struct state_differs { std::string detail; };
 struct log_received { std::string code; std::string description; }; ///< EXPIRED, DOWNLINK_PAYLOAD_SIZE, F_CNT_DOWN, DOWNLINK_GATEWAY
-enum class timer : std::uint8_t { retry, reply_timeout, deadline };
-struct timer_fired { timer which = timer::retry; };
+/// What came due (see next_due): a reply (or read-back) that did not come, or the deadline. A pending
+/// command that comes due is dispatched (dispatch_begin), not fired.
+enum class timer : std::uint8_t { reply_timeout, deadline };
+struct timer_fired { timer which = timer::reply_timeout; };
 struct cancel { std::string reason; };
 struct supersede { std::string by_command; };
 /// The item was deleted from the device queue before it went out (a flush that removed another command,
@@ -146,14 +151,15 @@ struct window_closed {
 };
 
 using input = std::variant<dispatch_begin, enqueue_succeeded, enqueue_failed, reconciled, txack_received, ack_received,
-                           reply_received, state_verified, log_received, timer_fired, cancel, supersede, flushed,
-                           left_queue, device_silent, guard_refused, window_closed>;
+                           reply_received, state_verified, state_differs, log_received, timer_fired, cancel, supersede,
+                           flushed, left_queue, device_silent, guard_refused, window_closed>;
 
 constexpr std::string_view input_name(const input& in) noexcept {
     constexpr std::string_view names[] = {"dispatch", "enqueue_ok", "enqueue_failed", "reconciled", "txack", "ack",
-                                          "reply", "state_verified", "log", "timer", "cancel", "supersede",
-                                          "flushed", "left_queue", "device_silent", "guard_refused",
+                                          "reply", "state_verified", "state_differs", "log", "timer", "cancel",
+                                          "supersede", "flushed", "left_queue", "device_silent", "guard_refused",
                                           "window_closed"};
+    static_assert(std::size(names) == std::variant_size_v<input>, "every input has its name");
     return names[in.index()];
 }
 
@@ -163,14 +169,12 @@ enum class action_kind : std::uint8_t {
     enqueue,           ///< send the downlink (after persisting `dispatching`)
     flush_and_requeue, ///< flush the device queue and enqueue again what must stay (no per-item delete)
     reconcile_queue,   ///< read the device queue: adopt an identical item, or enqueue again
-    schedule_timer,    ///< arm `timer` at `at`
-    cancel_timers,     ///< the command is finished: disarm its timers
+    read_back,         ///< read the relay state (the profile completes on state_verified): its answer is the next input
     notify,            ///< tell subscribers (state or evidence changed)
 };
+/// When the command is next due is not an action: next_due() reads it from the record, after any step.
 struct action {
     action_kind kind = action_kind::persist;
-    timer which = timer::retry;
-    sys_time at{};
     friend bool operator==(const action&, const action&) = default;
 };
 
@@ -196,6 +200,55 @@ inline std::chrono::nanoseconds backoff(const policy& p, int retry, double rando
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(std::max(0.0, s)));
 }
 
+template <class> inline constexpr bool unhandled_input = false;
+
+} // namespace detail
+
+/// Whether the command, its meter having replied or acknowledged, waits for the read-back its profile
+/// completes on.
+inline bool awaiting_read_back(const record& r, const policy& p) {
+    return p.completion == evidence::state_verified && r.current == state::acknowledged && r.proof >= evidence::device_acknowledged;
+}
+
+/// When a command on the radio must have proven itself (its reply, or its read-back) before it is sent
+/// again: `reply_timeout_intervals` uplink intervals after it went out, or after the read-back was asked
+/// for. None when nothing more than the gateway's txack is awaited, or it has not gone out.
+inline std::optional<sys_time> reply_due(const record& r, const policy& p) {
+    if (p.completion <= evidence::gateway_accepted || !r.sent_at) return std::nullopt;
+    if (r.current != state::sent && r.current != state::acknowledged) return std::nullopt;
+    if (awaiting_read_back(r, p) && r.next_attempt_at && *r.next_attempt_at > *r.sent_at) return r.next_attempt_at;
+    return *r.sent_at + p.uplink_interval * p.reply_timeout_intervals;
+}
+
+/// When the command is next due, the lifecycle's one answer: a pending command when it may be dispatched
+/// (not before `floor`, its creation), one on the radio when its reply is due, any open command at its
+/// deadline. A `dispatching` command is due when its claim's lease ends (`lease_until`, the claim's, not
+/// the lifecycle's). None for a finished command.
+inline std::optional<sys_time> next_due(const record& r, const policy& p, sys_time floor, std::optional<sys_time> lease_until = {}) {
+    if (is_terminal(r.current)) return std::nullopt;
+    std::optional<sys_time> at;
+    auto consider = [&](std::optional<sys_time> x) {
+        if (x && (!at || *x < *at)) at = x;
+    };
+    switch (r.current) {
+    case state::pending: {
+        sys_time when = floor;
+        if (r.not_before) when = std::max(when, *r.not_before);
+        if (r.next_attempt_at) when = std::max(when, *r.next_attempt_at);
+        consider(when);
+        break;
+    }
+    case state::dispatching: consider(lease_until); break;
+    case state::sent:
+    case state::acknowledged: consider(reply_due(r, p)); break;
+    default: break;
+    }
+    consider(r.deadline);
+    return at;
+}
+
+namespace detail {
+
 class stepper {
 public:
     stepper(record& r, const policy& p, sys_time now, double random01) : r_(r), p_(p), now_(now), rand_(random01) {
@@ -214,10 +267,7 @@ public:
         out_.changed = true;
         out_.cause = std::move(cause);
         out_.actions.insert(out_.actions.begin(), action{action_kind::persist});
-        if (is_terminal(to)) {
-            r_.completed_at = now_;
-            out_.actions.push_back({action_kind::cancel_timers});
-        }
+        if (is_terminal(to)) r_.completed_at = now_;
         out_.actions.push_back({action_kind::notify});
         return std::move(out_);
     }
@@ -239,7 +289,6 @@ public:
         r_.f_cnt_down.reset();
         r_.sent_at.reset();
         r_.error = why;
-        out_.actions.push_back({action_kind::schedule_timer, timer::retry, *r_.next_attempt_at});
         return go(state::pending, why + "; retry " + std::to_string(r_.retry_count) + " of " + std::to_string(p_.max_retries) +
                                      " in " + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(wait).count()) + " s");
     }
@@ -248,8 +297,19 @@ public:
         const bool stronger = e > r_.proof;
         r_.proof = std::max(r_.proof, e);
         if (r_.proof >= p_.completion) return go(state::confirmed, std::move(cause));
-        if (otherwise != r_.current || stronger) return go(otherwise, std::move(cause));
+        if (otherwise != r_.current || stronger) {
+            ask_read_back(otherwise, cause);
+            return go(otherwise, std::move(cause));
+        }
         return ignore("no new evidence: " + cause);
+    }
+    /// Entering `acknowledged` when the profile completes on a read-back: ask for it (once), and give it
+    /// reply_timeout_intervals uplink intervals from now before the command is sent again.
+    void ask_read_back(state to, std::string& cause) {
+        if (p_.completion != evidence::state_verified || to != state::acknowledged || r_.current == state::acknowledged) return;
+        r_.next_attempt_at = now_ + p_.uplink_interval * p_.reply_timeout_intervals;
+        out_.actions.push_back({action_kind::read_back});
+        cause += "; reading the relay state back";
     }
     /// The state stays, but something worth the audit trail happened: persist it (and act).
     outcome note(std::string cause, bool evidence_changed = false) {
@@ -300,11 +360,13 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 }
                 if (x.which == timer::reply_timeout) {
                     if (!radio_reached) return s.ignore("no reply is awaited in state " + std::string(to_string(st)));
-                    if (r.sent_at && now < *r.sent_at + p.uplink_interval * p.reply_timeout_intervals)
-                        return s.ignore("reply not due yet");
+                    const auto due = reply_due(r, p);
+                    if (!due || now < *due) return s.ignore("reply not due yet");
+                    if (awaiting_read_back(r, p))
+                        return s.retry("the read-back did not come within " + std::to_string(p.reply_timeout_intervals) + " uplink intervals");
                     return s.retry("no confirmation within " + std::to_string(p.reply_timeout_intervals) + " uplink intervals");
                 }
-                return s.ignore("retry timer: the dispatcher picks the command up");
+                return s.ignore("unknown timer");
             } else if constexpr (std::is_same_v<T, dispatch_begin>) {
                 if (st != state::pending) return s.ignore("only a pending command is dispatched");
                 if (r.not_before && now < *r.not_before) return s.ignore("not before " + format_rfc3339(*r.not_before));
@@ -348,8 +410,6 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                     // It may have gone out with that uplink: as an item that left the queue unobserved, it
                     // awaits its reply, and the reply timeout decides on a retry (counted).
                     r.sent_at = now;
-                    if (p.completion > evidence::gateway_accepted)
-                        s.also({action_kind::schedule_timer, timer::reply_timeout, now + p.uplink_interval * p.reply_timeout_intervals});
                     return s.go(state::sent, "not in the device queue, and the device has uplinked since the claim" + read +
                                                  ": it may have gone out; awaiting its reply (sent again only if none comes)");
                 }
@@ -360,8 +420,6 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 if (r.sent_at) return s.ignore("duplicate txack");
                 r.f_cnt_down = x.f_cnt_down;
                 r.sent_at = now;
-                if (p.completion > evidence::gateway_accepted)
-                    s.also({action_kind::schedule_timer, timer::reply_timeout, now + p.uplink_interval * p.reply_timeout_intervals});
                 const std::string what = "gateway accepted the downlink (fCntDown " + std::to_string(x.f_cnt_down) + ")";
                 if (st != state::queued) return s.note(what + ", after the device's ack"); // events arrive in any order
                 return s.prove(evidence::gateway_accepted, state::sent, what);
@@ -378,10 +436,19 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 if (st == state::dispatching) s.also({action_kind::flush_and_requeue}); // drop the retry's duplicate
                 r.proof = std::max(r.proof, evidence::device_replied);
                 if (r.proof >= p.completion) return s.go(state::confirmed, "the meter replied: relay switched");
-                return s.go(state::acknowledged, "the meter replied; awaiting the read-back");
+                std::string cause = "the meter replied";
+                s.ask_read_back(state::acknowledged, cause);
+                return s.go(state::acknowledged, st == state::acknowledged ? cause + "; awaiting the read-back" : cause);
             } else if constexpr (std::is_same_v<T, state_verified>) {
+                // As a reply: it proves nothing about a command that never went out.
+                if ((st == state::pending || st == state::dispatching || st == state::queued) && r.retry_count == 0)
+                    return s.ignore("a read-back, but this command was never sent");
+                if (st == state::dispatching) s.also({action_kind::flush_and_requeue}); // drop the retry's duplicate
                 r.proof = evidence::state_verified;
                 return s.go(state::confirmed, "read-back shows the relay in the commanded state");
+            } else if constexpr (std::is_same_v<T, state_differs>) {
+                if (!radio_reached) return s.ignore("a read-back of the other state, but this command is not awaiting one");
+                return s.retry("read-back shows the relay in the other state" + (x.detail.empty() ? std::string() : " (" + x.detail + ")"));
             } else if constexpr (std::is_same_v<T, log_received>) {
                 if (!on_the_way) return s.ignore("log for a command not in the device queue");
                 if (x.code == "DOWNLINK_GATEWAY") {
@@ -424,8 +491,6 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 if (st != state::queued) return s.ignore("not in the device queue");
                 r.sent_at = now;
                 if (x.f_cnt_down) r.f_cnt_down = x.f_cnt_down;
-                if (p.completion > evidence::gateway_accepted)
-                    s.also({action_kind::schedule_timer, timer::reply_timeout, now + p.uplink_interval * p.reply_timeout_intervals});
                 return s.go(state::sent, x.pending ? "in the device queue as sent, awaiting its ACK (fCntDown " +
                                                          (x.f_cnt_down ? std::to_string(*x.f_cnt_down) : std::string("?")) +
                                                          "): it went out unobserved; awaiting the reply"
@@ -462,7 +527,7 @@ inline outcome step(record& r, const input& in, const policy& p, sys_time now, d
                 return s.go(state::pending, x.why + until + ", then enqueue again (attempt " + std::to_string(r.retry_count + 1) +
                                                 " of " + std::to_string(p.max_retries + 1) + ")");
             } else {
-                return s.ignore("unhandled input");
+                static_assert(detail::unhandled_input<T>, "the lifecycle must handle every input");
             }
         },
         in);

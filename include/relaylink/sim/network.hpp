@@ -53,6 +53,8 @@ struct device_faults {
     double downlink_loss = 0;    ///< a transmitted downlink never reaches the device (no ACK, no reply)
     double gateway_tx_error = 0; ///< the gateway refuses to transmit (log DOWNLINK_GATEWAY)
     std::chrono::milliseconds reply_delay{2000}; ///< simulated time from a downlink to the reply uplink
+    bool relay_stuck = false;    ///< the meter answers a relay write as done, but its relay does not move (a welded
+                                 ///< contact): only a read-back shows it
 
     friend bool operator==(const device_faults&, const device_faults&) = default;
 };
