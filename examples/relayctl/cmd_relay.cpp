@@ -93,7 +93,7 @@ int cmd_relay(const std::vector<std::string>& argv, bool on) {
 
     runtime rt(a, with_sim);
     std::unique_ptr<event_source> source;
-    if (has_source(a)) source = start_source(a, rt.io.get_executor(), relaylink::ingest::to_service(*rt.service, 10000));
+    if (has_source(a)) source = start_source(a, rt.io.get_executor(), feed_for(a, *rt.service));
     if (source && !source->wait_ready(std::chrono::seconds(30))) // events published before it subscribes never reach it
         throw failure("the event source did not connect within 30 s: " + source->describe());
     if (with_sim) {

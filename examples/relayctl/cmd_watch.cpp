@@ -148,6 +148,10 @@ extern "C" void on_signal(int) { interrupted = true; }
 
 bool has_source(const args& a) { return a.value("mqtt").has_value() || a.value("http").has_value(); }
 
+ing::event_sink feed_for(const args& a, svc::service& service) {
+    return ing::to_service(service, 10000, a.value("http") ? ing::when_full::refuse : ing::when_full::wait);
+}
+
 std::unique_ptr<event_source> start_source(const args& a, boost::asio::any_io_executor ex, ing::event_sink sink) {
     const bool mqtt = a.value("mqtt").has_value(), http = a.value("http").has_value();
     if (mqtt && http) throw usage_error("choose one event source: --mqtt or --http");
@@ -205,7 +209,7 @@ int cmd_watch(const std::vector<std::string>& argv) {
 
     runtime rt(a, false);
     std::atomic<long long> seen{0};
-    auto feed = relaylink::ingest::to_service(*rt.service, 10000);
+    auto feed = feed_for(a, *rt.service);
     rt.service->on_command([as_json](const svc::command_change& c) {
         if (c.from == c.command.rec.current && c.cause.empty()) return;
         std::lock_guard lock(out_mu);
@@ -249,10 +253,17 @@ int cmd_watch(const std::vector<std::string>& argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const auto s = source->stats();
     source.reset(); // no more events; then let the service commit what it holds
-    rt.service->wait_pending_below(1, std::chrono::seconds(10));
+    const bool drained = rt.service->wait_pending_below(1, std::chrono::seconds(10));
     std::lock_guard lock(out_mu);
     std::cerr << "relayctl: " << s.delivered << " events applied, " << s.malformed << " malformed, " << s.foreign << " foreign, "
-              << s.unsupported << " protobuf, " << s.rejected << " refused\n";
+              << s.unsupported << " protobuf, " << s.rejected << " refused" << (s.full ? ", " + std::to_string(s.full) + " answered 503 (full)" : "")
+              << "\n";
+    if (!drained) { // the store kept refusing them: say so, and fail (the device queue reads recover what they changed)
+        std::cerr << "relayctl: " << rt.service->pending_events() << " events were not committed within 10 s and are lost ("
+                  << rt.service->stats().last_store_error << "); commands they concerned are reconciled from ChirpStack's "
+                  << "device queue when relaylink runs again\n";
+        return 1;
+    }
     return 0;
 }
 

@@ -153,6 +153,9 @@ public:
 
 /// True when --mqtt or --http was given.
 bool has_source(const args& a);
+/// Events from the source into the service, at most 10,000 not yet committed: the MQTT source waits for
+/// room (the broker keeps the rest), the HTTP integration answers 503 (its I/O thread must never wait).
+relaylink::ingest::event_sink feed_for(const args& a, relaylink::service::service& svc);
 /// Starts the source the options name, feeding `sink`; its log lines go to stderr. usage_error for
 /// bad options, failure when it cannot start (e.g. the HTTP port is taken).
 std::unique_ptr<event_source> start_source(const args& a, boost::asio::any_io_executor ex, relaylink::ingest::event_sink sink);

@@ -1,6 +1,7 @@
 // The connection pool: C++20 coroutines on a strand, Beast for HTTP/1.1 and TLS. All Beast code of
 // the client lives in this one translation unit (compile time on 2 cores).
 #include "http_pool.hpp"
+#include <relaylink/backoff.hpp>
 #include <relaylink/redact.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -229,7 +230,6 @@ private:
         // returns its connection here. Before this, that was a use after free (found under ASan).
         const auto keep_alive = shared_from_this();
         const bool idempotent = req.verb != method::post;
-        auto backoff = cfg_.retry.initial_backoff;
         const int max_attempts = std::max(1, cfg_.retry.max_attempts);
         for (int attempt = 1;; ++attempt) {
             if (attempt > 1) ++retries_;
@@ -248,15 +248,14 @@ private:
             if (!ec || ec == asio::error::operation_aborted || !idempotent || !is_transient(ec) || attempt >= max_attempts ||
                 (ec == errc::timeout && !cfg_.retry.retry_timeouts))
                 co_return std::pair{ec, std::move(resp)};
-            // Exponential backoff with jitter, so many clients do not retry in lockstep.
-            std::uniform_real_distribution<double> jitter(1.0 - cfg_.retry.jitter, 1.0 + cfg_.retry.jitter);
-            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(rng_));
+            // Exponential backoff with jitter (relaylink/backoff.hpp), so many clients do not retry in lockstep.
+            const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+                backoff_delay({cfg_.retry.initial_backoff, cfg_.retry.max_backoff, cfg_.retry.multiplier, cfg_.retry.jitter}, attempt,
+                              std::uniform_real_distribution<double>(0.0, 1.0)(rng_)));
             asio::steady_timer t(strand_, wait);
             error_code wait_ec;
             co_await t.async_wait(asio::redirect_error(use_awaitable, wait_ec));
             if (wait_ec == asio::error::operation_aborted) co_return std::pair{wait_ec, http_response{}};
-            backoff = std::min(cfg_.retry.max_backoff,
-                               std::chrono::duration_cast<std::chrono::milliseconds>(backoff * cfg_.retry.multiplier));
         }
     }
 

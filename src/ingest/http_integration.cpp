@@ -70,6 +70,7 @@ struct reply {
     http::status status = http::status::ok;
     std::string body;
     bool close = false;
+    bool retry_later = false; ///< 503 because the service is full: Retry-After
 };
 
 } // namespace
@@ -283,6 +284,7 @@ struct http_integration::impl : std::enable_shared_from_this<impl> {
                         case detail::outcome::unsupported: r = reply{http::status::unsupported_media_type, out.why, false}; break;
                         case detail::outcome::malformed: r = reply{http::status::bad_request, out.why, false}; break;
                         case detail::outcome::sink_error: r = reply{http::status::service_unavailable, out.why, false}; break;
+                        case detail::outcome::full: r = reply{http::status::service_unavailable, out.why, false, true}; break;
                         }
                         if (out.what != detail::outcome::delivered)
                             log(out.what == detail::outcome::sink_error ? log_level::error : log_level::warning, type + " event: " + out.why);
@@ -292,6 +294,7 @@ struct http_integration::impl : std::enable_shared_from_this<impl> {
                 http::response<http::string_body> res{r->status, p.get().version()};
                 res.set(http::field::server, "relaylink");
                 if (r->status == http::status::method_not_allowed) res.set(http::field::allow, "POST");
+                if (r->retry_later) res.set(http::field::retry_after, "1");
                 if (!r->body.empty()) {
                     res.set(http::field::content_type, "text/plain; charset=utf-8");
                     res.body() = r->body + "\n";

@@ -11,7 +11,7 @@ namespace relaylink::ingest::detail {
 
 struct counters {
     std::atomic<std::uint64_t> received{0}, delivered{0}, malformed{0}, foreign{0}, unsupported{0}, rejected{0},
-        sink_errors{0}, connects{0}, connect_failures{0}, connections_lost{0}, overloaded{0}, evicted{0}, timed_out{0},
+        sink_errors{0}, full{0}, connects{0}, connect_failures{0}, connections_lost{0}, overloaded{0}, evicted{0}, timed_out{0},
         logs_suppressed{0};
     source_stats snapshot() const;
 };
@@ -19,7 +19,7 @@ struct counters {
 /// Protobuf (ChirpStack's other encoding) carries control bytes that JSON never has.
 bool looks_binary(std::string_view payload) noexcept;
 
-enum class outcome { delivered, malformed, unsupported, sink_error };
+enum class outcome { delivered, malformed, unsupported, sink_error, full };
 
 struct result {
     outcome what = outcome::delivered;

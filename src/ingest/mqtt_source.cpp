@@ -4,6 +4,8 @@
 #include "intake.hpp"
 
 #include <relaylink/ingest/mqtt_source.hpp>
+
+#include <relaylink/backoff.hpp>
 #include <relaylink/redact.hpp>
 
 #include <mqtt/async_client.h>
@@ -82,7 +84,6 @@ struct mqtt_source::impl {
     bool up = false; ///< connected and subscribed
     std::string error;
     std::thread supervisor;
-    std::mt19937_64 rng{std::random_device{}()};
 
     impl(mqtt_config c, event_sink s)
         : cfg(std::move(c)), sink(std::move(s)),
@@ -203,7 +204,7 @@ struct mqtt_source::impl {
     }
 
     void run() {
-        auto delay = cfg.min_retry;
+        relaylink::backoff delays({cfg.min_retry, cfg.max_retry, 2.0, 0.25}); // relaylink/backoff.hpp
         std::unique_lock lock(mu);
         while (!stopping) {
             if (!up) {
@@ -211,17 +212,15 @@ struct mqtt_source::impl {
                 const bool ok = connect_once();
                 lock.lock();
                 if (ok) {
-                    delay = cfg.min_retry;
+                    delays.reset();
                     continue;
                 }
-                const auto jittered = std::chrono::milliseconds(static_cast<std::int64_t>(
-                    static_cast<double>(delay.count()) * std::uniform_real_distribution<double>(0.5, 1.0)(rng)));
+                const auto jittered = std::chrono::duration_cast<std::chrono::milliseconds>(delays.next());
                 const std::string msg = error + "; retrying in " + std::to_string(jittered.count()) + " ms";
                 lock.unlock();
                 detail::log(cfg.log, log_level::warning, "MQTT: " + msg);
                 lock.lock();
                 cv.wait_for(lock, jittered, [&] { return stopping; });
-                delay = std::min(cfg.max_retry, delay * 2);
             } else {
                 cv.wait(lock, [&] { return stopping || !up; });
             }

@@ -4,11 +4,20 @@
 
 namespace relaylink::ingest {
 
-event_sink to_service(service::service& svc, std::size_t max_pending) {
-    return [&svc, max_pending](chirpstack::event e) {
-        if (max_pending > 0)
-            while (!svc.wait_pending_below(max_pending, std::chrono::seconds(1))) {
+event_sink to_service(service::service& svc, std::size_t max_pending, when_full full) {
+    return [&svc, max_pending, full](chirpstack::event e) {
+        if (max_pending > 0) {
+            if (full == when_full::refuse) {
+                if (const auto n = svc.pending_events(); n >= max_pending)
+                    throw sink_full("relaylink holds " + std::to_string(n) + " events not yet committed (its limit: " +
+                                    std::to_string(max_pending) + "): the store is slow or failing (" +
+                                    (svc.stats().last_store_error.empty() ? std::string("no error yet") : svc.stats().last_store_error) +
+                                    "); try again later");
+            } else {
+                while (!svc.wait_pending_below(max_pending, std::chrono::seconds(1))) {
+                }
             }
+        }
         svc.post_ingest(std::move(e));
     };
 }
@@ -24,6 +33,7 @@ source_stats counters::snapshot() const {
     s.unsupported = unsupported.load();
     s.rejected = rejected.load();
     s.sink_errors = sink_errors.load();
+    s.full = full.load();
     s.connects = connects.load();
     s.connect_failures = connect_failures.load();
     s.connections_lost = connections_lost.load();
@@ -61,6 +71,9 @@ result intake(chirpstack::event_parser& parser, std::string_view type, std::stri
     }
     try {
         sink(std::move(*ev));
+    } catch (const sink_full& e) {
+        ++c.full;
+        return {outcome::full, e.what()};
     } catch (const std::exception& e) {
         ++c.sink_errors;
         return {outcome::sink_error, std::string("the event sink failed: ") + e.what()};

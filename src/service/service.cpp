@@ -4,6 +4,7 @@
 // no enqueue for that device is in flight while they run.
 #include <relaylink/service/service.hpp>
 
+#include <relaylink/backoff.hpp>
 #include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/redact.hpp>
 #include <relaylink/service/missing_item.hpp>
@@ -186,7 +187,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// Before events the store refused are tried again: 100 ms, doubling to 5 s while it keeps refusing
     /// (a store that fails for good is retried without spinning; the sources' backpressure
     /// (wait_pending_below) keeps the inbox from growing without bound).
-    std::chrono::milliseconds refused_delay{100};
+    relaylink::backoff refused_backoff{{std::chrono::milliseconds(100), std::chrono::seconds(5), 2.0, 0.2}, cfg.seed};
 
     sys_time now() const { return cfg.clock ? cfg.clock() : std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now()); }
     double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
@@ -951,13 +952,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
     }
 
+    static constexpr backoff_policy device_op_backoff{std::chrono::seconds(30), std::chrono::minutes(30), 2.0, 0.0};
     /// A device operation failed: tried again after a backoff that doubles from 30 s to 30 min, and noted
     /// on the commands it holds up at the 1st, 2nd, 4th, 8th… failure in a row (the audit trail shows
     /// why they wait, without a row per attempt, however long ChirpStack keeps failing).
     void device_op_failed(const std::string& dev, const std::string& what, error_code ec, const chirpstack::diagnostics& diag) {
         ++st.device_op_failures;
         const int n = ++device_op_failures[dev];
-        const auto delay = std::min<std::chrono::seconds>(std::chrono::seconds(30LL << std::min(n - 1, 6)), std::chrono::minutes(30));
+        const auto delay = std::chrono::duration_cast<std::chrono::seconds>(backoff_delay(device_op_backoff, n)); // no jitter: told in the audit trail
         device_op_retry_at[dev] = now() + delay;
         if ((n & (n - 1)) != 0) return;
         const std::string why = what + " failed (" + (diag.message.empty() ? ec.message() : diag.message) + ")" +
@@ -1206,11 +1208,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
             std::lock_guard lock(inbox_mu);
             inbox_in_batch = 0;
             if (failed.empty()) {
-                refused_delay = std::chrono::milliseconds(100);
+                refused_backoff.reset();
             } else { // given back, first in line, after a pause that doubles while the store keeps refusing (to 5 s)
                 inbox.insert(inbox.begin(), std::make_move_iterator(failed.begin()), std::make_move_iterator(failed.end()));
-                const auto delay = refused_delay;
-                refused_delay = std::min(refused_delay * 2, std::chrono::milliseconds(5000));
+                const auto delay = refused_backoff.next();
                 if (!drain_posted) {
                     drain_posted = true;
                     lingered = true; // the retry takes the batch at once

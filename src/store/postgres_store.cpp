@@ -8,6 +8,7 @@
 // on each other. A deadlock or serialization failure is a lost race: the write returns false and the
 // service retries from fresh reads, as for a version conflict.
 #include <relaylink/store/store.hpp>
+#include <relaylink/backoff.hpp>
 #include <relaylink/redact.hpp>
 
 #include "columns.hpp"
@@ -557,12 +558,32 @@ private:
                 return lease(const_cast<postgres_store&>(*this), std::move(c));
             }
             if (opened_ < opt_.pool_size) {
+                // After a failed connection the next one waits out a backoff (relaylink/backoff.hpp, 100 ms
+                // doubling to 5 s): an outage costs a few attempts a second, whatever the callers do, and
+                // each call fails at once, saying when the next attempt is.
+                const auto now = std::chrono::steady_clock::now();
+                if (reconnect_after_ && now < *reconnect_after_)
+                    throw store_error(last_connect_error_ + "; next attempt in " +
+                                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(*reconnect_after_ - now).count()) +
+                                      " ms");
                 ++opened_;
                 lock.unlock();
                 try {
-                    return lease(const_cast<postgres_store&>(*this), std::make_unique<connection>(kv_, where_, secret_, setup_));
-                } catch (...) {
+                    auto c = std::make_unique<connection>(kv_, where_, secret_, setup_);
                     lock.lock();
+                    reconnect_.reset();
+                    reconnect_after_.reset();
+                    lock.unlock();
+                    return lease(const_cast<postgres_store&>(*this), std::move(c));
+                } catch (const store_error& e) {
+                    lock.lock();
+                    --opened_;
+                    last_connect_error_ = e.what();
+                    reconnect_after_ = std::chrono::steady_clock::now() + reconnect_.next();
+                    cv_.notify_one();
+                    throw;
+                } catch (...) {
+                    if (!lock.owns_lock()) lock.lock();
                     --opened_;
                     cv_.notify_one();
                     throw;
@@ -735,6 +756,9 @@ private:
     mutable std::condition_variable cv_;
     mutable std::vector<std::unique_ptr<connection>> free_;
     mutable std::size_t opened_ = 0;
+    mutable relaylink::backoff reconnect_{{std::chrono::milliseconds(100), std::chrono::seconds(5), 2.0, 0.2}};
+    mutable std::optional<std::chrono::steady_clock::time_point> reconnect_after_;
+    mutable std::string last_connect_error_;
 };
 
 lease::~lease() {

@@ -1,6 +1,7 @@
 // ChirpStack's HTTP integration: the simulator POSTs its events to an http_integration feeding the
 // relay service; every refusal is checked with a plain HTTP client over loopback.
 #include "../support/event_json.hpp"
+#include "../support/faulty_store.hpp"
 #include "../support/ports.hpp"
 #include "../support/service_rig.hpp"
 
@@ -38,6 +39,7 @@ struct answer {
     std::string body;
     std::string allow;
     bool keep_alive = false;
+    std::string retry_after;
 };
 
 struct post_options {
@@ -50,6 +52,7 @@ struct post_options {
 answer send(unsigned short port, const std::string& target, const std::string& body, const post_options& o = {}) {
     asio::io_context io;
     beast::tcp_stream s(io);
+    s.expires_after(std::chrono::seconds(10)); // a server that never answers fails the test, not the run
     s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     http::request<http::string_body> r{o.verb, target, 11};
     r.set(http::field::host, "127.0.0.1");
@@ -63,7 +66,8 @@ answer send(unsigned short port, const std::string& target, const std::string& b
     beast::flat_buffer buf;
     http::response<http::string_body> res;
     http::read(s, buf, res);
-    answer a{static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::allow]), res.keep_alive()};
+    answer a{static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::allow]), res.keep_alive(),
+             std::string(res[http::field::retry_after])};
     return a;
 }
 
@@ -381,6 +385,56 @@ TEST(IngestHttp, AnswersAtOnceWhileTheServiceCannotCommit) {
     svc_io.run_for(500ms);
     EXPECT_EQ(svc.pending_events(), 0u);
     EXPECT_EQ(svc.stats().events, 50u);
+}
+
+TEST(IngestHttp, AFullServiceIsAnswered503NeverAHangAndTakesEventsAgainOnceTheStoreRecovers) {
+    // relayctl watch --http's setup: the integration and the service on one I/O thread. A store that fails
+    // fast (a full disk) keeps the events in the service's inbox; at its limit the integration answers 503
+    // with Retry-After at once, instead of waiting on the thread that would drain the inbox.
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    chirpstack::config cc;
+    cc.url = "http://127.0.0.1:9"; // never called: no command is sent
+    chirpstack::client api(io.get_executor(), cc);
+    test::faulty_store db;
+    service::service svc(io.get_executor(), api, db, device::profile_registry::with_builtins(), test::quiet_config());
+    svc.track_meter(A, "eastron_sdm320c"); // its uplinks are written (an untracked device's would write nothing)
+    ingest::http_integration http(io.get_executor(), {}, ingest::to_service(svc, 20, ingest::when_full::refuse));
+    http.start();
+    std::thread t([&] { io.run(); });
+    db.fail_writes = true;
+    int ok = 0, full = 0;
+    answer refused;
+    for (int i = 0; i < 60; ++i) {
+        const auto a = send(http.port(), "/?event=up", up_json(A, "full-" + std::to_string(i)));
+        ASSERT_TRUE(a.status == 200 || a.status == 503) << a.status << " " << a.body;
+        if (a.status == 200) ++ok;
+        else {
+            ++full;
+            refused = a;
+        }
+    }
+    EXPECT_EQ(ok, 20); // the limit
+    EXPECT_EQ(full, 40);
+    EXPECT_EQ(refused.retry_after, "1");
+    EXPECT_NE(refused.body.find("not yet committed"), std::string::npos) << refused.body;
+    EXPECT_NE(refused.body.find("disk is full"), std::string::npos) << refused.body;
+    EXPECT_EQ(http.stats().full, 40u);
+    EXPECT_EQ(svc.pending_events(), 20u); // nothing lost of what was answered 200
+
+    db.fail_writes = false; // space again: the inbox drains (its retry backs off to at most 5 s)
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (svc.pending_events() > 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(svc.pending_events(), 0u);
+    EXPECT_EQ(send(http.port(), "/?event=up", up_json(A, "after")).status, 200);
+    const auto back = std::chrono::steady_clock::now() + 5s;
+    while (svc.pending_events() > 0 && std::chrono::steady_clock::now() < back) std::this_thread::sleep_for(5ms);
+    EXPECT_GE(svc.stats().events, 21u);
+    EXPECT_TRUE(svc.meter(A)->uplink_f_cnt);
+    http.stop();
+    work.reset();
+    io.stop();
+    t.join();
 }
 
 TEST(IngestHttp, BadSettingsAreRefusedNamingTheField) {

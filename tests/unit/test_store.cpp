@@ -11,6 +11,7 @@
 #include "../support/ports.hpp"
 #include "../support/postgres.hpp"
 #include "../support/store_error_of.hpp"
+#include "../support/tcp_proxy.hpp"
 #include "../support/temp_db.hpp"
 
 #include <gtest/gtest.h>
@@ -608,6 +609,64 @@ TEST(PostgresStore, APoolSharesFewConnectionsAndSurvivesTheServerDroppingThem) {
     std::vector<update> u{move(c, state::dispatching, "after the reconnect")};
     EXPECT_TRUE(db->write(u));
     EXPECT_EQ(db->events(c.id).size(), 2u);
+}
+
+TEST(PostgresStore, AnOutageCostsAFewConnectionAttemptsASecondAndTheStoreComesBackAfter) {
+    RELAYLINK_POSTGRES_OR_SKIP(url);
+    // The server behind a forwarder the test can cut: a restart as the store sees it.
+    const auto colon = url.rfind(':'), slash = url.find('/', colon);
+    test::tcp_proxy proxy(static_cast<std::uint16_t>(std::stoi(url.substr(colon + 1, slash - colon - 1))));
+    const std::string via = url.substr(0, colon + 1) + std::to_string(proxy.port()) + url.substr(slash) + "?sslmode=disable";
+    postgres_options o;
+    o.schema = test::fresh_schema("outage");
+    o.pool_size = 4;
+    auto db = open_postgres(via, o);
+    auto c = sample();
+    ASSERT_TRUE(db->insert(c, created()));
+
+    proxy.set_up(false);
+    std::this_thread::sleep_for(100ms); // the forwarder has closed every connection
+    const auto before = proxy.accepted();
+    std::atomic<int> failures{0}, successes{0};
+    std::mutex m;
+    std::string last;
+    std::vector<std::thread> callers;
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    for (int t = 0; t < 4; ++t)
+        callers.emplace_back([&] {
+            while (std::chrono::steady_clock::now() < until) {
+                try {
+                    db->get(c.id);
+                    ++successes;
+                } catch (const store_error& e) {
+                    ++failures;
+                    std::lock_guard lock(m);
+                    last = e.what();
+                }
+            }
+        });
+    for (auto& t : callers) t.join();
+    const auto attempts = proxy.accepted() - before;
+    EXPECT_EQ(successes.load(), 0);
+    EXPECT_GT(failures.load(), 100) << "each call fails at once during the outage";
+    // 100 ms doubling: about 5 attempts in 2 s, whatever 4 threads calling as fast as they can do.
+    EXPECT_LE(attempts, 15u) << failures.load() << " calls, " << attempts << " connection attempts";
+    EXPECT_GE(attempts, 2u);
+    EXPECT_NE(last.find("next attempt in"), std::string::npos) << last;
+    EXPECT_NE(last.find("cannot connect"), std::string::npos) << last;
+
+    proxy.set_up(true); // back: the next attempt (within the backoff's cap, 5 s) reconnects
+    bool back = false;
+    for (const auto end = std::chrono::steady_clock::now() + 10s; !back && std::chrono::steady_clock::now() < end;) {
+        try {
+            back = db->get(c.id).has_value();
+        } catch (const store_error&) {
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+    EXPECT_TRUE(back);
+    std::vector<update> u{move(c, state::dispatching, "after the outage")};
+    EXPECT_TRUE(db->write(u));
 }
 
 TEST(PostgresStore, TlsIsVerifiedAgainstTheGivenAuthorityAndRefusedWithAnotherOne) {

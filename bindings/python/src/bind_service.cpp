@@ -254,6 +254,7 @@ py::dict stats_dict(const ing::source_stats& s) {
     d["unsupported"] = s.unsupported;
     d["rejected"] = s.rejected;
     d["sink_errors"] = s.sink_errors;
+    d["full"] = s.full;
     d["connects"] = s.connects;
     d["connect_failures"] = s.connect_failures;
     d["connections_lost"] = s.connections_lost;
@@ -852,7 +853,8 @@ void bind_service(py::module_& m) {
              "[integration.mqtt]) for events published while relaylink is away to be kept. Returns at once; "
              "EventSource.wait_connected() waits for the subscription.")
         .def("serve_http_integration", [](py_service& s, const std::string& address, long long port, const std::string& path,
-                                          const std::string& secret, const std::string& secret_header) {
+                                          const std::string& secret, const std::string& secret_header, std::size_t max_pending) {
+            if (max_pending == 0) raise("ConfigError", "max_pending must be at least 1: the HTTP integration answers 503 beyond it", py::dict(py::arg("field") = "max_pending"));
             ing::http_integration_config c;
             c.address = address;
             if (port < 0 || port > 65535) raise("ConfigError", "port must be 0-65535, got " + std::to_string(port), py::dict(py::arg("field") = "port"));
@@ -864,7 +866,7 @@ void bind_service(py::module_& m) {
             auto& svc = s.get();
             auto h = std::make_shared<source_handle>();
             try {
-                h->http = std::make_unique<ing::http_integration>(s.client->async().get_executor(), std::move(c), ing::to_service(svc, 0));
+                h->http = std::make_unique<ing::http_integration>(s.client->async().get_executor(), std::move(c), ing::to_service(svc, max_pending, ing::when_full::refuse));
                 h->http->start();
             } catch (const std::invalid_argument& e) {
                 raise("ConfigError", e.what(), py::dict(py::arg("field") = "http_integration"));
@@ -874,9 +876,10 @@ void bind_service(py::module_& m) {
             s.sources.push_back(h);
             return h;
         }, py::kw_only(), py::arg("address") = "127.0.0.1", py::arg("port") = 0, py::arg("path") = "/", py::arg("secret") = "",
-             py::arg("secret_header") = "X-Relaylink-Secret",
+             py::arg("secret_header") = "X-Relaylink-Secret", py::arg("max_pending") = 10000,
              "Serve ChirpStack's HTTP integration (POST <path>?event=...) and feed the service. Returns the EventSource "
-             "(its url and port).")
+             "(its url and port). While the service holds max_pending events not yet committed (the store is slow or "
+             "failing) an event is answered 503 with Retry-After, never waited for (stats()['full'] counts them).")
         .def("__repr__", [](const py_service& s) {
             return std::string("<RelayService ") + (s.svc ? s.db_path : std::string("closed")) + ">";
         });

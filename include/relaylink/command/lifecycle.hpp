@@ -10,6 +10,7 @@
 // more than max_retries + 1 times, whatever ChirpStack answers.
 #pragma once
 
+#include <relaylink/backoff.hpp>
 #include <relaylink/evidence.hpp>
 #include <relaylink/time.hpp>
 
@@ -194,10 +195,7 @@ struct outcome {
 namespace detail {
 
 inline std::chrono::nanoseconds backoff(const policy& p, int retry, double random01) {
-    double s = static_cast<double>(p.initial_backoff.count()) * std::pow(p.backoff_multiplier, std::max(0, retry - 1));
-    s = std::min(s, static_cast<double>(p.max_backoff.count()));
-    s *= 1.0 + p.jitter * (2.0 * std::clamp(random01, 0.0, 1.0) - 1.0);
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(std::max(0.0, s)));
+    return backoff_delay({p.initial_backoff, p.max_backoff, p.backoff_multiplier, p.jitter}, retry, random01);
 }
 
 template <class> inline constexpr bool unhandled_input = false;

@@ -930,9 +930,9 @@ class RelayService:
         """
         Any intent: 'relay_off', 'relay_on', 'read' (the relay state, when the profile can) or 'raw' (payload on f_port).
         """
-    def serve_http_integration(self, *, address: str = '127.0.0.1', port: typing.SupportsInt | typing.SupportsIndex = 0, path: str = '/', secret: str = '', secret_header: str = 'X-Relaylink-Secret') -> EventSource:
+    def serve_http_integration(self, *, address: str = '127.0.0.1', port: typing.SupportsInt | typing.SupportsIndex = 0, path: str = '/', secret: str = '', secret_header: str = 'X-Relaylink-Secret', max_pending: typing.SupportsInt | typing.SupportsIndex = 10000) -> EventSource:
         """
-        Serve ChirpStack's HTTP integration (POST <path>?event=...) and feed the service. Returns the EventSource (its url and port).
+        Serve ChirpStack's HTTP integration (POST <path>?event=...) and feed the service. Returns the EventSource (its url and port). While the service holds max_pending events not yet committed (the store is slow or failing) an event is answered 503 with Retry-After, never waited for (stats()['full'] counts them).
         """
     def stats(self) -> dict[str, typing.Any]:
         ...
