@@ -14,8 +14,9 @@ event_sink to_service(service::service& svc, std::size_t max_pending, when_full 
                                     (svc.stats().last_store_error.empty() ? std::string("no error yet") : svc.stats().last_store_error) +
                                     "); try again later");
             } else {
-                while (!svc.wait_pending_below(max_pending, std::chrono::seconds(1))) {
-                }
+                while (!svc.wait_pending_below(max_pending, std::chrono::milliseconds(200)))
+                    if (!svc.running()) throw sink_full("relaylink is stopping with " + std::to_string(svc.pending_events()) +
+                                                        " events not yet committed: this one is not taken");
             }
         }
         svc.post_ingest(std::move(e));

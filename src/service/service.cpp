@@ -8,8 +8,10 @@
 #include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/redact.hpp>
 #include <relaylink/service/missing_item.hpp>
+#include <relaylink/service/relay_state.hpp>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include <signal.h>
@@ -75,7 +78,7 @@ std::string describe(const command_row& c) {
 struct service::impl : std::enable_shared_from_this<impl> {
     impl(asio::any_io_executor e, chirpstack::client& c, store::store& s, device::profile_registry p, service_config cf)
         : ex(std::move(e)), api(c), db(s), profiles(std::move(p)), cfg(std::move(cf)), guard(cfg.safety), timer(ex), linger_timer(ex),
-          rng(cfg.seed ? cfg.seed : std::random_device{}()) {
+          rng(cfg.seed ? cfg.seed : std::random_device{}()), pool(checked_threads(cfg.store_threads)) {
         if (cfg.max_in_flight == 0) throw std::invalid_argument("service: max_in_flight must be at least 1");
         if (cfg.max_batch == 0) throw std::invalid_argument("service: max_batch must be at least 1");
         if (cfg.batch_linger < std::chrono::milliseconds(0) || cfg.batch_linger > std::chrono::seconds(1))
@@ -89,6 +92,11 @@ struct service::impl : std::enable_shared_from_this<impl> {
             throw std::invalid_argument("service: claim_timeout must be at least 1 second");
         if (cfg.instance.empty()) cfg.instance = default_instance();
         if (cfg.instance.size() > 200) throw std::invalid_argument("service: instance must be at most 200 characters");
+    }
+
+    static std::size_t checked_threads(std::size_t n) {
+        if (n < 1 || n > 64) throw std::invalid_argument("service: store_threads must be 1-64, not " + std::to_string(n));
+        return n;
     }
 
     static std::string host_name() {
@@ -135,12 +143,25 @@ struct service::impl : std::enable_shared_from_this<impl> {
     bool lingered = false;
     std::mt19937_64 rng;
 
+    /// The store's own threads: every store call of the service's own work (event batches, the dispatcher,
+    /// ChirpStack's completions) runs there, never on the I/O thread that answers ChirpStack and the HTTP
+    /// integration. Callers' own calls (send, cancel, ingest, queries) run on the caller's thread.
+    asio::thread_pool pool;
+    static inline thread_local const impl* on_pool = nullptr; ///< set while a pool thread runs this service's job
+
+    /// Guards the in-memory state below; held only for in-memory work, never across a store or network call.
     mutable std::mutex mu;
-    std::condition_variable idle_cv; ///< notified after each call under `mu`: stop() waits on it
-    bool running = false;
-    bool alive = true;
+    std::condition_variable idle_cv; ///< notified as work ends: stop() waits on it
+    std::atomic<bool> running{false};
+    std::atomic<bool> alive{true};
     bool poll_posted = false;
+    bool polling = false, poll_again = false; ///< the dispatcher runs one pass at a time; asked meanwhile, it runs again
+    std::size_t jobs = 0;                     ///< jobs posted to the pool and not finished
     service_stats st;
+    std::mutex rng_mu;
+    /// A request's checks and insert run alone for its meter (duplicates in flight are found), not for others.
+    std::array<std::mutex, 64> meter_locks;
+    std::mutex& meter_lock(const std::string& dev) { return meter_locks[std::hash<std::string>{}(dev) % meter_locks.size()]; }
 
     // Replayed uplinks (an MQTT redelivery, a repeated or forged POST): the deduplication ids of recent
     // uplinks, and when each device last (re)joined (ChirpStack's clock: its frame counters restarted).
@@ -190,7 +211,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
     relaylink::backoff refused_backoff{{std::chrono::milliseconds(100), std::chrono::seconds(5), 2.0, 0.2}, cfg.seed};
 
     sys_time now() const { return cfg.clock ? cfg.clock() : std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now()); }
-    double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+    double random01() {
+        std::lock_guard lock(rng_mu);
+        return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    }
 
     const device::profile* profile_of(const command_row& c) const { return profiles.find(c.profile); }
 
@@ -232,6 +256,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::map<std::string, sys_time> joins;                      ///< devices that (re)joined, when
         std::uint64_t replays = 0;
         std::string first_replay;
+        std::uint64_t refused = 0, deferred = 0;    ///< by the guard at dispatch
+        std::map<std::string, check_request> checks; ///< device queue reads the batch asks for, once it commits
     };
 
     /// The command as the batch sees it (its own earlier writes win over the store).
@@ -286,7 +312,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     bool held_back(batch& b, command_row& c, sys_time t) {
         if ((c.rec.not_before && t < *c.rec.not_before) || (c.rec.next_attempt_at && t < *c.rec.next_attempt_at)) return false;
         if (cfg.safety.dry_run) {
-            ++st.refused;
+            ++b.refused;
             const std::string why = "dry run: nothing is sent (safety.dry_run); it would have sent " + to_hex(c.payload) +
                                     " on fPort " + std::to_string(c.f_port);
             c.note = why; // on the command itself, not only in its audit trail
@@ -296,7 +322,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (!switches_off(c)) return false;
         const std::string recorded = recorded_ref(b, c.dev_eui);
         if (guard.is_protected(c.dev_eui, c.meter_ref, recorded)) {
-            ++st.refused;
+            ++b.refused;
             apply(b, c, command::guard_refused{guard.protected_reason(c.dev_eui, c.meter_ref, recorded)}, "relaylink",
                   "checked again at dispatch");
             return true;
@@ -304,12 +330,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (guard.in_window(t)) return false;
         const std::string outside = guard.local(t) + " is outside the disconnect windows";
         if (cfg.safety.outside == safety_policy::outside_window::refuse) {
-            ++st.refused;
+            ++b.refused;
             apply(b, c, command::guard_refused{outside + " (the policy refuses disconnects outside them)"}, "relaylink",
                   "checked again at dispatch");
             return true;
         }
-        ++st.deferred;
+        ++b.deferred;
         apply(b, c, command::window_closed{guard.next_window(t), outside}, "relaylink", "checked again at dispatch");
         return true;
     }
@@ -369,47 +395,62 @@ struct service::impl : std::enable_shared_from_this<impl> {
     void meter_consequences(batch& b, const command_row& row, const command::outcome& o) {
         if (!store::is_relay(row.kind)) return;
         const bool off = row.kind == command_kind::relay_off;
-        if (o.to == state::confirmed && o.from != state::confirmed) {
-            meter_row& m = meter_for(b, row.dev_eui);
-            m.relay = off ? relay_state::disconnected : relay_state::connected;
-            m.last_confirmed_command = row.id;
-            m.note.clear();
-            if (!off) m.disconnect_sent_at.reset();
-            m.updated_at = now();
-        } else if (off && (o.to == state::sent || o.to == state::acknowledged) && o.from != o.to) {
-            meter_row& m = meter_for(b, row.dev_eui);
-            if (!m.disconnect_sent_at && m.relay != relay_state::unreachable_after_disconnect) {
-                m.disconnect_sent_at = row.rec.sent_at.value_or(now());
-                m.updated_at = now();
-            }
-        }
+        if (o.to == state::confirmed && o.from != state::confirmed)
+            relay::apply(meter_for(b, row.dev_eui), relay::confirmed{!off, row.id, now()});
+        else if (off && (o.to == state::sent || o.to == state::acknowledged) && o.from != o.to)
+            relay::apply(meter_for(b, row.dev_eui), relay::disconnect_went_out{row.rec.sent_at.value_or(now()), now()});
     }
 
-    /// Write the batch; on success act on it. False (nothing written) when another writer moved a command.
+    /// Write the batch (the lock not held); on success act on it. False (nothing written) when another
+    /// writer moved a command.
     bool commit(batch& b) {
-        if (!b.updates.empty() || !b.meters.empty()) {
-            const std::size_t notes_before = note_meters.size();
-            if (!meter_subs.empty())
+        const bool wrote = !b.updates.empty() || !b.meters.empty();
+        std::vector<meter_change> meter_notes;
+        std::vector<command_row> enqueue_now;
+        if (wrote) {
+            bool tell_meters = false;
+            {
+                std::lock_guard lock(mu);
+                tell_meters = !meter_subs.empty();
+            }
+            if (tell_meters)
                 for (auto& [dev, m] : b.meters)
-                    if (b.meters_before[dev] != m.relay) note_meters.push_back({m, b.meters_before[dev]});
+                    if (b.meters_before[dev] != m.relay) meter_notes.push_back({m, b.meters_before[dev]});
             std::vector<meter_row> meters;
             meters.reserve(b.meters.size());
             for (auto& [dev, m] : b.meters) meters.push_back(std::move(m));
             if (!db.write(b.updates, meters)) {
+                std::lock_guard lock(mu);
                 ++st.conflicts;
-                note_meters.erase(note_meters.begin() + static_cast<std::ptrdiff_t>(notes_before), note_meters.end());
                 return false;
             }
+        }
+        {
+            std::lock_guard lock(mu);
+            committed(b, wrote, meter_notes, enqueue_now);
+        }
+        for (const auto& row : enqueue_now) call_enqueue(row); // network calls, after the lock
+        return true;
+    }
+
+    /// A committed batch's consequences in memory (the lock held): counters, actions, notifications.
+    void committed(batch& b, bool wrote, std::vector<meter_change>& meter_notes, std::vector<command_row>& enqueue_now) {
+        if (wrote) {
             ++st.commits;
+            note_meters.insert(note_meters.end(), std::make_move_iterator(meter_notes.begin()), std::make_move_iterator(meter_notes.end()));
             for (auto& [i, o] : b.done) {
                 if (!b.updates[i].applied) { // a claim another instance took first: theirs to act on
                     ++st.claims_skipped;
                     continue;
                 }
                 ++st.transitions;
-                act(b.updates[i].row, o); // the rows carry their new versions now
+                act(b.updates[i].row, o, enqueue_now); // the rows carry their new versions now
             }
         }
+        for (auto& [dev, why] : b.checks) check_wanted[dev].merge(why);
+        if (!b.checks.empty()) schedule_poll_locked();
+        st.refused += b.refused;
+        st.deferred += b.deferred;
         remember_uplinks(b);
         st.ignored += b.ignored;
         st.uplinks_unmatched += b.unmatched;
@@ -426,7 +467,6 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 "(its default, 0, loses the events published while relaylink is away or reconnecting) and give relaylink's MQTT "
                 "source a stable client id (a persistent session). Said once; stats().unobserved_downlinks counts them.");
         }
-        return true;
     }
 
     /// What a committed batch heard: kept for the replays of later batches.
@@ -499,7 +539,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
                    ", the device's latest uplink when the command was claimed";
         std::optional<sys_time> joined;
         if (auto it = b.joins.find(c.dev_eui); it != b.joins.end()) joined = it->second;
-        else if (auto jt = joined_at.find(c.dev_eui); jt != joined_at.end()) joined = jt->second;
+        else joined = joined_when(c.dev_eui);
         const bool rejoined = joined && *joined > snap->time;
         if (snap->f_cnt && !rejoined && up.f_cnt <= *snap->f_cnt)
             return "its fCnt " + std::to_string(up.f_cnt) + " is not after fCnt " + std::to_string(*snap->f_cnt) +
@@ -507,10 +547,16 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return std::nullopt;
     }
 
-    void act(const command_row& row, const command::outcome& o) {
+    /// What a committed step asks for (the lock held); enqueues are called once it is released.
+    void act(const command_row& row, const command::outcome& o, std::vector<command_row>& enqueue_now) {
         for (const auto& a : o.actions) {
             switch (a.kind) {
-            case command::action_kind::enqueue: start_enqueue(row); break;
+            case command::action_kind::enqueue:
+                busy_ids.emplace(row.id, row.dev_eui);
+                ++device_enqueues[row.dev_eui];
+                ++st.enqueues;
+                enqueue_now.push_back(row);
+                break;
             case command::action_kind::flush_and_requeue: flush_wanted.emplace(row.dev_eui, row.f_port); break;
             case command::action_kind::reconcile_queue:
                 check_wanted[row.dev_eui];
@@ -523,39 +569,66 @@ struct service::impl : std::enable_shared_from_this<impl> {
             case command::action_kind::persist: break; // done; when it is next due is in the row (timer_at)
             }
         }
-        if (!o.actions.empty()) schedule_poll();
+        if (!o.actions.empty()) schedule_poll_locked();
     }
 
-    /// A store failure on the service's own thread (a lock held too long by another process, writers
-    /// that keep moving the same command): counted and kept for stats(), never fatal. What it
-    /// interrupted is left as stored and taken up again (the next tick, a retried event batch, or the
-    /// reconciliation of a claim that outlived claim_timeout).
+    /// A store failure in the service's own work (a lock held too long by another process, writers that keep
+    /// moving the same command, a full disk): counted and kept for stats(), never fatal. What it interrupted is
+    /// left as stored and taken up again (the next tick, a retried event batch, or the reconciliation of a
+    /// claim that outlived claim_timeout).
     void note_store_error(const char* during, const std::exception& e) {
+        std::lock_guard lock(mu);
         ++st.store_errors;
         st.last_store_error = std::string(during) + ": " + e.what();
     }
 
-    /// Run `f` (the lock held); a store failure is noted, never fatal, and `on_failure` runs.
+    /// Run `f` as this service's own work on the calling thread: a store failure is noted, never fatal
+    /// (`on_failure` then runs), subscribers are told afterwards, and stop() is woken.
     template <class F, class G = void (*)()>
-    void guard_store(const char* during, F&& f, G on_failure = [] {}) {
+    void run_job(const char* during, F&& f, G on_failure = [] {}) {
+        const inside mark;
         try {
             f();
         } catch (const std::exception& e) {
             note_store_error(during, e);
-            on_failure();
+            try {
+                on_failure();
+            } catch (const std::exception& x) {
+                note_store_error(during, x);
+            }
         }
+        deliver();
     }
-    /// guard_store under the lock, subscribers told afterwards: for the executor's handlers, where an
-    /// escaping exception would end the process.
+    /// Post `f` to the store's threads (from a ChirpStack completion, the tick, the inbox): never run on the
+    /// I/O thread. Once the service is gone, `f` is dropped unrun.
     template <class F, class G = void (*)()>
-    void guarded(const char* during, F&& f, G on_failure = [] {}) {
-        locked([&] { guard_store(during, std::forward<F>(f), on_failure); });
+    void post_job(const char* during, F f, G on_failure = [] {}) {
+        {
+            std::lock_guard lock(mu);
+            ++jobs;
+        }
+        // A weak reference: jobs left in the pool when the service goes must not keep it (and its pool) alive.
+        asio::post(pool, [w = weak_from_this(), during, f = std::move(f), on_failure = std::move(on_failure)]() mutable {
+            auto self = w.lock();
+            if (!self) return;
+            on_pool = self.get();
+            if (self->alive) self->run_job(during, f, on_failure);
+            on_pool = nullptr;
+            {
+                std::lock_guard lock(self->mu);
+                --self->jobs;
+            }
+            self->idle_cv.notify_all();
+        });
     }
 
+    static constexpr backoff_policy conflict_backoff{std::chrono::milliseconds(1), std::chrono::milliseconds(20), 2.0, 0.5};
     /// Run `fill` into a batch and commit it, again from fresh reads when another writer interfered.
     template <class Fill>
     void transact(Fill&& fill) {
         for (int attempt = 0; attempt < 10; ++attempt) {
+            if (attempt >= 2) // writers in step: a short, growing, jittered pause (off the I/O thread)
+                std::this_thread::sleep_for(backoff_delay(conflict_backoff, attempt - 1, random01()));
             batch b;
             fill(b);
             if (commit(b)) return;
@@ -631,15 +704,26 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (std::none_of(open.begin(), open.end(), [](const command_row& c) { return c.rec.current == state::queued; }))
             return void(++b.ignored);
         ++b.rejoins;
-        check_wanted[dev].merge({false, x.time});
+        b.checks[dev].merge({false, x.time});
+    }
+
+    /// The uplink memory kept by committed batches (the lock taken for the lookup only).
+    bool heard_before(const std::string& dedup) const {
+        std::lock_guard lock(mu);
+        return recent_uplinks.contains(dedup);
+    }
+    std::optional<sys_time> joined_when(const std::string& dev) const {
+        std::lock_guard lock(mu);
+        if (auto it = joined_at.find(dev); it != joined_at.end()) return it->second;
+        return std::nullopt;
     }
 
     void handle_up(batch& b, const chirpstack::up_event& up) {
         const std::string& dev = up.device.dev_eui;
         const sys_time t = now();
         if (!up.deduplication_id.empty()) { // the same uplink again (at-least-once delivery): nothing in it is new
-            if (recent_uplinks.contains(up.deduplication_id) || !b.dedup.insert(up.deduplication_id).second) {
-                if (b.replays++ == 0 && st.replays_ignored == 0)
+            if (heard_before(up.deduplication_id) || !b.dedup.insert(up.deduplication_id).second) {
+                if (b.replays++ == 0)
                     b.first_replay = "uplink " + up.deduplication_id + " of " + dev + " (fCnt " + std::to_string(up.f_cnt) + ") arrived again: ignored";
                 return;
             }
@@ -649,23 +733,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
             ++b.untracked;
             return;
         }
-        meter_row& m = *known;
-        m.last_uplink = t;
-        m.updated_at = t;
-        // ChirpStack's stamps of its latest uplink (an older one applied late does not move them back).
-        if (up.time.time_since_epoch().count() != 0 && (!m.uplink_time || up.time > *m.uplink_time)) {
-            m.uplink_time = up.time;
-            m.uplink_f_cnt = up.f_cnt;
-        }
-        // Still talking after the disconnect went out: not silent. Not the uplink that opened the disconnect's
-        // downlink window (or an earlier one) applied late: ChirpStack publishes its `up` and the `txack` of
-        // the same uplink in either order, and the HTTP integration delivers them in either order too.
-        if (m.disconnect_sent_at && up.time > *m.disconnect_sent_at) m.disconnect_sent_at.reset();
-        if (m.relay == relay_state::unreachable_after_disconnect) {
-            m.relay = relay_state::unknown;
-            m.note = "heard from again at " + format_rfc3339_seconds(t) +
-                     " after being unreachable: power was restored on site; the relay state is unknown until a command confirms it";
-        }
+        relay::apply(*known, relay::uplink{t, up.time.time_since_epoch().count() != 0 ? std::optional<sys_time>(up.time) : std::nullopt,
+                                           up.f_cnt});
         auto open = open_for(b, dev);
         auto rank = [](const command_row& c) {
             switch (c.rec.current) {
@@ -684,7 +753,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             const auto match = prof->match_reply(c.payload, up.f_port, up.data);
             if (!match) continue;
             if (auto why = replayed(b, c, up)) {
-                if (b.replays++ == 0 && st.replays_ignored == 0)
+                if (b.replays++ == 0)
                     b.first_replay = "an uplink of " + dev + " answering " + describe(c) + " came from before it could have gone out (" + *why +
                                      "): not its reply";
                 replay_seen = true;
@@ -697,11 +766,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 return;
             }
             std::optional<bool> on;
-            if (c.kind == command_kind::read && (on = prof->relay_state_from(match.response))) {
-                meter_row& mm = meter_for(b, dev);
-                mm.relay = *on ? relay_state::connected : relay_state::disconnected;
-                mm.note.clear();
-            }
+            if (c.kind == command_kind::read && (on = prof->relay_state_from(match.response)))
+                relay::apply(meter_for(b, dev), relay::read_shows{*on});
             apply(b, c, command::reply_received{false, ""}, "chirpstack", detail);
             if (on) read_back_shows(b, c, *on, detail);
             return;
@@ -725,9 +791,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// The read-backs the lifecycle asked for (action read_back): a read command each, created as a request
     /// of relaylink's would be, with a key per attempt so the same read-back is never asked for twice.
-    void start_read_backs() {
-        auto want = std::move(read_backs);
-        read_backs.clear();
+    void start_read_backs(const std::vector<command_row>& want) {
         for (const auto& row : want) {
             request r;
             r.dev_eui = row.dev_eui;
@@ -739,35 +803,25 @@ struct service::impl : std::enable_shared_from_this<impl> {
             try {
                 create(r, command_kind::read, {}, std::nullopt);
             } catch (const request_error& e) { // a profile without relay_state cannot complete on state_verified: its reply timeout retries
+                std::lock_guard lock(mu);
                 note_logs.emplace_back(log_level::warning, describe(row) + ": the read-back cannot be asked for: " + e.what());
             }
         }
     }
 
-    /// Run `f` under the lock, then tell subscribers what it changed (outside the lock).
+    /// A caller's call (send, cancel, ingest, poll…) on the caller's thread: subscribers are told what it
+    /// changed afterwards, and stop() is woken.
     template <class F>
-    auto locked(F&& f) {
+    auto call(F&& f) {
         const inside mark; // stop() called from here (a subscriber) must not wait for this thread
-        bool stopped = false; // read under the lock: only a stopped service may have stop() waiting
-        if constexpr (std::is_void_v<std::invoke_result_t<F>>) {
-            {
-                std::lock_guard lock(mu);
-                f();
-                stopped = !running;
+        struct after {
+            impl& s;
+            ~after() {
+                s.idle_cv.notify_all();
+                s.deliver();
             }
-            if (stopped) idle_cv.notify_all(); // a call in flight may have finished
-            deliver();
-        } else {
-            std::optional<std::invoke_result_t<F>> out;
-            {
-                std::lock_guard lock(mu);
-                out.emplace(f());
-                stopped = !running;
-            }
-            if (stopped) idle_cv.notify_all();
-            deliver();
-            return std::move(*out);
-        }
+        } done{*this};
+        return f();
     }
     /// How deep this thread is in the service's own calls (handlers, API calls, their subscribers).
     static inline thread_local int depth = 0;
@@ -777,19 +831,35 @@ struct service::impl : std::enable_shared_from_this<impl> {
         inside(const inside&) = delete;
         inside& operator=(const inside&) = delete;
     };
-    /// ChirpStack calls whose results are still to be recorded.
-    bool calls_in_flight() const { return !device_enqueues.empty() || !device_op_running.empty(); }
+    /// ChirpStack calls whose results are still to be recorded, or store work of the service's own (the lock held).
+    bool calls_in_flight() const { return !device_enqueues.empty() || !device_op_running.empty() || jobs > 0; }
 
     // ---- timers and dispatch -------------------------------------------------------------------
-    void schedule_poll() {
+    /// Run the dispatcher soon, on the store's threads (the lock held).
+    void schedule_poll_locked() {
         if (poll_posted || !alive) return;
         poll_posted = true;
-        asio::post(ex, [self = shared_from_this()] {
-            self->guarded("dispatching", [&] {
+        ++jobs;
+        asio::post(pool, [w = weak_from_this()] {
+            auto self = w.lock();
+            if (!self) return;
+            on_pool = self.get();
+            {
+                std::lock_guard lock(self->mu);
                 self->poll_posted = false;
-                if (self->alive && self->running) self->poll_locked(); // stopped: nothing new goes out
-            });
+            }
+            if (self->alive && self->running) self->run_job("dispatching", [&] { self->poll_once(); }); // stopped: nothing new goes out
+            on_pool = nullptr;
+            {
+                std::lock_guard lock(self->mu);
+                --self->jobs;
+            }
+            self->idle_cv.notify_all();
         });
+    }
+    void schedule_poll() {
+        std::lock_guard lock(mu);
+        schedule_poll_locked();
     }
 
     std::size_t enqueues_in_flight() const {
@@ -797,15 +867,59 @@ struct service::impl : std::enable_shared_from_this<impl> {
         for (auto& [d, k] : device_enqueues) n += static_cast<std::size_t>(k);
         return n;
     }
+    /// Whether a device operation is wanted or running for `dev` (nothing is claimed for it meanwhile).
     bool device_blocked(const std::string& dev) const {
+        std::lock_guard lock(mu);
         return check_wanted.contains(dev) || flush_wanted.contains(dev) || device_op_running.contains(dev);
     }
+    bool is_busy(std::int64_t id) const {
+        std::lock_guard lock(mu);
+        return busy_ids.contains(id);
+    }
 
-    void poll_locked() {
-        if (!read_backs.empty()) start_read_backs();
+    /// The dispatcher: one pass at a time (asked while one runs, it runs again after it), on whichever
+    /// thread asks (the store's, or a caller of poll()), the lock never held across its store calls.
+    void poll_once() {
+        {
+            std::lock_guard lock(mu);
+            if (polling) {
+                poll_again = true;
+                return;
+            }
+            polling = true;
+        }
+        struct done {
+            impl& s;
+            ~done() {
+                std::lock_guard lock(s.mu);
+                s.polling = false;
+            }
+        } release{*this};
+        for (;;) {
+            {
+                std::lock_guard lock(mu);
+                poll_again = false;
+            }
+            poll_pass();
+            std::lock_guard lock(mu);
+            if (!poll_again || !alive) return;
+        }
+    }
+
+    void poll_pass() {
+        std::vector<command_row> want;
+        {
+            std::lock_guard lock(mu);
+            want.swap(read_backs);
+        }
+        if (!want.empty()) start_read_backs(want);
         const sys_time t = now();
         check_silent_meters(t);
-        const std::size_t free_slots = cfg.max_in_flight > enqueues_in_flight() ? cfg.max_in_flight - enqueues_in_flight() : 0;
+        std::size_t free_slots = 0;
+        {
+            std::lock_guard lock(mu);
+            free_slots = cfg.max_in_flight > enqueues_in_flight() ? cfg.max_in_flight - enqueues_in_flight() : 0;
+        }
         const auto due = db.due(t, 256);
         std::size_t slots = free_slots;
         batch all;
@@ -835,7 +949,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             apply(b, *row, command::timer_fired{command::timer::deadline}, "relaylink");
             return;
         }
-        if (busy_ids.contains(row->id)) return;
+        if (is_busy(row->id)) return;
         switch (row->rec.current) {
         case state::pending:
             if (slots == 0 || device_blocked(row->dev_eui) || held_back(b, *row, t)) break;
@@ -846,7 +960,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             }
             break;
         case state::dispatching: // claimed long ago and not ours in flight: a crash, or a lost answer
-            check_wanted[row->dev_eui];
+            b.checks[row->dev_eui];
             break;
         case state::sent:
         case state::acknowledged:
@@ -861,18 +975,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
             for (const auto& stored : db.awaiting_uplink(t - shortest_silence())) { // only those that may be overdue
                 const auto* prof = profiles.find(stored.profile);
                 const auto interval = prof ? prof->uplink_interval : cfg.policy.uplink_interval;
-                const auto silent_for = interval * cfg.unreachable_after_intervals;
-                if (!stored.disconnect_sent_at || t - *stored.disconnect_sent_at < silent_for) continue;
+                const relay::silence_check check{t, interval * cfg.unreachable_after_intervals, cfg.unreachable_after_intervals};
+                meter_row probe = stored;
+                if (!relay::apply(probe, check)) continue; // not silent long enough: not taken into the batch
+                const std::string since = format_rfc3339_seconds(*stored.disconnect_sent_at);
                 meter_row& m = meter_for(b, stored.dev_eui);
-                const std::string since = format_rfc3339_seconds(*m.disconnect_sent_at);
-                m.relay = relay_state::unreachable_after_disconnect;
-                m.disconnect_sent_at.reset();
-                m.updated_at = t;
-                m.note = "no uplink for " + std::to_string(cfg.unreachable_after_intervals) + " expected intervals (" +
-                         std::to_string(std::chrono::duration_cast<std::chrono::minutes>(silent_for).count()) +
-                         " min) since the disconnect went out at " + since +
-                         ": the bridge is probably powered from the load side. A reconnect can only be delivered "
-                         "after power is restored on site.";
+                relay::apply(m, check);
                 for (auto& c : open_for(b, stored.dev_eui))
                     if (c.kind == command_kind::relay_off)
                         apply(b, c, command::device_silent{"no uplink since " + since}, "relaylink", m.note);
@@ -880,10 +988,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         });
     }
 
-    void start_enqueue(const command_row& row) {
-        busy_ids.emplace(row.id, row.dev_eui);
-        ++device_enqueues[row.dev_eui];
-        ++st.enqueues;
+    /// The enqueue a committed claim asked for (its bookkeeping done in act()); the lock not held.
+    void call_enqueue(const command_row& row) {
         chirpstack::enqueue_request req;
         req.confirmed = row.confirmed;
         req.f_port = row.f_port;
@@ -898,15 +1004,31 @@ struct service::impl : std::enable_shared_from_this<impl> {
         api.async_enqueue(row.dev_eui, std::move(req), *diag,
                           [self = shared_from_this(), id = row.id, dev = row.dev_eui, diag](error_code ec, std::string qid) {
                               // On a store failure the command stays dispatching: reconciled when its lease ends.
-                              self->guarded("recording an enqueue", [&] { self->enqueue_done(id, dev, ec, std::move(qid), *diag); });
+                              self->post_job("recording an enqueue", [self, id, dev, ec, qid = std::move(qid), diag]() mutable {
+                                  self->enqueue_done(id, dev, ec, std::move(qid), *diag);
+                              });
                           });
     }
 
     void enqueue_done(std::int64_t id, const std::string& dev, error_code ec, std::string qid, const chirpstack::diagnostics& diag) {
-        busy_ids.erase(id);
-        if (--device_enqueues[dev] <= 0) device_enqueues.erase(dev);
+        // Busy until the answer is recorded (or the store refused it): a command is never seen idle in between.
+        struct release {
+            impl& s;
+            std::int64_t id;
+            const std::string& dev;
+            bool failed;
+            ~release() {
+                {
+                    std::lock_guard lock(s.mu);
+                    s.busy_ids.erase(id);
+                    if (--s.device_enqueues[dev] <= 0) s.device_enqueues.erase(dev);
+                    if (failed) ++s.st.enqueue_failures;
+                    s.schedule_poll_locked();
+                }
+                s.idle_cv.notify_all();
+            }
+        } done{*this, id, dev, bool(ec)};
         if (!alive) return;
-        if (ec) ++st.enqueue_failures;
         transact([&](batch& b) {
             auto row = db.get(id);
             if (!row) return;
@@ -920,11 +1042,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
             if (diag.attempts > 1) detail += ", " + std::to_string(diag.attempts) + " attempts";
             apply(b, *row, command::enqueue_failed{msg, chirpstack::is_transient(ec), chirpstack::outcome_unknown(ec, diag)}, "chirpstack", detail);
         });
-        schedule_poll();
     }
 
-    /// Queue reads and flushes, each alone for its device (no enqueue for it in flight).
+    /// Queue reads and flushes, each alone for its device (no enqueue for it in flight): chosen under the
+    /// lock, called after it.
     void start_device_ops(sys_time t) {
+        std::vector<std::pair<std::string, std::uint8_t>> flushes;
+        std::vector<std::pair<std::string, check_request>> checks;
+        std::unique_lock lock(mu);
         auto ready = [&](const std::string& dev) {
             // At most max_in_flight calls at once, enqueues included (a start-up with many queued
             // commands reads their device queues a few at a time).
@@ -939,7 +1064,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 ++it;
                 continue;
             }
-            start_flush(it->first, it->second);
+            device_op_running.insert(it->first);
+            ++st.flushes;
+            flushes.emplace_back(it->first, it->second);
             it = flush_wanted.erase(it);
         }
         for (auto it = check_wanted.begin(); it != check_wanted.end();) {
@@ -947,9 +1074,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 ++it;
                 continue;
             }
-            start_queue_check(it->first, it->second);
+            device_op_running.insert(it->first);
+            ++st.reconciliations;
+            checks.emplace_back(it->first, it->second);
             it = check_wanted.erase(it);
         }
+        lock.unlock();
+        for (const auto& [dev, port] : flushes) call_flush(dev, port);
+        for (const auto& [dev, why] : checks) call_queue_check(dev, why);
     }
 
     static constexpr backoff_policy device_op_backoff{std::chrono::seconds(30), std::chrono::minutes(30), 2.0, 0.0};
@@ -957,10 +1089,15 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// on the commands it holds up at the 1st, 2nd, 4th, 8th… failure in a row (the audit trail shows
     /// why they wait, without a row per attempt, however long ChirpStack keeps failing).
     void device_op_failed(const std::string& dev, const std::string& what, error_code ec, const chirpstack::diagnostics& diag) {
-        ++st.device_op_failures;
-        const int n = ++device_op_failures[dev];
-        const auto delay = std::chrono::duration_cast<std::chrono::seconds>(backoff_delay(device_op_backoff, n)); // no jitter: told in the audit trail
-        device_op_retry_at[dev] = now() + delay;
+        int n = 0;
+        const auto delay = [&] {
+            std::lock_guard lock(mu);
+            ++st.device_op_failures;
+            n = ++device_op_failures[dev];
+            const auto d = std::chrono::duration_cast<std::chrono::seconds>(backoff_delay(device_op_backoff, n)); // no jitter: told in the audit trail
+            device_op_retry_at[dev] = now() + d;
+            return d;
+        }();
         if ((n & (n - 1)) != 0) return;
         const std::string why = what + " failed (" + (diag.message.empty() ? ec.message() : diag.message) + ")" +
                                 (n > 1 ? ", " + std::to_string(n) + " times in a row" : std::string()) + ": trying again in " +
@@ -969,7 +1106,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             if (c.rec.current == state::dispatching || c.rec.current == state::queued)
                 db.append_event({c.id, 0, now(), c.rec.current, c.rec.current, why, "relaylink", ""});
     }
-    void device_op_succeeded(const std::string& dev) {
+    void device_op_succeeded(const std::string& dev) { // the lock held
         device_op_running.erase(dev);
         device_op_retry_at.erase(dev);
         device_op_failures.erase(dev);
@@ -983,19 +1120,31 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::optional<device_facts> facts;
     };
 
-    void start_queue_check(const std::string& dev, check_request why) {
-        device_op_running.insert(dev);
-        ++st.reconciliations;
+    void call_queue_check(const std::string& dev, check_request why) {
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_get_queue(dev, *diag, [self = shared_from_this(), dev, why, diag](error_code ec, std::vector<chirpstack::queue_item> q) {
             // On a store failure the queue is read again later; that run frees the commands.
-            self->guarded("recording a queue read", [&] { self->queue_read(dev, device_read{why, std::move(q), {}}, ec, *diag); },
-                          [&] { self->retry_check(dev, why); });
+            self->post_job(
+                "recording a queue read",
+                [self, dev, why, diag, ec, q = std::move(q)]() mutable { self->queue_read(dev, device_read{why, std::move(q), {}}, ec, *diag); },
+                [self, dev, why] { self->retry_check(dev, why); });
         });
     }
     void retry_check(const std::string& dev, const check_request& why) {
-        device_op_running.erase(dev);
-        check_wanted[dev].merge(why);
+        {
+            std::lock_guard lock(mu);
+            device_op_running.erase(dev);
+            check_wanted[dev].merge(why);
+        }
+        idle_cv.notify_all();
+    }
+    /// The device operation of `dev` ends with the service gone: nothing more is recorded.
+    void device_op_abandoned(const std::string& dev) {
+        {
+            std::lock_guard lock(mu);
+            device_op_running.erase(dev);
+        }
+        idle_cv.notify_all();
     }
     void check_failed(const std::string& dev, const check_request& why, const std::string& what, error_code ec,
                       const chirpstack::diagnostics& diag) {
@@ -1039,7 +1188,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// device is read next (404: no such device; lastSeenAt; the next fCntDown when relaylink has a frame
     /// counter to compare it with), then everything is decided at once.
     void queue_read(const std::string& dev, device_read r, error_code ec, const chirpstack::diagnostics& diag) {
-        if (!alive) return void(device_op_running.erase(dev));
+        if (!alive) return device_op_abandoned(dev);
         if (ec) return check_failed(dev, r.why, "reading the device queue", ec, diag);
         bool missing = false;
         std::optional<sys_time> earliest_claim;
@@ -1056,37 +1205,45 @@ struct service::impl : std::enable_shared_from_this<impl> {
         auto diag2 = std::make_shared<chirpstack::diagnostics>();
         const auto baseline = f_cnt_down_before(dev, *earliest_claim);
         api.async_get_device(dev, *diag2, [self = shared_from_this(), dev, r = std::move(r), diag2, baseline](error_code dec, chirpstack::device d) mutable {
-            self->guarded("recording a device read", [&] {
-                if (!self->alive) return void(self->device_op_running.erase(dev));
-                device_facts f;
-                if (dec == chirpstack::errc::not_found) {
-                    f.known = false;
-                    f.unknown_detail = "GET /api/devices/" + dev + ": " + (diag2->message.empty() ? dec.message() : diag2->message);
-                } else if (dec) {
-                    return self->check_failed(dev, r.why, "reading the device from ChirpStack", dec, *diag2);
-                } else {
-                    f.last_seen_at = d.last_seen_at;
-                }
-                r.facts = f;
-                if (!f.known || !baseline || !f.last_seen_at) return self->apply_device_read(dev, r);
-                // A frame counter to compare with: ChirpStack's next one says whether any downlink went out since.
-                auto diag3 = std::make_shared<chirpstack::diagnostics>();
-                self->api.async_get_next_f_cnt_down(dev, *diag3, [self, dev, r = std::move(r), diag3, baseline](error_code fec, std::uint32_t n) mutable {
-                    self->guarded("recording a device read", [&] {
-                        if (!self->alive) return void(self->device_op_running.erase(dev));
-                        if (!fec) { // without it the judgement errs towards waiting for a reply
-                            r.facts->next_f_cnt_down = n;
-                            r.facts->f_cnt_down_before = baseline;
-                        }
-                        self->apply_device_read(dev, r);
-                    }, [&] { self->retry_check(dev, r.why); });
-                });
-            }, [&] { self->retry_check(dev, r.why); });
+            self->post_job(
+                "recording a device read",
+                [self, dev, r, diag2, baseline, dec, d = std::move(d)]() mutable { self->device_read_done(dev, std::move(r), dec, d, *diag2, baseline); },
+                [self, dev, why = r.why] { self->retry_check(dev, why); });
+        });
+    }
+
+    void device_read_done(const std::string& dev, device_read r, error_code dec, const chirpstack::device& d,
+                          const chirpstack::diagnostics& diag2, std::optional<std::uint32_t> baseline) {
+        if (!alive) return device_op_abandoned(dev);
+        device_facts f;
+        if (dec == chirpstack::errc::not_found) {
+            f.known = false;
+            f.unknown_detail = "GET /api/devices/" + dev + ": " + (diag2.message.empty() ? dec.message() : diag2.message);
+        } else if (dec) {
+            return check_failed(dev, r.why, "reading the device from ChirpStack", dec, diag2);
+        } else {
+            f.last_seen_at = d.last_seen_at;
+        }
+        r.facts = f;
+        if (!f.known || !baseline || !f.last_seen_at) return apply_device_read(dev, r);
+        // A frame counter to compare with: ChirpStack's next one says whether any downlink went out since.
+        auto diag3 = std::make_shared<chirpstack::diagnostics>();
+        api.async_get_next_f_cnt_down(dev, *diag3, [self = shared_from_this(), dev, r = std::move(r), diag3, baseline](error_code fec, std::uint32_t n) mutable {
+            self->post_job(
+                "recording a device read",
+                [self, dev, r, diag3, baseline, fec, n]() mutable {
+                    if (!self->alive) return self->device_op_abandoned(dev);
+                    if (!fec) { // without it the judgement errs towards waiting for a reply
+                        r.facts->next_f_cnt_down = n;
+                        r.facts->f_cnt_down_before = baseline;
+                    }
+                    self->apply_device_read(dev, r);
+                },
+                [self, dev, why = r.why] { self->retry_check(dev, why); });
         });
     }
 
     void apply_device_read(const std::string& dev, const device_read& r) {
-        device_op_succeeded(dev);
         const std::size_t items = r.queue.size();
         transact([&](batch& b) {
             auto find = [&](const std::string& id) -> const chirpstack::queue_item* {
@@ -1112,7 +1269,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             }
             for (auto& [c, adopt] : plan_adoptions(b, dev, r.queue)) {
                 if (!adopt && !r.facts) { // reconcilable only since the queue was read: judged at the next read
-                    check_wanted[dev];
+                    b.checks[dev];
                     continue;
                 }
                 command::reconciled in{adopt};
@@ -1129,9 +1286,15 @@ struct service::impl : std::enable_shared_from_this<impl> {
             }
         });
         // Device operations run alone: no enqueue of this device is in flight, so every command of it held
-        // for this read is free now (those it just ended too).
-        std::erase_if(busy_ids, [&](const auto& held) { return held.second == dev; });
-        schedule_poll();
+        // for this read is free now (those it just ended too). Only now, after the commit: a claim made for the
+        // device while its read was being applied would be reconciled against a queue read from before it.
+        {
+            std::lock_guard lock(mu);
+            device_op_succeeded(dev);
+            std::erase_if(busy_ids, [&](const auto& held) { return held.second == dev; });
+            schedule_poll_locked();
+        }
+        idle_cv.notify_all();
     }
 
     /// When `c` was claimed: its audit row into `dispatching`, written in the claim's own transaction.
@@ -1146,44 +1309,64 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// Deletes the device's unsent items but keeps one that awaits its ACK (a DELETE would destroy it, and
     /// its ack event would never come), then reads the queue to tell what the flush removed.
-    void start_flush(const std::string& dev, std::uint8_t f_port) {
-        device_op_running.insert(dev);
-        ++st.flushes;
+    void call_flush(const std::string& dev, std::uint8_t f_port) {
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_flush_unsent(dev, f_port, *diag, [self = shared_from_this(), dev, f_port, diag](error_code ec, std::string) {
-            self->guarded("recording a flush", [&] { self->flushed(dev, f_port, ec, *diag); }, [&] {
-                self->device_op_running.erase(dev);
-                self->flush_wanted.emplace(dev, f_port);
+            self->post_job("recording a flush", [self, dev, f_port, diag, ec] { self->flushed(dev, f_port, ec, *diag); }, [self, dev, f_port] {
+                {
+                    std::lock_guard lock(self->mu);
+                    self->device_op_running.erase(dev);
+                    self->flush_wanted.emplace(dev, f_port);
+                }
+                self->idle_cv.notify_all();
             });
         });
     }
 
     void flushed(const std::string& dev, std::uint8_t f_port, error_code ec, const chirpstack::diagnostics& diag) {
-        device_op_running.erase(dev);
-        if (!alive) return;
+        if (!alive) return device_op_abandoned(dev);
         if (ec) { // the flush may or may not have happened: doing it again is harmless
             device_op_failed(dev, "flushing the device queue", ec, diag);
-            flush_wanted.emplace(dev, f_port);
+            {
+                std::lock_guard lock(mu);
+                device_op_running.erase(dev);
+                flush_wanted.emplace(dev, f_port);
+            }
+            idle_cv.notify_all();
             return;
         }
-        device_op_succeeded(dev);
-        check_wanted[dev].merge({true, std::nullopt}); // before anything else goes to the device
-        schedule_poll();
+        {
+            std::lock_guard lock(mu);
+            device_op_succeeded(dev);
+            check_wanted[dev].merge({true, std::nullopt}); // before anything else goes to the device
+            schedule_poll_locked();
+        }
+        idle_cv.notify_all();
     }
 
+    /// Every `tick` the dispatcher is asked to run (on the store's threads; the I/O thread only asks).
     void tick() {
         timer.expires_after(cfg.tick);
         timer.async_wait([w = weak_from_this()](error_code ec) {
             auto self = w.lock();
-            if (ec || !self) return;
-            self->locked([&] {
-                if (!self->running || !self->alive) return;
-                self->guard_store("dispatching", [&] { self->poll_locked(); });
-                self->tick();
-            });
+            if (ec || !self || !self->running || !self->alive) return;
+            self->schedule_poll();
+            self->tick();
         });
     }
 
+    /// The inbox's batches, one at a time, on the store's threads: `drain_posted` stays set from the first
+    /// post_ingest until a batch leaves the inbox empty.
+    void post_drain() { // inbox_mu held
+        post_job("applying events", [self = shared_from_this()] { self->drain(); });
+    }
+    void drain_later(std::chrono::nanoseconds d) { // inbox_mu held; the timer fires on the I/O thread, the batch runs on the store's
+        linger_timer.expires_after(d);
+        linger_timer.async_wait([self = shared_from_this()](boost::system::error_code) {
+            std::lock_guard lock(self->inbox_mu);
+            self->post_drain();
+        });
+    }
     void drain() {
         std::vector<chirpstack::event> take;
         {
@@ -1191,8 +1374,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             // A short wait lets a trickle of events become one batch: one commit instead of many.
             if (!lingered && cfg.batch_linger.count() > 0 && inbox.size() < cfg.max_batch) {
                 lingered = true;
-                linger_timer.expires_after(cfg.batch_linger);
-                linger_timer.async_wait([self = shared_from_this()](boost::system::error_code) { self->drain(); });
+                drain_later(cfg.batch_linger);
                 return;
             }
             lingered = false;
@@ -1200,24 +1382,24 @@ struct service::impl : std::enable_shared_from_this<impl> {
             take.assign(std::make_move_iterator(inbox.begin()), std::make_move_iterator(inbox.begin() + static_cast<std::ptrdiff_t>(n)));
             inbox.erase(inbox.begin(), inbox.begin() + static_cast<std::ptrdiff_t>(n));
             inbox_in_batch = n;
-            if (inbox.empty()) drain_posted = false;
-            else asio::post(ex, [self = shared_from_this()] { self->drain(); });
         }
-        auto failed = ingest(take);
+        std::vector<chirpstack::event> failed;
+        try {
+            failed = ingest(take);
+        } catch (...) {
+            failed = std::move(take);
+        }
         {
             std::lock_guard lock(inbox_mu);
             inbox_in_batch = 0;
             if (failed.empty()) {
                 refused_backoff.reset();
+                if (inbox.empty()) drain_posted = false;
+                else post_drain();
             } else { // given back, first in line, after a pause that doubles while the store keeps refusing (to 5 s)
                 inbox.insert(inbox.begin(), std::make_move_iterator(failed.begin()), std::make_move_iterator(failed.end()));
-                const auto delay = refused_backoff.next();
-                if (!drain_posted) {
-                    drain_posted = true;
-                    lingered = true; // the retry takes the batch at once
-                    linger_timer.expires_after(delay);
-                    linger_timer.async_wait([self = shared_from_this()](boost::system::error_code) { self->drain(); });
-                }
+                lingered = true; // the retry takes the batch at once
+                drain_later(refused_backoff.next());
             }
         }
         inbox_cv.notify_all();
@@ -1226,9 +1408,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// Apply events; returns those the store could not take (to be tried again), in their order.
     std::vector<chirpstack::event> ingest(std::span<const chirpstack::event> events) {
         std::vector<chirpstack::event> failed;
-        locked([&] {
+        [&] {
             if (!alive) return;
-            st.events += events.size();
+            {
+                std::lock_guard lock(mu);
+                st.events += events.size();
+            }
             try {
                 batch first;
                 for (const auto& e : events) handle(first, e);
@@ -1246,7 +1431,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
                     failed.push_back(e);
                 }
             }
-        });
+        }();
+        deliver(); // before the batch counts as done: whoever waits for the inbox to drain has been told its changes
         return failed;
     }
 
@@ -1295,6 +1481,13 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     check_text("meter_ref", r.meter_ref, max_meter_ref_size, false);
     check_text("profile", r.profile, max_profile_name_size, false);
 
+    // The checks and the insert run alone for the meter (a duplicate in flight is found), never for others;
+    // the service's lock is not held: other meters' requests, events and completions go on meanwhile.
+    std::lock_guard one_at_a_time(meter_lock(*dev));
+    auto count = [&](std::uint64_t service_stats::*field) {
+        std::lock_guard lock(mu);
+        ++(st.*field);
+    };
     const auto meter = db.meter(*dev); // its profile on record, and its relay state (reconnects)
     std::string profile_name = r.profile;
     if (profile_name.empty()) {
@@ -1362,7 +1555,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
             if (!same_request(*existing, c))
                 throw request_error("idempotency_key", "idempotency key '" + shown(c.idempotency_key) + "' was used for " + describe(*existing) +
                                                            " with other parameters; use a new key for a new request");
-            ++st.duplicates_returned;
+            count(&service_stats::duplicates_returned);
             return *existing;
         }
     }
@@ -1371,7 +1564,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     if (store::is_relay(kind)) {
         for (auto& o : db.open(c.dev_eui)) {
             if (o.kind == kind && o.payload == c.payload) {
-                ++st.duplicates_returned;
+                count(&service_stats::duplicates_returned);
                 db.append_event({o.id, 0, t, o.rec.current, o.rec.current,
                                  "requested again by " + r.actor + ": this command, already in flight, answers it", r.actor, r.reason});
                 return o;
@@ -1395,13 +1588,13 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
         const verdict v = guard.check_disconnect(c.dev_eui, c.meter_ref, std::max(t, r.not_before.value_or(t)), recorded);
         if (kind == command_kind::raw) cause += "; the frame may switch the relay off: guarded as a disconnect";
         if (v.what == verdict::decision::refuse) {
-            ++st.refused;
+            count(&service_stats::refused);
             c.rec.current = state::failed;
             c.rec.completed_at = t;
             c.rec.error = "refused by the safety guard: " + v.reason;
             cause = c.rec.error;
         } else if (v.what == verdict::decision::defer) {
-            ++st.deferred;
+            count(&service_stats::deferred);
             c.rec.not_before = v.not_before;
             cause += "; " + v.reason;
         }
@@ -1413,7 +1606,7 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
     c.rec.deadline = r.deadline ? *r.deadline : std::max(t, c.rec.not_before.value_or(t)) + cfg.default_deadline;
     if (r.deadline && c.rec.not_before && *r.deadline <= *c.rec.not_before) {
         // Deferred past the caller's own deadline: nothing could be sent in time.
-        ++st.refused;
+        count(&service_stats::refused);
         c.rec.current = state::failed;
         c.rec.completed_at = t;
         c.rec.error = "refused: deferred to " + guard.local(*c.rec.not_before) + ", after the request's deadline " +
@@ -1429,11 +1622,14 @@ command_row service::impl::create(const request& r, command_kind kind, bytes raw
         auto existing = db.by_idempotency_key(c.idempotency_key);
         if (!existing || !same_request(*existing, c))
             throw request_error("idempotency_key", "idempotency key '" + shown(c.idempotency_key) + "' was just used with other parameters");
-        ++st.duplicates_returned;
+        count(&service_stats::duplicates_returned);
         return *existing;
     }
-    ++st.commands_created;
-    if (!command_subs.empty()) note_commands.push_back({c, c.rec.current, cause});
+    {
+        std::lock_guard lock(mu);
+        ++st.commands_created;
+        if (!command_subs.empty()) note_commands.push_back({c, c.rec.current, cause});
+    }
 
     transact([&](batch& b) {
         // Remember the meter's profile and reference; supersede the opposite command not yet on the radio.
@@ -1464,16 +1660,31 @@ service::service(asio::any_io_executor ex, chirpstack::client& api, store::store
     : impl_(std::make_shared<impl>(std::move(ex), api, db, std::move(profiles), std::move(cfg))) {}
 
 service::~service() {
-    std::lock_guard lock(impl_->mu);
-    impl_->alive = false;
-    impl_->running = false;
-    impl_->timer.cancel();
+    auto& s = *impl_;
+    {
+        std::lock_guard lock(s.mu);
+        s.alive = false;
+        s.running = false;
+        s.timer.cancel();
+    }
+    {
+        std::lock_guard lock(s.inbox_mu);
+        s.linger_timer.cancel();
+    }
+    if (impl::on_pool == impl_.get()) { // destroyed by one of its own jobs (a subscriber): its threads cannot join themselves
+        s.pool.stop();
+        new std::shared_ptr<impl>(impl_); // kept for the process's life: never destroyed on its own thread
+        return;
+    }
+    // Jobs not started are dropped; one running a store call is waited for (stop(timeout) tells first
+    // whether any is: an owner that cannot wait keeps the service and its store instead of destroying them).
+    s.pool.stop();
+    s.pool.join();
 }
 
 void service::start() {
-    impl_->locked([this] {
-        if (impl_->running) return;
-        impl_->running = true;
+    impl_->call([this] {
+        if (impl_->running.exchange(true)) return;
         // What a previous run left: commands claimed (dispatching) or queued are checked against the
         // device queue before anything else is sent to those devices.
         // Another running instance's claims are left to it until their lease ends (or its process is
@@ -1481,10 +1692,9 @@ void service::start() {
         const sys_time t = impl_->now();
         for (auto st : {state::dispatching, state::queued})
             for (auto& c : impl_->db.in_state(st)) {
-                if (st == state::dispatching) {
-                    if (!impl_->may_reconcile(c, t)) continue;
-                    impl_->busy_ids.emplace(c.id, c.dev_eui);
-                }
+                if (st == state::dispatching && !impl_->may_reconcile(c, t)) continue;
+                std::lock_guard lock(impl_->mu);
+                if (st == state::dispatching) impl_->busy_ids.emplace(c.id, c.dev_eui);
                 impl_->check_wanted[c.dev_eui];
             }
         // A disconnect still in ChirpStack's queue to a meter protected now (the policy changed, or the
@@ -1498,7 +1708,7 @@ void service::start() {
                              "relaylink", "checked again at start");
             }
         });
-        impl_->poll_locked();
+        impl_->poll_once();
         impl_->tick();
     });
 }
@@ -1508,15 +1718,23 @@ bool service::stop(std::chrono::milliseconds wait_for_calls) {
     std::unique_lock lock(s.mu);
     s.running = false;
     s.timer.cancel();
-    if (wait_for_calls.count() <= 0 || impl::depth > 0) return !s.calls_in_flight(); // never wait on ourselves
+    if (impl::depth > 0) return s.device_enqueues.empty() && s.device_op_running.empty(); // never wait on ourselves
+    if (wait_for_calls.count() <= 0) return !s.calls_in_flight();
     return s.idle_cv.wait_for(lock, wait_for_calls, [&] { return !s.calls_in_flight(); });
+}
+
+bool service::running() const noexcept { return impl_->running; }
+
+std::size_t service::store_work() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->jobs;
 }
 
 store::command_row service::disconnect(const request& r) { return send(r, command_kind::relay_off); }
 store::command_row service::reconnect(const request& r) { return send(r, command_kind::relay_on); }
 
 store::command_row service::send(const request& r, command_kind kind, bytes payload, std::optional<std::uint8_t> f_port) {
-    return impl_->locked([&] { return impl_->create(r, kind, std::move(payload), f_port); });
+    return impl_->call([&] { return impl_->create(r, kind, std::move(payload), f_port); });
 }
 
 std::optional<store::command_row> service::cancel(std::int64_t id, const std::string& actor, const std::string& reason) {
@@ -1525,7 +1743,7 @@ std::optional<store::command_row> service::cancel(std::int64_t id, const std::st
     const std::string& who = actor;
     check_text("actor", who, max_actor_size, false);
     check_text("reason", reason, max_reason_size, true);
-    return impl_->locked([&] {
+    return impl_->call([&] {
         auto& s = *impl_;
         std::optional<command_row> out;
         std::string refused; // why the lifecycle ignored the cancel, if it did
@@ -1553,7 +1771,7 @@ void service::post_ingest(chirpstack::event e) {
     impl_->inbox.push_back(std::move(e));
     if (!impl_->drain_posted) {
         impl_->drain_posted = true;
-        asio::post(impl_->ex, [self = impl_] { self->drain(); });
+        impl_->post_drain();
     }
 }
 
@@ -1568,7 +1786,7 @@ bool service::wait_pending_below(std::size_t n, std::chrono::milliseconds timeou
 }
 
 void service::poll() {
-    impl_->locked([this] { impl_->poll_locked(); });
+    impl_->call([this] { impl_->poll_once(); });
 }
 
 std::optional<command_view> service::command(std::int64_t id) const {
@@ -1598,7 +1816,7 @@ store::meter_row service::track_meter(const std::string& dev_eui, const std::str
     const device::profile* prof = nullptr;
     if (!profile.empty() && !(prof = impl_->profiles.find(profile)))
         throw request_error("profile", "unknown profile '" + shown(profile) + "'; known: " + impl_->profiles.describe_names());
-    return impl_->locked([&] {
+    return impl_->call([&] {
         auto& s = *impl_;
         meter_row out;
         s.transact([&](impl::batch& b) {
@@ -1634,7 +1852,7 @@ std::size_t service::busy() const {
     for (const auto& [dev, port] : s.flush_wanted) wanted += due(dev);
     std::size_t held = 0; // commands whose queue read waits so, not in flight
     for (const auto& [id, dev] : s.busy_ids) held += !s.device_enqueues.contains(dev) && !s.device_op_running.contains(dev) && !due(dev);
-    return s.busy_ids.size() - held + s.device_op_running.size() + wanted;
+    return s.busy_ids.size() - held + s.device_op_running.size() + wanted + (s.polling ? 1 : 0);
 }
 
 service::subscription service::on_command(std::function<void(const command_change&)> f) {

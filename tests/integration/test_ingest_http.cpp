@@ -365,6 +365,56 @@ TEST(IngestHttp, ListeningBeyondLoopbackWithoutASecretIsWarnedAbout) {
     }
 }
 
+TEST(IngestHttp, AStoreCallStalledForSecondsHoldsUpNothingElse) {
+    // One meter's write waits 3 s in the store (a statement waiting on a row lock, a slow disk). Meanwhile
+    // the HTTP integration answers, another meter's command is claimed, enqueued and its ChirpStack
+    // answer recorded: the store call runs on the service's own thread, and its lock is not held across it.
+    auto simcfg = test::manual_sim();
+    ingest::http_integration_config hc;
+    hc.port = test::free_port();
+    simcfg.integration_url = "http://127.0.0.1:" + std::to_string(hc.port) + "/";
+    auto store = std::make_unique<test::faulty_store>();
+    auto& db = *store;
+    service_rig r(std::move(store), test::quiet_config(), device::profile_registry::with_builtins(), simcfg, false);
+    ingest::http_integration in(r.io.get_executor(), hc, ingest::to_service(*r.svc, 1000, ingest::when_full::refuse));
+    in.start();
+    r.add(A);
+    r.add(B);
+    r.svc->track_meter(A, "eastron_sdm320c");
+    db.stall_only_dev_eui = A;
+    db.stall_writes_ms = 3000;
+    ASSERT_TRUE(r.sim.trigger_uplink(A)); // its `up` is posted, answered, and its write stalls
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (db.writes_stalled == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(2ms);
+    ASSERT_EQ(db.writes_stalled.load(), 1);
+    const auto stalled_at = std::chrono::steady_clock::now();
+
+    // The endpoint answers at once.
+    const auto a = send(hc.port, "/?event=up", up_json(B, "during-the-stall"));
+    EXPECT_EQ(a.status, 200) << a.body;
+    // Another meter's disconnect goes all the way to ChirpStack's queue, its answer recorded.
+    const auto c = r.svc->disconnect(req(B));
+    while (r.state_of(c.id) != state::queued && std::chrono::steady_clock::now() < stalled_at + 2500ms)
+        std::this_thread::sleep_for(2ms);
+    EXPECT_EQ(r.state_of(c.id), state::queued) << test::causes(r.svc->command(c.id)->events);
+    EXPECT_EQ(r.sim.device(B)->queue_length, 1u);
+    EXPECT_EQ(db.writes_stalled.load(), 1) << "all of that happened while A's write was still waiting";
+    const auto during = std::chrono::steady_clock::now() - stalled_at;
+    EXPECT_LT(during, 2500ms);
+    std::cout << "while one write stalled 3 s: the endpoint answered, and another meter's command was claimed, enqueued and "
+                 "recorded queued in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(during).count() << " ms\n";
+
+    // Once the store answers, A's uplink is committed and nothing was lost.
+    db.stall_writes_ms = 0;
+    const auto back = std::chrono::steady_clock::now() + 10s;
+    while ((r.svc->pending_events() > 0 || !r.svc->meter(A)->last_uplink) && std::chrono::steady_clock::now() < back)
+        std::this_thread::sleep_for(5ms);
+    EXPECT_TRUE(r.svc->meter(A)->last_uplink);
+    EXPECT_EQ(r.svc->pending_events(), 0u);
+    in.stop();
+}
+
 TEST(IngestHttp, AnswersAtOnceWhileTheServiceCannotCommit) {
     // The service's executor is not running: nothing can be committed. The integration still answers
     // 200 at once; the events wait in the service's inbox, and are committed once it runs.
@@ -382,7 +432,11 @@ TEST(IngestHttp, AnswersAtOnceWhileTheServiceCannotCommit) {
     }
     EXPECT_EQ(svc.pending_events(), 50u);
     EXPECT_EQ(svc.stats().events, 0u);
+    // The batch's short linger is a timer of the executor: once it runs, the batch is committed on the
+    // service's own store thread.
     svc_io.run_for(500ms);
+    for (const auto until = std::chrono::steady_clock::now() + 5s; svc.pending_events() > 0 && std::chrono::steady_clock::now() < until;)
+        std::this_thread::sleep_for(5ms);
     EXPECT_EQ(svc.pending_events(), 0u);
     EXPECT_EQ(svc.stats().events, 50u);
 }

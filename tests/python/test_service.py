@@ -10,7 +10,7 @@ import pytest
 
 import relaylink
 from relaylink import ConfigError, EventError, RelayService, RequestError, StoreError
-from conftest import IVY, SDM, eventually, free_port, fresh_schema
+from conftest import DATA, IVY, SDM, eventually, free_port, fresh_schema
 
 
 def states(cmd):
@@ -372,6 +372,32 @@ def test_close_waits_for_chirpstack_calls_in_flight_and_records_them(quiet_sim, 
         with pytest.raises(ValueError, match="timeout must be between 0 and"):
             other.close(timeout=-1)
         assert not other.closed
+
+
+def test_close_returns_within_its_timeout_while_a_store_call_waits_on_a_lock(quiet_sim, client, tmp_path, caplog):
+    """Another process holds the SQLite file's write lock: relaylink's write of a posted event waits for it
+    (busy_timeout, 5 s). close(timeout=0.5) returns within its timeout anyway; the service is left to finish its
+    store call on its own threads, and says so."""
+    import sqlite3
+    db = str(tmp_path / "locked.db")
+    svc = RelayService(client, db=db, safety={"windows": False}, tick=0.02)
+    svc.track_meter(SDM, profile="eastron_sdm320c")
+    other = sqlite3.connect(db, isolation_level=None, timeout=0)
+    other.execute("BEGIN EXCLUSIVE")  # held by "another process"
+    try:
+        svc.post(relaylink.parse_event("up", (DATA / "events" / "up.json").read_text().replace("0101010101010101", SDM)))
+        time.sleep(0.3)  # the event's write is waiting on the lock now
+        assert svc.pending_events == 1
+        t = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="relaylink"):
+            svc.close(timeout=0.5)
+        waited = time.monotonic() - t
+        assert svc.closed
+        assert waited < 2.0, f"close took {waited:.1f} s"  # not the store's 5 s wait
+        assert any("store is still busy" in r.getMessage() for r in caplog.records), caplog.records
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
 
 def test_a_device_chirpstack_does_not_know_fails_saying_so_after_one_enqueue(quiet_sim, client):

@@ -65,6 +65,8 @@ struct source_handle {
     ing::source_stats stats() const { return mqtt ? mqtt->stats() : http ? http->stats() : stats_at_close; }
 };
 
+ing::log_fn python_log(const std::string& who);
+
 struct py_service : process_owned {
     std::shared_ptr<cs::sync_client> client;
     std::shared_ptr<sim_runtime> sim;
@@ -95,12 +97,26 @@ struct py_service : process_owned {
             return;
         }
         auto run = [this, wait_for_calls] {
+            svc->stop(); // nothing new goes out; a source waiting for room in the service gives up
             for (auto& s : sources) s->release();
             if (sim_feed) {
                 std::lock_guard lk(sim_feed->m);
                 sim_feed->target = nullptr;
             }
-            svc->stop(wait_for_calls); // nothing new goes out; what is in flight is recorded, not left to a lease
+            // What is in flight is recorded, not left to a lease — within the timeout, whatever the store does.
+            if (!svc->stop(wait_for_calls) && svc->store_work() > 0) {
+                // A store call is still running (a lock held by another process, a database outage): the service and
+                // its store are kept, never destroyed under it, and left to finish on their own threads.
+                python_log("service")(relaylink::log_level::warning,
+                                      "RelayService.close: the store is still busy after the timeout; the service is left to "
+                                      "finish its store call on its own threads (nothing new is sent)");
+                new std::unique_ptr<sv::service>(std::move(svc));
+                new std::unique_ptr<st::store>(std::move(db));
+                sources.clear();
+                abandon(client);
+                if (sim) abandon(sim);
+                return;
+            }
             svc.reset();
             sources.clear();
             db.reset();

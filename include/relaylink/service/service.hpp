@@ -1,12 +1,16 @@
 // The relay service: safety guard → persist → dispatch → ingest events → lifecycle → timers →
-// notifications. It runs on the executor the caller gives and starts no thread of its own.
+// notifications. Its timers and ChirpStack calls run on the executor the caller gives (the I/O thread);
+// its store calls never do: they run on the threads of its own small pool (`store_threads`) or on the
+// caller's thread for the caller's own calls, and its lock is never held across a store or network call,
+// so a slow store (a statement waiting on a lock, a database outage) never holds up ChirpStack's answers,
+// the HTTP integration or other meters' requests.
 //
 // The store is the truth: every decision reads the command from it and writes the transition back
 // with its audit row (optimistic concurrency), so a crash loses nothing and start-up
 // reconciliation (`start`) finds every command where it was left.
 //
 // Thread-safety: every public member may be called from any thread. Subscribers are called without
-// the service's lock held, so they may call the service.
+// the service's lock held (on the store's threads, or the caller's), so they may call the service.
 #pragma once
 
 #include <relaylink/chirpstack/client.hpp>
@@ -42,6 +46,9 @@ struct service_config {
     int unreachable_after_intervals = 3;           ///< silent this many uplink intervals after a disconnect went out
     std::chrono::seconds clock_tolerance{30};      ///< how far ChirpStack's clock may be behind ours, when its lastSeenAt
                                                    ///< is compared with a claim (a reconciliation errs towards waiting)
+    std::size_t store_threads = 4;                 ///< the service's own threads for its store calls (1–64): event batches,
+                                                   ///< the dispatcher and ChirpStack's completions run there, so one slow
+                                                   ///< store call holds up only itself
     std::size_t max_batch = 512;                   ///< events committed together by post_ingest
     std::chrono::milliseconds batch_linger{2};     ///< post_ingest waits this long for more events before a commit smaller than max_batch
     safety_policy safety;
@@ -141,8 +148,13 @@ public:
     /// Stop: nothing new is sent (no tick, no dispatch). ChirpStack calls in flight still complete and are
     /// recorded while the service lives; with `wait_for_calls`, wait up to that long for them (so that a
     /// process about to exit leaves no claim to be recovered after its lease). Returns true when none is
-    /// left in flight. Called from the service's own thread (a subscriber), it does not wait.
+    /// left in flight — neither a ChirpStack call nor the service's own store work. Called from the service's own
+    /// thread (a subscriber), it does not wait. Returns within `wait_for_calls` whatever the store is doing.
     bool stop(std::chrono::milliseconds wait_for_calls = {});
+    /// The service's own store work queued or running now (event batches, the dispatcher, completions being
+    /// recorded). The destructor waits for what is running: an owner that must not wait (a close with a
+    /// timeout) keeps the service and its store alive instead of destroying them while this is not 0.
+    std::size_t store_work() const;
 
     // --- commands -----------------------------------------------------------------------------
     /// Relay off, through the safety guard. Returns the command at once (pending, or refused:
@@ -173,6 +185,8 @@ public:
     /// Wait until fewer than `n` events are pending (back-pressure for a source that can hold its
     /// producer back); false on timeout. Never call it from the service's executor.
     bool wait_pending_below(std::size_t n, std::chrono::milliseconds timeout) const;
+    /// Started and not stopped.
+    bool running() const noexcept;
     /// Run what is due now (timers, dispatch). The timer does this every `tick`; tests with a
     /// manual clock call it after moving time.
     void poll();
