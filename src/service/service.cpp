@@ -7,7 +7,9 @@
 #include <relaylink/backoff.hpp>
 #include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/redact.hpp>
+#include <relaylink/service/claims.hpp>
 #include <relaylink/service/missing_item.hpp>
+#include <relaylink/service/reconciliation.hpp>
 #include <relaylink/service/relay_state.hpp>
 
 #include <boost/asio/post.hpp>
@@ -109,19 +111,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// A claim this instance may reconcile: its own (none in flight when a device operation runs), one
     /// from before owners were recorded, one whose lease has ended, or one whose owner is gone.
     bool may_reconcile(const command_row& c, sys_time t) const {
-        return c.claim_owner.empty() || c.claim_owner == cfg.instance || (c.lease_until && *c.lease_until <= t) ||
-               owner_gone(c.claim_owner);
+        return claims::may_reconcile(c.claim_owner, c.lease_until, cfg.instance, t, owner_gone);
     }
 
     /// A claim whose owner was a process of this host ("host:pid", the default name) that no longer
     /// exists: crashed or killed, so its claims need not wait for their lease.
-    static bool owner_gone(const std::string& owner) {
-        const auto colon = owner.rfind(':');
-        if (colon == std::string::npos || owner.substr(0, colon) != host_name()) return false;
-        const std::string pid = owner.substr(colon + 1);
-        if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-            return false;
-        return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
+    static bool owner_gone(std::string_view owner) {
+        const auto pid = claims::pid_on_host(owner, host_name());
+        return pid && ::kill(static_cast<pid_t>(*pid), 0) != 0 && errno == ESRCH;
     }
 
     /// The shortest silence that makes any meter unreachable (the shortest uplink interval of any profile):
@@ -174,15 +171,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     // Work in flight.
     std::map<std::int64_t, std::string> busy_ids;           ///< enqueue or queue check in flight: command → its device
     std::unordered_map<std::string, int> device_enqueues;   ///< enqueue calls in flight per device
-    /// Why a device queue is to be read: what an item missing from it then means.
-    struct check_request {
-        bool flushed = false;              ///< we just deleted its unsent items (a cancel): missing = lost to our flush
-        std::optional<sys_time> rejoined;  ///< the device rejoined then: missing = flushed by ChirpStack on activation
-        void merge(const check_request& o) {
-            flushed = flushed || o.flushed;
-            if (o.rejoined) rejoined = o.rejoined;
-        }
-    };
+    using check_request = reconcile::why_read; ///< why a device queue is to be read
     std::map<std::string, check_request> check_wanted;      ///< device queue reads waiting to run
     std::map<std::string, std::uint8_t> flush_wanted;       ///< flushes waiting to run (fPort for the placeholder)
     std::vector<command_row> read_backs;                    ///< commands whose read-back is to be asked for
@@ -375,7 +364,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             row.lease_until.reset();
         } else if (o.from != state::dispatching) { // claimed now: by us, until the lease ends
             row.claim_owner = cfg.instance;
-            row.lease_until = t + cfg.claim_timeout;
+            row.lease_until = claims::lease_until(t, cfg.claim_timeout);
         }
         row.timer_at = next_timer(row, p, t);
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
@@ -489,62 +478,23 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
     }
 
-    /// What a claim records of the device's latest uplink, as ChirpStack stamped it (the meter's
-    /// uplink_f_cnt and uplink_time), appended to the claim's audit cause: a reply must come after it.
-    static constexpr std::string_view snapshot_words = "; the device's latest uplink then: fCnt ";
+    /// What a claim records of the device's latest uplink (claims::snapshot_text): a reply must come after it.
     std::string uplink_snapshot(batch& b, const std::string& dev) {
         const auto m = meter_seen(b, dev);
-        if (!m || !m->uplink_time) return {};
-        return std::string(snapshot_words) + (m->uplink_f_cnt ? std::to_string(*m->uplink_f_cnt) : std::string("?")) + " at " +
-               format_rfc3339(*m->uplink_time);
-    }
-    struct snapshot {
-        std::optional<std::uint32_t> f_cnt;
-        sys_time time;
-    };
-    /// The snapshot the command's latest claim recorded; none for a claim without one (no uplink known
-    /// then, or written by an older relaylink).
-    std::optional<snapshot> claimed_after(const command_row& c) const {
-        const auto events = db.events(c.id);
-        for (auto e = events.rbegin(); e != events.rend(); ++e) {
-            if (e->to != state::dispatching || e->from != state::pending) continue;
-            const auto at = e->cause.find(snapshot_words);
-            if (at == std::string::npos) return std::nullopt;
-            std::string_view rest = std::string_view(e->cause).substr(at + snapshot_words.size());
-            snapshot out;
-            const auto space = rest.find(' ');
-            if (space == std::string_view::npos) return std::nullopt;
-            const std::string n(rest.substr(0, space));
-            if (n != "?" && !n.empty() && n.size() <= 10 && std::all_of(n.begin(), n.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-                out.f_cnt = static_cast<std::uint32_t>(std::stoull(n));
-            rest.remove_prefix(space);
-            if (!rest.starts_with(" at ")) return std::nullopt;
-            auto t = parse_rfc3339(std::string(rest.substr(4)));
-            if (!t) return std::nullopt;
-            out.time = *t;
-            return out;
-        }
-        return std::nullopt;
+        return m ? claims::snapshot_text(*m) : std::string();
     }
 
-    /// Why an uplink whose data answers `c` cannot be the answer to it: it is not after the device's
-    /// latest uplink when the command was claimed — by ChirpStack's own clock (its time), and by its
-    /// frame counter unless the device rejoined since. Both sides are ChirpStack's stamps: no skew
-    /// between ChirpStack's clock and relaylink's matters. None: it may be the reply.
+    /// Why an uplink whose data answers `c` cannot be the answer to it (claims::replayed), judged against the
+    /// snapshot its latest claim recorded. None: it may be the reply.
     std::optional<std::string> replayed(batch& b, const command_row& c, const chirpstack::up_event& up) const {
-        const auto snap = claimed_after(c);
+        const auto events = db.events(c.id);
+        const auto snap = claims::latest_snapshot(events);
         if (!snap) return std::nullopt;
-        if (up.time.time_since_epoch().count() != 0 && up.time <= snap->time)
-            return "its time " + format_rfc3339(up.time) + " is not after " + format_rfc3339(snap->time) +
-                   ", the device's latest uplink when the command was claimed";
         std::optional<sys_time> joined;
         if (auto it = b.joins.find(c.dev_eui); it != b.joins.end()) joined = it->second;
         else joined = joined_when(c.dev_eui);
-        const bool rejoined = joined && *joined > snap->time;
-        if (snap->f_cnt && !rejoined && up.f_cnt <= *snap->f_cnt)
-            return "its fCnt " + std::to_string(up.f_cnt) + " is not after fCnt " + std::to_string(*snap->f_cnt) +
-                   ", the device's latest uplink when the command was claimed";
-        return std::nullopt;
+        return claims::replayed(*snap, up.time.time_since_epoch().count() != 0 ? std::optional<sys_time>(up.time) : std::nullopt, up.f_cnt,
+                                joined);
     }
 
     /// What a committed step asks for (the lock held); enqueues are called once it is released.
@@ -1157,22 +1107,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
                                                                                   const std::vector<chirpstack::queue_item>& q) {
         std::vector<std::pair<command_row, std::optional<std::string>>> plan;
         auto open = open_for(b, dev);
-        std::set<std::string> taken;
-        for (const auto& c : open)
-            if (!c.rec.queue_item_id.empty()) taken.insert(c.rec.queue_item_id);
         const sys_time t = now();
-        for (auto& c : open) {
-            if (c.rec.current != state::dispatching || !may_reconcile(c, t)) continue; // none of ours in flight: device operations run alone
-            std::optional<std::string> adopt;
-            for (const auto& item : q) {
-                if (taken.contains(item.id) || item.f_port != c.f_port || item.data != c.payload || item.confirmed != c.confirmed) continue;
-                if (auto owner = db.by_queue_item(item.id); owner && owner->id != c.id) continue;
-                adopt = item.id;
-                taken.insert(item.id);
-                break;
-            }
-            plan.emplace_back(std::move(c), std::move(adopt));
-        }
+        // None of ours is in flight for the device: device operations run alone.
+        for (auto& a : reconcile::plan(open, q, [&](const command_row& c) { return may_reconcile(c, t); },
+                                       [&](const std::string& item) -> std::optional<std::int64_t> {
+                                           auto owner = db.by_queue_item(item);
+                                           return owner ? std::optional<std::int64_t>(owner->id) : std::nullopt;
+                                       }))
+            plan.emplace_back(std::move(open[a.index]), std::move(a.item));
         return plan;
     }
 
@@ -1246,43 +1188,18 @@ struct service::impl : std::enable_shared_from_this<impl> {
     void apply_device_read(const std::string& dev, const device_read& r) {
         const std::size_t items = r.queue.size();
         transact([&](batch& b) {
-            auto find = [&](const std::string& id) -> const chirpstack::queue_item* {
-                for (const auto& i : r.queue)
-                    if (i.id == id) return &i;
-                return nullptr;
-            };
-            for (auto& c : open_for(b, dev)) {
-                if (c.rec.current != state::queued) continue;
-                const std::string read = "device queue read: " + std::to_string(items) + " items";
-                if (const auto* item = find(c.rec.queue_item_id)) { // still there: waiting, or sent and awaiting its ACK
-                    if (item->is_pending) apply(b, c, command::left_queue{true, item->f_cnt_down}, "relaylink", read);
-                    continue;
-                }
-                if (r.why.flushed)
-                    apply(b, c, command::flushed{"the device queue was flushed to remove another command"}, "relaylink", read);
-                else if (r.why.rejoined)
-                    apply(b, c, command::flushed{"the device rejoined at " + format_rfc3339_seconds(*r.why.rejoined) +
-                                                 " and ChirpStack flushed its queue (the device profile's \"flush queue on activate\")"},
-                          "relaylink", read);
-                else
-                    apply(b, c, command::left_queue{}, "relaylink", read);
-            }
+            const std::string read = "device queue read: " + std::to_string(items) + " items";
+            for (auto& c : open_for(b, dev))
+                if (auto in = reconcile::queued_command(c, r.queue, r.why)) apply(b, c, *in, "relaylink", read);
             for (auto& [c, adopt] : plan_adoptions(b, dev, r.queue)) {
-                if (!adopt && !r.facts) { // reconcilable only since the queue was read: judged at the next read
+                std::optional<device_facts> facts = r.facts;
+                if (facts) facts->last_uplink = last_uplink_of(b, dev);
+                const auto in = reconcile::claim_input(dev, adopt, facts, adopt ? sys_time{} : claim_time(c), cfg.clock_tolerance);
+                if (!in) { // reconcilable only since the queue was read: judged at the next read
                     b.checks[dev];
                     continue;
                 }
-                command::reconciled in{adopt};
-                if (!adopt) {
-                    device_facts f = r.facts.value_or(device_facts{});
-                    f.last_uplink = last_uplink_of(b, dev);
-                    const auto verdict = judge_missing_item(dev, claim_time(c), f, cfg.clock_tolerance);
-                    in.device_unknown = verdict.unknown_device;
-                    in.device_heard_since_claim = verdict.may_have_gone_out;
-                    in.detail = verdict.detail;
-                }
-                apply(b, c, in, "relaylink",
-                      "device queue read: " + std::to_string(items) + " items" + (adopt ? ", adopted " + *adopt : ", none identical"));
+                apply(b, c, *in, "relaylink", read + (adopt ? ", adopted " + *adopt : ", none identical"));
             }
         });
         // Device operations run alone: no enqueue of this device is in flight, so every command of it held
@@ -1300,12 +1217,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// When `c` was claimed: its audit row into `dispatching`, written in the claim's own transaction.
     /// Not `lease_until − claim_timeout`: the claimer's timeout may differ from ours. Read only when a
     /// claim is reconciled (a crash, a lost answer), so the audit read costs nothing on the usual path.
-    sys_time claim_time(const store::command_row& c) const {
-        const auto events = db.events(c.id);
-        for (auto e = events.rbegin(); e != events.rend(); ++e)
-            if (e->to == state::dispatching && e->from != state::dispatching) return e->at;
-        return c.updated_at;
-    }
+    sys_time claim_time(const store::command_row& c) const { return claims::claimed_at(db.events(c.id), c.updated_at); }
 
     /// Deletes the device's unsent items but keeps one that awaits its ACK (a DELETE would destroy it, and
     /// its ack event would never come), then reads the queue to tell what the flush removed.
