@@ -8,6 +8,7 @@
 #include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/redact.hpp>
 #include <relaylink/service/claims.hpp>
+#include <relaylink/service/correlation.hpp>
 #include <relaylink/service/missing_item.hpp>
 #include <relaylink/service/reconciliation.hpp>
 #include <relaylink/service/relay_state.hpp>
@@ -594,29 +595,22 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 if constexpr (std::is_same_v<T, chirpstack::txack_event>) {
                     auto row = by_queue_item(b, x.queue_item_id);
                     if (!row) return void(++b.ignored);
-                    apply(b, *row, command::txack_received{x.queue_item_id, x.f_cnt_down}, "chirpstack",
-                          "txack: queue item " + x.queue_item_id + ", fCntDown " + std::to_string(x.f_cnt_down) +
-                              (x.gateway_id.empty() ? "" : ", gateway " + x.gateway_id));
+                    const auto st_ = correlate::txack(x);
+                    apply(b, *row, st_.in, "chirpstack", st_.detail);
                 } else if constexpr (std::is_same_v<T, chirpstack::ack_event>) {
                     auto row = by_queue_item(b, x.queue_item_id);
                     if (!row) return void(++b.ignored);
-                    apply(b, *row, command::ack_received{x.queue_item_id, x.acknowledged, x.f_cnt_down}, "chirpstack",
-                          std::string("ack: queue item ") + x.queue_item_id + ", acknowledged " + (x.acknowledged ? "true" : "false"));
+                    const auto st_ = correlate::ack(x);
+                    apply(b, *row, st_.in, "chirpstack", st_.detail);
                 } else if constexpr (std::is_same_v<T, chirpstack::log_event>) {
                     auto q = x.queue_item_id();
                     if (!q && x.code == "DOWNLINK_GATEWAY") return handle_gateway_error(b, x);
                     auto row = q ? by_queue_item(b, *q) : std::nullopt;
                     if (!row) return void(++b.ignored);
-                    if (x.code == "EXPIRED" && row->rec.current == state::queued && switches_off(*row) && cfg.safety.windows &&
-                        cfg.safety.outside == safety_policy::outside_window::defer && row->rec.deadline && now() < *row->rec.deadline) {
-                        // Its expiresAt was the window's end, not the deadline: wait for the next window.
-                        apply(b, *row, command::window_closed{guard.next_window(now()), "ChirpStack dropped the item at the end of the "
-                                                                                        "disconnect window, before an uplink came to carry it"},
-                              "chirpstack", "log " + x.code + ": " + x.description);
-                        return;
-                    }
-                    apply(b, *row, command::log_received{x.code, x.description}, "chirpstack",
-                          "log " + x.code + ": " + x.description);
+                    const bool deferring = switches_off(*row) && cfg.safety.windows && cfg.safety.outside == safety_policy::outside_window::defer;
+                    const sys_time t = now();
+                    const auto st_ = correlate::log(x, *row, deferring, t, deferring ? guard.next_window(t) : std::nullopt);
+                    apply(b, *row, st_.in, "chirpstack", st_.detail);
                 } else if constexpr (std::is_same_v<T, chirpstack::up_event>) {
                     handle_up(b, x);
                 } else if constexpr (std::is_same_v<T, chirpstack::join_event>) {
@@ -629,17 +623,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// The gateway refused to transmit (ChirpStack 4.20: no queue item id in the log's context; the item
     /// stays queued for a later uplink): noted on the device's queued commands, at most
     /// `max_gateway_notes` times each (a gateway that keeps failing must not fill the audit trail).
-    static constexpr int max_gateway_notes = 3;
     void handle_gateway_error(batch& b, const chirpstack::log_event& x) {
         ++b.gateway_errors;
         bool noted = false;
         for (auto& c : open_for(b, x.device.dev_eui)) {
             if (c.rec.current != state::queued) continue;
-            int before = 0;
-            for (const auto& e : db.events(c.id)) before += e.detail.rfind("log DOWNLINK_GATEWAY", 0) == 0;
-            if (before >= max_gateway_notes) continue;
-            apply(b, c, command::log_received{x.code, x.description}, "chirpstack",
-                  "log DOWNLINK_GATEWAY: " + x.description + (before + 1 == max_gateway_notes ? " (noted no more for this command)" : ""));
+            const auto st_ = correlate::gateway_error(x, c, correlate::gateway_notes(db.events(c.id)));
+            if (!st_) continue;
+            apply(b, c, st_->in, "chirpstack", st_->detail);
             noted = true;
         }
         if (!noted) ++b.ignored;
@@ -686,57 +677,29 @@ struct service::impl : std::enable_shared_from_this<impl> {
         relay::apply(*known, relay::uplink{t, up.time.time_since_epoch().count() != 0 ? std::optional<sys_time>(up.time) : std::nullopt,
                                            up.f_cnt});
         auto open = open_for(b, dev);
-        auto rank = [](const command_row& c) {
-            switch (c.rec.current) {
-            case state::sent:
-            case state::acknowledged: return 0;
-            case state::queued: return 1;
-            default: return 2;
-            }
-        };
-        std::stable_sort(open.begin(), open.end(), [&](const command_row& a, const command_row& c) { return rank(a) < rank(c); });
-        bool replay_seen = false;
-        for (auto& c : open) {
-            if (c.rec.current == state::pending && c.rec.retry_count == 0) continue; // never sent
-            const auto* prof = profile_of(c);
-            if (!prof) continue;
-            const auto match = prof->match_reply(c.payload, up.f_port, up.data);
-            if (!match) continue;
-            if (auto why = replayed(b, c, up)) {
-                if (b.replays++ == 0)
-                    b.first_replay = "an uplink of " + dev + " answering " + describe(c) + " came from before it could have gone out (" + *why +
-                                     "): not its reply";
-                replay_seen = true;
-                continue;
-            }
-            const std::string detail = "up: fCnt " + std::to_string(up.f_cnt) + ", fPort " + std::to_string(up.f_port) +
-                                       ", data " + to_hex(up.data);
-            if (match.kind == device::reply_kind::exception) {
-                apply(b, c, command::reply_received{true, match.reason.message()}, "chirpstack", detail);
-                return;
-            }
-            std::optional<bool> on;
-            if (c.kind == command_kind::read && (on = prof->relay_state_from(match.response)))
-                relay::apply(meter_for(b, dev), relay::read_shows{*on});
-            apply(b, c, command::reply_received{false, ""}, "chirpstack", detail);
-            if (on) read_back_shows(b, c, *on, detail);
+        const auto answer = correlate::uplink(up, open, profiles, [&](const command_row& c) { return replayed(b, c, up); });
+        if (answer.replays > 0 && b.replays++ == 0)
+            b.first_replay = "an uplink of " + dev + " answering " + describe(open[*answer.first_replay_index]) +
+                             " came from before it could have gone out (" + answer.first_replay + "): not its reply";
+        if (!answer.index) {
+            if (answer.replays == 0) ++b.unmatched;
             return;
         }
-        if (!replay_seen) ++b.unmatched;
+        auto& c = open[*answer.index];
+        if (answer.relay_on) relay::apply(meter_for(b, dev), relay::read_shows{*answer.relay_on});
+        apply(b, c, answer.reply->in, "chirpstack", answer.reply->detail);
+        if (answer.relay_on) read_back_shows(b, c, *answer.relay_on, answer.reply->detail);
     }
 
     /// A read `read` answered: the relay is on (or off). Each relay command of the meter that completes on
     /// state_verified and went out before the read was asked for is proven (or, showing the other state,
     /// sent again); the lifecycle ignores it for a command that is not on the radio.
     void read_back_shows(batch& b, const command_row& read, bool on, const std::string& detail) {
-        for (auto& o : open_for(b, read.dev_eui)) {
-            if (!store::is_relay(o.kind) || o.id == read.id || !o.rec.sent_at || read.created_at < *o.rec.sent_at) continue;
-            if (policy_for(o).completion != evidence::state_verified) continue;
-            const bool wanted = o.kind == command_kind::relay_on;
-            const std::string by = "read-back by command " + std::to_string(read.id) + ": relay " + (on ? "on" : "off");
-            if (on == wanted) apply(b, o, command::state_verified{}, "chirpstack", by + "; " + detail);
-            else apply(b, o, command::state_differs{by}, "chirpstack", by + "; " + detail);
-        }
+        auto open = open_for(b, read.dev_eui);
+        for (auto& [i, st_] : correlate::read_back(read, on, open,
+                                                   [&](const command_row& o) { return policy_for(o).completion == evidence::state_verified; },
+                                                   detail))
+            apply(b, open[i], st_.in, "chirpstack", st_.detail);
     }
 
     /// The read-backs the lifecycle asked for (action read_back): a read command each, created as a request
