@@ -2,6 +2,8 @@
 // C++20's <chrono> time zones, which g++ 12's library does not have yet) reading the system's tzdata.
 #include <relaylink/service/safety.hpp>
 
+#include <mutex>
+
 #include <date/tz.h>
 
 #include <algorithm>
@@ -27,6 +29,7 @@ std::optional<date::local_days> parse_day(const std::string& s) {
 } // namespace
 
 struct safety_guard::impl {
+    mutable std::recursive_mutex mu; ///< every public member takes it: the guard is called from any thread
     safety_policy p;
     const date::time_zone* zone = nullptr;
     std::set<date::local_days> holidays;
@@ -92,11 +95,13 @@ safety_guard& safety_guard::operator=(safety_guard&&) noexcept = default;
 const safety_policy& safety_guard::policy() const noexcept { return impl_->p; }
 
 bool safety_guard::is_protected(const std::string& dev_eui, const std::string& meter_ref, const std::string& recorded_ref) const {
+    std::lock_guard lock(impl_->mu);
     const auto& set = impl_->p.protected_meters;
     return set.contains(dev_eui) || (!meter_ref.empty() && set.contains(meter_ref)) || (!recorded_ref.empty() && set.contains(recorded_ref));
 }
 
 std::string safety_guard::protected_reason(const std::string& dev_eui, const std::string& meter_ref, const std::string& recorded_ref) const {
+    std::lock_guard lock(impl_->mu);
     const auto& set = impl_->p.protected_meters;
     std::string who = dev_eui;
     if (!recorded_ref.empty() && set.contains(recorded_ref))
@@ -108,10 +113,17 @@ std::string safety_guard::protected_reason(const std::string& dev_eui, const std
     return "meter " + who + " is protected (medical or priority customer): never disconnected automatically";
 }
 
-bool safety_guard::in_window(sys_time t) const { return impl_->in_window(t); }
-std::optional<sys_time> safety_guard::next_window(sys_time t) const { return impl_->next_window(t); }
+bool safety_guard::in_window(sys_time t) const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->in_window(t);
+}
+std::optional<sys_time> safety_guard::next_window(sys_time t) const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->next_window(t);
+}
 
 std::optional<sys_time> safety_guard::window_end(sys_time t) const {
+    std::lock_guard lock(impl_->mu);
     if (!impl_->p.windows || !impl_->in_window(t)) return std::nullopt;
     const auto day = date::floor<date::days>(impl_->zone->to_local(t));
     // A window that ends at midnight: the next day's may go on, but the item must not outlive this one.
@@ -120,11 +132,13 @@ std::optional<sys_time> safety_guard::window_end(sys_time t) const {
 }
 
 std::string safety_guard::local(sys_time t) const {
+    std::lock_guard lock(impl_->mu);
     return date::format("%Y-%m-%d %H:%M %Z", date::make_zoned(impl_->zone, std::chrono::time_point_cast<std::chrono::seconds>(t)));
 }
 
 verdict safety_guard::check_disconnect(const std::string& dev_eui, const std::string& meter_ref, sys_time at,
                                        const std::string& recorded_ref) {
+    std::lock_guard lock(impl_->mu);
     using d = verdict::decision;
     const auto& p = impl_->p;
     const bool refuse_outside = p.outside == safety_policy::outside_window::refuse;

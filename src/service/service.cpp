@@ -7,6 +7,7 @@
 #include <relaylink/backoff.hpp>
 #include <relaylink/chirpstack/validate.hpp>
 #include <relaylink/redact.hpp>
+#include <relaylink/service/admission.hpp>
 #include <relaylink/service/claims.hpp>
 #include <relaylink/service/correlation.hpp>
 #include <relaylink/service/missing_item.hpp>
@@ -42,39 +43,8 @@ using store::relay_state;
 
 namespace {
 
-bool same_request(const command_row& a, const command_row& b) {
-    return a.dev_eui == b.dev_eui && a.kind == b.kind && a.payload == b.payload && a.f_port == b.f_port &&
-           a.profile == b.profile && a.meter_ref == b.meter_ref && a.portal_meter_id == b.portal_meter_id;
-}
-
-bool valid_utf8(std::string_view s) {
-    for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-        if (n == 0 || i + n > s.size()) return false;
-        for (std::size_t k = 1; k < n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-        if (n == 2 && c < 0xC2) return false; // overlong
-        i += n;
-    }
-    return true;
-}
-
-/// A request's text field within its limits (see max_actor_size…): request_error naming it otherwise.
-void check_text(const char* field, std::string_view v, std::size_t max, bool multiline) {
-    if (v.size() > max)
-        throw request_error(field, std::string(field) + " must be at most " + std::to_string(max) + " bytes, got " + std::to_string(v.size()));
-    if (!valid_utf8(v)) throw request_error(field, std::string(field) + " is not valid UTF-8: '" + shown(v) + "'");
-    for (unsigned char c : v)
-        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\r' || c == '\t'))) || c == 0x7f)
-            throw request_error(field, std::string(field) + " must not contain control characters (found \\x" +
-                                           "0123456789ABCDEF"[c >> 4] + "0123456789ABCDEF"[c & 15] + "): '" + shown(v) + "'");
-}
-
-std::string describe(const command_row& c) {
-    return "command " + std::to_string(c.id) + " (" + std::string(store::to_string(c.kind)) + " for " + c.dev_eui + ", " +
-           std::string(command::to_string(c.rec.current)) + ")";
-}
+using admission::check_text;
+using admission::describe;
 
 } // namespace
 
@@ -1344,158 +1314,41 @@ struct service::impl : std::enable_shared_from_this<impl> {
 };
 
 command_row service::impl::create(const request& r, command_kind kind, bytes raw, std::optional<std::uint8_t> raw_port) {
-    std::string why;
-    auto dev = chirpstack::normalize_dev_eui(r.dev_eui, &why);
-    if (!dev) throw request_error("dev_eui", why);
-    if (r.priority < 1 || r.priority > 10)
-        throw request_error("priority", "priority must be 1 (highest) to 10 (lowest), not " + std::to_string(r.priority));
-    if (r.actor.empty()) throw request_error("actor", "actor must name who asks (a user name, or \"system\")");
-    check_text("actor", r.actor, max_actor_size, false);
-    check_text("reason", r.reason, max_reason_size, true);
-    check_text("idempotency_key", r.idempotency_key, max_idempotency_key_size, false);
-    check_text("meter_ref", r.meter_ref, max_meter_ref_size, false);
-    check_text("profile", r.profile, max_profile_name_size, false);
-
+    const std::string dev = admission::checked_dev_eui(r);
     // The checks and the insert run alone for the meter (a duplicate in flight is found), never for others;
     // the service's lock is not held: other meters' requests, events and completions go on meanwhile.
-    std::lock_guard one_at_a_time(meter_lock(*dev));
+    std::lock_guard one_at_a_time(meter_lock(dev));
     auto count = [&](std::uint64_t service_stats::*field) {
         std::lock_guard lock(mu);
         ++(st.*field);
     };
-    const auto meter = db.meter(*dev); // its profile on record, and its relay state (reconnects)
-    std::string profile_name = r.profile;
-    if (profile_name.empty()) {
-        if (meter && !meter->profile.empty()) profile_name = meter->profile;
-        else
-            throw request_error("profile", "no profile given and meter " + *dev + " has none on record; give one of: " +
-                                               profiles.describe_names());
-    }
-    const auto* prof = profiles.find(profile_name);
-    if (!prof) throw request_error("profile", "unknown profile '" + shown(profile_name) + "'; known: " + profiles.describe_names());
-
-    if (r.portal_meter_id && *r.portal_meter_id < 1)
-        throw request_error("meter_id", "the portal's meter id must be a positive integer, not " + std::to_string(*r.portal_meter_id));
-    if (r.portal_user_id && *r.portal_user_id < 1)
-        throw request_error("user_id", "the portal's user id must be a positive integer, not " + std::to_string(*r.portal_user_id));
-
-    command_row c;
-    c.dev_eui = *dev;
-    c.profile = prof->name;
-    c.meter_ref = r.meter_ref;
-    c.portal_meter_id = r.portal_meter_id;
-    c.portal_user_id = r.portal_user_id;
-    c.kind = kind;
-    c.priority = r.priority;
-    c.created_by = r.actor;
-    c.reason = r.reason;
-    c.idempotency_key = r.idempotency_key;
-    c.max_retries = cfg.policy.max_retries;
-    switch (kind) {
-    case command_kind::relay_off:
-    case command_kind::relay_on: {
-        auto d = prof->relay(kind == command_kind::relay_on);
-        if (!d) throw request_error("profile", "profile " + prof->name + " cannot build its relay frame: " + d.error().message());
-        c.payload.assign(d->payload.begin(), d->payload.end());
-        c.f_port = d->fport;
-        c.confirmed = d->confirmed;
-        break;
-    }
-    case command_kind::read: {
-        auto d = prof->read_relay_state();
-        if (!d) throw request_error("kind", "profile " + prof->name + " cannot read the relay state back (no relay_state in the profile)");
-        c.payload.assign(d->payload.begin(), d->payload.end());
-        c.f_port = d->fport;
-        c.confirmed = d->confirmed;
-        break;
-    }
-    case command_kind::raw: {
-        if (auto e = chirpstack::check_payload(raw.size(), &why)) throw request_error("payload", why);
-        c.payload = std::move(raw);
-        c.f_port = raw_port.value_or(prof->fport);
-        if (auto e = chirpstack::check_fport(c.f_port, &why)) throw request_error("f_port", why);
-        c.confirmed = prof->confirmed;
-        break;
-    }
-    }
-
+    // What admission needs to know, read first; then it decides (admission.hpp), and this writes.
+    const auto meter = db.meter(dev); // its profile on record, and its relay state (reconnects)
     const sys_time t = now();
-    if (r.deadline && *r.deadline <= std::max(t, r.not_before.value_or(t)))
-        throw request_error("deadline", "deadline " + format_rfc3339(*r.deadline) + " is not after " +
-                                            (r.not_before ? "not_before " + format_rfc3339(*r.not_before) : "now (" + format_rfc3339(t) + ")"));
-
-    // Idempotency: the same key returns the same command; with other parameters it is an error.
-    if (!c.idempotency_key.empty()) {
-        if (auto existing = db.by_idempotency_key(c.idempotency_key)) {
-            if (!same_request(*existing, c))
-                throw request_error("idempotency_key", "idempotency key '" + shown(c.idempotency_key) + "' was used for " + describe(*existing) +
-                                                           " with other parameters; use a new key for a new request");
-            count(&service_stats::duplicates_returned);
-            return *existing;
-        }
+    command_row c = admission::build(r, dev, kind, std::move(raw), raw_port, profiles, meter, cfg.policy.max_retries, t);
+    const auto by_key = c.idempotency_key.empty() ? std::nullopt : db.by_idempotency_key(c.idempotency_key);
+    const auto open = !by_key && store::is_relay(kind) ? db.open(dev) : std::vector<command_row>{};
+    auto d = admission::decide(std::move(c), r, by_key, open, meter,
+                               {guard, cfg.safety.dry_run, cfg.default_deadline, [&](const command_row& x) { return switches_off(x); }}, t);
+    using outcome = admission::decision::outcome;
+    if (d.what != outcome::create) {
+        count(&service_stats::duplicates_returned);
+        if (d.what == outcome::in_flight)
+            db.append_event({d.command.id, 0, t, d.command.rec.current, d.command.rec.current, d.cause, r.actor, r.reason});
+        return d.command;
     }
-    // A duplicate of a relay command in flight returns the one in flight.
-    std::vector<command_row> opposite;
-    if (store::is_relay(kind)) {
-        for (auto& o : db.open(c.dev_eui)) {
-            if (o.kind == kind && o.payload == c.payload) {
-                count(&service_stats::duplicates_returned);
-                db.append_event({o.id, 0, t, o.rec.current, o.rec.current,
-                                 "requested again by " + r.actor + ": this command, already in flight, answers it", r.actor, r.reason});
-                return o;
-            }
-            if (store::is_relay(o.kind) && o.kind != kind) opposite.push_back(o);
-        }
-    }
-
-    c.rec.not_before = r.not_before;
-    // Protection follows the meter: a protected reference on record stays, whatever a request names.
-    const std::string recorded = meter ? meter->meter_ref : std::string();
-    const bool keep_ref = !recorded.empty() && !c.meter_ref.empty() && c.meter_ref != recorded && guard.is_protected("", recorded);
-    std::string cause = std::string(store::to_string(kind)) + " requested" + (r.reason.empty() ? "" : ": " + r.reason);
-    if (cfg.safety.dry_run) {
-        c.rec.current = state::cancelled;
-        c.rec.completed_at = t;
-        cause = "dry run: would send " + to_hex(c.payload) + " on fPort " + std::to_string(c.f_port) +
-                (c.confirmed ? " (confirmed)" : "") + "; nothing sent";
-        c.note = cause; // on the command itself, not only in its audit trail
-    } else if (switches_off(c)) {
-        const verdict v = guard.check_disconnect(c.dev_eui, c.meter_ref, std::max(t, r.not_before.value_or(t)), recorded);
-        if (kind == command_kind::raw) cause += "; the frame may switch the relay off: guarded as a disconnect";
-        if (v.what == verdict::decision::refuse) {
-            count(&service_stats::refused);
-            c.rec.current = state::failed;
-            c.rec.completed_at = t;
-            c.rec.error = "refused by the safety guard: " + v.reason;
-            cause = c.rec.error;
-        } else if (v.what == verdict::decision::defer) {
-            count(&service_stats::deferred);
-            c.rec.not_before = v.not_before;
-            cause += "; " + v.reason;
-        }
-    } else if (kind == command_kind::relay_on && meter && meter->relay == relay_state::unreachable_after_disconnect) {
-        c.note = "requested while the meter is unreachable after a disconnect: it can only be delivered after power is "
-                 "restored on site";
-        cause += "; " + c.note;
-    }
-    c.rec.deadline = r.deadline ? *r.deadline : std::max(t, c.rec.not_before.value_or(t)) + cfg.default_deadline;
-    if (r.deadline && c.rec.not_before && *r.deadline <= *c.rec.not_before) {
-        // Deferred past the caller's own deadline: nothing could be sent in time.
-        count(&service_stats::refused);
-        c.rec.current = state::failed;
-        c.rec.completed_at = t;
-        c.rec.error = "refused: deferred to " + guard.local(*c.rec.not_before) + ", after the request's deadline " +
-                      guard.local(*r.deadline);
-        cause = c.rec.error;
-    }
-    if (keep_ref) cause += "; the meter's reference on record, " + recorded + ", is protected and stays (the request named " + c.meter_ref + ")";
-    c.created_at = c.updated_at = t;
+    if (d.refused) count(&service_stats::refused);
+    if (d.deferred) count(&service_stats::deferred);
+    c = std::move(d.command);
+    const std::string& cause = d.cause;
+    const bool keep_ref = d.keep_ref;
+    const auto& opposite = d.supersede;
     c.timer_at = next_timer(c, policy_for(c), t);
 
     if (!db.insert(c, store::audit_event{0, 0, t, std::nullopt, c.rec.current, cause, r.actor, r.reason})) {
         // Another writer took the key between our read and our insert.
         auto existing = db.by_idempotency_key(c.idempotency_key);
-        if (!existing || !same_request(*existing, c))
+        if (!existing || !admission::same_request(*existing, c))
             throw request_error("idempotency_key", "idempotency key '" + shown(c.idempotency_key) + "' was just used with other parameters");
         count(&service_stats::duplicates_returned);
         return *existing;

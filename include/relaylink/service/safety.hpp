@@ -38,7 +38,8 @@ struct verdict {
 
 /// Checks a policy once (std::invalid_argument naming the bad value: unknown time zone, a holiday
 /// that is not a date, a window that ends before it starts, no allowed day) and then judges
-/// disconnects. Not thread-safe: the service calls it under its lock.
+/// disconnects. Thread-safe: every member may be called from any thread (the service's store threads and
+/// its callers' threads judge requests at once).
 class safety_guard {
 public:
     explicit safety_guard(safety_policy p);
