@@ -10,6 +10,7 @@
 #include <relaylink/service/admission.hpp>
 #include <relaylink/service/claims.hpp>
 #include <relaylink/service/correlation.hpp>
+#include <relaylink/service/dispatch.hpp>
 #include <relaylink/service/missing_item.hpp>
 #include <relaylink/service/reconciliation.hpp>
 #include <relaylink/service/relay_state.hpp>
@@ -270,33 +271,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// now, by its DevEUI, the request's reference or the one on record, and only inside a window.
     /// True when it was held back (cancelled, refused or deferred to the next window).
     bool held_back(batch& b, command_row& c, sys_time t) {
-        if ((c.rec.not_before && t < *c.rec.not_before) || (c.rec.next_attempt_at && t < *c.rec.next_attempt_at)) return false;
-        if (cfg.safety.dry_run) {
-            ++b.refused;
-            const std::string why = "dry run: nothing is sent (safety.dry_run); it would have sent " + to_hex(c.payload) +
-                                    " on fPort " + std::to_string(c.f_port);
-            c.note = why; // on the command itself, not only in its audit trail
-            apply(b, c, command::cancel{why}, "relaylink");
-            return true;
-        }
-        if (!switches_off(c)) return false;
-        const std::string recorded = recorded_ref(b, c.dev_eui);
-        if (guard.is_protected(c.dev_eui, c.meter_ref, recorded)) {
-            ++b.refused;
-            apply(b, c, command::guard_refused{guard.protected_reason(c.dev_eui, c.meter_ref, recorded)}, "relaylink",
-                  "checked again at dispatch");
-            return true;
-        }
-        if (guard.in_window(t)) return false;
-        const std::string outside = guard.local(t) + " is outside the disconnect windows";
-        if (cfg.safety.outside == safety_policy::outside_window::refuse) {
-            ++b.refused;
-            apply(b, c, command::guard_refused{outside + " (the policy refuses disconnects outside them)"}, "relaylink",
-                  "checked again at dispatch");
-            return true;
-        }
-        ++b.deferred;
-        apply(b, c, command::window_closed{guard.next_window(t), outside}, "relaylink", "checked again at dispatch");
+        const bool off = switches_off(c);
+        const auto h = dispatch::held_back(c, cfg.safety.dry_run, off, guard, off ? recorded_ref(b, c.dev_eui) : std::string(), t);
+        if (!h) return false;
+        b.refused += h->refused;
+        b.deferred += h->deferred;
+        if (!h->note.empty()) c.note = h->note; // on the command itself, not only in its audit trail
+        apply(b, c, h->in, "relaylink", h->detail);
         return true;
     }
 
@@ -825,16 +806,10 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     void step_due(batch& b, const command_row& r, sys_time t, std::size_t& slots) {
         auto row = overlay(b, r);
-        if (command::is_terminal(row->rec.current)) return;
-        // The deadline holds even while a call for the command is in flight or keeps failing (the item,
-        // if ChirpStack has it, carries the deadline as expiresAt and is dropped there too).
-        if (row->rec.deadline && t >= *row->rec.deadline) {
-            apply(b, *row, command::timer_fired{command::timer::deadline}, "relaylink");
-            return;
-        }
-        if (is_busy(row->id)) return;
-        switch (row->rec.current) {
-        case state::pending:
+        switch (dispatch::what_is_due(*row, t, is_busy(row->id))) {
+        case dispatch::due::nothing: break;
+        case dispatch::due::deadline: apply(b, *row, command::timer_fired{command::timer::deadline}, "relaylink"); break;
+        case dispatch::due::claim:
             if (slots == 0 || device_blocked(row->dev_eui) || held_back(b, *row, t)) break;
             if (!apply(b, *row, command::dispatch_begin{}, "relaylink", "claimed by " + cfg.instance).ignored) {
                 b.updates.back().event.cause += uplink_snapshot(b, row->dev_eui);
@@ -842,14 +817,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 --slots;
             }
             break;
-        case state::dispatching: // claimed long ago and not ours in flight: a crash, or a lost answer
-            b.checks[row->dev_eui];
-            break;
-        case state::sent:
-        case state::acknowledged:
-            apply(b, *row, command::timer_fired{command::timer::reply_timeout}, "relaylink");
-            break;
-        default: break;
+        case dispatch::due::reconcile: b.checks[row->dev_eui]; break; // claimed long ago, not ours in flight: a crash, or a lost answer
+        case dispatch::due::reply_timeout: apply(b, *row, command::timer_fired{command::timer::reply_timeout}, "relaylink"); break;
         }
     }
 
