@@ -531,6 +531,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         for (int attempt = 0; attempt < 10; ++attempt) {
             if (attempt >= 2) // writers in step: a short, growing, jittered pause (off the I/O thread)
                 std::this_thread::sleep_for(backoff_delay(conflict_backoff, attempt - 1, random01()));
+            const auto one_transaction = db.begin_batch(); // the batch's reads inside its write transaction (SQLite)
             batch b;
             fill(b);
             if (commit(b)) return;
@@ -784,11 +785,14 @@ struct service::impl : std::enable_shared_from_this<impl> {
             std::lock_guard lock(mu);
             free_slots = cfg.max_in_flight > enqueues_in_flight() ? cfg.max_in_flight - enqueues_in_flight() : 0;
         }
+        auto one_transaction = db.begin_batch(); // the pass's reads inside its write transaction (SQLite)
         const auto due = db.due(t, 256);
         std::size_t slots = free_slots;
         batch all;
         for (const auto& r : due) step_due(all, r, t, slots);
-        if (!commit(all)) {
+        const bool committed_all = commit(all);
+        one_transaction.reset();
+        if (!committed_all) {
             // Another process moved some of these (it claimed them, or applied an event): one command
             // at a time from a fresh read, so a command another process took is simply skipped.
             slots = free_slots;
@@ -1229,6 +1233,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 st.events += events.size();
             }
             try {
+                const auto one_transaction = db.begin_batch(); // its reads inside its write transaction (SQLite)
                 batch first;
                 for (const auto& e : events) handle(first, e);
                 if (commit(first)) return;

@@ -411,22 +411,67 @@ public:
     }
 
 private:
-    /// BEGIN IMMEDIATE … COMMIT, rolled back when not committed (an exception, a version mismatch).
+    /// BEGIN IMMEDIATE … COMMIT, rolled back when not committed (an exception, a version mismatch). In a batch
+    /// (begin_batch) the transaction is already open: the write is a savepoint in it, and its commit commits
+    /// the batch; not committed, only the write is rolled back.
     class tx {
     public:
-        explicit tx(sqlite_store& s) : s_(s) { s_.prepare("BEGIN IMMEDIATE").run(); }
+        explicit tx(sqlite_store& s) : s_(s), in_batch_(s.batch_open_) {
+            s_.prepare(in_batch_ ? "SAVEPOINT relaylink_write" : "BEGIN IMMEDIATE").run();
+        }
         void commit() {
-            s_.prepare("COMMIT").run();
+            if (in_batch_) {
+                s_.prepare("RELEASE relaylink_write").run();
+                s_.prepare("COMMIT").run();
+                s_.batch_open_ = false;
+            } else {
+                s_.prepare("COMMIT").run();
+            }
             done_ = true;
         }
         ~tx() {
-            if (!done_) sqlite3_exec(s_.h_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+            if (done_) return;
+            if (in_batch_) {
+                sqlite3_exec(s_.h_.db, "ROLLBACK TO relaylink_write", nullptr, nullptr, nullptr);
+                sqlite3_exec(s_.h_.db, "RELEASE relaylink_write", nullptr, nullptr, nullptr);
+            } else {
+                sqlite3_exec(s_.h_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+            }
         }
 
     private:
         sqlite_store& s_;
+        bool in_batch_;
         bool done_ = false;
     };
+
+    /// A batch: the store's lock held by its thread from the start, and the write transaction open.
+    class batch final : public batch_scope {
+    public:
+        explicit batch(sqlite_store& s) : s_(s), lock_(s.mu_) {
+            if (s_.batch_open_) { // a batch inside a batch: joins it
+                nested_ = true;
+                return;
+            }
+            s_.prepare("BEGIN IMMEDIATE").run();
+            s_.batch_open_ = true;
+        }
+        ~batch() override {
+            if (nested_ || !s_.batch_open_) return; // committed by its write
+            sqlite3_exec(s_.h_.db, "ROLLBACK", nullptr, nullptr, nullptr);
+            s_.batch_open_ = false;
+        }
+
+    private:
+        sqlite_store& s_;
+        std::unique_lock<std::recursive_mutex> lock_;
+        bool nested_ = false;
+    };
+
+public:
+    std::unique_ptr<batch_scope> begin_batch() override { return std::make_unique<batch>(*this); }
+
+private:
 
     /// `sql` must be a string literal, a static string or a member: the cache is keyed by its address.
     /// relaylink's names in it get the table prefix (`own`; the portal's statements are run as written).
@@ -573,7 +618,8 @@ private:
     std::string prefix_;
     std::unique_ptr<portal_rows::layout> portal_;
     mutable db_handle h_;
-    mutable std::mutex mu_;
+    mutable std::recursive_mutex mu_; ///< recursive: a batch holds it across its thread's reads and write
+    bool batch_open_ = false;          ///< a batch's transaction is open (only its thread, holding mu_, sees it)
     /// Prepared statements, finalised before the connection closes — also when the constructor throws
     /// (a newer schema): member destructors run in reverse order, and this one is declared after h_.
     struct statement_cache : std::unordered_map<const char*, sqlite3_stmt*> {

@@ -313,6 +313,57 @@ TEST_P(StoreContract, AppendingToAnUnknownCommandIsAnError) {
 
 INSTANTIATE_TEST_SUITE_P(All, StoreContract, ::testing::Values("memory", "sqlite", "postgres"));
 
+TEST(SqliteStore, ABatchsReadsAndItsWriteAreOneTransaction) {
+    const temp_db file("batch");
+    auto db = open_sqlite(file.path());
+    auto c = sample();
+    ASSERT_TRUE(db->insert(c, created()));
+    {
+        // Read, then write what was read: one transaction; another thread's write waits for its end.
+        auto scope = db->begin_batch();
+        ASSERT_TRUE(scope);
+        auto read = db->get(c.id).value();
+        std::atomic<bool> other_done{false};
+        std::thread other([&] {
+            auto o = db->get(c.id).value(); // waits: the batch holds the store
+            std::vector<update> u{move(o, state::dispatching, "another writer")};
+            db->write(u);
+            other_done = true;
+        });
+        std::this_thread::sleep_for(100ms);
+        EXPECT_FALSE(other_done.load()) << "another thread's call waits for the batch";
+        std::vector<update> u{move(read, state::dispatching, "the batch's write")};
+        EXPECT_TRUE(db->write(u)); // commits the batch
+        scope.reset();
+        other.join();
+        EXPECT_TRUE(other_done.load());
+    }
+    auto ev = db->events(c.id);
+    ASSERT_EQ(ev.size(), 3u) << "the other thread read once the batch had written: it saw the batch's version";
+    EXPECT_EQ(ev[1].cause, "the batch's write");
+    EXPECT_EQ(ev[2].cause, "another writer");
+
+    // A write refused in a batch (another writer's version) writes nothing, and the batch ends cleanly.
+    {
+        auto scope = db->begin_batch();
+        auto stale = c; // version 1: the store has 3
+        std::vector<update> u{move(stale, state::queued, "stale")};
+        EXPECT_FALSE(db->write(u));
+    }
+    EXPECT_EQ(db->events(c.id).size(), 3u);
+    // A batch that only reads ends with nothing written; the next writes are their own transactions.
+    {
+        auto scope = db->begin_batch();
+        EXPECT_TRUE(db->get(c.id));
+    }
+    auto fresh = db->get(c.id).value();
+    std::vector<update> u{move(fresh, state::queued, "after the batches")};
+    EXPECT_TRUE(db->write(u));
+    EXPECT_EQ(db->events(c.id).size(), 4u);
+    // The memory store has no batches.
+    EXPECT_FALSE(make_memory_store()->begin_batch());
+}
+
 TEST(SqliteStore, SurvivesReopeningWithEverything) {
     const temp_db file("store-reopen");
     const auto& path = file.path();

@@ -139,9 +139,22 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// A batch's reads and its write in one transaction of the store (begin_batch).
+class batch_scope {
+public:
+    virtual ~batch_scope() = default;
+};
+
 class store {
 public:
     virtual ~store() = default;
+
+    /// Start a batch on the calling thread: its reads, and the write that ends it (write, insert or
+    /// append_event), run in one transaction — SQLite: BEGIN IMMEDIATE from the start, so the reads take no
+    /// lock of their own and the write finds what they read. Other threads wait for the batch to end (at the
+    /// write, or when the scope goes, rolling back a batch that wrote nothing). Null: the store has no such
+    /// batches (memory, PostgreSQL), each call is its own.
+    virtual std::unique_ptr<batch_scope> begin_batch() { return nullptr; }
 
     /// Insert a new command and its first audit row together. Assigns `c.id` (and the event's
     /// command id and sequence 1). Returns false, writing nothing, when `c.idempotency_key` is
