@@ -178,7 +178,7 @@ public:
     void ingest(const chirpstack::event& e);
     /// Apply several events in one transaction.
     void ingest(std::span<const chirpstack::event> events);
-    /// Queue an event; the service commits queued events in batches on its executor.
+    /// Queue an event; the service commits queued events in batches on its store threads.
     void post_ingest(chirpstack::event e);
     /// Events posted and not yet committed.
     std::size_t pending_events() const;
