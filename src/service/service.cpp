@@ -744,31 +744,45 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// The dispatcher: one pass at a time (asked while one runs, it runs again after it), on whichever
     /// thread asks (the store's, or a caller of poll()), the lock never held across its store calls.
-    void poll_once() {
+    /// `wait`: the caller (a public poll()) waits for a pass in progress to end, then runs one itself, so that
+    /// what is due when it calls has been handled when it returns.
+    void poll_once(bool wait = false) {
         {
-            std::lock_guard lock(mu);
+            std::unique_lock lock(mu);
             if (polling) {
-                poll_again = true;
-                return;
+                if (!wait) {
+                    poll_again = true;
+                    return;
+                }
+                idle_cv.wait(lock, [&] { return !polling || !alive; });
+                if (!alive) return;
             }
             polling = true;
+            poll_again = false;
         }
-        struct done {
-            impl& s;
-            ~done() {
-                std::lock_guard lock(s.mu);
-                s.polling = false;
-            }
-        } release{*this};
         for (;;) {
-            {
-                std::lock_guard lock(mu);
-                poll_again = false;
+            try {
+                poll_pass();
+            } catch (...) {
+                end_polling();
+                throw;
             }
-            poll_pass();
-            std::lock_guard lock(mu);
-            if (!poll_again || !alive) return;
+            std::unique_lock lock(mu);
+            if (!poll_again || !alive) { // checked and ended under one lock: a request made meanwhile is never lost
+                polling = false;
+                lock.unlock();
+                idle_cv.notify_all();
+                return;
+            }
+            poll_again = false;
         }
+    }
+    void end_polling() {
+        {
+            std::lock_guard lock(mu);
+            polling = false;
+        }
+        idle_cv.notify_all();
     }
 
     void poll_pass() {
@@ -1488,7 +1502,7 @@ bool service::wait_pending_below(std::size_t n, std::chrono::milliseconds timeou
 }
 
 void service::poll() {
-    impl_->call([this] { impl_->poll_once(); });
+    impl_->call([this] { impl_->poll_once(true); });
 }
 
 std::optional<command_view> service::command(std::int64_t id) const {
@@ -1554,7 +1568,7 @@ std::size_t service::busy() const {
     for (const auto& [dev, port] : s.flush_wanted) wanted += due(dev);
     std::size_t held = 0; // commands whose queue read waits so, not in flight
     for (const auto& [id, dev] : s.busy_ids) held += !s.device_enqueues.contains(dev) && !s.device_op_running.contains(dev) && !due(dev);
-    return s.busy_ids.size() - held + s.device_op_running.size() + wanted + (s.polling ? 1 : 0);
+    return s.busy_ids.size() - held + s.device_op_running.size() + wanted;
 }
 
 service::subscription service::on_command(std::function<void(const command_change&)> f) {

@@ -81,16 +81,16 @@ private:
                 fds.push_back({s, POLLIN, 0});
             }
             if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
-            if (fds[0].revents & POLLIN) {
+            std::vector<std::pair<int, int>> keep;
+            if (fds[0].revents & POLLIN) { // a new pair is polled from the next round on (fds has none for it)
                 const int c = ::accept(listener_, nullptr, nullptr);
                 if (c >= 0) {
                     ++accepted_;
                     const int s = up_ ? dial() : -1;
                     if (s < 0) ::close(c);
-                    else pairs_.emplace_back(c, s);
+                    else keep.emplace_back(c, s);
                 }
             }
-            std::vector<std::pair<int, int>> keep;
             for (std::size_t i = 0; i < pairs_.size(); ++i) {
                 auto [c, s] = pairs_[i];
                 bool ok = true;
