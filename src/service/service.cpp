@@ -1239,6 +1239,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// Apply events; returns those the store could not take (to be tried again), in their order.
     std::vector<chirpstack::event> ingest(std::span<const chirpstack::event> events) {
+        const inside mark; // its subscribers are told from here: a stop() they call must not wait for this thread
         std::vector<chirpstack::event> failed;
         [&] {
             if (!alive) return;
