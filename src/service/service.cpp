@@ -501,26 +501,32 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
         deliver();
     }
-    /// Post `f` to the store's threads (from a ChirpStack completion, the tick, the inbox): never run on the
-    /// I/O thread. Once the service is gone, `f` is dropped unrun.
-    template <class F, class G = void (*)()>
-    void post_job(const char* during, F f, G on_failure = [] {}) {
-        {
-            std::lock_guard lock(mu);
-            ++jobs;
-        }
-        // A weak reference: jobs left in the pool when the service goes must not keep it (and its pool) alive.
-        asio::post(pool, [w = weak_from_this(), during, f = std::move(f), on_failure = std::move(on_failure)]() mutable {
+    /// Post `body(service)` to the store's threads as one of the service's jobs (counted in `jobs`; the lock
+    /// held by the caller). A weak reference: jobs left in the pool when the service goes must not keep it (and
+    /// its pool) alive; they are dropped unrun.
+    template <class Body>
+    void post_counted_locked(Body body) {
+        ++jobs;
+        asio::post(pool, [w = weak_from_this(), body = std::move(body)]() mutable {
             auto self = w.lock();
             if (!self) return;
             on_pool = self.get();
-            if (self->alive) self->run_job(during, f, on_failure);
+            body(*self);
             on_pool = nullptr;
             {
                 std::lock_guard lock(self->mu);
                 --self->jobs;
             }
             self->idle_cv.notify_all();
+        });
+    }
+    /// Post `f` to the store's threads (from a ChirpStack completion, the tick, the inbox): never run on the
+    /// I/O thread. Once the service is gone, `f` is dropped unrun.
+    template <class F, class G = void (*)()>
+    void post_job(const char* during, F f, G on_failure = [] {}) {
+        std::lock_guard lock(mu);
+        post_counted_locked([during, f = std::move(f), on_failure = std::move(on_failure)](impl& s) mutable {
+            if (s.alive) s.run_job(during, f, on_failure);
         });
     }
 
@@ -704,22 +710,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
     void schedule_poll_locked() {
         if (poll_posted || !alive) return;
         poll_posted = true;
-        ++jobs;
-        asio::post(pool, [w = weak_from_this()] {
-            auto self = w.lock();
-            if (!self) return;
-            on_pool = self.get();
+        post_counted_locked([](impl& s) {
             {
-                std::lock_guard lock(self->mu);
-                self->poll_posted = false;
+                std::lock_guard lock(s.mu);
+                s.poll_posted = false;
             }
-            if (self->alive && self->running) self->run_job("dispatching", [&] { self->poll_once(); }); // stopped: nothing new goes out
-            on_pool = nullptr;
-            {
-                std::lock_guard lock(self->mu);
-                --self->jobs;
-            }
-            self->idle_cv.notify_all();
+            if (s.alive && s.running) s.run_job("dispatching", [&] { s.poll_once(); }); // stopped: nothing new goes out
         });
     }
     void schedule_poll() {
