@@ -219,7 +219,52 @@ struct service::impl : std::enable_shared_from_this<impl> {
         std::string first_replay;
         std::uint64_t refused = 0, deferred = 0;    ///< by the guard at dispatch
         std::map<std::string, check_request> checks; ///< device queue reads the batch asks for, once it commits
+        /// What the store read for the whole batch at once (a store whose reads cost round trips); a read
+        /// it was not asked for goes to the store.
+        std::optional<store::batch_reads> pre;
     };
+
+    /// What handling `events` will read: asked of the store at once when each read would cost a round trip.
+    void read_ahead(batch& b, std::span<const chirpstack::event> events) {
+        if (!db.batches_reads() || events.size() < 2) return;
+        store::batch_keys k;
+        for (const auto& e : events)
+            std::visit(
+                [&](const auto& x) {
+                    using T = std::decay_t<decltype(x)>;
+                    // A transition's meter is written with it: the device's meter comes along.
+                    if constexpr (std::is_same_v<T, chirpstack::txack_event> || std::is_same_v<T, chirpstack::ack_event>) {
+                        k.queue_items.push_back(x.queue_item_id);
+                        k.devices.push_back(x.device.dev_eui);
+                    } else if constexpr (std::is_same_v<T, chirpstack::log_event>) {
+                        k.devices.push_back(x.device.dev_eui);
+                        if (auto q = x.queue_item_id()) k.queue_items.push_back(*q);
+                        else if (x.code == "DOWNLINK_GATEWAY") k.trails.push_back(x.device.dev_eui);
+                    } else if constexpr (std::is_same_v<T, chirpstack::up_event>) {
+                        k.devices.push_back(x.device.dev_eui);
+                        k.trails.push_back(x.device.dev_eui);
+                    } else if constexpr (std::is_same_v<T, chirpstack::join_event>) {
+                        k.devices.push_back(x.device.dev_eui);
+                    }
+                },
+                e);
+        b.pre = db.read_batch(k);
+    }
+    /// A command's audit trail, as read ahead for its device or from the store.
+    std::vector<store::audit_event> trail(const batch& b, const command_row& c) const {
+        if (b.pre && b.pre->trails_asked.contains(c.dev_eui))
+            if (auto it = b.pre->events.find(c.id); it != b.pre->events.end()) return it->second;
+        return db.events(c.id);
+    }
+    /// The meter as stored (read ahead or now).
+    std::optional<meter_row> stored_meter(batch& b, const std::string& dev) {
+        if (b.pre && b.pre->devices_asked.contains(dev)) {
+            auto it = b.pre->meters.find(dev);
+            if (it == b.pre->meters.end()) return std::nullopt;
+            return it->second;
+        }
+        return db.meter(dev);
+    }
 
     /// The command as the batch sees it (its own earlier writes win over the store).
     std::optional<command_row> overlay(batch& b, std::optional<command_row> r) {
@@ -229,20 +274,29 @@ struct service::impl : std::enable_shared_from_this<impl> {
     }
     std::optional<command_row> by_queue_item(batch& b, const std::string& q) {
         if (auto it = b.queue_items.find(q); it != b.queue_items.end()) return b.latest(b.rows.at(it->second));
+        if (b.pre && b.pre->items_asked.contains(q)) {
+            auto it = b.pre->by_queue_item.find(q);
+            if (it == b.pre->by_queue_item.end()) return std::nullopt;
+            return overlay(b, it->second);
+        }
         return overlay(b, db.by_queue_item(q));
     }
     std::vector<command_row> open_for(batch& b, const std::string& dev) {
         std::vector<command_row> out;
-        for (auto& r : db.open(dev)) {
-            auto o = overlay(b, r);
-            if (!command::is_terminal(o->rec.current)) out.push_back(std::move(*o));
-        }
+        auto take = [&](const std::vector<command_row>& rows) {
+            for (const auto& r : rows) {
+                auto o = overlay(b, r);
+                if (!command::is_terminal(o->rec.current)) out.push_back(std::move(*o));
+            }
+        };
+        if (b.pre && b.pre->devices_asked.contains(dev)) take(b.pre->open[dev]);
+        else take(db.open(dev));
         return out;
     }
     /// The meter as the batch sees it (its own change first), without taking it into the batch.
     std::optional<meter_row> meter_seen(batch& b, const std::string& dev) {
         if (auto it = b.meters.find(dev); it != b.meters.end()) return it->second;
-        return db.meter(dev);
+        return stored_meter(b, dev);
     }
     std::optional<sys_time> last_uplink_of(batch& b, const std::string& dev) {
         auto m = meter_seen(b, dev);
@@ -251,7 +305,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// The meter, taken into the batch (written with it); null when the store has none.
     meter_row* known_meter(batch& b, const std::string& dev) {
         if (auto it = b.meters.find(dev); it != b.meters.end()) return &it->second;
-        auto stored = db.meter(dev);
+        auto stored = stored_meter(b, dev);
         if (!stored) return nullptr;
         b.meters_before.emplace(dev, stored->relay);
         return &b.meters.emplace(dev, std::move(*stored)).first->second;
@@ -438,8 +492,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// Why an uplink whose data answers `c` cannot be the answer to it (claims::replayed), judged against the
     /// snapshot its latest claim recorded. None: it may be the reply.
-    std::optional<std::string> replayed(batch& b, const command_row& c, const chirpstack::up_event& up) const {
-        const auto events = db.events(c.id);
+    std::optional<std::string> replayed(batch& b, const command_row& c, const chirpstack::up_event& up) {
+        const auto events = trail(b, c);
         const auto snap = claims::latest_snapshot(events);
         if (!snap) return std::nullopt;
         std::optional<sys_time> joined;
@@ -586,7 +640,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         bool noted = false;
         for (auto& c : open_for(b, x.device.dev_eui)) {
             if (c.rec.current != state::queued) continue;
-            const auto st_ = correlate::gateway_error(x, c, correlate::gateway_notes(db.events(c.id)));
+            const auto st_ = correlate::gateway_error(x, c, correlate::gateway_notes(trail(b, c)));
             if (!st_) continue;
             apply(b, c, st_->in, "chirpstack", st_->detail);
             noted = true;
@@ -628,13 +682,18 @@ struct service::impl : std::enable_shared_from_this<impl> {
             }
         }
         meter_row* known = known_meter(b, dev);
-        if (!known) { // a device relaylink was never asked about: nothing to keep
-            ++b.untracked;
-            return;
+        auto open = open_for(b, dev);
+        if (!known) {
+            if (open.empty()) { // a device relaylink was never asked about: nothing to keep
+                ++b.untracked;
+                return;
+            }
+            // A command whose meter row is not written yet (a request writes it just after the command, and
+            // another process may have sent the command meanwhile): the uplink may be its reply all the same.
+            known = &meter_for(b, dev);
         }
         relay::apply(*known, relay::uplink{t, up.time.time_since_epoch().count() != 0 ? std::optional<sys_time>(up.time) : std::nullopt,
                                            up.f_cnt});
-        auto open = open_for(b, dev);
         const auto answer = correlate::uplink(up, open, profiles, [&](const command_row& c) { return replayed(b, c, up); });
         if (answer.replays > 0 && b.replays++ == 0)
             b.first_replay = "an uplink of " + dev + " answering " + describe(open[*answer.first_replay_index]) +
@@ -1246,6 +1305,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             try {
                 const auto one_transaction = db.begin_batch(); // its reads inside its write transaction (SQLite)
                 batch first;
+                read_ahead(first, events); // PostgreSQL: the batch's reads in one round trip
                 for (const auto& e : events) handle(first, e);
                 if (commit(first)) return;
             } catch (const std::exception& e) {

@@ -992,6 +992,7 @@ void simulator::advance(std::chrono::nanoseconds d) {
 }
 
 std::uint64_t simulator::events_published_mqtt() const { return impl_->mqtt ? impl_->mqtt->published() : 0; }
+std::uint64_t simulator::events_dropped_mqtt() const { return impl_->mqtt ? impl_->mqtt->dropped() : 0; }
 
 std::uint64_t simulator::enqueue_requests(const std::string& dev_eui) const {
     std::lock_guard lock(impl_->m);

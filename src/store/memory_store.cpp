@@ -225,4 +225,22 @@ private:
 
 std::unique_ptr<store> make_memory_store() { return std::make_unique<memory_store>(); }
 
+batch_reads store::read_each(const batch_keys& k) const {
+    batch_reads out;
+    for (const auto& q : k.queue_items) {
+        if (!out.items_asked.insert(q).second) continue;
+        if (auto c = by_queue_item(q)) out.by_queue_item.emplace(q, std::move(*c));
+    }
+    for (const auto& d : k.devices) {
+        if (!out.devices_asked.insert(d).second) continue;
+        out.open.emplace(d, open(d));
+        if (auto m = meter(d)) out.meters.emplace(d, std::move(*m));
+    }
+    for (const auto& d : k.trails) {
+        if (!out.devices_asked.contains(d) || !out.trails_asked.insert(d).second) continue;
+        for (const auto& c : out.open[d]) out.events.emplace(c.id, events(c.id));
+    }
+    return out;
+}
+
 } // namespace relaylink::store

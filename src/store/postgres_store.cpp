@@ -17,6 +17,8 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <poll.h>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -242,6 +244,84 @@ public:
     /// A statement with parameters, prepared once per connection (`sql` must outlive the store:
     /// a literal or a static string, keyed by address).
     result_ptr exec(const char* sql, const params& p, const char* what) {
+        const auto& name = prepared(sql, what);
+        const auto values = p.pointers();
+        result_ptr r(PQexecPrepared(c_, name.c_str(), p.size(), values.data(), nullptr, nullptr, 0));
+        check(r.get(), what);
+        return r;
+    }
+
+    /// One statement of a pipeline: prepared once per connection like exec's, or (`prepare` false: BEGIN,
+    /// COMMIT) sent as it is.
+    struct piped {
+        const char* sql;
+        params p;
+        bool prepare = true;
+    };
+    /// Statements sent together and answered together: one round trip, whatever their number (libpq's
+    /// pipeline mode; new statements are prepared first, once per connection). Their results in order. The
+    /// first that failed throws as exec would (a lost race as lost_race), once every answer has been read:
+    /// the connection stays usable, a transaction begun in it is left for the lease to roll back.
+    std::vector<result_ptr> pipeline(std::span<const piped> stmts, const char* what) {
+        for (const auto& s : stmts)
+            if (s.prepare) prepared(s.sql, what);
+        if (PQenterPipelineMode(c_) != 1) throw store_error("PostgreSQL store " + where_ + ": " + what + ": " + message());
+        bool sent = PQsetnonblocking(c_, 1) == 0;
+        for (std::size_t i = 0; sent && i < stmts.size(); ++i) {
+            const auto& s = stmts[i];
+            const auto values = s.p.pointers();
+            sent = s.prepare ? PQsendQueryPrepared(c_, prepared_.at(s.sql).c_str(), s.p.size(), values.data(), nullptr, nullptr, 0) == 1
+                             : PQsendQueryParams(c_, s.sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+        }
+        sent = sent && PQpipelineSync(c_) == 1;
+        // Everything out, reading answers meanwhile: a server whose replies nobody reads stops reading too.
+        while (sent) {
+            const int f = PQflush(c_);
+            if (f == 0) break;
+            if (f < 0) {
+                sent = false;
+                break;
+            }
+            pollfd pfd{PQsocket(c_), POLLIN | POLLOUT, 0};
+            if (::poll(&pfd, 1, -1) < 0 && errno != EINTR) sent = false;
+            else if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) && PQconsumeInput(c_) != 1) sent = false;
+        }
+        PQsetnonblocking(c_, 0);
+        if (!sent) { // the connection is broken: the lease drops it
+            const std::string m = message();
+            PQexitPipelineMode(c_);
+            throw store_error("PostgreSQL store " + where_ + ": " + what + ": " + m);
+        }
+        std::vector<result_ptr> out;
+        out.reserve(stmts.size());
+        bool broken_now = false;
+        for (std::size_t i = 0; i < stmts.size() && !broken_now; ++i) {
+            result_ptr r(PQgetResult(c_));
+            if (!r) {
+                broken_now = true;
+                break;
+            }
+            while (PGresult* more = PQgetResult(c_)) PQclear(more); // to this statement's end (NULL)
+            out.push_back(std::move(r));
+        }
+        if (!broken_now) {
+            result_ptr sync(PQgetResult(c_));
+            if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) broken_now = true;
+        }
+        PQexitPipelineMode(c_);
+        if (broken_now || out.size() != stmts.size())
+            throw store_error("PostgreSQL store " + where_ + ": " + what + ": the server's answers ended early: " + message());
+        // The first real error (later statements only say the pipeline was aborted).
+        for (const auto& r : out)
+            if (PQresultStatus(r.get()) != PGRES_PIPELINE_ABORTED) check(r.get(), what);
+        for (const auto& r : out) check(r.get(), what);
+        return out;
+    }
+
+    const std::string& where() const { return where_; }
+
+private:
+    const std::string& prepared(const char* sql, const char* what) {
         auto it = prepared_.find(sql);
         if (it == prepared_.end()) {
             const std::string name = "relaylink_" + std::to_string(prepared_.size() + 1);
@@ -249,15 +329,8 @@ public:
             check(r.get(), what);
             it = prepared_.emplace(sql, name).first;
         }
-        const auto values = p.pointers();
-        result_ptr r(PQexecPrepared(c_, it->second.c_str(), p.size(), values.data(), nullptr, nullptr, 0));
-        check(r.get(), what);
-        return r;
+        return it->second;
     }
-
-    const std::string& where() const { return where_; }
-
-private:
     std::string message() const {
         std::string m = c_ ? PQerrorMessage(c_) : "out of memory";
         while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
@@ -298,6 +371,12 @@ public:
         c_->run("BEGIN", "starting a transaction");
         in_tx_ = true;
     }
+    /// A BEGIN sent in a pipeline: rolled back unless committed, as begin()'s.
+    void begun() { in_tx_ = true; }
+    /// COMMIT is about to go out in a pipeline (see commit_sent); committed() once it has answered. A
+    /// pipeline that failed before it leaves the transaction to be rolled back.
+    void committing() { commit_sent_ = true; }
+    void committed() { in_tx_ = false; }
     void commit() {
         in_tx_ = false; // a failed COMMIT has ended the transaction too
         commit_sent_ = true;
@@ -378,21 +457,35 @@ public:
 
     bool write(std::span<update> updates, std::span<const meter_row> meters) override {
         return attempt([&](lease& l) {
-            // One statement per transition: the versioned update and its audit row (sequence = the new
-            // version), so a transition costs one round trip. Inserted rows: 1 when it applied.
-            static const auto statement = [](bool claim) {
+            // One statement per transition: the versioned update, its audit row (sequence = the new version)
+            // and, for a new queue item, its row; all of them and the meters sent in one pipeline, so a batch
+            // costs two round trips whatever its size: the writes, then COMMIT (or ROLLBACK on a conflict).
+            // Each answers how many commands it moved: 1 when it applied.
+            static const auto statement = [](bool claim, bool item) {
                 const int n = columns::mutable_count;
                 const std::string where = claim ? "id=(SELECT id FROM commands WHERE id=" + dollar(n + 1) + " AND version=" +
                                                       dollar(n + 2) + " FOR UPDATE SKIP LOCKED)"
                                                 : "id=" + dollar(n + 1) + " AND version=" + dollar(n + 2);
+                // The newest owner of a queue item wins (a simulator restarted with the same seed reuses ids).
+                const std::string note_item = item ? ", item AS (INSERT INTO queue_items (queue_item_id, command_id) SELECT " + dollar(n + 9) +
+                                                         "::text, id FROM moved ON CONFLICT (queue_item_id) DO UPDATE SET command_id = "
+                                                         "excluded.command_id WHERE queue_items.command_id <> excluded.command_id)"
+                                                   : std::string();
                 return "WITH moved AS (UPDATE commands SET " + columns::mutable_assignments(1, dollar) + ", version=version+1 WHERE " +
-                       where + " RETURNING id, version) INSERT INTO command_events (" + columns::event_list +
+                       where + " RETURNING id, version), audit AS (INSERT INTO command_events (" + columns::event_list +
                        ") SELECT id, version, " + dollar(n + 3) + ", " + dollar(n + 4) + ", " + dollar(n + 5) + ", " + dollar(n + 6) +
-                       ", " + dollar(n + 7) + ", " + dollar(n + 8) + " FROM moved";
+                       ", " + dollar(n + 7) + ", " + dollar(n + 8) + " FROM moved)" + note_item + " SELECT count(*) FROM moved";
             };
-            static const std::string strict = statement(false), claim = statement(true);
-            l.begin();
-            for (auto& u : updates) {
+            static const std::string strict = statement(false, false), claim = statement(true, false),
+                                     strict_item = statement(false, true), claim_item = statement(true, true);
+            // A meter another transaction is writing is waited for (its row lock), then found moved.
+            static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
+                                              ", version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,1)" +
+                                              columns::meter_upsert_tail("$12");
+            std::vector<connection::piped> out;
+            out.reserve(updates.size() + meters.size() + 1);
+            out.push_back({"BEGIN", params(), false});
+            for (const auto& u : updates) {
                 params p;
                 const int i = columns::bind_mutable(p, u.row, 1);
                 p.bind(i, u.row.id).bind(i + 1, u.row.version).bind(i + 2, ns(u.event.at));
@@ -400,28 +493,40 @@ public:
                 else p.bind_null(i + 3);
                 p.bind(i + 4, command::to_string(u.event.to)).bind(i + 5, u.event.cause).bind(i + 6, u.event.actor);
                 p.bind(i + 7, u.event.detail);
-                auto r = l->exec(u.claim ? claim.c_str() : strict.c_str(), p, "writing a transition");
-                u.applied = std::string_view(PQcmdTuples(r.get())) == "1";
-                if (!u.applied && !u.claim) return false; // rolled back by the lease
-                if (u.applied && u.new_queue_item) note_queue_item(l, u.row);
-                if (u.applied && portal_ && u.row.portal_row_id != 0) {
-                    params q;
-                    portal_rows::bind_all(q, portal_->update_values(u.row, true));
-                    l->exec(portal_->update().c_str(), q, "updating the portal's command row");
-                }
+                const bool item = u.new_queue_item && !u.row.rec.queue_item_id.empty();
+                if (item) p.bind(i + 8, u.row.rec.queue_item_id);
+                out.push_back({(item ? (u.claim ? claim_item : strict_item) : (u.claim ? claim : strict)).c_str(), std::move(p)});
             }
-            // A meter another transaction is writing is waited for (its row lock), then found moved.
-            static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
-                                              ", version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,1)" +
-                                              columns::meter_upsert_tail("$12");
             for (const auto& m : meters) {
                 params p;
                 columns::bind_meter(p, m);
                 p.bind(columns::meter_count + 1, m.version);
-                auto r = l->exec(upsert.c_str(), p, "writing a meter");
-                if (std::string_view(PQcmdTuples(r.get())) != "1") return false; // another writer changed it: rolled back
+                out.push_back({upsert.c_str(), std::move(p)});
             }
-            l.commit();
+            l.begun();
+            const auto results = l->pipeline(out, "writing transitions");
+            bool conflict = false;
+            for (std::size_t k = 0; k < updates.size(); ++k) {
+                auto& u = updates[k];
+                const auto& r = results[k + 1];
+                u.applied = PQntuples(r.get()) == 1 && std::string_view(PQgetvalue(r.get(), 0, 0)) == "1";
+                if (!u.applied && !u.claim) conflict = true;
+            }
+            for (std::size_t k = 0; k < meters.size(); ++k)
+                if (std::string_view(PQcmdTuples(results[1 + updates.size() + k].get())) != "1") conflict = true; // another writer changed it
+            if (conflict) return false; // rolled back by the lease
+            std::vector<connection::piped> finish;
+            if (portal_)
+                for (const auto& u : updates) {
+                    if (!u.applied || u.row.portal_row_id == 0) continue;
+                    params q;
+                    portal_rows::bind_all(q, portal_->update_values(u.row, true));
+                    finish.push_back({portal_->update().c_str(), std::move(q)});
+                }
+            finish.push_back({"COMMIT", params(), false});
+            l.committing();
+            l->pipeline(finish, finish.size() > 1 ? "updating the portal's command rows and committing" : "committing");
+            l.committed();
             for (auto& u : updates) { // only now: a retried attempt must see the versions it was given
                 if (!u.applied) continue;
                 ++u.row.version;
@@ -433,6 +538,65 @@ public:
             for (auto& u : updates) u.applied = true;
             return false;
         });
+    }
+
+    bool batches_reads() const override { return true; }
+    batch_reads read_batch(const batch_keys& k) const override {
+        // Every read of a batch in one pipeline: one round trip, whatever the batch's size.
+        static const std::string items = "SELECT queue_item_id, command_id FROM queue_items WHERE queue_item_id = ANY($1::text[])";
+        static const std::string by_item =
+            columns::select_commands("WHERE id IN (SELECT command_id FROM queue_items WHERE queue_item_id = ANY($1::text[]))");
+        static const std::string open_of = columns::select_commands("WHERE dev_eui = ANY($1::text[]) AND is_open ORDER BY id");
+        static const std::string meters_of = columns::select_meters("WHERE dev_eui = ANY($1::text[])");
+        static const std::string trails_of = std::string("SELECT ") + columns::event_list +
+                                             " FROM command_events WHERE command_id IN (SELECT id FROM commands WHERE dev_eui = "
+                                             "ANY($1::text[]) AND is_open) ORDER BY command_id, sequence";
+        batch_reads out;
+        for (const auto& q : k.queue_items) out.items_asked.insert(q);
+        for (const auto& d : k.devices) out.devices_asked.insert(d);
+        for (const auto& d : k.trails)
+            if (out.devices_asked.contains(d)) out.trails_asked.insert(d);
+        const std::string item_list = text_array(out.items_asked), device_list = text_array(out.devices_asked),
+                          trail_list = text_array(out.trails_asked);
+        std::vector<connection::piped> st;
+        st.push_back({items.c_str(), params().bind(1, item_list)});
+        st.push_back({by_item.c_str(), params().bind(1, item_list)});
+        st.push_back({open_of.c_str(), params().bind(1, device_list)});
+        st.push_back({meters_of.c_str(), params().bind(1, device_list)});
+        st.push_back({trails_of.c_str(), params().bind(1, trail_list)});
+        for (int tries = 0;; ++tries) {
+            auto l = borrow();
+            try {
+                const auto r = l->pipeline(st, "reading a batch");
+                std::unordered_map<std::int64_t, command_row> commands;
+                for (int i = 0; i < PQntuples(r[1].get()); ++i) {
+                    auto c = columns::read_command<row>(row(r[1].get(), i));
+                    commands.emplace(c.id, std::move(c));
+                }
+                for (int i = 0; i < PQntuples(r[0].get()); ++i) {
+                    const row x(r[0].get(), i);
+                    if (auto it = commands.find(x.i64(1)); it != commands.end()) out.by_queue_item.emplace(x.text(0), it->second);
+                }
+                for (const auto& d : out.devices_asked) out.open[d];
+                for (int i = 0; i < PQntuples(r[2].get()); ++i) {
+                    auto c = columns::read_command<row>(row(r[2].get(), i));
+                    out.open[c.dev_eui].push_back(std::move(c));
+                }
+                for (int i = 0; i < PQntuples(r[3].get()); ++i) {
+                    auto m = columns::read_meter<row>(row(r[3].get(), i));
+                    out.meters.emplace(m.dev_eui, std::move(m));
+                }
+                for (int i = 0; i < PQntuples(r[4].get()); ++i) {
+                    auto e = columns::read_event<row>(row(r[4].get(), i));
+                    out.events[e.command_id].push_back(std::move(e));
+                }
+                for (const auto& d : out.trails_asked)
+                    for (const auto& c : out.open[d]) out.events[c.id]; // a trail of none read is empty, not unknown
+                return out;
+            } catch (const store_error&) {
+                if (!l->broken() || tries >= static_cast<int>(opt_.pool_size)) throw; // as in many()
+            }
+        }
     }
 
     void append_event(audit_event e) override {
@@ -523,6 +687,21 @@ public:
 
 private:
     static std::string dollar(int i) { return "$" + std::to_string(i); }
+    /// A PostgreSQL array literal of text: {"a","b"}, each element quoted.
+    template <class Strings>
+    static std::string text_array(const Strings& v) {
+        std::string out = "{";
+        for (const auto& x : v) {
+            if (out.size() > 1) out += ',';
+            out += '"';
+            for (char ch : x) {
+                if (ch == '"' || ch == '\\') out += '\\';
+                out += ch;
+            }
+            out += '"';
+        }
+        return out + "}";
+    }
     static std::int64_t limit_of(std::size_t n) { return static_cast<std::int64_t>(std::min<std::size_t>(n, 1u << 30)); }
 
     /// Where the store is, for messages: host:port/dbname, never the password (also hidden in libpq's messages).

@@ -413,6 +413,47 @@ TEST(Service, UplinksOfDevicesNeverCommandedLeaveNoMeterBehind) {
     EXPECT_EQ(r.svc->meters().size(), 1u);
 }
 
+// A request writes its command, then its meter row; another process may send the command in between
+// (four processes on one SQLite file did: the meter's reply arrived first and was dropped as an uplink of
+// a device never asked about, leaving the command `acknowledged` for good).
+TEST(Service, AReplyToACommandWhoseMeterRowIsNotWrittenYetIsApplied) {
+    service_rig r;
+    r.add(A);
+    const auto now = r.sim.now();
+    store::command_row c;
+    c.dev_eui = A;
+    c.profile = "eastron_sdm320c";
+    c.kind = store::command_kind::relay_off;
+    c.payload = bytes{0x01, 0x05, 0x00, 0x00, 0x00, 0x00, 0xcd, 0xca};
+    c.f_port = 5;
+    c.created_by = "portal";
+    c.created_at = c.updated_at = now;
+    c.rec.current = state::queued;
+    c.rec.queue_item_id = "item-1";
+    c.rec.deadline = now + std::chrono::hours(1);
+    c.timer_at = c.rec.deadline;
+    ASSERT_TRUE(r.db->insert(c, {0, 0, now, std::nullopt, state::queued, "queued by another process", "other", ""}));
+    ASSERT_FALSE(r.db->meter(A)); // the gap: no meter row yet
+
+    chirpstack::up_event reply;
+    reply.device.dev_eui = A;
+    reply.deduplication_id = "reply-1";
+    reply.time = now + std::chrono::seconds(5);
+    reply.f_cnt = 7;
+    reply.f_port = 5;
+    reply.data = c.payload; // the SDM320C echoes a write
+    r.svc->ingest(std::vector<chirpstack::event>{reply});
+
+    const auto done = r.db->get(c.id);
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->rec.current, state::confirmed);
+    EXPECT_EQ(r.svc->stats().uplinks_untracked, 0u);
+    const auto m = r.db->meter(A);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->relay, store::relay_state::disconnected);
+    EXPECT_EQ(m->uplink_f_cnt, 7u);
+}
+
 TEST(Service, TheSafetyGuardRefusesDefersAndDryRuns) {
     service::service_config cfg = test::quiet_config();
     cfg.safety.protected_meters = {B};

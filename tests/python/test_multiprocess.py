@@ -102,13 +102,21 @@ def finish(procs, done_q, n):
     return results
 
 
-def check_store(store: dict, sim, euis: list) -> list:
+def check_store(store: dict, sim, euis: list, results=None) -> list:
     """Through relaylink's reads on the shared store: all confirmed, one command per meter, audit gap-free.
-    Returns every command with its audit trail."""
+    Returns every command with its audit trail. `results`: the workers' (their stats, shown on a failure)."""
     with relaylink.ChirpStackClient(url=sim.url, api_key=sim.api_key) as client, \
             relaylink.RelayService(client, safety={"windows": False}, profiles=relaylink.profiles.from_json(FAST_SDM),
                                    **store) as svc:
-        assert {k: v for k, v in svc.counts().items() if v} == {"confirmed": len(euis)}
+        counts = {k: v for k, v in svc.counts().items() if v}
+        if counts != {"confirmed": len(euis)}:  # say what became of the others: their audit trails
+            stuck = [c for c in (svc.command(h.id) for e in euis for h in svc.history(e)) if c.state != "confirmed"]
+            trails = "\n".join(f"{c.id} {c.dev_eui} {c.state}: " + "; ".join(
+                f"{ev.sequence} {ev.at:%H:%M:%S.%f} {ev.actor} {ev.to_state} {ev.cause} {ev.detail}" for ev in c.events) for c in stuck[:5])
+            keys = ("events", "ignored", "uplinks_unmatched", "uplinks_untracked", "replays_ignored", "store_errors",
+                    "conflicts", "last_store_error")
+            seen = "\n".join(f"worker {r[0]}: " + str({k: r[3].get(k) for k in keys}) for r in results or [] if r[3])
+            pytest.fail(f"counts {counts}; not confirmed:\n{trails}\n{seen}")
         commands = []
         for e in euis:
             history = svc.history(e)
@@ -141,8 +149,9 @@ def test_four_processes_share_one_store(store, broker):
                                               [euis[i * share:(i + 1) * share] for i in range(PROCESSES)], DEVICES)
             go.set()  # every process starts creating, dispatching and ingesting at once
             results = finish(procs, done_q, PROCESSES)
+            assert sim.events_dropped_mqtt == 0, f"the simulator's MQTT client dropped {sim.events_dropped_mqtt} events"
             exactly_one_downlink(sim, euis)
-            check_store(store, sim, euis)
+            check_store(store, sim, euis, results)
         assert all(r[2]["delivered"] > 0 for r in results)  # the stream was split between them
         assert sum(r[3]["enqueues"] for r in results) == DEVICES  # and so was the dispatching: one enqueue each
         # Writers racing on a command or a meter re-decide (conflicts); none gave up (store errors).

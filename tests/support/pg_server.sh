@@ -5,7 +5,8 @@
 #   pg_server.sh stop DIR    stop it and remove DIR
 # As root, the server runs as the "postgres" user (PostgreSQL refuses to run as root).
 # TLS on (self-signed for 127.0.0.1, trusted via DIR/ca.pem); plain connections are accepted too.
-# Test settings: fsync off (a crashed test server is thrown away anyway). Exit 3: not installed.
+# Test settings: fsync off (a crashed test server is thrown away anyway); PG_SERVER_DURABLE=1 keeps
+# PostgreSQL's own (fsync, full-page writes: what a benchmark of commits must pay). Exit 3: not installed.
 set -eu
 cmd=${1:?usage: pg_server.sh start|stop DIR}
 dir=${2:?usage: pg_server.sh start|stop DIR}
@@ -39,10 +40,12 @@ start)
   cp "$dir/server.key" "$dir/data/server.key"
   chmod 600 "$dir/data/server.key"
   if [ -n "$as" ]; then chown postgres "$dir/data/server.crt" "$dir/data/server.key"; fi
+  durability="-c fsync=off -c full_page_writes=off"
+  if [ "${PG_SERVER_DURABLE:-0}" = 1 ]; then durability=""; fi
   for attempt in 1 2 3; do
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     if $as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c ssl=on -c fsync=off -c full_page_writes=off -c max_connections=300" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c ssl=on $durability -c max_connections=300" \
         start >/dev/null 2>&1; then
       url="postgresql://relaylink@127.0.0.1:$port/postgres"
       echo "$url" >"$dir/url"

@@ -311,6 +311,75 @@ TEST_P(StoreContract, AppendingToAnUnknownCommandIsAnError) {
     EXPECT_THROW(db->append_event({4242, 0, t0, state::pending, state::pending, "x", "y", ""}), store_error);
 }
 
+// A batch's reads at once (PostgreSQL: one round trip) answer what the single reads answer, key by key:
+// queue items old and current, devices with and without open commands or a meter, trails, unknown keys,
+// a key asked twice, and text that needs quoting in an array literal.
+TEST_P(StoreContract, ABatchsReadsAtOnceAnswerWhatTheSingleReadsAnswer) {
+    auto a = sample("0101010101010101");
+    auto b = sample("0202020202020202");
+    auto done = sample("0303030303030303");
+    ASSERT_TRUE(db->insert(a, created()));
+    ASSERT_TRUE(db->insert(b, created()));
+    ASSERT_TRUE(db->insert(done, created()));
+    auto qa = move(a, state::queued, "queued");
+    qa.row.rec.queue_item_id = "item \"a\" \\ 1";
+    auto qd = move(done, state::cancelled, "cancelled");
+    qd.row.rec.queue_item_id = "item-d";
+    std::vector<update> ups{qa, qd};
+    meter_row m;
+    m.dev_eui = "0101010101010101";
+    m.meter_ref = "M-7";
+    m.profile = "eastron_sdm320c";
+    m.updated_at = t0;
+    ASSERT_TRUE(db->write(ups, std::vector<meter_row>{m}));
+    auto later = ups[0].row;
+    auto retry = move(later, state::pending, "retry");
+    retry.row.rec.queue_item_id = "item-a2";
+    std::vector<update> again{retry};
+    ASSERT_TRUE(db->write(again));
+
+    batch_keys k;
+    k.queue_items = {"item \"a\" \\ 1", "item-a2", "item-d", "never", "item-a2"};
+    k.devices = {"0101010101010101", "0202020202020202", "0303030303030303", "0909090909090909", "0101010101010101"};
+    k.trails = {"0101010101010101", "0303030303030303", "0808080808080808"}; // the last was not among the devices
+    const auto got = db->read_batch(k);
+    const auto want = db->read_each(k);
+    EXPECT_EQ(got.items_asked, want.items_asked);
+    EXPECT_EQ(got.devices_asked, want.devices_asked);
+    EXPECT_EQ(got.trails_asked, want.trails_asked);
+    EXPECT_EQ(got.trails_asked.size(), 2u);
+    ASSERT_EQ(got.by_queue_item.size(), 3u); // the old item and the new find the same command; "never" nothing
+    for (const auto& [q, c] : want.by_queue_item) {
+        ASSERT_TRUE(got.by_queue_item.contains(q)) << q;
+        EXPECT_EQ(got.by_queue_item.at(q).id, c.id);
+        EXPECT_EQ(got.by_queue_item.at(q).version, c.version);
+        EXPECT_EQ(got.by_queue_item.at(q).rec.current, c.rec.current);
+    }
+    ASSERT_EQ(got.open.size(), 4u);
+    for (const auto& [d, rows] : want.open) {
+        ASSERT_TRUE(got.open.contains(d)) << d;
+        ASSERT_EQ(got.open.at(d).size(), rows.size()) << d;
+        for (std::size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(got.open.at(d)[i].id, rows[i].id);
+    }
+    EXPECT_TRUE(got.open.at("0303030303030303").empty()); // cancelled: not open
+    ASSERT_EQ(got.meters.size(), 1u);
+    EXPECT_EQ(got.meters.at("0101010101010101").meter_ref, "M-7");
+    EXPECT_EQ(got.meters.at("0101010101010101").version, want.meters.at("0101010101010101").version);
+    ASSERT_EQ(got.events.size(), want.events.size());
+    for (const auto& [id, evs] : want.events) {
+        ASSERT_TRUE(got.events.contains(id));
+        ASSERT_EQ(got.events.at(id).size(), evs.size());
+        for (std::size_t i = 0; i < evs.size(); ++i) {
+            EXPECT_EQ(got.events.at(id)[i].sequence, evs[i].sequence);
+            EXPECT_EQ(got.events.at(id)[i].cause, evs[i].cause);
+        }
+    }
+    EXPECT_EQ(got.events.at(a.id).size(), 3u);
+    // Nothing asked, nothing read.
+    const auto none = db->read_batch({});
+    EXPECT_TRUE(none.by_queue_item.empty() && none.open.empty() && none.meters.empty() && none.events.empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(All, StoreContract, ::testing::Values("memory", "sqlite", "postgres"));
 
 TEST(SqliteStore, ABatchsReadsAndItsWriteAreOneTransaction) {

@@ -232,6 +232,10 @@ void bind_sim(py::module_& m) {
             sim.advance(dur);
         }, py::arg("duration"), "Manual time: move the clock (seconds or timedelta), running what becomes due.")
         .def_property_readonly("events_emitted", [](const py_sim& s) { return s.get().events_emitted(); })
+        .def_property_readonly("events_published_mqtt", [](const py_sim& s) { return s.get().events_published_mqtt(); },
+                               "Events handed to the MQTT broker's client (0 without mqtt_url).")
+        .def_property_readonly("events_dropped_mqtt", [](const py_sim& s) { return s.get().events_dropped_mqtt(); },
+                               "Events the MQTT client refused (its buffer full or the client unusable): never delivered.")
         .def("on_event", [](const py_sim& s, py::function f) {
             held h(std::move(f));
             s.get().on_event([h](const sm::event_out& e) { call_from_cpp(h, "Simulator.on_event callback", e.type, e.dev_eui, e.json); });

@@ -117,6 +117,8 @@ public:
     /// the simulator or not, whatever fault they then suffered: what "enqueued N times" means on the wire.
     std::uint64_t enqueue_requests(const std::string& dev_eui) const;
     std::uint64_t events_published_mqtt() const; ///< 0 without mqtt_url
+    /// Events the MQTT client refused (its buffer full or the client unusable): lost, as ChirpStack loses them.
+    std::uint64_t events_dropped_mqtt() const;
     /// Every item the queue API accepted for a device, in order (with keep_history).
     std::vector<accepted_item> accepted(const std::string& dev_eui) const;
     /// Publish one of the device's recent `up` events again, unchanged (`back` = 0: the latest; the last

@@ -23,6 +23,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace relaylink::store {
@@ -145,9 +147,34 @@ public:
     virtual ~batch_scope() = default;
 };
 
+/// What a batch of events will read, asked for at once (read_batch).
+struct batch_keys {
+    std::vector<std::string> queue_items; ///< the commands holding these queue items
+    std::vector<std::string> devices;     ///< these devices' open commands and meters
+    std::vector<std::string> trails;      ///< of these devices (among `devices`), the audit trails of the open commands
+};
+/// What read_batch found. Every key asked for has its answer: a device without open commands an empty
+/// list, an unknown queue item or meter no entry.
+struct batch_reads {
+    std::unordered_map<std::string, command_row> by_queue_item;
+    std::unordered_map<std::string, std::vector<command_row>> open; ///< oldest first
+    std::unordered_map<std::string, meter_row> meters;
+    std::unordered_map<std::int64_t, std::vector<audit_event>> events; ///< in sequence order
+    std::unordered_set<std::string> items_asked, devices_asked, trails_asked;
+};
+
 class store {
 public:
     virtual ~store() = default;
+
+    /// Everything `k` names, read at once (PostgreSQL: one round trip whatever the batch's size; by default
+    /// read_each). Like the single reads, not a snapshot of one moment: a batch's write is still checked
+    /// against the versions it read.
+    virtual batch_reads read_batch(const batch_keys& k) const { return read_each(k); }
+    /// Whether read_batch saves anything over reading as one goes (a round trip per read: PostgreSQL).
+    virtual bool batches_reads() const { return false; }
+    /// What read_batch returns, one single read per key.
+    batch_reads read_each(const batch_keys& k) const;
 
     /// Start a batch on the calling thread: its reads, and the write that ends it (write, insert or
     /// append_event), run in one transaction — SQLite: BEGIN IMMEDIATE from the start, so the reads take no

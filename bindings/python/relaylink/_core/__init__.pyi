@@ -1023,8 +1023,18 @@ class Simulator:
     def api_key(self) -> str:
         ...
     @property
+    def events_dropped_mqtt(self) -> int:
+        """
+        Events the MQTT client refused (its buffer full or the client unusable): never delivered.
+        """
+    @property
     def events_emitted(self) -> int:
         ...
+    @property
+    def events_published_mqtt(self) -> int:
+        """
+        Events handed to the MQTT broker's client (0 without mqtt_url).
+        """
     @property
     def manual_time(self) -> bool:
         ...
