@@ -8,8 +8,12 @@ baseline measured in the same run, against the same simulator on loopback.
 2. Enqueueing 10,000 disconnects from Python into a RelayService on a SQLite file: one call per
    command, and one `bulk()` call; baseline: the portal's way of recording a command (Python's
    sqlite3, one INSERT and commit per command, the device_commands table of reference/portal.md).
+3. ChirpStack's events for N queued disconnects (a txack and the meter's echo each, as JSON) applied from
+   Python with one `ingest_batch()` call, against `ingest()` per event in the same run, into SQLite and
+   (with --postgres URL) PostgreSQL.
 
 usage: PYTHONPATH=build/python python3 bench/bench_python.py [--calls N] [--commands N] [--rounds N]
+       [--events N] [--postgres URL]
 """
 from __future__ import annotations
 
@@ -124,17 +128,71 @@ def bench_bulk(n: int, rounds: int) -> None:
     print(f"| RelayService.bulk() (one call, GIL released once) | {bulk:,.0f} | {bulk / p:.2f}x |")
 
 
+def reply_events(cmd, f_cnt: int):
+    """A txack and the meter's echo for a queued relay-off, as ChirpStack's JSON."""
+    import json
+    info = {"tenantId": "t", "tenantName": "bench", "applicationId": "a", "applicationName": "bench", "deviceProfileId": "p",
+            "deviceProfileName": "UC100", "deviceName": cmd.dev_eui, "devEui": cmd.dev_eui, "tags": {}}
+    txack = {"downlinkId": f_cnt, "time": "2026-11-27T10:00:00Z", "deviceInfo": info, "queueItemId": cmd.queue_item_id,
+             "fCntDown": f_cnt, "gatewayId": "0016c001f153a14c"}
+    up = {"deduplicationId": f"d-{cmd.id}", "time": "2026-11-27T10:00:05Z", "deviceInfo": info, "devAddr": "00189440",
+          "fCnt": f_cnt, "fPort": 5, "confirmed": False, "data": base64.b64encode(bytes(cmd.payload)).decode()}
+    return [("txack", json.dumps(txack)), ("up", json.dumps(up))]
+
+
+def bench_events_batch(n: int, rounds: int, pg_url: str | None) -> None:
+    stores = [("SQLite (WAL, synchronous=NORMAL)", None)] + ([("PostgreSQL", pg_url)] if pg_url else [])
+    print(f"\n## ChirpStack's events from Python: {2 * n:,} events for {n:,} queued disconnects (events/s, median of {rounds})")
+    print("| store | ingest() per event | ingest_batch() | ratio |\n|---|---|---|---|")
+    for name, url in stores:
+        got = {"each": [], "batch": []}
+        for r in range(rounds):
+            for how in ("each", "batch"):
+                euis = [f"{0x6000000000000000 + i:016x}" for i in range(n)]
+                with relaylink.Simulator(manual_time=True) as sim, relaylink.ChirpStackClient.for_simulator(sim) as client, \
+                        tempfile.TemporaryDirectory() as tmp:
+                    for e in euis:
+                        sim.add_device(e, uplink_interval=3600)
+                    store = {"db": os.path.join(tmp, "events.db")} if url is None else \
+                        {"db": url, "postgres": {"schema": f"bench_events_{os.getpid()}_{r}_{how}"}}
+                    with relaylink.RelayService(client, safety={"windows": False}, tick=0.02, max_in_flight=64, **store) as svc:
+                        cmds = svc.bulk("disconnect", euis, profile="eastron_sdm", reason="bench")
+                        deadline = time.monotonic() + 300
+                        while svc.counts().get("queued", 0) < n:
+                            if time.monotonic() > deadline:
+                                raise RuntimeError(f"not all queued: {svc.counts()}")
+                            time.sleep(0.01)
+                        events = [e for k, c in enumerate(cmds) for e in reply_events(svc.command(c.id), k + 1)]
+                        start = time.perf_counter()
+                        if how == "each":
+                            for kind, payload in events:
+                                svc.ingest(kind, payload)
+                        else:
+                            svc.ingest_batch(events)
+                        got[how].append(len(events) / (time.perf_counter() - start))
+                        assert svc.counts().get("confirmed") == n, svc.counts()
+        each, batch = statistics.median(got["each"]), statistics.median(got["batch"])
+        print(f"| {name} | {each:,.0f} | {batch:,.0f} | {batch / each:.1f}x |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=500, help="calls per round for the drop-in comparison")
     ap.add_argument("--commands", type=int, default=10000, help="commands for the bulk comparison")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--events", type=int, default=5000, help="queued disconnects whose events are applied")
+    ap.add_argument("--postgres", help="a PostgreSQL URL for the events comparison (schemas bench_events_* are created)")
+    ap.add_argument("--only", choices=["drop-in", "bulk", "events"], help="run one comparison")
     a = ap.parse_args()
-    if a.calls < 1 or a.commands < 1 or a.rounds < 1:
-        ap.error("--calls, --commands and --rounds must be at least 1")
+    if a.calls < 1 or a.commands < 1 or a.rounds < 1 or a.events < 1:
+        ap.error("--calls, --commands, --events and --rounds must be at least 1")
     print(f"relaylink {relaylink.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    bench_drop_in(a.calls, a.rounds)
-    bench_bulk(a.commands, a.rounds)
+    if a.only in (None, "drop-in"):
+        bench_drop_in(a.calls, a.rounds)
+    if a.only in (None, "bulk"):
+        bench_bulk(a.commands, a.rounds)
+    if a.only in (None, "events"):
+        bench_events_batch(a.events, a.rounds, a.postgres)
     return 0
 
 

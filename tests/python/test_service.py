@@ -162,7 +162,7 @@ def test_bad_safety_settings_raise_config_error(sim_client, safety, field):
 
 
 @pytest.mark.parametrize("kw", [dict(max_retries=-1), dict(tick=0), dict(default_deadline=0), dict(max_in_flight=0),
-                                dict(initial_backoff="soon")])
+                                dict(initial_backoff="soon"), dict(max_batch=0), dict(max_batch=100001)])
 def test_bad_service_settings(sim_client, kw):
     with pytest.raises((ConfigError, TypeError)):
         RelayService(sim_client, db=":memory:", **kw)
@@ -434,3 +434,55 @@ def test_actor_is_one_rule_system_by_default_and_never_empty(quiet_sim):
                 call()
             assert e.value.field == "actor"
         assert svc.cancel(c.id) is not None and svc.command(c.id).events[-1].actor == "system"
+
+
+def _reply_events(cmd, f_cnt):
+    """ChirpStack's txack and the meter's echo for a queued relay-off, as JSON."""
+    import base64
+    import json
+    info = {"tenantId": "t", "tenantName": "t", "applicationId": "a", "applicationName": "a", "deviceProfileId": "p",
+            "deviceProfileName": "UC100", "deviceName": cmd.dev_eui, "devEui": cmd.dev_eui, "tags": {}}
+    txack = {"downlinkId": f_cnt, "time": "2026-11-27T10:00:00Z", "deviceInfo": info, "queueItemId": cmd.queue_item_id,
+             "fCntDown": f_cnt, "gatewayId": "0016c001f153a14c"}
+    up = {"deduplicationId": f"d-{cmd.id}", "time": "2026-11-27T10:00:05Z", "deviceInfo": info, "devAddr": "00189440",
+          "fCnt": f_cnt, "fPort": 5, "confirmed": False, "data": base64.b64encode(bytes(cmd.payload)).decode()}
+    return [("txack", json.dumps(txack)), ("up", json.dumps(up))]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_ingest_batch_applies_many_events_at_once_and_refuses_a_bad_one_before_applying_any(kind, quiet_sim, client, tmp_path,
+                                                                                           request):
+    if kind == "sqlite":
+        store = {"db": str(tmp_path / "batch.db")}
+    else:
+        store = {"db": request.getfixturevalue("postgres_server"), "postgres": {"schema": fresh_schema("batch")}}
+    euis = [f"4{i:015X}" for i in range(40)]
+    for e in euis:
+        quiet_sim.add_device(e, kind="uc100_sdm320c", uplink_interval=600)
+    with RelayService(client, safety={"windows": False}, tick=0.02, max_batch=16, **store) as svc:
+        cmds = svc.bulk("disconnect", euis, profile="eastron_sdm", reason="batch")
+        eventually(lambda: svc.counts().get("queued", 0) == len(euis), timeout=30)
+        cmds = [svc.command(c.id) for c in cmds]
+        events = [e for n, c in enumerate(cmds) for e in _reply_events(c, n + 1)]
+        before = svc.stats()["events"]
+
+        # Refused whole, naming the item, before anything is applied.
+        bad = events[:3] + [("up", "{not json")] + events[3:]
+        with pytest.raises(EventError) as e:
+            svc.ingest_batch(bad)
+        assert e.value.index == 3 and "events[3]" in str(e.value) and "nothing was applied" in str(e.value)
+        with pytest.raises(TypeError, match=r"events\[1\]: expected an event from parse_event"):
+            svc.ingest_batch([events[0], 42])
+        with pytest.raises(TypeError, match=r"events\[0\]: a pair \(event_type, payload\) has 2 items, this has 3"):
+            svc.ingest_batch([("up", "{}", "extra")])
+        with pytest.raises(TypeError, match=r"events\[0\]: the event type must be a str"):
+            svc.ingest_batch([(5, "{}")])
+        assert svc.stats()["events"] == before and svc.counts().get("queued") == len(euis)
+
+        # Pairs and parsed events mixed, in transactions of max_batch (16): 80 events, 5 commits.
+        mixed = [relaylink.parse_event(k, p) if i % 2 else (k, p) for i, (k, p) in enumerate(events)]
+        commits = svc.stats()["commits"]
+        assert svc.ingest_batch(mixed) == len(events)
+        assert svc.counts().get("confirmed") == len(euis)
+        assert svc.stats()["commits"] - commits == len(events) // 16
+        assert svc.ingest_batch([]) == 0

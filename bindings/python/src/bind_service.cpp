@@ -491,8 +491,11 @@ void bind_service(py::module_& m) {
                          int max_retries, const py::object& initial_backoff, const py::object& max_backoff, int reply_timeout_intervals,
                          const py::object& default_deadline, long long max_in_flight, const py::object& tick, const py::object& simulator,
                          const py::dict& postgres, const std::string& instance, const py::object& claim_timeout,
-                         const std::string& table_prefix, const py::object& portal_table) {
+                         const std::string& table_prefix, const py::object& portal_table, long long max_batch) {
                  sv::service_config cfg;
+                 if (max_batch < 1 || max_batch > 100000)
+                     raise("ConfigError", "max_batch must be 1-100000, got " + std::to_string(max_batch), py::dict(py::arg("field") = "max_batch"));
+                 cfg.max_batch = static_cast<std::size_t>(max_batch);
                  if (max_retries < 0 || max_retries > 100)
                      raise("ConfigError", "max_retries must be 0-100, got " + std::to_string(max_retries), py::dict(py::arg("field") = "max_retries"));
                  cfg.policy.max_retries = max_retries;
@@ -593,7 +596,8 @@ void bind_service(py::module_& m) {
              py::arg("max_retries") = 3, py::arg("initial_backoff") = 30.0, py::arg("max_backoff") = 900.0,
              py::arg("reply_timeout_intervals") = 3, py::arg("default_deadline") = 86400.0, py::arg("max_in_flight") = 8,
              py::arg("tick") = 0.2, py::arg("simulator") = py::none(), py::arg("postgres") = py::dict(), py::arg("instance") = "",
-             py::arg("claim_timeout") = 120.0, py::arg("table_prefix") = "", py::arg("portal_table") = py::none())
+             py::arg("claim_timeout") = 120.0, py::arg("table_prefix") = "", py::arg("portal_table") = py::none(),
+             py::arg("max_batch") = 512)
         .def_property_readonly("db", [](const py_service& s) { return s.db_path; })
         .def_property_readonly("closed", [](const py_service& s) { return !s.svc; })
         .def("close",
@@ -760,6 +764,72 @@ void bind_service(py::module_& m) {
             if (!r) raise("EventError", r.error().message, py::dict(py::arg("field") = r.error().field));
             service_call([&] { svc.ingest(*r); });
         }, py::arg("event_type"), py::arg("payload"), "Apply one event from ChirpStack's JSON (EventError when unreadable).")
+        .def("ingest_batch", [](const py_service& s, const py::sequence& events) {
+            // Read every item first (the GIL held), parse them all without it: one unreadable item refuses
+            // the whole call before anything is applied.
+            struct item {
+                std::optional<cs::event> parsed;
+                std::string type, text;
+            };
+            std::vector<item> items(py::len(events));
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                const py::object x = events[i];
+                if (py::isinstance<py::tuple>(x) || py::isinstance<py::list>(x)) {
+                    const py::sequence pair = x;
+                    if (py::len(pair) != 2)
+                        throw py::type_error("events[" + std::to_string(i) + "]: a pair (event_type, payload) has 2 items, this has " +
+                                             std::to_string(py::len(pair)));
+                    if (!py::isinstance<py::str>(pair[0]))
+                        throw py::type_error("events[" + std::to_string(i) + "]: the event type must be a str such as 'up'");
+                    items[i].type = pair[0].cast<std::string>();
+                    items[i].text = payload_text(pair[1], ("events[" + std::to_string(i) + "] payload").c_str());
+                } else {
+                    try {
+                        items[i].parsed = x.cast<cs::event>();
+                    } catch (const py::cast_error&) {
+                        throw py::type_error("events[" + std::to_string(i) + "]: expected an event from parse_event or a pair "
+                                             "(event_type, payload), got " + std::string(py::str(py::type::of(x).attr("__name__"))));
+                    }
+                }
+            }
+            std::vector<cs::event> parsed;
+            parsed.reserve(items.size());
+            std::optional<std::pair<std::size_t, relaylink::field_error>> bad;
+            {
+                py::gil_scoped_release nogil;
+                for (std::size_t i = 0; i < items.size() && !bad; ++i) {
+                    if (items[i].parsed) {
+                        parsed.push_back(std::move(*items[i].parsed));
+                        continue;
+                    }
+                    auto r = cs::parse_event(items[i].type, items[i].text);
+                    if (!r) bad.emplace(i, r.error());
+                    else parsed.push_back(std::move(*r));
+                }
+            }
+            if (bad)
+                raise("EventError", "events[" + std::to_string(bad->first) + "]: " + bad->second.message + " (nothing was applied)",
+                      py::dict(py::arg("field") = bad->second.field, py::arg("index") = bad->first));
+            auto& svc = s.get();
+            return service_call([&] {
+                const std::size_t step = std::max<std::size_t>(1, svc.settings().max_batch);
+                std::size_t applied = 0;
+                try {
+                    for (; applied < parsed.size();) {
+                        const std::size_t n = std::min(step, parsed.size() - applied);
+                        svc.ingest(std::span<const cs::event>(parsed.data() + applied, n));
+                        applied += n;
+                    }
+                } catch (const st::store_error& e) {
+                    throw st::store_error(std::to_string(applied) + " of " + std::to_string(parsed.size()) +
+                                          " events were applied (in transactions of max_batch) before this: " + e.what());
+                }
+                return applied;
+            });
+        }, py::arg("events"),
+             "Apply many events at once: each an event from parse_event or a pair (event_type, payload) of ChirpStack's JSON, "
+             "committed in transactions of max_batch (PostgreSQL: a few round trips each). An unreadable item raises "
+             "EventError (its `index`) before anything is applied. Returns how many were applied.")
         .def("post", [](const py_service& s, const cs::event& e) {
             s.get().post_ingest(e);
         }, py::arg("event"), "Queue an event: the service commits queued events in batches on its thread.")
