@@ -13,7 +13,7 @@ baseline measured in the same run, against the same simulator on loopback.
    (with --postgres URL) PostgreSQL.
 
 usage: PYTHONPATH=build/python python3 bench/bench_python.py [--calls N] [--commands N] [--rounds N]
-       [--events N] [--postgres URL]
+       [--events N] [--postgres URL] [--max-batch N] [--only drop-in|bulk|events]
 """
 from __future__ import annotations
 
@@ -140,9 +140,9 @@ def reply_events(cmd, f_cnt: int):
     return [("txack", json.dumps(txack)), ("up", json.dumps(up))]
 
 
-def bench_events_batch(n: int, rounds: int, pg_url: str | None) -> None:
+def bench_events_batch(n: int, rounds: int, pg_url: str | None, max_batch: int) -> None:
     stores = [("SQLite (WAL, synchronous=NORMAL)", None)] + ([("PostgreSQL", pg_url)] if pg_url else [])
-    print(f"\n## ChirpStack's events from Python: {2 * n:,} events for {n:,} queued disconnects (events/s, median of {rounds})")
+    print(f"\n## ChirpStack's events from Python: {2 * n:,} events for {n:,} queued disconnects (events/s, median of {rounds}, max_batch={max_batch})")
     print("| store | ingest() per event | ingest_batch() | ratio |\n|---|---|---|---|")
     for name, url in stores:
         got = {"each": [], "batch": []}
@@ -155,7 +155,8 @@ def bench_events_batch(n: int, rounds: int, pg_url: str | None) -> None:
                         sim.add_device(e, uplink_interval=3600)
                     store = {"db": os.path.join(tmp, "events.db")} if url is None else \
                         {"db": url, "postgres": {"schema": f"bench_events_{os.getpid()}_{r}_{how}"}}
-                    with relaylink.RelayService(client, safety={"windows": False}, tick=0.02, max_in_flight=64, **store) as svc:
+                    with relaylink.RelayService(client, safety={"windows": False}, tick=0.02, max_in_flight=64,
+                                                max_batch=max_batch, **store) as svc:
                         cmds = svc.bulk("disconnect", euis, profile="eastron_sdm", reason="bench")
                         deadline = time.monotonic() + 300
                         while svc.counts().get("queued", 0) < n:
@@ -182,17 +183,18 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--events", type=int, default=5000, help="queued disconnects whose events are applied")
     ap.add_argument("--postgres", help="a PostgreSQL URL for the events comparison (schemas bench_events_* are created)")
+    ap.add_argument("--max-batch", type=int, default=512, help="RelayService(max_batch=…): events per transaction")
     ap.add_argument("--only", choices=["drop-in", "bulk", "events"], help="run one comparison")
     a = ap.parse_args()
-    if a.calls < 1 or a.commands < 1 or a.rounds < 1 or a.events < 1:
-        ap.error("--calls, --commands, --events and --rounds must be at least 1")
+    if a.calls < 1 or a.commands < 1 or a.rounds < 1 or a.events < 1 or not 1 <= a.max_batch <= 100000:
+        ap.error("--calls, --commands, --events and --rounds must be at least 1, --max-batch 1-100000")
     print(f"relaylink {relaylink.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     if a.only in (None, "drop-in"):
         bench_drop_in(a.calls, a.rounds)
     if a.only in (None, "bulk"):
         bench_bulk(a.commands, a.rounds)
     if a.only in (None, "events"):
-        bench_events_batch(a.events, a.rounds, a.postgres)
+        bench_events_batch(a.events, a.rounds, a.postgres, a.max_batch)
     return 0
 
 

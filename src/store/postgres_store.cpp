@@ -145,6 +145,11 @@ public:
     params& bind_text_or_null(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
 
     int size() const { return static_cast<int>(values_.size()); }
+    /// Parameter `i` (from 1) as bound; none for NULL (or never bound).
+    const std::optional<std::string>& value(int i) const {
+        static const std::optional<std::string> none;
+        return static_cast<std::size_t>(i) <= values_.size() ? values_[static_cast<std::size_t>(i - 1)] : none;
+    }
     std::vector<const char*> pointers() const {
         std::vector<const char*> p;
         p.reserve(values_.size());
@@ -456,6 +461,13 @@ public:
     }
 
     bool write(std::span<update> updates, std::span<const meter_row> meters) override {
+        // A batch of transitions (no claim, no portal row to mirror): every command, audit row, queue item and
+        // meter in one statement each, whatever the batch's size (the rows as arrays, unnest). Otherwise one
+        // statement per transition, pipelined.
+        const bool rows_at_once = std::none_of(updates.begin(), updates.end(), [&](const update& u) {
+            return u.claim || (portal_ && u.row.portal_row_id != 0);
+        });
+        if (rows_at_once) return write_rows(updates, meters);
         return attempt([&](lease& l) {
             // One statement per transition: the versioned update, its audit row (sequence = the new version)
             // and, for a new queue item, its row; all of them and the meters sent in one pipeline, so a batch
@@ -529,6 +541,151 @@ public:
             l.committed();
             for (auto& u : updates) { // only now: a retried attempt must see the versions it was given
                 if (!u.applied) continue;
+                ++u.row.version;
+                u.event.command_id = u.row.id;
+                u.event.sequence = u.row.version;
+            }
+            return true;
+        }, [&] { // a lost race is a conflict: nothing was written
+            for (auto& u : updates) u.applied = true;
+            return false;
+        });
+    }
+
+    /// write() for a batch without claims or portal rows: four statements and the commit in two round trips.
+    bool write_rows(std::span<update> updates, std::span<const meter_row> meters) {
+        // The PostgreSQL types of bind_mutable's columns, in its order (migrations above).
+        static constexpr const char* mutable_types[] = {"integer", "text", "text", "text", "bigint", "bigint", "bigint", "integer",
+                                                        "integer", "bigint", "bigint", "boolean", "text", "bigint", "bigint",
+                                                        "bigint", "text", "text", "bigint"};
+        static_assert(std::size(mutable_types) == columns::mutable_count);
+        static constexpr const char* meter_types[] = {"text", "text", "text", "text", "bigint", "bigint", "bigint", "text", "bigint", "bigint", "bigint"};
+        static_assert(std::size(meter_types) == columns::meter_count);
+        static const std::string commands_sql = [] {
+            // v: one row per command (its first update's version, how many updates, the last one's values).
+            std::string cols = "id, expected, n", arrays = "$1::bigint[], $2::bigint[], $3::bigint[]", set;
+            for (int j = 0; j < columns::mutable_count; ++j) {
+                cols += std::string(", c") + std::to_string(j);
+                arrays += ", " + dollar(4 + j) + "::" + mutable_types[j] + "[]";
+                set += std::string(columns::mutable_names[j]) + "=v.c" + std::to_string(j) + ", ";
+            }
+            const int e = 4 + columns::mutable_count; // the audit rows' arrays, then the queue items'
+            return "WITH v AS (SELECT * FROM unnest(" + arrays + ") AS v(" + cols + ")), moved AS (UPDATE commands c SET " + set +
+                   "version=c.version+v.n FROM v WHERE c.id=v.id AND c.version=v.expected RETURNING c.id), audit AS (INSERT INTO "
+                   "command_events (" + columns::event_list + ") SELECT * FROM unnest(" + dollar(e) + "::bigint[], " + dollar(e + 1) +
+                   "::bigint[], " + dollar(e + 2) + "::bigint[], " + dollar(e + 3) + "::text[], " + dollar(e + 4) + "::text[], " +
+                   dollar(e + 5) + "::text[], " + dollar(e + 6) + "::text[], " + dollar(e + 7) +
+                   "::text[]) AS a(command_id, sequence, at, from_state, to_state, cause, actor, detail) WHERE a.command_id IN "
+                   "(SELECT id FROM moved)), item AS (INSERT INTO queue_items (queue_item_id, command_id) SELECT * FROM unnest(" +
+                   dollar(e + 8) + "::text[], " + dollar(e + 9) +
+                   "::bigint[]) AS q(queue_item_id, command_id) WHERE q.command_id IN (SELECT id FROM moved) ON CONFLICT (queue_item_id) "
+                   "DO UPDATE SET command_id = excluded.command_id WHERE queue_items.command_id <> excluded.command_id) "
+                   "SELECT count(*) FROM moved";
+        }();
+        static const std::string meters_sql = [] {
+            // New meters (read as version 0) inserted only if still absent; the others updated only at the version read.
+            std::string cols = "expected", arrays = "$1::bigint[]", set;
+            for (int j = 0; j < columns::meter_count; ++j) {
+                cols += std::string(", m") + std::to_string(j);
+                arrays += ", " + dollar(2 + j) + "::" + meter_types[j] + "[]";
+            }
+            static const char* names[] = {"dev_eui", "meter_ref", "profile", "relay_state", "last_uplink", "last_confirmed_command",
+                                          "disconnect_sent_at", "note", "updated_at", "uplink_f_cnt", "uplink_time"};
+            std::string picks;
+            for (int j = 1; j < columns::meter_count; ++j) {
+                set += std::string(names[j]) + "=m.m" + std::to_string(j) + ", ";
+            }
+            for (int j = 0; j < columns::meter_count; ++j) picks += "m.m" + std::to_string(j) + ", ";
+            return "WITH m AS (SELECT * FROM unnest(" + arrays + ") AS m(" + cols + ")), added AS (INSERT INTO meters (" +
+                   columns::meter_list + ", version) SELECT " + picks + "1 FROM m WHERE m.expected = 0 ON CONFLICT (dev_eui) DO NOTHING "
+                   "RETURNING 1), changed AS (UPDATE meters SET " + set + "version=meters.version+1 FROM m WHERE m.expected <> 0 AND "
+                   "meters.dev_eui=m.m0 AND meters.version=m.expected RETURNING 1) SELECT (SELECT count(*) FROM added) + "
+                   "(SELECT count(*) FROM changed)";
+        }();
+        // Group the updates by command, in order: the first one's version is the one to find, each adds a
+        // version and an audit row, the last one's values are written.
+        std::vector<std::size_t> order;
+        std::unordered_map<std::int64_t, std::size_t> group; // command id → index into `firsts`
+        std::vector<std::size_t> firsts, lasts, counts;
+        for (std::size_t k = 0; k < updates.size(); ++k) {
+            auto [it, fresh] = group.emplace(updates[k].row.id, firsts.size());
+            if (fresh) {
+                firsts.push_back(k);
+                lasts.push_back(k);
+                counts.push_back(1);
+            } else {
+                lasts[it->second] = k;
+                ++counts[it->second];
+            }
+        }
+        const std::size_t groups = firsts.size();
+        std::vector<std::vector<std::optional<std::string>>> cmd_cols(3 + columns::mutable_count), ev_cols(8), item_cols(2);
+        for (std::size_t g = 0; g < groups; ++g) {
+            const auto& last = updates[lasts[g]].row;
+            cmd_cols[0].push_back(std::to_string(last.id));
+            cmd_cols[1].push_back(std::to_string(updates[firsts[g]].row.version));
+            cmd_cols[2].push_back(std::to_string(counts[g]));
+            params p;
+            columns::bind_mutable(p, last, 1);
+            for (int j = 0; j < columns::mutable_count; ++j) cmd_cols[static_cast<std::size_t>(3 + j)].push_back(p.value(j + 1));
+        }
+        std::unordered_map<std::string, std::int64_t> items; // the newest owner of each queue item
+        std::vector<std::string> item_order;
+        for (std::size_t k = 0; k < updates.size(); ++k) {
+            const auto& u = updates[k];
+            // Its sequence: the version this update's row was read at, plus one (a batch's updates of one
+            // command carry consecutive versions).
+            ev_cols[0].push_back(std::to_string(u.row.id));
+            ev_cols[1].push_back(std::to_string(u.row.version + 1));
+            ev_cols[2].push_back(std::to_string(ns(u.event.at)));
+            ev_cols[3].push_back(u.event.from ? std::optional<std::string>(std::string(command::to_string(*u.event.from))) : std::nullopt);
+            ev_cols[4].push_back(std::string(command::to_string(u.event.to)));
+            ev_cols[5].push_back(u.event.cause);
+            ev_cols[6].push_back(u.event.actor);
+            ev_cols[7].push_back(u.event.detail);
+            if (u.new_queue_item && !u.row.rec.queue_item_id.empty()) {
+                if (!items.contains(u.row.rec.queue_item_id)) item_order.push_back(u.row.rec.queue_item_id);
+                items[u.row.rec.queue_item_id] = u.row.id;
+            }
+        }
+        for (const auto& q : item_order) {
+            item_cols[0].push_back(q);
+            item_cols[1].push_back(std::to_string(items.at(q)));
+        }
+        // Each update's row was read at the version the previous one leaves: otherwise it is stale.
+        for (std::size_t g = 0; g < groups; ++g)
+            if (updates[lasts[g]].row.version != updates[firsts[g]].row.version + static_cast<std::int64_t>(counts[g]) - 1) return false;
+        params cp;
+        int i = 1;
+        for (const auto& col : cmd_cols) cp.bind(i++, array_literal(col));
+        for (const auto& col : ev_cols) cp.bind(i++, array_literal(col));
+        for (const auto& col : item_cols) cp.bind(i++, array_literal(col));
+        std::vector<std::vector<std::optional<std::string>>> m_cols(1 + columns::meter_count);
+        for (const auto& m : meters) {
+            params p;
+            columns::bind_meter(p, m);
+            m_cols[0].push_back(std::to_string(m.version));
+            for (int j = 0; j < columns::meter_count; ++j) m_cols[static_cast<std::size_t>(1 + j)].push_back(p.value(j + 1));
+        }
+        params mp;
+        i = 1;
+        for (const auto& col : m_cols) mp.bind(i++, array_literal(col));
+        return attempt([&](lease& l) {
+            std::vector<connection::piped> out;
+            out.push_back({"BEGIN", params(), false});
+            out.push_back({commands_sql.c_str(), cp});
+            out.push_back({meters_sql.c_str(), mp});
+            l.begun();
+            const auto r = l->pipeline(out, "writing transitions");
+            const auto moved = std::stoll(PQgetvalue(r[1].get(), 0, 0)), meters_written = std::stoll(PQgetvalue(r[2].get(), 0, 0));
+            if (moved != static_cast<long long>(groups) || meters_written != static_cast<long long>(meters.size()))
+                return false; // another writer moved a command or a meter: rolled back by the lease
+            std::vector<connection::piped> finish{{"COMMIT", params(), false}};
+            l.committing();
+            l->pipeline(finish, "committing");
+            l.committed();
+            for (auto& u : updates) {
+                u.applied = true;
                 ++u.row.version;
                 u.event.command_id = u.row.id;
                 u.event.sequence = u.row.version;
@@ -687,6 +844,24 @@ public:
 
 private:
     static std::string dollar(int i) { return "$" + std::to_string(i); }
+    /// An array literal of values as text, NULL for none: {"a",NULL,"b"} (the element type is the statement's cast).
+    static std::string array_literal(const std::vector<std::optional<std::string>>& v) {
+        std::string out = "{";
+        for (const auto& x : v) {
+            if (out.size() > 1) out += ',';
+            if (!x) {
+                out += "NULL";
+                continue;
+            }
+            out += '"';
+            for (char ch : *x) {
+                if (ch == '"' || ch == '\\') out += '\\';
+                out += ch;
+            }
+            out += '"';
+        }
+        return out + "}";
+    }
     /// A PostgreSQL array literal of text: {"a","b"}, each element quoted.
     template <class Strings>
     static std::string text_array(const Strings& v) {

@@ -33,6 +33,14 @@ def test_quickstart_refuses_unknown_options():
 def test_bench_script_refuses_bad_arguments():
     r = run("bench/bench_python.py", "--commands", "0")
     assert r.returncode == 2 and "must be at least 1" in r.stderr
+    r = run("bench/bench_python.py", "--max-batch", "0")
+    assert r.returncode == 2 and "--max-batch 1-100000" in r.stderr
+
+
+def test_bench_events_comparison_runs():
+    r = run("bench/bench_python.py", "--only", "events", "--events", "30", "--rounds", "1", "--max-batch", "8")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "60 events for 30 queued disconnects" in r.stdout and "| SQLite" in r.stdout and "x |" in r.stdout
 
 
 def test_bench_portal_runs_and_refuses_bad_arguments():

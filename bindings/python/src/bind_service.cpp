@@ -764,14 +764,14 @@ void bind_service(py::module_& m) {
             if (!r) raise("EventError", r.error().message, py::dict(py::arg("field") = r.error().field));
             service_call([&] { svc.ingest(*r); });
         }, py::arg("event_type"), py::arg("payload"), "Apply one event from ChirpStack's JSON (EventError when unreadable).")
-        .def("ingest_batch", [](const py_service& s, const py::sequence& events) {
+        .def("ingest_batch", [](const py_service& s, const std::vector<py::object>& events) {
             // Read every item first (the GIL held), parse them all without it: one unreadable item refuses
             // the whole call before anything is applied.
             struct item {
                 std::optional<cs::event> parsed;
                 std::string type, text;
             };
-            std::vector<item> items(py::len(events));
+            std::vector<item> items(events.size());
             for (std::size_t i = 0; i < items.size(); ++i) {
                 const py::object x = events[i];
                 if (py::isinstance<py::tuple>(x) || py::isinstance<py::list>(x)) {

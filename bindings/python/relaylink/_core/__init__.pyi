@@ -862,7 +862,7 @@ class RelayService:
         ...
     def __exit__(self, *args: typing.Any) -> None:
         ...
-    def __init__(self, client: ChirpStackClient, *, db: str = 'relaylink.db', profiles: ProfileRegistry | None = None, safety: dict[typing.Any, typing.Any] = {}, max_retries: typing.SupportsInt | typing.SupportsIndex = 3, initial_backoff: float | datetime.timedelta = 30.0, max_backoff: float | datetime.timedelta = 900.0, reply_timeout_intervals: typing.SupportsInt | typing.SupportsIndex = 3, default_deadline: float | datetime.timedelta = 86400.0, max_in_flight: typing.SupportsInt | typing.SupportsIndex = 8, tick: float | datetime.timedelta = 0.2, simulator: Simulator | None = None, postgres: dict[typing.Any, typing.Any] = {}, instance: str = '', claim_timeout: float | datetime.timedelta = 120.0, table_prefix: str = '', portal_table: typing.Any = None) -> None:
+    def __init__(self, client: ChirpStackClient, *, db: str = 'relaylink.db', profiles: ProfileRegistry | None = None, safety: dict[typing.Any, typing.Any] = {}, max_retries: typing.SupportsInt | typing.SupportsIndex = 3, initial_backoff: float | datetime.timedelta = 30.0, max_backoff: float | datetime.timedelta = 900.0, reply_timeout_intervals: typing.SupportsInt | typing.SupportsIndex = 3, default_deadline: float | datetime.timedelta = 86400.0, max_in_flight: typing.SupportsInt | typing.SupportsIndex = 8, tick: float | datetime.timedelta = 0.2, simulator: Simulator | None = None, postgres: dict[typing.Any, typing.Any] = {}, instance: str = '', claim_timeout: float | datetime.timedelta = 120.0, table_prefix: str = '', portal_table: typing.Any = None, max_batch: typing.SupportsInt | typing.SupportsIndex = 512) -> None:
         ...
     def __repr__(self) -> str:
         ...
@@ -903,6 +903,10 @@ class RelayService:
     def ingest(self, event_type: str, payload: str | bytes | bytearray | memoryview) -> None:
         """
         Apply one event from ChirpStack's JSON (EventError when unreadable).
+        """
+    def ingest_batch(self, events: collections.abc.Sequence[typing.Any]) -> int:
+        """
+        Apply many events at once: each an event from parse_event or a pair (event_type, payload) of ChirpStack's JSON, committed in transactions of max_batch (PostgreSQL: a few round trips each). An unreadable item raises EventError (its `index`) before anything is applied. Returns how many were applied.
         """
     def listen_mqtt(self, url: str, *, topic: str = 'application/+/device/+/event/+', client_id: str = '', shared_group: str = '', qos: typing.SupportsInt | typing.SupportsIndex = 1, clean_session: bool = False, username: str = '', password: str = '', ca_file: str = '', cert_file: str = '', key_file: str = '', verify: bool = True, max_pending: typing.SupportsInt | typing.SupportsIndex = 4096) -> EventSource:
         """
