@@ -134,14 +134,10 @@ run_result through_relaylink(const std::string& url, int n, const std::vector<me
     const auto path = bench::fresh("ingest");
     auto db = store::open_sqlite(path);
     bench::seed(*db, n);
-    boost::asio::io_context io;
+    bench::offline_service o(*db);
+    auto& io = o.io;
+    auto& svc = o.svc;
     auto work = boost::asio::make_work_guard(io);
-    chirpstack::config cc;
-    cc.url = "http://127.0.0.1:1"; // never called: every command is already queued
-    chirpstack::client api(io.get_executor(), cc);
-    service::service_config cfg;
-    cfg.safety.windows = false;
-    service::service svc(io.get_executor(), api, *db, device::profile_registry::with_builtins(), cfg);
     std::thread runner([&] { io.run(); });
 
     ingest::mqtt_config mc;

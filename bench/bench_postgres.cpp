@@ -55,38 +55,6 @@ struct pg {
     }
 };
 
-std::vector<chirpstack::event> events_for(int n) {
-    std::vector<chirpstack::event> ev;
-    ev.reserve(static_cast<std::size_t>(3 * n));
-    const auto now = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
-    for (int i = 0; i < n; ++i) {
-        chirpstack::txack_event t;
-        t.device.dev_eui = eui(i);
-        t.queue_item_id = "q-" + std::to_string(i);
-        t.f_cnt_down = 1;
-        t.time = now;
-        ev.emplace_back(std::move(t));
-    }
-    for (int i = 0; i < n; ++i) {
-        chirpstack::ack_event a;
-        a.device.dev_eui = eui(i);
-        a.queue_item_id = "q-" + std::to_string(i);
-        a.acknowledged = true;
-        a.time = now;
-        ev.emplace_back(std::move(a));
-    }
-    for (int i = 0; i < n; ++i) {
-        chirpstack::up_event u;
-        u.device.dev_eui = eui(i);
-        u.f_port = 5;
-        u.f_cnt = 2;
-        u.data = bench::off_frame;
-        u.time = now;
-        ev.emplace_back(std::move(u));
-    }
-    return ev;
-}
-
 store::postgres_options in_schema(const std::string& schema) {
     store::postgres_options o;
     o.schema = schema;
@@ -109,14 +77,9 @@ void copy_schema(pg& db, const std::string& url, const std::string& from, const 
 
 double run_service(const std::string& url, const std::string& schema, int n, std::size_t batch, std::size_t& confirmed) {
     auto db = store::open_postgres(url, in_schema(schema));
-    boost::asio::io_context io;
-    chirpstack::config cc;
-    cc.url = "http://127.0.0.1:1"; // never called: every command is already queued
-    chirpstack::client api(io.get_executor(), cc);
-    service::service_config cfg;
-    cfg.safety.windows = false;
-    service::service svc(io.get_executor(), api, *db, device::profile_registry::with_builtins(), cfg);
-    const auto ev = events_for(n);
+    bench::offline_service o(*db);
+    auto& svc = o.svc;
+    const auto ev = bench::events_for(n);
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < ev.size(); i += batch)
         svc.ingest(std::span<const chirpstack::event>(ev.data() + i, std::min(batch, ev.size() - i)));

@@ -29,43 +29,12 @@ using namespace relaylink;
 using command::state;
 
 using bench::eui;
+using bench::events_for;
 using bench::fresh;
 using bench::off_frame;
 using bench::seed;
 
 namespace {
-
-std::vector<chirpstack::event> events_for(int n) {
-    std::vector<chirpstack::event> ev;
-    ev.reserve(static_cast<std::size_t>(3 * n));
-    const auto now = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
-    for (int i = 0; i < n; ++i) {
-        chirpstack::txack_event t;
-        t.device.dev_eui = eui(i);
-        t.queue_item_id = "q-" + std::to_string(i);
-        t.f_cnt_down = 1;
-        t.time = now;
-        ev.emplace_back(std::move(t));
-    }
-    for (int i = 0; i < n; ++i) {
-        chirpstack::ack_event a;
-        a.device.dev_eui = eui(i);
-        a.queue_item_id = "q-" + std::to_string(i);
-        a.acknowledged = true;
-        a.time = now;
-        ev.emplace_back(std::move(a));
-    }
-    for (int i = 0; i < n; ++i) {
-        chirpstack::up_event u;
-        u.device.dev_eui = eui(i);
-        u.f_port = 5;
-        u.f_cnt = 2;
-        u.data = off_frame;
-        u.time = now;
-        ev.emplace_back(std::move(u));
-    }
-    return ev;
-}
 
 struct result {
     double events_per_s = 0;
@@ -73,13 +42,8 @@ struct result {
 };
 
 result run_service(store::store& db, int n, std::size_t batch) {
-    boost::asio::io_context io;
-    chirpstack::config cc;
-    cc.url = "http://127.0.0.1:1"; // never called: every command is already queued
-    chirpstack::client api(io.get_executor(), cc);
-    service::service_config cfg;
-    cfg.safety.windows = false;
-    service::service svc(io.get_executor(), api, db, device::profile_registry::with_builtins(), cfg);
+    bench::offline_service o(db);
+    auto& svc = o.svc;
     seed(db, n);
     const auto ev = events_for(n);
     const auto t0 = std::chrono::steady_clock::now();

@@ -4,6 +4,8 @@
 
 #include <relaylink/service/service.hpp>
 
+#include <boost/asio/io_context.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -38,6 +40,60 @@ inline void seed(store::store& db, int n) {
         db.insert(c, {0, 0, now, std::nullopt, command::state::queued, "seeded", "bench", ""});
     }
 }
+
+/// The 3N events of seed's N commands: each one's txack (queued → sent), then each ack (→ acknowledged),
+/// then each meter's echo in an uplink (→ confirmed).
+inline std::vector<chirpstack::event> events_for(int n) {
+    std::vector<chirpstack::event> ev;
+    ev.reserve(static_cast<std::size_t>(3 * n));
+    const auto now = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now());
+    for (int i = 0; i < n; ++i) {
+        chirpstack::txack_event t;
+        t.device.dev_eui = eui(i);
+        t.queue_item_id = "q-" + std::to_string(i);
+        t.f_cnt_down = 1;
+        t.time = now;
+        ev.emplace_back(std::move(t));
+    }
+    for (int i = 0; i < n; ++i) {
+        chirpstack::ack_event a;
+        a.device.dev_eui = eui(i);
+        a.queue_item_id = "q-" + std::to_string(i);
+        a.acknowledged = true;
+        a.time = now;
+        ev.emplace_back(std::move(a));
+    }
+    for (int i = 0; i < n; ++i) {
+        chirpstack::up_event u;
+        u.device.dev_eui = eui(i);
+        u.f_port = 5;
+        u.f_cnt = 2;
+        u.data = off_frame;
+        u.time = now;
+        ev.emplace_back(std::move(u));
+    }
+    return ev;
+}
+
+/// A service on `db` whose ChirpStack is never called (every command is already queued); its executor is
+/// not run unless the caller runs `io`.
+struct offline_service {
+    boost::asio::io_context io;
+    chirpstack::client api;
+    service::service svc;
+    static chirpstack::config nowhere() {
+        chirpstack::config cc;
+        cc.url = "http://127.0.0.1:1";
+        return cc;
+    }
+    static service::service_config no_windows() {
+        service::service_config cfg;
+        cfg.safety.windows = false;
+        return cfg;
+    }
+    explicit offline_service(store::store& db)
+        : api(io.get_executor(), nowhere()), svc(io.get_executor(), api, db, device::profile_registry::with_builtins(), no_windows()) {}
+};
 
 inline std::string fresh(const std::string& name) {
     const auto p = (std::filesystem::temp_directory_path() / ("relaylink-bench-" + name + ".db")).string();

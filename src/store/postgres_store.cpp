@@ -539,17 +539,9 @@ public:
             l.committing();
             l->pipeline(finish, finish.size() > 1 ? "updating the portal's command rows and committing" : "committing");
             l.committed();
-            for (auto& u : updates) { // only now: a retried attempt must see the versions it was given
-                if (!u.applied) continue;
-                ++u.row.version;
-                u.event.command_id = u.row.id;
-                u.event.sequence = u.row.version;
-            }
+            written(updates);
             return true;
-        }, [&] { // a lost race is a conflict: nothing was written
-            for (auto& u : updates) u.applied = true;
-            return false;
-        });
+        }, [&] { return raced(updates); });
     }
 
     /// write() for a batch without claims or portal rows: four statements and the commit in two round trips.
@@ -684,17 +676,25 @@ public:
             l.committing();
             l->pipeline(finish, "committing");
             l.committed();
-            for (auto& u : updates) {
-                u.applied = true;
-                ++u.row.version;
-                u.event.command_id = u.row.id;
-                u.event.sequence = u.row.version;
-            }
-            return true;
-        }, [&] { // a lost race is a conflict: nothing was written
             for (auto& u : updates) u.applied = true;
-            return false;
-        });
+            written(updates);
+            return true;
+        }, [&] { return raced(updates); });
+    }
+    /// After the commit (only then: a retried attempt must see the versions it was given): each applied
+    /// update's row at its new version, its audit row numbered.
+    static void written(std::span<update> updates) {
+        for (auto& u : updates) {
+            if (!u.applied) continue;
+            ++u.row.version;
+            u.event.command_id = u.row.id;
+            u.event.sequence = u.row.version;
+        }
+    }
+    /// A lost race (deadlock, serialization failure) is a conflict: nothing was written.
+    static bool raced(std::span<update> updates) {
+        for (auto& u : updates) u.applied = true;
+        return false;
     }
 
     bool batches_reads() const override { return true; }
@@ -865,17 +865,7 @@ private:
     /// A PostgreSQL array literal of text: {"a","b"}, each element quoted.
     template <class Strings>
     static std::string text_array(const Strings& v) {
-        std::string out = "{";
-        for (const auto& x : v) {
-            if (out.size() > 1) out += ',';
-            out += '"';
-            for (char ch : x) {
-                if (ch == '"' || ch == '\\') out += '\\';
-                out += ch;
-            }
-            out += '"';
-        }
-        return out + "}";
+        return array_literal(std::vector<std::optional<std::string>>(v.begin(), v.end()));
     }
     static std::int64_t limit_of(std::size_t n) { return static_cast<std::int64_t>(std::min<std::size_t>(n, 1u << 30)); }
 
