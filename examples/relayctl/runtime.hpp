@@ -13,9 +13,13 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
+#include <atomic>
 #include <charconv>
+#include <future>
 #include <cstdlib>
+#include <atomic>
 #include <memory>
 #include <random>
 #include <thread>
@@ -78,6 +82,7 @@ struct runtime {
     std::unique_ptr<relaylink::chirpstack::client> api;
     std::unique_ptr<st::store> db;
     std::unique_ptr<svc::service> service;
+    std::atomic<svc::service*> live{nullptr}; ///< the service once built: the simulator's events go to it
     std::thread thread;
 
     runtime(const args& a, bool with_sim) {
@@ -95,7 +100,10 @@ struct runtime {
             cfg.clock = [this] { return sim->now(); };
             cfg.safety.windows = false; // simulated meters: no one to protect at night
             sim->on_event([this](const relaylink::sim::event_out& e) {
-                if (auto ev = relaylink::chirpstack::parse_event(e.type, e.json)) service->post_ingest(std::move(*ev));
+                // An event before the service exists (or after it is gone) has no one to go to.
+                auto* to = live.load();
+                if (!to) return;
+                if (auto ev = relaylink::chirpstack::parse_event(e.type, e.json)) to->post_ingest(std::move(*ev));
             });
         } else {
             cc = client_config(a);
@@ -108,13 +116,25 @@ struct runtime {
             throw usage_error(e.what());
         }
         service = std::make_unique<svc::service>(io.get_executor(), *api, *db, relaylink::device::profile_registry::with_builtins(), cfg);
+        live = service.get();
         thread = std::thread([this] { io.run(); });
         service->start();
     }
     ~runtime() {
+        live = nullptr;
+        if (sim) { // no event reaches the service once it is going (UBSan saw one reach a null one)
+            sim->stop();
+            // The simulator emits on the I/O thread: once a handler posted now has run, no callback that
+            // read `live` before it was cleared is still running.
+            if (thread.joinable()) {
+                std::promise<void> passed;
+                auto done = passed.get_future();
+                boost::asio::post(io, [&passed] { passed.set_value(); });
+                done.wait_for(std::chrono::seconds(5));
+            }
+        }
         service.reset();
         api.reset();
-        if (sim) sim->stop();
         work.reset();
         io.stop();
         if (thread.joinable()) thread.join();
