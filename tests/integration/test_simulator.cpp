@@ -352,7 +352,9 @@ TEST(Simulator, TimedModeRunsDevicesByItself) {
     cs::sync_client c(client_cfg(r));
     auto off = device::eastron_sdm320c().relay(false).value();
     c.enqueue("0101010101010101", {true, 5, bytes(off.payload.begin(), off.payload.end()), std::nullopt, false});
-    for (int i = 0; i < 100 && r.s.device("0101010101010101")->relay_closed; ++i)
+    // The relay moves inside the uplink that fetched the frame; its `up` event reaches subscribers after
+    // (a fresh-clone run under the sanitizers read 0 of them the moment the relay had moved): wait for both.
+    for (int i = 0; i < 250 && (r.s.device("0101010101010101")->relay_closed || ups.load() < 1); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_FALSE(r.s.device("0101010101010101")->relay_closed);
     EXPECT_GE(ups.load(), 1);
