@@ -7,9 +7,10 @@
 // commit per event. Baseline, same run: the same rows written by hand-rolled SQL on the same SQLite
 // settings and batches (one UPDATE of the command and one INSERT of its audit row per event), with
 // none of relaylink's reads, correlation or checks: the storage's ceiling for this work.
-// Then the memory an open command costs (resident set before and after creating them).
+// Then the memory an open command costs (resident set before and after creating them). The in-memory and
+// batched SQLite runs and their baseline are repeated, interleaved, and reported as medians.
 //
-// usage: bench_service [commands=10000] [batch=512] [memory-only]
+// usage: bench_service [commands=10000] [batch=512] [all | memory-only | sqlite-only] [repetitions=3]
 #include <relaylink/service/service.hpp>
 
 #include "rss.hpp"
@@ -19,11 +20,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 using namespace relaylink;
 using command::state;
@@ -36,12 +39,12 @@ using bench::seed;
 
 namespace {
 
-struct result {
+struct run_result {
     double events_per_s = 0;
     std::size_t confirmed = 0;
 };
 
-result run_service(store::store& db, int n, std::size_t batch) {
+run_result run_service(store::store& db, int n, std::size_t batch) {
     bench::offline_service o(db);
     auto& svc = o.svc;
     seed(db, n);
@@ -115,39 +118,74 @@ int main(int argc, char** argv) {
         mem_per_command = 1024 * (relaylink::bench::rss_kib() - before) / n;
     }
 
-    auto mem = store::make_memory_store();
-    const auto in_memory = run_service(*mem, n, batch);
-    if (argc > 3 && std::string(argv[3]) == "memory-only") { // for profiling
-        std::printf("in memory: %.0f events/s\n", in_memory.events_per_s);
+    const std::string only = argc > 3 ? argv[3] : "all";
+    if (only != "all" && only != "memory-only" && only != "sqlite-only") {
+        std::fprintf(stderr, "usage: bench_service [commands>=1] [batch>=1] [all|memory-only|sqlite-only] [repetitions>=1]\n");
+        return 2;
+    }
+    if (only == "sqlite-only") { // for profiling
+        const auto p = fresh("profiled");
+        auto lite = store::open_sqlite(p);
+        std::printf("SQLite, batches of %zu: %.0f events/s\n", batch, run_service(*lite, n, batch).events_per_s);
+        lite.reset();
+        for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(p + s);
+        return 0;
+    }
+    if (only == "memory-only") { // for profiling
+        auto mem = store::make_memory_store();
+        std::printf("in memory: %.0f events/s\n", run_service(*mem, n, batch).events_per_s);
         return 0;
     }
 
-    const auto p1 = fresh("batched");
-    auto lite = store::open_sqlite(p1);
-    const auto sqlite_batched = run_service(*lite, n, batch);
-    lite.reset(); // the last connection checkpoints the WAL into the file
-    const auto file_bytes = std::filesystem::file_size(p1);
+    // Interleaved repetitions (the machine's speed drifts between runs): each figure is the median of its
+    // runs, each ratio the median of the ratios of runs made side by side.
+    const int reps = argc > 4 ? std::max(1, std::stoi(argv[4])) : 3;
+    std::vector<double> mem_rates, lite_rates, raw_rates, ratios;
+    run_result in_memory, sqlite_batched;
+    std::uintmax_t file_bytes = 0;
+    for (int r = 0; r < reps; ++r) {
+        auto mem = store::make_memory_store();
+        in_memory = run_service(*mem, n, batch);
+        mem_rates.push_back(in_memory.events_per_s);
+        mem.reset();
 
-    const int n_single = std::min(n, 2000); // a commit per event is slow: fewer of them
+        const auto p1 = fresh("batched");
+        auto lite = store::open_sqlite(p1);
+        sqlite_batched = run_service(*lite, n, batch);
+        lite.reset(); // the last connection checkpoints the WAL into the file
+        file_bytes = std::filesystem::file_size(p1);
+        const auto p3 = fresh("raw");
+        const double raw_rate = run_raw_sqlite(p3, n, batch);
+        lite_rates.push_back(sqlite_batched.events_per_s);
+        raw_rates.push_back(raw_rate);
+        ratios.push_back(sqlite_batched.events_per_s / raw_rate);
+        for (const auto& p : {p1, p3})
+            for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(p + s);
+        if (in_memory.confirmed != static_cast<std::size_t>(n) || sqlite_batched.confirmed != static_cast<std::size_t>(n)) break;
+    }
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    const double raw = median(raw_rates);
+
+    const int n_single = std::min(n, 2000); // a commit per event is slow: fewer of them, once
     const auto p2 = fresh("single");
     auto single = store::open_sqlite(p2);
     const auto sqlite_single = run_service(*single, n_single, 1);
     single.reset();
-
-    const auto p3 = fresh("raw");
-    const double raw = run_raw_sqlite(p3, n, batch);
     const auto p4 = fresh("raw1");
     const double raw_single = run_raw_sqlite(p4, n_single, 1);
 
     std::printf("| run | commands | events | events/s | vs hand-written SQL, same batches | confirmed |\n|---|---|---|---|---|---|\n");
-    std::printf("| in memory | %d | %d | %.0f | — | %zu |\n", n, 3 * n, in_memory.events_per_s, in_memory.confirmed);
-    std::printf("| SQLite WAL NORMAL, batches of %zu | %d | %d | %.0f | %.2fx of %.0f/s | %zu |\n", batch, n, 3 * n,
-                sqlite_batched.events_per_s, sqlite_batched.events_per_s / raw, raw, sqlite_batched.confirmed);
+    std::printf("| in memory (median of %d) | %d | %d | %.0f | — | %zu |\n", reps, n, 3 * n, median(mem_rates), in_memory.confirmed);
+    std::printf("| SQLite WAL NORMAL, batches of %zu (median of %d) | %d | %d | %.0f | %.2fx of %.0f/s | %zu |\n", batch, reps, n, 3 * n,
+                median(lite_rates), median(ratios), raw, sqlite_batched.confirmed);
     std::printf("| SQLite WAL NORMAL, a commit per event | %d | %d | %.0f | %.2fx of %.0f/s | %zu |\n", n_single, 3 * n_single,
                 sqlite_single.events_per_s, sqlite_single.events_per_s / raw_single, raw_single, sqlite_single.confirmed);
     std::printf("\nmemory per open command (in-memory store, with its first audit row): %ld B\n", mem_per_command);
     std::printf("SQLite file per command after its 4 audit rows: %.0f B\n", static_cast<double>(file_bytes) / n);
-    for (const auto& p : {p1, p2, p3, p4})
+    for (const auto& p : {p2, p4})
         for (auto s : {"", "-wal", "-shm"}) std::filesystem::remove(p + s);
     const bool ok = in_memory.confirmed == static_cast<std::size_t>(n) && sqlite_batched.confirmed == static_cast<std::size_t>(n) &&
                     sqlite_single.confirmed == static_cast<std::size_t>(n_single);

@@ -205,9 +205,20 @@ struct service::impl : std::enable_shared_from_this<impl> {
             return r;
         }
         std::unordered_map<std::string, std::int64_t> queue_items; ///< queue item ids those rows hold
-        std::map<std::string, meter_row> meters;              ///< meters touched
-        std::map<std::string, relay_state> meters_before;
+        struct touched_meter {
+            meter_row row;      ///< as the batch will write it
+            relay_state before; ///< its relay as read
+        };
+        std::unordered_map<std::string, touched_meter> meters; ///< meters touched
         std::vector<std::pair<std::size_t, command::outcome>> done; ///< index into updates, what the step said
+        command::outcome last_ignored;                        ///< what apply returned for an input the lifecycle ignored
+        explicit batch(std::size_t expected = 0) {            ///< room for `expected` transitions
+            updates.reserve(expected);
+            done.reserve(expected);
+            rows.reserve(expected);
+            queue_items.reserve(expected);
+            meters.reserve(expected);
+        }
         std::uint64_t ignored = 0, unmatched = 0, untracked = 0; ///< counted into stats() only when the batch commits
         std::uint64_t gateway_errors = 0, rejoins = 0;
         std::size_t unobserved = 0;               ///< commands that left the queue without a txack seen
@@ -283,19 +294,24 @@ struct service::impl : std::enable_shared_from_this<impl> {
     }
     std::vector<command_row> open_for(batch& b, const std::string& dev) {
         std::vector<command_row> out;
-        auto take = [&](const std::vector<command_row>& rows) {
-            for (const auto& r : rows) {
-                auto o = overlay(b, r);
-                if (!command::is_terminal(o->rec.current)) out.push_back(std::move(*o));
+        std::vector<command_row> read; // the store's answer, moved from; rows read ahead are copied
+        const bool ahead = b.pre && b.pre->devices_asked.contains(dev);
+        if (!ahead) read = db.open(dev);
+        auto& rows = ahead ? b.pre->open[dev] : read;
+        for (auto& r : rows) {
+            if (auto it = b.rows.find(r.id); it != b.rows.end()) {
+                auto o = b.latest(it->second);
+                if (!command::is_terminal(o.rec.current)) out.push_back(std::move(o));
+            } else if (!command::is_terminal(r.rec.current)) {
+                if (ahead) out.push_back(r);
+                else out.push_back(std::move(r));
             }
-        };
-        if (b.pre && b.pre->devices_asked.contains(dev)) take(b.pre->open[dev]);
-        else take(db.open(dev));
+        }
         return out;
     }
     /// The meter as the batch sees it (its own change first), without taking it into the batch.
     std::optional<meter_row> meter_seen(batch& b, const std::string& dev) {
-        if (auto it = b.meters.find(dev); it != b.meters.end()) return it->second;
+        if (auto it = b.meters.find(dev); it != b.meters.end()) return it->second.row;
         return stored_meter(b, dev);
     }
     std::optional<sys_time> last_uplink_of(batch& b, const std::string& dev) {
@@ -304,19 +320,29 @@ struct service::impl : std::enable_shared_from_this<impl> {
     }
     /// The meter, taken into the batch (written with it); null when the store has none.
     meter_row* known_meter(batch& b, const std::string& dev) {
-        if (auto it = b.meters.find(dev); it != b.meters.end()) return &it->second;
+        if (auto it = b.meters.find(dev); it != b.meters.end()) return &it->second.row;
         auto stored = stored_meter(b, dev);
         if (!stored) return nullptr;
-        b.meters_before.emplace(dev, stored->relay);
-        return &b.meters.emplace(dev, std::move(*stored)).first->second;
+        const auto before = stored->relay;
+        return &b.meters.emplace(dev, batch::touched_meter{std::move(*stored), before}).first->second.row;
+    }
+    /// `f` applied to the meter (a new one when the store has none), taken into the batch only if `f` changes
+    /// it: an unchanged meter is not written.
+    void change_meter(batch& b, const std::string& dev, const relay::fact& f) {
+        if (auto it = b.meters.find(dev); it != b.meters.end()) return void(relay::apply(it->second.row, f));
+        auto stored = stored_meter(b, dev);
+        meter_row m = stored ? std::move(*stored) : meter_row{};
+        m.dev_eui = dev;
+        const auto before = m.relay;
+        if (relay::apply(m, f)) b.meters.emplace(dev, batch::touched_meter{std::move(m), before});
     }
     /// The meter, taken into the batch; a new one when the store has none.
     meter_row& meter_for(batch& b, const std::string& dev) {
         if (auto* m = known_meter(b, dev)) return *m;
         meter_row m;
         m.dev_eui = dev;
-        b.meters_before.emplace(dev, m.relay);
-        return b.meters.emplace(dev, std::move(m)).first->second;
+        const auto before = m.relay;
+        return b.meters.emplace(dev, batch::touched_meter{std::move(m), before}).first->second.row;
     }
 
     /// The safety guard again, as a pending command is about to be claimed for its enqueue (the first
@@ -356,13 +382,23 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return p;
     }
 
-    command::outcome apply(batch& b, command_row& row, const command::input& in, const std::string& actor, std::string detail = {}) {
+    /// The step's outcome, valid until the next apply on `b`. `row` is stepped (and its version is the one
+    /// it will have once written).
+    const command::outcome& apply(batch& b, command_row& row, const command::input& in, const std::string& actor, std::string detail = {}) {
+        return step_into(b, row, false, in, actor, std::move(detail));
+    }
+    /// The same for a row the caller has no further use for: moved into the batch.
+    const command::outcome& apply_last(batch& b, command_row&& row, const command::input& in, const std::string& actor, std::string detail = {}) {
+        return step_into(b, row, true, in, actor, std::move(detail));
+    }
+    const command::outcome& step_into(batch& b, command_row& row, bool take, const command::input& in, const std::string& actor, std::string detail) {
         const sys_time t = now();
         const auto p = policy_for(row);
         command::outcome o = command::step(row.rec, in, p, t, random01());
         if (o.ignored) {
             ++b.ignored;
-            return o;
+            b.last_ignored = std::move(o);
+            return b.last_ignored;
         }
         row.updated_at = t;
         if (row.rec.current != state::dispatching) {
@@ -375,16 +411,19 @@ struct service::impl : std::enable_shared_from_this<impl> {
         row.timer_at = next_timer(row, p, t);
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
                               (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
-        store::update u{row, store::audit_event{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)}, new_item};
-        b.updates.push_back(std::move(u));
-        ++row.version; // the version once this update is written
-        if (!row.rec.queue_item_id.empty()) b.queue_items[row.rec.queue_item_id] = row.id;
-        meter_consequences(b, row, o);
-        b.done.emplace_back(b.updates.size() - 1, o);
-        b.rows[row.id] = b.updates.size() - 1;
+        store::audit_event ev{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)};
+        if (take) b.updates.push_back(store::update{std::move(row), std::move(ev), new_item});
+        else {
+            b.updates.push_back(store::update{row, std::move(ev), new_item});
+            ++row.version; // the version once this update is written
+        }
+        const command_row& r = b.updates.back().row;
+        if (!r.rec.queue_item_id.empty()) b.queue_items[r.rec.queue_item_id] = r.id;
+        meter_consequences(b, r, o);
+        b.rows[r.id] = b.updates.size() - 1;
         if (o.to == state::sent && (std::holds_alternative<command::left_queue>(in) || std::holds_alternative<command::reconciled>(in)))
-            if (b.unobserved++ == 0) b.first_unobserved = describe(row);
-        return o;
+            if (b.unobserved++ == 0) b.first_unobserved = describe(r);
+        return b.done.emplace_back(b.updates.size() - 1, std::move(o)).second;
     }
 
     void meter_consequences(batch& b, const command_row& row, const command::outcome& o) {
@@ -393,7 +432,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         if (o.to == state::confirmed && o.from != state::confirmed)
             relay::apply(meter_for(b, row.dev_eui), relay::confirmed{!off, row.id, now()});
         else if (off && (o.to == state::sent || o.to == state::acknowledged) && o.from != o.to)
-            relay::apply(meter_for(b, row.dev_eui), relay::disconnect_went_out{row.rec.sent_at.value_or(now()), now()});
+            change_meter(b, row.dev_eui, relay::disconnect_went_out{row.rec.sent_at.value_or(now()), now()}); // once: at sent or at the ack
     }
 
     /// Write the batch (the lock not held); on success act on it. False (nothing written) when another
@@ -410,10 +449,17 @@ struct service::impl : std::enable_shared_from_this<impl> {
             }
             if (tell_meters)
                 for (auto& [dev, m] : b.meters)
-                    if (b.meters_before[dev] != m.relay) meter_notes.push_back({m, b.meters_before[dev]});
+                    if (m.before != m.row.relay) meter_notes.push_back({m.row, m.before});
+            std::sort(meter_notes.begin(), meter_notes.end(),
+                      [](const meter_change& x, const meter_change& y) { return x.meter.dev_eui < y.meter.dev_eui; });
+            // In DevEUI order: concurrent writers of several meters take their row locks in one order.
+            std::vector<meter_row*> order;
+            order.reserve(b.meters.size());
+            for (auto& [dev, m] : b.meters) order.push_back(&m.row);
+            std::sort(order.begin(), order.end(), [](const meter_row* x, const meter_row* y) { return x->dev_eui < y->dev_eui; });
             std::vector<meter_row> meters;
-            meters.reserve(b.meters.size());
-            for (auto& [dev, m] : b.meters) meters.push_back(std::move(m));
+            meters.reserve(order.size());
+            for (auto* m : order) meters.push_back(std::move(*m));
             if (!db.write(b.updates, meters)) {
                 std::lock_guard lock(mu);
                 ++st.conflicts;
@@ -607,13 +653,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
                 if constexpr (std::is_same_v<T, chirpstack::txack_event>) {
                     auto row = by_queue_item(b, x.queue_item_id);
                     if (!row) return void(++b.ignored);
-                    const auto st_ = correlate::txack(x);
-                    apply(b, *row, st_.in, "chirpstack", st_.detail);
+                    auto st_ = correlate::txack(x);
+                    apply_last(b, std::move(*row), st_.in, "chirpstack", std::move(st_.detail));
                 } else if constexpr (std::is_same_v<T, chirpstack::ack_event>) {
                     auto row = by_queue_item(b, x.queue_item_id);
                     if (!row) return void(++b.ignored);
-                    const auto st_ = correlate::ack(x);
-                    apply(b, *row, st_.in, "chirpstack", st_.detail);
+                    auto st_ = correlate::ack(x);
+                    apply_last(b, std::move(*row), st_.in, "chirpstack", std::move(st_.detail));
                 } else if constexpr (std::is_same_v<T, chirpstack::log_event>) {
                     auto q = x.queue_item_id();
                     if (!q && x.code == "DOWNLINK_GATEWAY") return handle_gateway_error(b, x);
@@ -704,8 +750,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
         auto& c = open[*answer.index];
         if (answer.relay_on) relay::apply(meter_for(b, dev), relay::read_shows{*answer.relay_on});
+        if (!answer.relay_on) return void(apply_last(b, std::move(c), answer.reply->in, "chirpstack", answer.reply->detail));
         apply(b, c, answer.reply->in, "chirpstack", answer.reply->detail);
-        if (answer.relay_on) read_back_shows(b, c, *answer.relay_on, answer.reply->detail);
+        read_back_shows(b, c, *answer.relay_on, answer.reply->detail);
     }
 
     /// A read `read` answered: the relay is on (or off). Each relay command of the meter that completes on
@@ -1304,7 +1351,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
             }
             try {
                 const auto one_transaction = db.begin_batch(); // its reads inside its write transaction (SQLite)
-                batch first;
+                batch first(events.size());
                 read_ahead(first, events); // PostgreSQL: the batch's reads in one round trip
                 for (const auto& e : events) handle(first, e);
                 if (commit(first)) return;

@@ -35,34 +35,36 @@ public:
 
     bool write(std::span<update> updates, std::span<const meter_row> meters) override {
         std::lock_guard lock(mu_);
-        // The same command may appear twice: the second update carries the first one's new version.
-        std::unordered_map<std::int64_t, std::int64_t> versions;
-        std::vector<bool> skip(updates.size(), false);
-        for (std::size_t i = 0; i < updates.size(); ++i) {
-            const auto& u = updates[i];
-            const command_row* cur = find(u.row.id);
-            if (!cur) return false;
-            auto [it, fresh] = versions.try_emplace(u.row.id, cur->version);
-            if (it->second != u.row.version) {
-                if (!u.claim) return false;
-                skip[i] = true; // moved by another writer: not ours to claim
-                continue;
+        // The same command may appear twice: the second update carries the first one's new version. The
+        // stored versions are bumped as the updates are checked, and put back if the write is refused.
+        std::vector<std::pair<command_row*, std::int64_t>> bumped; // each row checked, its version before
+        bumped.reserve(updates.size());
+        auto refuse = [&] {
+            for (auto& [row, v] : bumped) row->version = v;
+            return false;
+        };
+        for (auto& u : updates) {
+            command_row* cur = find_mutable(u.row.id);
+            if (!cur) return refuse();
+            u.applied = cur->version == u.row.version;
+            if (!u.applied) {
+                if (!u.claim) return refuse();
+                continue; // moved by another writer: not ours to claim
             }
-            ++it->second;
+            bumped.emplace_back(cur, cur->version);
+            ++cur->version;
         }
         for (const auto& m : meters) {
             auto it = meters_.find(m.dev_eui);
-            if ((it == meters_.end() ? 0 : it->second.version) != m.version) return false; // another writer changed it
+            if ((it == meters_.end() ? 0 : it->second.version) != m.version) return refuse(); // another writer changed it
         }
-        for (std::size_t i = 0; i < updates.size(); ++i) {
-            auto& u = updates[i];
-            u.applied = !skip[i];
-            if (skip[i]) continue;
+        for (auto& u : updates) {
+            if (!u.applied) continue;
             command_row& cur = rows_[static_cast<std::size_t>(u.row.id - 1)];
             // Re-index only what moved: the open sets when the command finishes, the queue item when new.
             const bool reopen = command::is_terminal(cur.rec.current) != command::is_terminal(u.row.rec.current);
             if (reopen) unindex(cur);
-            u.row.version = cur.version + 1;
+            u.row.version = u.row.version + 1;
             cur = u.row;
             if (reopen) index(cur);
             else if (!cur.rec.queue_item_id.empty() && u.new_queue_item) queue_items_.insert_or_assign(cur.rec.queue_item_id, cur.id);
@@ -195,6 +197,7 @@ private:
         if (id < 1 || static_cast<std::size_t>(id) > rows_.size()) return nullptr;
         return &rows_[static_cast<std::size_t>(id - 1)];
     }
+    command_row* find_mutable(std::int64_t id) { return const_cast<command_row*>(find(id)); }
     void index(const command_row& c) {
         if (!c.rec.queue_item_id.empty()) queue_items_.insert_or_assign(c.rec.queue_item_id, c.id);
         if (!command::is_terminal(c.rec.current)) {

@@ -180,24 +180,29 @@ public:
     }
 };
 
-/// A cached prepared statement, reset and unbound when the guard goes.
+/// A cached prepared statement, reset when the guard goes. Every use binds each of its parameters (a
+/// statement's parameters are all bound by its one caller); borrowed values are unbound as well.
 class stmt {
 public:
     stmt(db_handle& h, sqlite3_stmt* s) : h_(h), s_(s) {}
     ~stmt() {
         sqlite3_reset(s_);
-        sqlite3_clear_bindings(s_);
+        if (copy_ == SQLITE_STATIC) sqlite3_clear_bindings(s_); // no pointer into a caller's row outlives the call
     }
     stmt(const stmt&) = delete;
     stmt& operator=(const stmt&) = delete;
 
+    /// Text and blobs bound from here on are not copied: the caller's values outlive the statement's steps
+    /// (the rows a write is given; never a temporary).
+    stmt& borrowing() {
+        copy_ = SQLITE_STATIC;
+        return *this;
+    }
     stmt& bind(int i, std::int64_t v) { return check(sqlite3_bind_int64(s_, i, v)); }
     stmt& bind(int i, int v) { return check(sqlite3_bind_int(s_, i, v)); }
-    stmt& bind(int i, std::string_view v) {
-        return check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-    }
+    stmt& bind(int i, std::string_view v) { return check(sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), copy_)); }
     stmt& bind_blob(int i, const bytes& v) {
-        return check(sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+        return check(sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), copy_));
     }
     stmt& bind_null(int i) { return check(sqlite3_bind_null(s_, i)); }
     stmt& bind_flag(int i, bool v) { return bind(i, v ? 1 : 0); }
@@ -235,6 +240,7 @@ private:
     }
     db_handle& h_;
     sqlite3_stmt* s_;
+    sqlite3_destructor_type copy_ = SQLITE_TRANSIENT;
 };
 
 
@@ -302,6 +308,7 @@ public:
             static const std::string q = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
                                          ", version=version+1 WHERE id=? AND version=?";
             stmt s = prepare(q.c_str());
+            s.borrowing();
             const command_row& c = u.row;
             const int i = columns::bind_mutable(s, c, 1);
             s.bind(i, c.id).bind(i + 1, c.version);
@@ -320,9 +327,24 @@ public:
             if (portal_ && u.row.portal_row_id != 0) update_portal_row(u.row);
         }
         for (const auto& m : meters) {
+            // A meter read from the store is updated at the version read; a new one inserted (or, when another
+            // writer inserted it meanwhile, updated only if that row is still at version 0: never).
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
                                               ", version) VALUES (?,?,?,?,?,?,?,?,?,?,?,1)" + columns::meter_upsert_tail("?12");
-            stmt s = prepare(upsert.c_str());
+            static const std::string update = [] {
+                std::string q = "UPDATE meters SET ";
+                std::string_view names = columns::meter_list;
+                for (int i = 1; !names.empty(); ++i) {
+                    const auto comma = names.find(',');
+                    auto name = names.substr(0, comma);
+                    while (name.starts_with(' ')) name.remove_prefix(1);
+                    if (i > 1) q += std::string(name) + "=?" + std::to_string(i) + ", "; // dev_eui (1) is the key
+                    names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
+                }
+                return q + "version=version+1 WHERE dev_eui=?1 AND version=?" + std::to_string(columns::meter_count + 1);
+            }();
+            stmt s = prepare(m.version == 0 ? upsert.c_str() : update.c_str());
+            s.borrowing();
             columns::bind_meter(s, m);
             s.bind(columns::meter_count + 1, m.version);
             s.run();
@@ -518,6 +540,7 @@ private:
     void put_event(const audit_event& e) {
         static const std::string q = std::string("INSERT INTO command_events (") + columns::event_list + ") VALUES (?,?,?,?,?,?,?,?)";
         stmt s = prepare(q.c_str());
+        s.borrowing(); // `e` outlives the step
         columns::bind_event(s, e);
         s.run();
     }
