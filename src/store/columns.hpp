@@ -44,6 +44,18 @@ constexpr const char* meter_list =
     "dev_eui, meter_ref, profile, relay_state, last_uplink, last_confirmed_command, disconnect_sent_at, note, updated_at, "
     "uplink_f_cnt, uplink_time";
 constexpr int meter_count = 11;
+/// meter_list's names, one by one.
+constexpr const char* meter_names[meter_count] = {"dev_eui", "meter_ref", "profile", "relay_state", "last_uplink",
+                                                  "last_confirmed_command", "disconnect_sent_at", "note", "updated_at",
+                                                  "uplink_f_cnt", "uplink_time"};
+/// "meter_ref=<p>, …, uplink_time=<p>, " for every meter column but the key (dev_eui, 0), each with its
+/// placeholder `placeholder(j)` (j its index in meter_list).
+template <class Placeholder>
+std::string meter_assignments(Placeholder placeholder) {
+    std::string out;
+    for (int j = 1; j < meter_count; ++j) out += std::string(meter_names[j]) + "=" + placeholder(j) + ", ";
+    return out;
+}
 /// The meter upsert's tail after "VALUES (<meter_count placeholders>, 1)": every column from the new row,
 /// the version bumped, and only if the stored row still has the version read (`version_placeholder`).
 inline std::string meter_upsert_tail(const std::string& version_placeholder) {

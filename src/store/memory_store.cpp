@@ -64,7 +64,7 @@ public:
             // Re-index only what moved: the open sets when the command finishes, the queue item when new.
             const bool reopen = command::is_terminal(cur.rec.current) != command::is_terminal(u.row.rec.current);
             if (reopen) unindex(cur);
-            u.row.version = u.row.version + 1;
+            ++u.row.version; // checked above: the stored version was this one
             cur = u.row;
             if (reopen) index(cur);
             else if (!cur.rec.queue_item_id.empty() && u.new_queue_item) queue_items_.insert_or_assign(cur.rec.queue_item_id, cur.id);

@@ -576,17 +576,13 @@ public:
         }();
         static const std::string meters_sql = [] {
             // New meters (read as version 0) inserted only if still absent; the others updated only at the version read.
-            std::string cols = "expected", arrays = "$1::bigint[]", set;
+            std::string cols = "expected", arrays = "$1::bigint[]";
             for (int j = 0; j < columns::meter_count; ++j) {
                 cols += std::string(", m") + std::to_string(j);
                 arrays += ", " + dollar(2 + j) + "::" + meter_types[j] + "[]";
             }
-            static const char* names[] = {"dev_eui", "meter_ref", "profile", "relay_state", "last_uplink", "last_confirmed_command",
-                                          "disconnect_sent_at", "note", "updated_at", "uplink_f_cnt", "uplink_time"};
+            const std::string set = columns::meter_assignments([](int j) { return "m.m" + std::to_string(j); });
             std::string picks;
-            for (int j = 1; j < columns::meter_count; ++j) {
-                set += std::string(names[j]) + "=m.m" + std::to_string(j) + ", ";
-            }
             for (int j = 0; j < columns::meter_count; ++j) picks += "m.m" + std::to_string(j) + ", ";
             return "WITH m AS (SELECT * FROM unnest(" + arrays + ") AS m(" + cols + ")), added AS (INSERT INTO meters (" +
                    columns::meter_list + ", version) SELECT " + picks + "1 FROM m WHERE m.expected = 0 ON CONFLICT (dev_eui) DO NOTHING "

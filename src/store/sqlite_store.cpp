@@ -331,18 +331,9 @@ public:
             // writer inserted it meanwhile, updated only if that row is still at version 0: never).
             static const std::string upsert = std::string("INSERT INTO meters (") + columns::meter_list +
                                               ", version) VALUES (?,?,?,?,?,?,?,?,?,?,?,1)" + columns::meter_upsert_tail("?12");
-            static const std::string update = [] {
-                std::string q = "UPDATE meters SET ";
-                std::string_view names = columns::meter_list;
-                for (int i = 1; !names.empty(); ++i) {
-                    const auto comma = names.find(',');
-                    auto name = names.substr(0, comma);
-                    while (name.starts_with(' ')) name.remove_prefix(1);
-                    if (i > 1) q += std::string(name) + "=?" + std::to_string(i) + ", "; // dev_eui (1) is the key
-                    names = comma == std::string_view::npos ? std::string_view() : names.substr(comma + 1);
-                }
-                return q + "version=version+1 WHERE dev_eui=?1 AND version=?" + std::to_string(columns::meter_count + 1);
-            }();
+            static const std::string update = "UPDATE meters SET " +
+                                              columns::meter_assignments([](int j) { return "?" + std::to_string(j + 1); }) +
+                                              "version=version+1 WHERE dev_eui=?1 AND version=?" + std::to_string(columns::meter_count + 1);
             stmt s = prepare(m.version == 0 ? upsert.c_str() : update.c_str());
             s.borrowing();
             columns::bind_meter(s, m);
