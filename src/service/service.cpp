@@ -279,9 +279,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
 
     /// The command as the batch sees it (its own earlier writes win over the store).
     std::optional<command_row> overlay(batch& b, std::optional<command_row> r) {
-        if (!r) return r;
-        if (auto it = b.rows.find(r->id); it != b.rows.end()) return b.latest(it->second);
+        overlay_in_place(b, r);
         return r;
+    }
+    void overlay_in_place(batch& b, std::optional<command_row>& r) {
+        if (!r) return;
+        if (auto it = b.rows.find(r->id); it != b.rows.end()) r = b.latest(it->second);
     }
     std::optional<command_row> by_queue_item(batch& b, const std::string& q) {
         if (auto it = b.queue_items.find(q); it != b.queue_items.end()) return b.latest(b.rows.at(it->second));
@@ -290,7 +293,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
             if (it == b.pre->by_queue_item.end()) return std::nullopt;
             return overlay(b, it->second);
         }
-        return overlay(b, db.by_queue_item(q));
+        auto r = db.by_queue_item(q); // overlaid where it is: not moved twice on the way out
+        overlay_in_place(b, r);
+        return r;
     }
     std::vector<command_row> open_for(batch& b, const std::string& dev) {
         std::vector<command_row> out;
@@ -412,9 +417,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
                               (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
         store::audit_event ev{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)};
-        if (take) b.updates.push_back(store::update{std::move(row), std::move(ev), new_item});
+        if (take) b.updates.emplace_back(std::move(row), std::move(ev), new_item);
         else {
-            b.updates.push_back(store::update{row, std::move(ev), new_item});
+            b.updates.emplace_back(row, std::move(ev), new_item);
             ++row.version; // the version once this update is written
         }
         const command_row& r = b.updates.back().row;
