@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, builds with -Werror, runs the unit, CLI and packaging tests,
 # the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, each fuzz target for a
-# bounded time, `pip install .` into a virtual environment, and the Python tests (with the example
+# bounded time, `pip install .` into a virtual environment, the portable wheel (scripts/wheel.sh --check), and the Python tests (with the example
 # portal driven in headless Chromium; its screenshots are kept in build/test-artifacts/portal). The output ends
 # with pytest's summary (ctest's comes before it).
 # Usage: ./scripts/test.sh [--quick]     (--quick: skip the sanitizer and fuzz stages)
@@ -85,6 +85,16 @@ import relaylink, relaylink._core, sys
 expected = '$RELAYLINK_ROOT/bindings/python/relaylink/__init__.py'
 sys.exit(0 if relaylink.__file__ == expected else 'editable install imports ' + relaylink.__file__ + ', not ' + expected)")
 echo "editable install: relaylink imported from $RELAYLINK_ROOT/bindings/python"
+
+step "Python: the portable wheel (auditwheel), proven in a minimal Debian 12 root without relaylink's build dependencies"
+wheel_log="$BUILD_DIR/wheel.log"
+if "$RELAYLINK_ROOT/scripts/wheel.sh" --check > "$wheel_log" 2>&1; then
+  grep -E "^(sdist|wheel): |resolves|works where|all confirmed" "$wheel_log"
+else
+  tail -n 60 "$wheel_log"
+  echo "the portable wheel failed (all of it: $wheel_log)" >&2
+  exit 1
+fi
 
 step "Python: the installed package, used from outside the source tree"
 (cd "$venv" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$RELAYLINK_ROOT/tests/python/test_package.py" \
