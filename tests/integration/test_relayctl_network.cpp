@@ -178,9 +178,18 @@ TEST(RelayctlEvents, WatchAppliesAndPrintsTheHttpIntegrationsEvents) {
         ASSERT_LT(std::chrono::steady_clock::now(), until) << "relayctl watch did not listen";
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    s.sim.advance(std::chrono::minutes(10)); // the uplink that takes the downlink: up + txack
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    s.sim.advance(std::chrono::seconds(5));  // the meter's reply rides the next uplink: up + ack
+    // The simulator posts on two connections, as ChirpStack may post in any order: so that the meter's reply
+    // does not overtake the txack, the device uplinks now (up + txack; the reply is due 2 s later in simulated
+    // time), and the clock moves on only once the watching relayctl has the command sent (read from the file:
+    // by the txack, or — the up first — by the device queue it then reads).
+    ASSERT_TRUE(s.sim.trigger_uplink("0101010101010101"));
+    for (;;) {
+        const auto st = relayctl("status 1 --db " + db);
+        if (st.output.find("#1 relay_off 0101010101010101 sent (") != std::string::npos) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), until) << "the command was not sent: " << st.output;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    s.sim.advance(std::chrono::seconds(5)); // the meter's reply rides the next uplink: up + ack
     w = watching.get();
     ::unsetenv("WATCH_SECRET");
     EXPECT_EQ(w.code, 0) << w.output;
