@@ -625,13 +625,17 @@ struct service::impl : std::enable_shared_from_this<impl> {
             self->idle_cv.notify_all();
         });
     }
-    /// Post `f` to the store's threads (from a ChirpStack completion, the tick, the inbox): never run on the
-    /// I/O thread. Once the service is gone, `f` is dropped unrun.
-    template <class F, class G = void (*)()>
-    void post_job(const char* during, F f, G on_failure = [] {}) {
+    /// Post `f(service)` to the store's threads (from a ChirpStack completion, the tick, the inbox): never run
+    /// on the I/O thread. Once the service is gone, `f` is dropped unrun. `f` and `on_failure` are given the
+    /// service rather than holding it: a job waiting in the stopped pool that held a strong reference would
+    /// keep the service, and with it the pool that holds the job, alive for good (LeakSanitizer found it: an
+    /// enqueue answered after the service's destructor had stopped the pool).
+    template <class F, class G = void (*)(impl&)>
+    void post_job(const char* during, F f, G on_failure = [](impl&) {}) {
         std::lock_guard lock(mu);
+        if (!alive) return; // f and on_failure are destroyed here, with what they hold
         post_counted_locked([during, f = std::move(f), on_failure = std::move(on_failure)](impl& s) mutable {
-            if (s.alive) s.run_job(during, f, on_failure);
+            if (s.alive) s.run_job(during, [&] { f(s); }, [&] { on_failure(s); });
         });
     }
 
@@ -981,8 +985,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         api.async_enqueue(row.dev_eui, std::move(req), *diag,
                           [self = shared_from_this(), id = row.id, dev = row.dev_eui, diag](error_code ec, std::string qid) {
                               // On a store failure the command stays dispatching: reconciled when its lease ends.
-                              self->post_job("recording an enqueue", [self, id, dev, ec, qid = std::move(qid), diag]() mutable {
-                                  self->enqueue_done(id, dev, ec, std::move(qid), *diag);
+                              self->post_job("recording an enqueue", [id, dev, ec, qid = std::move(qid), diag](impl& s) mutable {
+                                  s.enqueue_done(id, dev, ec, std::move(qid), *diag);
                               });
                           });
     }
@@ -1103,8 +1107,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
             // On a store failure the queue is read again later; that run frees the commands.
             self->post_job(
                 "recording a queue read",
-                [self, dev, why, diag, ec, q = std::move(q)]() mutable { self->queue_read(dev, device_read{why, std::move(q), {}}, ec, *diag); },
-                [self, dev, why] { self->retry_check(dev, why); });
+                [dev, why, diag, ec, q = std::move(q)](impl& s) mutable { s.queue_read(dev, device_read{why, std::move(q), {}}, ec, *diag); },
+                [dev, why](impl& s) { s.retry_check(dev, why); });
         });
     }
     void retry_check(const std::string& dev, const check_request& why) {
@@ -1176,8 +1180,8 @@ struct service::impl : std::enable_shared_from_this<impl> {
         api.async_get_device(dev, *diag2, [self = shared_from_this(), dev, r = std::move(r), diag2, baseline](error_code dec, chirpstack::device d) mutable {
             self->post_job(
                 "recording a device read",
-                [self, dev, r, diag2, baseline, dec, d = std::move(d)]() mutable { self->device_read_done(dev, std::move(r), dec, d, *diag2, baseline); },
-                [self, dev, why = r.why] { self->retry_check(dev, why); });
+                [dev, r, diag2, baseline, dec, d = std::move(d)](impl& s) mutable { s.device_read_done(dev, std::move(r), dec, d, *diag2, baseline); },
+                [dev, why = r.why](impl& s) { s.retry_check(dev, why); });
         });
     }
 
@@ -1200,15 +1204,15 @@ struct service::impl : std::enable_shared_from_this<impl> {
         api.async_get_next_f_cnt_down(dev, *diag3, [self = shared_from_this(), dev, r = std::move(r), diag3, baseline](error_code fec, std::uint32_t n) mutable {
             self->post_job(
                 "recording a device read",
-                [self, dev, r, diag3, baseline, fec, n]() mutable {
-                    if (!self->alive) return self->device_op_abandoned(dev);
+                [dev, r, diag3, baseline, fec, n](impl& s) mutable {
+                    if (!s.alive) return s.device_op_abandoned(dev);
                     if (!fec) { // without it the judgement errs towards waiting for a reply
                         r.facts->next_f_cnt_down = n;
                         r.facts->f_cnt_down_before = baseline;
                     }
-                    self->apply_device_read(dev, r);
+                    s.apply_device_read(dev, r);
                 },
-                [self, dev, why = r.why] { self->retry_check(dev, why); });
+                [dev, why = r.why](impl& s) { s.retry_check(dev, why); });
         });
     }
 
@@ -1251,13 +1255,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
     void call_flush(const std::string& dev, std::uint8_t f_port) {
         auto diag = std::make_shared<chirpstack::diagnostics>();
         api.async_flush_unsent(dev, f_port, *diag, [self = shared_from_this(), dev, f_port, diag](error_code ec, std::string) {
-            self->post_job("recording a flush", [self, dev, f_port, diag, ec] { self->flushed(dev, f_port, ec, *diag); }, [self, dev, f_port] {
+            self->post_job("recording a flush", [dev, f_port, diag, ec](impl& s) { s.flushed(dev, f_port, ec, *diag); }, [dev, f_port](impl& s) {
                 {
-                    std::lock_guard lock(self->mu);
-                    self->device_op_running.erase(dev);
-                    self->flush_wanted.emplace(dev, f_port);
+                    std::lock_guard lock(s.mu);
+                    s.device_op_running.erase(dev);
+                    s.flush_wanted.emplace(dev, f_port);
                 }
-                self->idle_cv.notify_all();
+                s.idle_cv.notify_all();
             });
         });
     }
@@ -1297,11 +1301,13 @@ struct service::impl : std::enable_shared_from_this<impl> {
     /// The inbox's batches, one at a time, on the store's threads: `drain_posted` stays set from the first
     /// post_ingest until a batch leaves the inbox empty.
     void post_drain() { // inbox_mu held
-        post_job("applying events", [self = shared_from_this()] { self->drain(); });
+        post_job("applying events", [](impl& s) { s.drain(); });
     }
     void drain_later(std::chrono::nanoseconds d) { // inbox_mu held; the timer fires on the I/O thread, the batch runs on the store's
         linger_timer.expires_after(d);
-        linger_timer.async_wait([self = shared_from_this()](boost::system::error_code) {
+        linger_timer.async_wait([w = weak_from_this()](boost::system::error_code) { // weak: the timer is the service's own
+            auto self = w.lock();
+            if (!self) return;
             std::lock_guard lock(self->inbox_mu);
             self->post_drain();
         });
