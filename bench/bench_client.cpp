@@ -6,6 +6,7 @@
 // The server is the scripted Beast server of the tests, on its own thread. Prints a markdown table.
 //
 // usage: bench_client [calls=20000] [in_flight=16]
+#include "args.hpp"
 #include "../tests/support/fake_http_server.hpp"
 
 #include <relaylink/chirpstack/client.hpp>
@@ -95,8 +96,9 @@ std::optional<double> wrk_rate(const std::string& url, int connections) {
 } // namespace
 
 int main(int argc, char** argv) {
-    const int calls = argc > 1 ? std::stoi(argv[1]) : 20000;
-    const int in_flight = argc > 2 ? std::stoi(argv[2]) : 16;
+    const char* usage = "bench_client [calls=20000] [in_flight=16]";
+    const int calls = static_cast<int>(relaylink::bench::number_arg(argc, argv, 1, 20000, 1, 100000000, "calls", usage));
+    const int in_flight = static_cast<int>(relaylink::bench::number_arg(argc, argv, 2, 16, 1, 1024, "in_flight", usage));
     relaylink::test::fake_http_server server;
     relaylink::test::reply r;
     r.body = R"({"id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11"})";

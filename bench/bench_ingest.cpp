@@ -12,6 +12,7 @@
 // counts the backlog's messages: the broker-to-client ceiling on this machine.
 //
 // usage: bench_ingest [commands=10000] [repetitions=3] [broker max_inflight_messages=20]
+#include "args.hpp"
 #include "service_fixture.hpp"
 
 #include "../tests/support/mosquitto.hpp"
@@ -175,15 +176,12 @@ double median(std::vector<double> v) {
 } // namespace
 
 int main(int argc, char** argv) {
-    const int n = argc > 1 ? std::atoi(argv[1]) : 10000;
-    const int reps = argc > 2 ? std::atoi(argv[2]) : 3;
-    if (n < 1 || reps < 1) {
-        std::fprintf(stderr, "usage: bench_ingest [commands>=1] [repetitions>=1]\n");
-        return 2;
-    }
+    const char* usage = "bench_ingest [commands=10000] [repetitions=3] [broker max_inflight_messages=20]";
+    const int n = static_cast<int>(relaylink::bench::number_arg(argc, argv, 1, 10000, 1, 10000000, "commands", usage));
+    const int reps = static_cast<int>(relaylink::bench::number_arg(argc, argv, 2, 3, 1, 1000, "repetitions", usage));
     test::mosquitto_options bo;
     bo.persistence = false; // the broker's periodic save of 30,000 queued messages would dominate
-    if (argc > 3) bo.max_inflight = std::atoi(argv[3]);
+    if (argc > 3) bo.max_inflight = static_cast<int>(relaylink::bench::number_arg(argc, argv, 3, 20, 0, 65535, "max_inflight_messages", usage));
     test::mosquitto_broker broker(bo);
     const auto msgs = messages_for(n);
     std::vector<double> bare, parsed, backlog, live;

@@ -14,6 +14,7 @@
 //   build/bench/bench_postgres "$(cat /tmp/relaylink-bench-pg/url)" 10000 512
 //
 // usage: bench_postgres URL [commands=10000] [batch=512] [repetitions=3]
+#include "args.hpp"
 #include "service_fixture.hpp"
 
 #include <relaylink/store/store.hpp>
@@ -174,13 +175,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string url = argv[1];
-    const int n = argc > 2 ? std::stoi(argv[2]) : 10000;
-    const std::size_t batch = argc > 3 ? static_cast<std::size_t>(std::stoul(argv[3])) : 512;
-    const int reps = argc > 4 ? std::stoi(argv[4]) : 3;
-    if (n < 1 || batch < 1 || reps < 1) {
-        std::fprintf(stderr, "usage: bench_postgres URL [commands>=1] [batch>=1] [repetitions>=1]\n");
-        return 2;
-    }
+    const char* usage = "bench_postgres URL [commands=10000] [batch=512] [repetitions=3]";
+    const int n = static_cast<int>(relaylink::bench::number_arg(argc, argv, 2, 10000, 1, 10000000, "commands", usage));
+    const auto batch = static_cast<std::size_t>(relaylink::bench::number_arg(argc, argv, 3, 512, 1, 1000000, "batch", usage));
+    const int reps = static_cast<int>(relaylink::bench::number_arg(argc, argv, 4, 3, 1, 1000, "repetitions", usage));
     try {
         pg admin(url);
         admin.run("SET client_min_messages = warning");

@@ -13,6 +13,7 @@
 // usage: bench_service [commands=10000] [batch=512] [all | memory-only | sqlite-only] [repetitions=3]
 #include <relaylink/service/service.hpp>
 
+#include "args.hpp"
 #include "rss.hpp"
 #include "service_fixture.hpp"
 
@@ -102,10 +103,13 @@ double run_raw_sqlite(const std::string& path, int n, std::size_t batch) {
 } // namespace
 
 int main(int argc, char** argv) {
-    const int n = argc > 1 ? std::stoi(argv[1]) : 10000;
-    const std::size_t batch = argc > 2 ? static_cast<std::size_t>(std::stoul(argv[2])) : 512;
-    if (n < 1 || batch < 1) {
-        std::fprintf(stderr, "usage: bench_service [commands>=1] [batch>=1]\n");
+    const char* usage = "bench_service [commands=10000] [batch=512] [all|memory-only|sqlite-only] [repetitions=3]";
+    const int n = static_cast<int>(relaylink::bench::number_arg(argc, argv, 1, 10000, 1, 10000000, "commands", usage));
+    const auto batch = static_cast<std::size_t>(relaylink::bench::number_arg(argc, argv, 2, 512, 1, 1000000, "batch", usage));
+    const int reps = static_cast<int>(relaylink::bench::number_arg(argc, argv, 4, 3, 1, 1000, "repetitions", usage));
+    const std::string only = argc > 3 ? argv[3] : "all";
+    if (only != "all" && only != "memory-only" && only != "sqlite-only") {
+        std::fprintf(stderr, "%s: the mode must be all, memory-only or sqlite-only, not '%s'\nusage: %s\n", argv[0], only.c_str(), usage);
         return 2;
     }
 
@@ -118,11 +122,6 @@ int main(int argc, char** argv) {
         mem_per_command = 1024 * (relaylink::bench::rss_kib() - before) / n;
     }
 
-    const std::string only = argc > 3 ? argv[3] : "all";
-    if (only != "all" && only != "memory-only" && only != "sqlite-only") {
-        std::fprintf(stderr, "usage: bench_service [commands>=1] [batch>=1] [all|memory-only|sqlite-only] [repetitions>=1]\n");
-        return 2;
-    }
     if (only == "sqlite-only") { // for profiling
         const auto p = fresh("profiled");
         auto lite = store::open_sqlite(p);
@@ -139,7 +138,6 @@ int main(int argc, char** argv) {
 
     // Interleaved repetitions (the machine's speed drifts between runs): each figure is the median of its
     // runs, each ratio the median of the ratios of runs made side by side.
-    const int reps = argc > 4 ? std::max(1, std::stoi(argv[4])) : 3;
     std::vector<double> mem_rates, lite_rates, raw_rates, ratios;
     run_result in_memory, sqlite_batched;
     std::uintmax_t file_bytes = 0;

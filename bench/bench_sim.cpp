@@ -6,6 +6,7 @@
 // usage: bench_sim [devices=10000] [seconds=10]
 #include <relaylink/sim/simulator.hpp>
 
+#include "args.hpp"
 #include "rss.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -20,8 +21,9 @@
 #include <string>
 
 int main(int argc, char** argv) {
-    const int devices = argc > 1 ? std::stoi(argv[1]) : 10000;
-    const int seconds = argc > 2 ? std::stoi(argv[2]) : 10;
+    const char* usage = "bench_sim [devices=10000] [seconds=10]";
+    const int devices = static_cast<int>(relaylink::bench::number_arg(argc, argv, 1, 10000, 1, 10000000, "devices", usage));
+    const int seconds = static_cast<int>(relaylink::bench::number_arg(argc, argv, 2, 10, 1, 3600, "seconds", usage));
     namespace sim = relaylink::sim;
     boost::asio::io_context io;
     sim::simulator_config cfg;

@@ -22,7 +22,7 @@ DEBS_BROWSER=(chromium chromium-driver)   # the example portal's browser tests (
 # test command's), and use ccache when it happens to be there.
 # Python packages (python3 on PATH is not Debian's, so these come from pip): the bindings' build, and the tests.
 PIP_BUILD=(pybind11=pybind11 scikit_build_core=scikit-build-core)
-PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout flask=flask requests=requests mypy=mypy selenium=selenium
+PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout xdist=pytest-xdist flask=flask requests=requests mypy=mypy selenium=selenium
           gunicorn=gunicorn celery=celery    # the deployment of docs/deploying.md, run by tests/python/test_deploy.py
           flask_sqlalchemy=flask-sqlalchemy flask_login=flask-login psycopg2=psycopg2-binary)  # the portal-like app (test_portal_integration.py)
 PIP_PORTAL=(flask=flask)

@@ -6,6 +6,7 @@
 # with pytest's summary (ctest's comes before it).
 # Usage: ./scripts/test.sh [--quick]     (--quick: skip the sanitizer and fuzz stages)
 #   FUZZ_SECONDS=N   time per fuzz target (default 20)
+#   PYTEST_WORKERS=N processes for the Python tests (default 3; 0: one process, no pytest-xdist)
 source "$(dirname "$0")/lib.sh"
 
 quick=0
@@ -16,6 +17,9 @@ for a in "$@"; do
   esac
 done
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+# The Python tests wait on sockets, timers and other processes most of the time (a quarter of two cores when
+# run one at a time): pytest-xdist runs them in this many processes.
+PYTEST_WORKERS=${PYTEST_WORKERS:-3}
 # The PostgreSQL store's tests fail rather than skip when no server can be started (CI must not pass by skipping).
 export RELAYLINK_REQUIRE_POSTGRES=1
 # Likewise gunicorn and Celery (installed below): the deployment tests run, never skip.
@@ -27,8 +31,15 @@ ensure_pip "${PIP_BUILD[@]}" "${PIP_TEST[@]}"
 setup_ccache
 
 configure_build "$BUILD_DIR" "${main_build_args[@]}"
-step "building (warnings are errors)"
-cmake --build "$BUILD_DIR" -j "$JOBS"
+if [ $quick = 0 ]; then
+  # The C++ test programs run once, in the sanitizer build below: here everything else (relayctl, the examples,
+  # the benchmarks, the Python module), whose tests are the packaging, docs and benchmark ones and the Python suite.
+  step "building everything but the C++ test programs (warnings are errors)"
+  cmake --build "$BUILD_DIR" -j "$JOBS" --target relaylink_without_tests
+else
+  step "building (warnings are errors)"
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+fi
 
 if [ $quick = 0 ]; then
   san_dir="$RELAYLINK_ROOT/build-sanitize"
@@ -44,31 +55,51 @@ if [ $quick = 0 ]; then
   step "building fuzz targets (clang, libFuzzer)"
   cmake --build "$fuzz_dir" -j "$JOBS" --target relaylink_fuzzers
 
-  step "unit and CLI tests under sanitizers"
+  # The fuzz targets run one after the other beside the sanitizer tests (which wait on timers and sockets about
+  # half of the time): their output is shown once the tests are done.
+  fuzz_log="$fuzz_dir/fuzz.log"
+  fuzz_all() {
+    for target in "$fuzz_dir"/tests/fuzz/fuzz_*; do
+      name=$(basename "$target")
+      corpus_src="$RELAYLINK_ROOT/tests/fuzz/corpus/${name#fuzz_}"
+      work="$fuzz_dir/corpus-run/${name#fuzz_}"
+      mkdir -p "$work"
+      echo "fuzzing $name for ${FUZZ_SECONDS}s"
+      "$target" -max_total_time="$FUZZ_SECONDS" -max_len=1024 -print_final_stats=1 "$work" "$corpus_src" > "$work.log" 2>&1 \
+        || { grep -E "==.*ERROR|SUMMARY|^artifact" "$work.log"; echo "fuzz target $name failed (all of it: $work.log)"; return 1; }
+      grep -E "^(stat::number_of_executed_units|stat::new_units_added)" "$work.log" || true
+    done
+  }
+  fuzz_all > "$fuzz_log" 2>&1 &
+  fuzz_pid=$!
+
+  step "the C++ tests (unit, integration, CLI, crash) under sanitizers, the fuzz targets (${FUZZ_SECONDS}s each) beside them"
   san_log="$san_dir/ctest.log"
   if (cd "$san_dir" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest -j "$JOBS" --output-on-failure --timeout 300 > "$san_log" 2>&1); then
     grep -E "tests passed" "$san_log"
   else
     cat "$san_log"
+    kill "$fuzz_pid" 2>/dev/null || true
     echo "sanitizer tests failed" >&2
     exit 1
   fi
-
-  for target in "$fuzz_dir"/tests/fuzz/fuzz_*; do
-    name=$(basename "$target")
-    corpus_src="$RELAYLINK_ROOT/tests/fuzz/corpus/${name#fuzz_}"
-    work="$fuzz_dir/corpus-run/${name#fuzz_}"
-    mkdir -p "$work"
-    step "fuzzing $name for ${FUZZ_SECONDS}s"
-    "$target" -max_total_time="$FUZZ_SECONDS" -max_len=1024 -print_final_stats=1 "$work" "$corpus_src" 2>&1 \
-      | grep -E "^(stat::number_of_executed_units|stat::new_units_added|==.*ERROR|SUMMARY)" || true
-    [ "${PIPESTATUS[0]}" = 0 ] || { echo "fuzz target $name failed" >&2; exit 1; }
-  done
+  step "fuzzing (its results)"
+  if ! wait "$fuzz_pid"; then
+    cat "$fuzz_log"
+    echo "fuzzing failed" >&2
+    exit 1
+  fi
+  cat "$fuzz_log"
 fi
 
-step "unit, CLI and packaging tests"
-(cd "$BUILD_DIR" && ctest -j "$JOBS" --output-on-failure --timeout 600)
+if [ $quick = 0 ]; then
+  step "packaging, docs and benchmark smoke tests"
+  (cd "$BUILD_DIR" && ctest -j "$JOBS" --output-on-failure --timeout 600 -R '^(packaging|docs|bench)\.')
+else
+  step "unit, CLI, packaging, docs and benchmark smoke tests"
+  (cd "$BUILD_DIR" && ctest -j "$JOBS" --output-on-failure --timeout 600)
+fi
 
 venv="$RELAYLINK_ROOT/build-venv"
 step "Python: pip install . into a virtual environment ($venv)"
@@ -103,4 +134,4 @@ step "Python: the installed package, used from outside the source tree"
 step "Python tests (pytest, against the build tree; the example portal in headless Chromium, screenshots in $BUILD_DIR/test-artifacts/portal)"
 cd "$RELAYLINK_ROOT"
 RELAYLINK_REQUIRE_BROWSER=1 RELAYLINK_ARTIFACTS="$BUILD_DIR/test-artifacts" \
-  PYTHONPATH="$BUILD_DIR/python" python3 -m pytest -q -p no:cacheprovider tests/python
+  PYTHONPATH="$BUILD_DIR/python" python3 -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" --dist load --maxschedchunk 1 tests/python

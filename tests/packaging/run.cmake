@@ -11,6 +11,9 @@ function(run)
 endfunction()
 # Debug: -O0 compiles the Beast-heavy parts several times faster; this test is about packaging, not speed.
 set(common -G ${GENERATOR} -DCMAKE_BUILD_TYPE=Debug)
+if(LAUNCHER) # the build under test's compiler launcher (ccache): a second run compiles nothing again
+  list(APPEND common -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+endif()
 if(MODE STREQUAL "find_package")
   set(prefix ${WORK_DIR}/prefix)
   file(REMOVE_RECURSE ${prefix} ${WORK_DIR}/relaylink-build)

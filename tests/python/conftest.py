@@ -25,6 +25,16 @@ IVY = "0202020202020202"
 LOAD_SIDE = "0303030303030303"
 
 
+# The longest tests (several processes, Celery, mypy), seconds to tens of seconds each, go first: run in
+# several processes (pytest-xdist, as scripts/test.sh does), they then overlap the short ones instead of
+# ending the run alone. The order within each group is kept.
+_LONG_FIRST = {"test_multiprocess.py": 0, "test_portal_integration.py": 1, "test_deploy.py": 1, "test_package.py": 1}
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: _LONG_FIRST.get(item.path.name, 2))
+
+
 @pytest.fixture
 def sim():
     """Time at 600x; devices report every simulated minute (0.1 s real)."""

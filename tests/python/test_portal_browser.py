@@ -195,10 +195,20 @@ def test_bulk_run_with_progress_and_a_refusal(browser, site, tmp_path):
     wait(browser).until(EC.presence_of_element_located((By.ID, "bulk-confirm")))
     assert "Disconnect 4 meters?" in browser.find_element(By.ID, "bulk-confirm-title").text
     shot(browser, "08-bulk-confirm")
+    # The meters' uplinks are lost until the bar has been seen short of full: their commands cannot finish
+    # before that (on a loaded machine the page could otherwise be read first when the run is already over).
+    going = (FLAT_1A, FLAT_2B, FLAT_3A)
+    for m in going:
+        site.sim.set_faults(EUI[m], uplink_loss=1.0)
     browser.find_element(By.ID, "bulk-confirm-run").click()
     wait(browser).until(EC.presence_of_element_located((By.ID, "bulk-bar")))
+    wait(browser).until(lambda d: d.find_element(By.ID, "bulk-bar").get_attribute("data-percent"))
+    started = browser.find_element(By.ID, "bulk-bar").get_attribute("data-percent")
+    assert started != "100", started
     shot(browser, "08-bulk-started")
-    widths = set()
+    for m in going:
+        site.sim.set_faults(EUI[m])
+    widths = {started}
 
     def finished(d):
         # The summary first: the page paints both in one go, so a finished summary read before the bar
