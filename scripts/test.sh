@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Every test: installs what is missing, builds with -Werror, runs the unit, CLI and packaging tests,
-# the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, each fuzz target for a
-# bounded time, `pip install .` into a virtual environment, the portable wheel (scripts/wheel.sh --check), and the Python tests (with the example
+# Every test (docs/testing.md): installs what is missing, builds with -Werror, runs the C++ tests (unit,
+# integration, CLI, crash) once under AddressSanitizer + UndefinedBehaviorSanitizer with each fuzz target beside
+# them for a bounded time, the packaging, docs and benchmark tests of the main build, `pip install .` into a
+# virtual environment, the portable wheel (scripts/wheel.sh --check), and the Python tests (with the example
 # portal driven in headless Chromium; its screenshots are kept in build/test-artifacts/portal). The output ends
 # with pytest's summary (ctest's comes before it).
-# Usage: ./scripts/test.sh [--quick]     (--quick: skip the sanitizer and fuzz stages)
+# Usage: ./scripts/test.sh [--quick]     (--quick: no sanitizer build and no fuzzing; every C++ test in the main build)
 #   FUZZ_SECONDS=N   time per fuzz target (default 20)
 #   PYTEST_WORKERS=N processes for the Python tests (default 3; 0: one process, no pytest-xdist)
 source "$(dirname "$0")/lib.sh"
