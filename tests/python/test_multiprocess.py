@@ -21,9 +21,9 @@ PROCESSES = 4
 DEVICES = int(os.environ.get("RELAYLINK_MP_DEVICES", "2000"))
 KILL_DEVICES = int(os.environ.get("RELAYLINK_MP_KILL_DEVICES", "600"))
 LEASE = 3.0  # seconds: short, so a killed process's claims are recovered within the test
-# The first retry's wait (default 30 s): a recovered claim whose enqueue may have gone out, and whose reply did
-# not come, is sent again after it (the dead process's call never reached ChirpStack).
-RETRY_AFTER = 2.0
+# The first retry's wait stays the default (30 s): a recovered claim whose enqueue may have gone out waits 3
+# uplink intervals (6 s here) for the meter's reply, then this long before it is sent again. With 2 s, on a loaded
+# machine where the events came 20 s late, a reply arrived after the retry had gone: two downlinks (seen in CI).
 # The SDM320C behind a UC100, as a profile whose uplink interval is the simulated devices' in real time
 # (10 simulated minutes at 300x: 2 s), so the reply window a recovered claim waits is seconds, not an hour.
 FAST_SDM = ('{"name": "sdm_fast", "fport": 5, "slave": 1, "confirmed": true, "completion": "device_replied", '
@@ -183,8 +183,7 @@ def test_a_process_killed_holding_claims_strands_nothing(store, broker):
             survivors = 3
             procs, go, done_q = start_workers(ctx, survivors, sim, broker, store,
                                               [euis[(i + 1) * share:(i + 2) * share] for i in range(survivors)],
-                                              KILL_DEVICES, settings={"claim_timeout": LEASE, "initial_backoff": RETRY_AFTER},
-                                              profile="sdm_fast")
+                                              KILL_DEVICES, settings={"claim_timeout": LEASE}, profile="sdm_fast")
             sim.set_http_faults(latency=1.0)  # below the lease: ChirpStack finishes a dead process's calls before it ends
             created_q = ctx.Queue()
             killed = ctx.Process(target=victim, args=(sim.url, sim.api_key, store, euis[:share], created_q))
