@@ -9,10 +9,19 @@ function(run)
     message(FATAL_ERROR "step failed (${rc}): ${ARGN}\n${out}")
   endif()
 endfunction()
-# Debug: -O0 compiles the Beast-heavy parts several times faster; this test is about packaging, not speed.
-set(common -G ${GENERATOR} -DCMAKE_BUILD_TYPE=Debug)
-if(LAUNCHER) # the build under test's compiler launcher (ccache): a second run compiles nothing again
-  list(APPEND common -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+if(BUILD_TYPE AND LAUNCHER)
+  # Built like the build under test (its type, flags, compiler and -Werror) through its ccache: add_subdirectory's
+  # compilation of every library is served from that build's.
+  string(TOUPPER "${BUILD_TYPE}" cfg)
+  set(common -G ${GENERATOR} -DCMAKE_BUILD_TYPE=${BUILD_TYPE} "-DCMAKE_CXX_FLAGS_${cfg}=${CONFIG_FLAGS}"
+      "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}" -DCMAKE_CXX_COMPILER=${CXX} -DRELAYLINK_WERROR=${WERROR}
+      -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+else()
+  # No ccache: Debug, whose -O0 compiles the Beast-heavy parts several times faster (this test is about packaging).
+  set(common -G ${GENERATOR} -DCMAKE_BUILD_TYPE=Debug)
+  if(LAUNCHER)
+    list(APPEND common -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+  endif()
 endif()
 if(MODE STREQUAL "find_package")
   set(prefix ${WORK_DIR}/prefix)
