@@ -42,6 +42,10 @@ def main(paths):
     if ev and dom:
         print(f"| parse `up` event (typed) | {1e9 / ns(ev) / 1e3:.0f}k events/s | Boost.JSON DOM parse only {1e9 / ns(dom) / 1e3:.0f}k/s "
               f"| {ns(dom) / ns(ev):.2f}x as fast | >= 200k/s |")
+    slow = rows.get("parse_up_event_dom_path")
+    if ev and slow:
+        print(f"| parse `up` event, fast path | {1e9 / ns(ev) / 1e3:.0f}k events/s | relaylink's DOM path {1e9 / ns(slow) / 1e3:.0f}k/s "
+              f"| {ns(slow) / ns(ev):.2f}x as fast | - |")
     base = rows.get("handwritten_relay_frame_baseline")
     for name, label, goal in (("encode_relay_frame", "encode relay frame (FC05)", "<= 20 ns"),
                               ("profile_relay_downlink", "profile.relay() downlink", "-"),

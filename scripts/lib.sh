@@ -26,6 +26,21 @@ PIP_TEST=(pytest=pytest pytest_timeout=pytest-timeout xdist=pytest-xdist flask=f
           gunicorn=gunicorn celery=celery    # the deployment of docs/deploying.md, run by tests/python/test_deploy.py
           flask_sqlalchemy=flask-sqlalchemy flask_login=flask-login psycopg2=psycopg2-binary)  # the portal-like app (test_portal_integration.py)
 PIP_PORTAL=(flask=flask)
+# scripts/wheel.sh: auditwheel repair, the sdist, and a minimal Debian root to prove the wheel in.
+# auditwheel 6.8 and later refuse Debian 12's patchelf (0.14.3; they want 0.14.5): the last release that takes it.
+DEBS_WHEEL=(patchelf debootstrap)
+AUDITWHEEL_SPEC="auditwheel>=6.4,<6.8"
+PIP_WHEEL=("auditwheel=$AUDITWHEEL_SPEC" build=build)
+# ensure_auditwheel: an auditwheel that works with Debian 12's patchelf, also where a newer one is installed.
+ensure_auditwheel() {
+  if ! (cd / && python3 -c "
+import sys
+from importlib.metadata import version
+sys.exit(0 if tuple(int(x) for x in version('auditwheel').split('.')[:2]) < (6, 8) else 1)") 2>/dev/null; then
+    step "installing $AUDITWHEEL_SPEC (Debian 12's patchelf is 0.14.3; auditwheel 6.8 and later want 0.14.5)"
+    logged "pip install" python3 -m pip install "$AUDITWHEEL_SPEC"
+  fi
+}
 
 # What apt-get and pip print goes to this file, one line per step on the screen; on a failure its end is shown.
 SETUP_LOG=${RELAYLINK_SETUP_LOG:-$BUILD_DIR/setup.log}
@@ -62,7 +77,8 @@ ensure_pip() {
   local missing=()
   for spec in "$@"; do
     local mod=${spec%%=*} pkg=${spec#*=}
-    python3 -c "import $mod" 2>/dev/null || missing+=("$pkg")
+    # From /, not from here: the build folder (build/) would pass for the package `build` (a namespace package).
+    (cd / && python3 -c "import $mod") 2>/dev/null || missing+=("$pkg")
   done
   if [ ${#missing[@]} -eq 0 ]; then
     echo "Python packages: all present"

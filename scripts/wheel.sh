@@ -26,8 +26,9 @@ for a in "$@"; do
 done
 
 step "checking dependencies"
-ensure_debs "${DEBS_BUILD[@]}" patchelf
-ensure_pip "${PIP_BUILD[@]}" auditwheel=auditwheel build=build
+ensure_debs "${DEBS_BUILD[@]}" "${DEBS_WHEEL[@]}"
+ensure_pip "${PIP_BUILD[@]}" "${PIP_WHEEL[@]}"
+ensure_auditwheel
 setup_ccache
 
 dist="$RELAYLINK_ROOT/dist"
@@ -74,7 +75,6 @@ echo "wheel: $wheel ($(du -h "$wheel" | cut -f1))"
 root=${RELAYLINK_WHEEL_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/relaylink/debian12-root}
 if [ ! -x "$root/usr/bin/python3" ]; then
   step "a minimal Debian 12 root with python3 only ($root)"
-  ensure_debs debootstrap
   rm -rf "$root"
   mkdir -p "$(dirname "$root")"
   logged "debootstrap" as_root debootstrap --variant=minbase --include=python3,python3-venv bookworm "$root" http://deb.debian.org/debian

@@ -314,3 +314,115 @@ TEST(CapturedEvents, LogsAndTheQueueItemTheyNameOrDoNot) {
     EXPECT_EQ(retrans.level, log_level::warning);
     EXPECT_EQ(retrans.context.at("f_cnt_up"), "10");
 }
+
+// --- The fast path (up, ack, txack, join read without a DOM) against the DOM path ------------------------------
+namespace {
+/// parse() and parse_dom() agree: the same event, or the same refusal. Returns which path parse() took.
+std::string agree(event_parser& p, std::string_view type, const std::string& payload) {
+    const auto fast_before = p.fast_parses();
+    auto r = p.parse(type, payload);
+    auto d = p.parse_dom(type, payload);
+    EXPECT_EQ(r.has_value(), d.has_value()) << type << ": " << payload;
+    if (r && d) {
+        EXPECT_TRUE(*r == *d) << type << ": " << payload;
+    }
+    if (!r && !d) {
+        EXPECT_EQ(r.error().field, d.error().field) << payload;
+        EXPECT_EQ(r.error().message, d.error().message) << payload;
+    }
+    return p.fast_parses() > fast_before ? "fast" : "dom";
+}
+} // namespace
+
+TEST(EventsFastPath, EveryCapturedEventAndReferenceExampleGivesWhatTheDomPathGives) {
+    event_parser p;
+    for (auto [type, file] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"up", "up.json"}, {"up", "up_with_codec_object.json"}, {"ack", "ack_true.json"}, {"ack", "ack_false.json"},
+             {"txack", "txack.json"}, {"join", "join.json"}})
+        EXPECT_EQ(agree(p, type, captured(file)), "fast") << file;
+    for (auto [type, file] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"log", "log_EXPIRED.json"}, {"log", "log_DOWNLINK_GATEWAY.json"}, {"status", "status.json"}})
+        EXPECT_EQ(agree(p, type, captured(file)), "dom") << file; // the other types are the DOM path's alone
+    for (auto [type, file] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"up", "up.json"}, {"ack", "ack.json"}, {"txack", "txack.json"}})
+        EXPECT_EQ(agree(p, type, load(file)), "fast") << file;
+    // The fields themselves, read by the fast path from the captured uplink (the DOM path's are checked above).
+    auto e = std::get<up_event>(*p.parse("up", captured("up.json")));
+    auto d = std::get<up_event>(*p.parse_dom("up", captured("up.json")));
+    EXPECT_EQ(e.device.dev_eui, d.device.dev_eui);
+    EXPECT_FALSE(e.data.empty());
+    EXPECT_GE(e.gateways, 1u);
+}
+
+TEST(EventsFastPath, WhatItDoesNotTakeTheDomPathAnswersTheSame) {
+    event_parser p;
+    const std::string up = load("up.json");
+    const std::string ack = load("ack.json");
+    struct variant { std::string type, payload, path; };
+    const std::vector<variant> variants = {
+        // taken by the fast path
+        {"up", replace(up, R"("key":"value")", R"("key":"va\"lue\u00e9")"), "fast"},      // escapes
+        {"up", replace(up, R"("devEui":"0101010101010101")", R"("dev\u0045ui":"01010101010101AB")"), "fast"},
+        {"up", replace(up, R"("adr":true)", R"("adr":null)"), "fast"},                    // null: absent
+        {"up", replace(up, R"("rxInfo":[)", R"("rxInfo":[{"rssi":-99,"snr":1,"gatewayId":"weaker"},)"), "fast"},
+        {"up", replace(up, R"("rxInfo":[)", R"("rxInfo":[{"rssi":10,"snr":-3,"gatewayId":"stronger"},)"), "fast"},
+        {"up", replace(up, R"("rxInfo":[)", R"("ignored":{"a":[1,{"b":[]}],"c":null},"rxInfo":[)"), "fast"},
+        {"up", replace(up, R"("fPort":1)", R"("fPort":255)"), "fast"},
+        // given to the DOM path, which accepts
+        {"up", replace(up, R"("fCnt":10)", R"("fCnt":"10")"), "dom"},                     // an integer as a string
+        {"up", replace(up, R"("fCnt":10)", R"("fCnt":1e1)"), "dom"},                      // as a double
+        {"up", replace(up, R"("key":"value")", R"("key":5)"), "dom"},                     // a number in tags
+        {"up", replace(up, R"("key":"value")", R"("key":null)"), "dom"},
+        {"up", replace(up, R"("key":"value")", R"("key":"value","key":"other")"), "dom"}, // a tag twice
+        {"up", replace(up, R"("fCnt":10)", R"("fCnt":10,"fCnt":11)"), "dom"},             // a field twice
+        {"up", replace(up, R"("rssi":-36)", R"("rssi":-36,"snr":"x")"), "dom"},
+        {"ack", replace(ack, R"("acknowledged":true)", R"("acknowledged":true,"data":7)"), "dom"}, // a field acks lack
+        // refused by the DOM path, with the field named
+        {"up", replace(up, R"("fPort":1)", R"("fPort":256)"), "dom"},
+        {"up", replace(up, R"("rssi":-36)", R"("rssi":51)"), "dom"},
+        {"up", replace(up, R"("rssi":-36)", R"("rssi":4294967296)"), "dom"},
+        {"up", replace(up, R"("rxInfo":[)", R"("rxInfo":[null,)"), "dom"},
+        {"up", replace(up, R"("rxInfo":[)", R"("rxInfo":[7,)"), "dom"},
+        {"up", replace(up, R"("rxInfo":[)", R"("rxInfo":[[],)"), "dom"},
+        {"up", replace(up, R"("data":"qg==")", R"("data":"AQU*")"), "dom"},
+        {"up", replace(up, R"("devEui":"0101010101010101")", R"("devEui":"01010101010101")"), "dom"},
+        {"up", replace(up, R"("devEui":"0101010101010101")", R"("devEui":null)"), "dom"},
+        {"up", replace(up, R"("time":)", R"("tim":)"), "dom"},
+        {"up", replace(up, R"("deviceInfo":)", R"("deviceInfo":null,"x":)"), "dom"},
+        {"up", replace(up, R"("deviceInfo":)", R"("deviceInfo":[],"x":)"), "dom"},
+        {"up", replace(up, R"("adr":true)", R"("adr":"yes")"), "dom"},
+        {"up", replace(up, R"("devAddr":"00189440")", R"("devAddr":{"a":1})"), "dom"},
+        {"up", up + " x", "dom"},
+        {"up", up.substr(0, up.size() / 2), "dom"},
+        {"up", "[1,2]", "dom"},
+        {"up", "\"up\"", "dom"},
+        {"up", "{}", "dom"},
+        {"ack", replace(ack, R"("queueItemId":)", R"("queueItem":)"), "dom"},
+        {"txack", R"({"time":"2026-07-18T09:34:15Z","deviceInfo":{"devEui":"0101010101010101"},"queueItemId":"q","downlinkId":-1})", "dom"},
+    };
+    for (const auto& v : variants) EXPECT_EQ(agree(p, v.type, v.payload), v.path) << v.payload;
+}
+
+TEST(EventsFastPath, MutatedEventsGetTheSameAnswerFromBothPaths) {
+    // Every byte of each captured event deleted, doubled, or replaced by one of JSON's structural characters:
+    // several thousand inputs near the real ones, where the two paths' rules meet.
+    event_parser p;
+    std::size_t inputs = 0, fast = 0;
+    for (auto [type, file] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"up", "up.json"}, {"ack", "ack_true.json"}, {"txack", "txack.json"}, {"join", "join.json"}}) {
+        const std::string base = captured(file);
+        for (std::size_t i = 0; i < base.size(); ++i) {
+            std::string deleted = base, doubled = base, swapped = base;
+            deleted.erase(i, 1);
+            doubled.insert(i, 1, base[i]);
+            swapped[i] = "{}[],:\"0n"[i % 9];
+            for (const auto* m : {&deleted, &doubled, &swapped}) {
+                fast += agree(p, type, *m) == "fast";
+                ++inputs;
+            }
+            if (::testing::Test::HasFailure()) return;
+        }
+    }
+    EXPECT_GT(inputs, 5000u);
+    EXPECT_GT(fast, inputs / 4); // most mutations inside strings keep the event plain
+}

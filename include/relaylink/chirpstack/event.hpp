@@ -36,6 +36,8 @@ struct device_info {
     std::string dev_eui; ///< lower case
     std::string device_class_enabled;
     std::map<std::string, std::string> tags;
+
+    bool operator==(const device_info&) const = default;
 };
 
 /// An uplink: the device's data (for a UC100 on the pass-through port: the meter's raw RTU reply).
@@ -54,6 +56,8 @@ struct up_event {
     std::optional<double> snr;   ///< SNR at that gateway
     std::string gateway_id;      ///< that gateway
     std::size_t gateways = 0;    ///< how many gateways received it
+
+    bool operator==(const up_event&) const = default;
 };
 
 /// The device's answer to a confirmed downlink: acknowledged, or not (ChirpStack then drops the item).
@@ -64,6 +68,8 @@ struct ack_event {
     std::string queue_item_id;
     bool acknowledged = false;
     std::uint32_t f_cnt_down = 0;
+
+    bool operator==(const ack_event&) const = default;
 };
 
 /// A gateway accepted the downlink for transmission (not proof that it was transmitted).
@@ -74,6 +80,8 @@ struct txack_event {
     std::string queue_item_id;
     std::uint32_t f_cnt_down = 0;
     std::string gateway_id;
+
+    bool operator==(const txack_event&) const = default;
 };
 
 enum class log_level : std::uint8_t { info, warning, error };
@@ -92,6 +100,8 @@ struct log_event {
         if (it == context.end() || it->second.empty()) return std::nullopt;
         return it->second;
     }
+
+    bool operator==(const log_event&) const = default;
 };
 
 struct status_event {
@@ -102,6 +112,8 @@ struct status_event {
     bool external_power_source = false;
     bool battery_level_unavailable = false;
     double battery_level = 0;
+
+    bool operator==(const status_event&) const = default;
 };
 
 struct join_event {
@@ -109,6 +121,8 @@ struct join_event {
     sys_time time;
     device_info device;
     std::string dev_addr;
+
+    bool operator==(const join_event&) const = default;
 };
 
 struct location_event {
@@ -120,12 +134,16 @@ struct location_event {
     double altitude = 0;
     std::string source;
     double accuracy = 0;
+
+    bool operator==(const location_event&) const = default;
 };
 
 /// An event type relaylink does not know (ChirpStack adds some over time). Not an error.
 struct unknown_event {
     std::string type;
     std::optional<device_info> device; ///< when the payload had a readable deviceInfo
+
+    bool operator==(const unknown_event&) const = default;
 };
 
 using event = std::variant<up_event, ack_event, txack_event, log_event, status_event, join_event, location_event, unknown_event>;
@@ -441,12 +459,34 @@ inline event read_event(std::string_view type, const json::object& o) {
 
 } // namespace detail
 
+} // namespace relaylink::chirpstack
+
+#include <relaylink/chirpstack/detail/event_fast_path.hpp>
+
+namespace relaylink::chirpstack {
+
 /// Parses events, reusing its memory between calls. Not thread-safe: one per thread.
+/// up, ack, txack and join events in their plain form are read in one pass without a DOM
+/// (detail/event_fast_path.hpp); everything else, and every refusal, comes from the DOM path.
 class event_parser {
 public:
-    event_parser() : parser_(boost::json::storage_ptr{}, opts(), stack_, sizeof stack_) {}
+    event_parser()
+        : parser_(boost::json::storage_ptr{}, opts(), stack_, sizeof stack_), fast_(opts()), fast_ascii_(ascii_opts()) {}
 
     boost::system::result<event, field_error> parse(std::string_view type, std::string_view payload) {
+        if (type.empty()) return field_error{"type", "event type is empty"};
+        if (auto e = parse_fast(type, payload)) return ++fast_parses_, std::move(*e);
+        ++dom_parses_;
+        return parse_dom(type, payload);
+    }
+
+    /// How many parse() calls the fast path answered, and how many the DOM path (for tests and benchmarks).
+    std::uint64_t fast_parses() const noexcept { return fast_parses_; }
+    std::uint64_t dom_parses() const noexcept { return dom_parses_; }
+
+    /// The DOM path alone: what parse() gives for an event the fast path does not take. The same answer as
+    /// parse() for every input (the tests and the fuzz target compare them).
+    boost::system::result<event, field_error> parse_dom(std::string_view type, std::string_view payload) {
         if (type.empty()) return field_error{"type", "event type is empty"};
         resource_.release();
         parser_.reset(boost::json::storage_ptr(&resource_));
@@ -468,15 +508,60 @@ public:
     }
 
 private:
+    std::optional<event> parse_fast(std::string_view type, std::string_view payload) {
+        enum class kind { up, ack, txack, join } k;
+        if (type == "up")
+            k = kind::up;
+        else if (type == "ack")
+            k = kind::ack;
+        else if (type == "txack")
+            k = kind::txack;
+        else if (type == "join")
+            k = kind::join;
+        else
+            return std::nullopt;
+        // Nearly every event is ASCII, which is valid UTF-8 as it is: its parse skips the validation (a seventh of
+        // the time), which the rest still gets, as in the DOM path.
+        auto& parser = detail::all_ascii(payload) ? fast_ascii_ : fast_;
+        parser.reset();
+        parser.handler().start();
+        boost::system::error_code ec;
+        const std::size_t n = parser.write_some(false, payload.data(), payload.size(), ec);
+        if (ec || n != payload.size() || !parser.done()) return std::nullopt;
+        auto& f = parser.handler().f;
+        switch (k) {
+        case kind::up:
+            if (auto e = detail::event_from_fields<up_event>(f)) return event(std::move(*e));
+            return std::nullopt;
+        case kind::ack:
+            if (auto e = detail::event_from_fields<ack_event>(f)) return event(std::move(*e));
+            return std::nullopt;
+        case kind::txack:
+            if (auto e = detail::event_from_fields<txack_event>(f)) return event(std::move(*e));
+            return std::nullopt;
+        case kind::join:
+            if (auto e = detail::event_from_fields<join_event>(f)) return event(std::move(*e));
+            return std::nullopt;
+        }
+        return std::nullopt;
+    }
+
     static boost::json::parse_options opts() {
         boost::json::parse_options o;
         o.max_depth = 64;
+        return o;
+    }
+    static boost::json::parse_options ascii_opts() {
+        auto o = opts();
+        o.allow_invalid_utf8 = true; // only for payloads all_ascii() passed
         return o;
     }
     unsigned char stack_[4096];  // the parser's working stack: no allocation for ordinary events
     unsigned char buffer_[8192]; // the DOM of one event
     boost::json::monotonic_resource resource_{buffer_, sizeof buffer_};
     boost::json::parser parser_;
+    boost::json::basic_parser<detail::event_fields_handler> fast_, fast_ascii_;
+    std::uint64_t fast_parses_ = 0, dom_parses_ = 0;
 };
 
 /// Parse one event (a convenience over event_parser).
