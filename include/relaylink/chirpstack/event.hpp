@@ -175,6 +175,18 @@ inline const std::string& dev_eui_of(const event& e) {
         e);
 }
 
+namespace detail {
+/// A DevEUI as relaylink keeps it: 16 hex digits, lower case. False (and `eui` partly lowered) when it is not one.
+inline bool normalize_dev_eui(std::string& eui) noexcept {
+    bool hex = eui.size() == 16;
+    for (char& c : eui) {
+        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+        hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+    }
+    return hex;
+}
+} // namespace detail
+
 /// A topic application/{application_id}/device/{dev_eui}/event/{type}.
 struct topic {
     std::string application_id;
@@ -196,12 +208,7 @@ inline boost::system::result<topic, field_error> parse_topic(std::string_view t)
         return field_error{"topic", "topic '" + std::string(t) +
                                         "' is not application/{application_id}/device/{dev_eui}/event/{type}"};
     std::string eui(parts[3]);
-    bool hex = eui.size() == 16;
-    for (char& c : eui) {
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-        hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-    }
-    if (!hex) return field_error{"topic", "topic '" + std::string(t) + "' has no 16-hex-digit DevEUI"};
+    if (!detail::normalize_dev_eui(eui)) return field_error{"topic", "topic '" + std::string(t) + "' has no 16-hex-digit DevEUI"};
     return topic{std::string(parts[1]), std::move(eui), std::string(parts[5])};
 }
 
@@ -335,12 +342,7 @@ inline device_info read_device_info(const event_reader& r) {
     info.device_profile_name = d.str("deviceProfileName");
     info.device_name = d.str("deviceName");
     info.dev_eui = d.str("devEui", true);
-    bool hex = info.dev_eui.size() == 16;
-    for (char& c : info.dev_eui) {
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-        hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-    }
-    if (!hex) d.bad("devEui", "must be 16 hex digits", d.get("devEui"));
+    if (!normalize_dev_eui(info.dev_eui)) d.bad("devEui", "must be 16 hex digits", d.get("devEui"));
     info.device_class_enabled = d.str("deviceClassEnabled");
     info.tags = d.string_map("tags");
     return info;

@@ -397,12 +397,9 @@ template <class Event>
 inline std::optional<Event> event_from_fields(event_fields& f);
 
 inline bool device_from_fields(event_fields& f, device_info& d) {
-    if (!f.has_device_info || !f.has_dev_eui || f.dev_eui.size() != 16) return false;
+    if (!f.has_device_info || !f.has_dev_eui) return false;
     d.dev_eui = std::move(f.dev_eui);
-    for (char& c : d.dev_eui) {
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    }
+    if (!normalize_dev_eui(d.dev_eui)) return false;
     d.tenant_id = std::move(f.tenant_id);
     d.tenant_name = std::move(f.tenant_name);
     d.application_id = std::move(f.application_id);
