@@ -29,6 +29,7 @@ export RELAYLINK_REQUIRE_DEPLOY=1
 step "checking dependencies"
 ensure_debs "${DEBS_BUILD[@]}" "${DEBS_TEST[@]}" "${DEBS_BROWSER[@]}" "${DEBS_WHEEL[@]}"
 ensure_pip "${PIP_BUILD[@]}" "${PIP_TEST[@]}" "${PIP_WHEEL[@]}"
+ensure_auditwheel
 setup_ccache
 
 configure_build "$BUILD_DIR" "${main_build_args[@]}"
@@ -42,85 +43,57 @@ else
   cmake --build "$BUILD_DIR" -j "$JOBS"
 fi
 
-# The sanitizer stage (its build, the fuzz build, the C++ tests beside the fuzz targets) runs in the background,
-# beside everything that follows here (the packaging, docs and benchmark tests, pip, the wheel, the Python tests):
-# the tests of both wait on sockets, timers and other processes much of the time, and a cold build fills what they
-# leave idle. Its output goes to its log and is shown, with its own stage times, before pytest's summary.
-stage_pid=
 if [ $quick = 0 ]; then
   san_dir="$RELAYLINK_ROOT/build-sanitize"
+  configure_build "$san_dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DRELAYLINK_WERROR=ON -DRELAYLINK_SANITIZE=address,undefined \
+    -DRELAYLINK_BUILD_TESTS=ON -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=OFF -DRELAYLINK_TEST_PACKAGING=OFF
+  step "building with AddressSanitizer + UndefinedBehaviorSanitizer"
+  cmake --build "$san_dir" -j "$JOBS"
+
   fuzz_dir="$RELAYLINK_ROOT/build-fuzz"
-  stage_log="$BUILD_DIR/sanitizer-stage.log"
-  sanitizer_stage() {
-    configure_build "$san_dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DRELAYLINK_WERROR=ON -DRELAYLINK_SANITIZE=address,undefined \
-      -DRELAYLINK_BUILD_TESTS=ON -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=OFF -DRELAYLINK_TEST_PACKAGING=OFF
-    step "building with AddressSanitizer + UndefinedBehaviorSanitizer"
-    cmake --build "$san_dir" -j "$JOBS"
+  CXX=clang++ configure_build "$fuzz_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DRELAYLINK_BUILD_FUZZ=ON -DRELAYLINK_BUILD_TESTS=OFF -DRELAYLINK_BUILD_EXAMPLES=OFF -DRELAYLINK_BUILD_BENCH=OFF \
+    -DRELAYLINK_INSTALL=OFF
+  step "building fuzz targets (clang, libFuzzer)"
+  cmake --build "$fuzz_dir" -j "$JOBS" --target relaylink_fuzzers
 
-    CXX=clang++ configure_build "$fuzz_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DRELAYLINK_BUILD_FUZZ=ON -DRELAYLINK_BUILD_TESTS=OFF -DRELAYLINK_BUILD_EXAMPLES=OFF -DRELAYLINK_BUILD_BENCH=OFF \
-      -DRELAYLINK_INSTALL=OFF
-    step "building fuzz targets (clang, libFuzzer)"
-    cmake --build "$fuzz_dir" -j "$JOBS" --target relaylink_fuzzers
-
-    # The fuzz targets run one after the other beside the sanitizer tests: their output is shown once the tests are done.
-    local fuzz_log="$fuzz_dir/fuzz.log"
-    fuzz_all() {
-      for target in "$fuzz_dir"/tests/fuzz/fuzz_*; do
-        name=$(basename "$target")
-        corpus_src="$RELAYLINK_ROOT/tests/fuzz/corpus/${name#fuzz_}"
-        work="$fuzz_dir/corpus-run/${name#fuzz_}"
-        mkdir -p "$work"
-        echo "fuzzing $name for ${FUZZ_SECONDS}s"
-        "$target" -max_total_time="$FUZZ_SECONDS" -max_len=1024 -print_final_stats=1 "$work" "$corpus_src" > "$work.log" 2>&1 \
-          || { grep -E "==.*ERROR|SUMMARY|^artifact" "$work.log"; echo "fuzz target $name failed (all of it: $work.log)"; return 1; }
-        grep -E "^(stat::number_of_executed_units|stat::new_units_added)" "$work.log" || true
-      done
-    }
-    fuzz_all > "$fuzz_log" 2>&1 &
-    local fuzz_pid=$!
-
-    step "the C++ tests (unit, integration, CLI, crash) under sanitizers, the fuzz targets (${FUZZ_SECONDS}s each) beside them"
-    local san_log="$san_dir/ctest.log"
-    if (cd "$san_dir" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-          ctest -j "$JOBS" --output-on-failure --timeout 300 > "$san_log" 2>&1); then
-      grep -E "tests passed" "$san_log"
-    else
-      cat "$san_log"
-      kill "$fuzz_pid" 2>/dev/null || true
-      echo "sanitizer tests failed" >&2
-      return 1
-    fi
-    step "fuzzing (its results)"
-    if ! wait "$fuzz_pid"; then
-      cat "$fuzz_log"
-      echo "fuzzing failed" >&2
-      return 1
-    fi
-    cat "$fuzz_log"
-    step "sanitizer stage done"
+  # The fuzz targets run one after the other beside the sanitizer tests (which wait on timers and sockets about
+  # half of the time): their output is shown once the tests are done.
+  fuzz_log="$fuzz_dir/fuzz.log"
+  fuzz_all() {
+    for target in "$fuzz_dir"/tests/fuzz/fuzz_*; do
+      name=$(basename "$target")
+      corpus_src="$RELAYLINK_ROOT/tests/fuzz/corpus/${name#fuzz_}"
+      work="$fuzz_dir/corpus-run/${name#fuzz_}"
+      mkdir -p "$work"
+      echo "fuzzing $name for ${FUZZ_SECONDS}s"
+      "$target" -max_total_time="$FUZZ_SECONDS" -max_len=1024 -print_final_stats=1 "$work" "$corpus_src" > "$work.log" 2>&1 \
+        || { grep -E "==.*ERROR|SUMMARY|^artifact" "$work.log"; echo "fuzz target $name failed (all of it: $work.log)"; return 1; }
+      grep -E "^(stat::number_of_executed_units|stat::new_units_added)" "$work.log" || true
+    done
   }
-  step "the sanitizer stage, in the background (its output: $stage_log)"
-  set -m   # the stage in a process group of its own: an early end of this script stops all of it (below)
-  (set -e; sanitizer_stage) > "$stage_log" 2>&1 &
-  stage_pid=$!
-  set +m
-  trap '[ -z "$stage_pid" ] || kill -- "-$stage_pid" 2>/dev/null; true' EXIT
-fi
+  fuzz_all > "$fuzz_log" 2>&1 &
+  fuzz_pid=$!
 
-# show_sanitizer_stage: waits for the background stage, shows its output; fails when it failed.
-show_sanitizer_stage() {
-  [ -n "$stage_pid" ] || return 0
-  local rc=0
-  wait "$stage_pid" || rc=$?
-  stage_pid=
-  step "the sanitizer stage's output (it began at the main build's end; its own times are since the script began)"
-  cat "$stage_log"
-  if [ $rc != 0 ]; then
-    echo "the sanitizer stage failed (status $rc): see above, or $stage_log" >&2
-    return 1
+  step "the C++ tests (unit, integration, CLI, crash) under sanitizers, the fuzz targets (${FUZZ_SECONDS}s each) beside them"
+  san_log="$san_dir/ctest.log"
+  if (cd "$san_dir" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        ctest -j "$JOBS" --output-on-failure --timeout 300 > "$san_log" 2>&1); then
+    grep -E "tests passed" "$san_log"
+  else
+    cat "$san_log"
+    kill "$fuzz_pid" 2>/dev/null || true
+    echo "sanitizer tests failed" >&2
+    exit 1
   fi
-}
+  step "fuzzing (its results)"
+  if ! wait "$fuzz_pid"; then
+    cat "$fuzz_log"
+    echo "fuzzing failed" >&2
+    exit 1
+  fi
+  cat "$fuzz_log"
+fi
 
 if [ $quick = 0 ]; then
   step "packaging, docs and benchmark smoke tests"
@@ -162,22 +135,5 @@ step "Python: the installed package, used from outside the source tree"
 
 step "Python tests (pytest, against the build tree; the example portal in headless Chromium, screenshots in $BUILD_DIR/test-artifacts/portal)"
 cd "$RELAYLINK_ROOT"
-pytest_cmd=(python3 -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" --dist load --maxschedchunk 1 tests/python)
-if [ -z "$stage_pid" ]; then
-  RELAYLINK_REQUIRE_BROWSER=1 RELAYLINK_ARTIFACTS="$BUILD_DIR/test-artifacts" PYTHONPATH="$BUILD_DIR/python" "${pytest_cmd[@]}"
-  exit
-fi
-# The sanitizer stage may still be running: pytest's output is kept and shown after that stage's, so that the
-# run ends with pytest's summary.
-pytest_log="$BUILD_DIR/pytest.log"
-echo "(its output is shown at the end: $pytest_log)"
-pytest_rc=0
-RELAYLINK_REQUIRE_BROWSER=1 RELAYLINK_ARTIFACTS="$BUILD_DIR/test-artifacts" PYTHONPATH="$BUILD_DIR/python" \
-  "${pytest_cmd[@]}" > "$pytest_log" 2>&1 || pytest_rc=$?
-step "Python tests done (status $pytest_rc)"
-stage_rc=0
-show_sanitizer_stage || stage_rc=$?
-step "Python tests (pytest's output)"
-cat "$pytest_log"
-[ $stage_rc = 0 ] || { echo "the sanitizer stage failed: see its output above" >&2; exit 1; }
-exit $pytest_rc
+RELAYLINK_REQUIRE_BROWSER=1 RELAYLINK_ARTIFACTS="$BUILD_DIR/test-artifacts" \
+  PYTHONPATH="$BUILD_DIR/python" python3 -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" --dist load --maxschedchunk 1 tests/python

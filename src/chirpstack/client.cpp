@@ -251,7 +251,7 @@ void client::do_enqueue(std::string eui, enqueue_request r, diagnostics* d,
     if (!norm) return fail<std::string>(ex_, std::move(h), norm.error(), why, d);
     if (auto ec = check_fport(r.f_port, &why)) return fail<std::string>(ex_, std::move(h), ec, why, d);
     if (auto ec = check_payload(r.data.size(), &why)) return fail<std::string>(ex_, std::move(h), ec, why, d);
-    if (r.expires_at && *r.expires_at <= std::chrono::system_clock::now())
+    if (r.expires_at && *r.expires_at <= (cfg_.clock ? cfg_.clock() : std::chrono::system_clock::now()))
         return fail<std::string>(ex_, std::move(h), make_error_code(errc::expires_in_past),
                                  "expiresAt " + format_rfc3339(*r.expires_at) + " is not in the future", d);
     json::object item{{"confirmed", r.confirmed}, {"fPort", r.f_port}, {"data", to_base64(r.data)}};

@@ -79,6 +79,7 @@ struct service_rig {
         cc.url = sim.url();
         cc.api_key = sim.settings().api_key;
         cc.retry.initial_backoff = std::chrono::milliseconds(1);
+        cc.clock = [this] { return sim.now(); }; // expiresAt against simulated time, not today's date
         if (tune_client) tune_client(cc);
         api = std::make_unique<chirpstack::client>(io.get_executor(), cc);
         cfg.clock = [this] { return sim.now(); };

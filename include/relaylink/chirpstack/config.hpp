@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +48,9 @@ struct config {
     retry_policy retry;
     std::string user_agent = "relaylink/0.1";
     std::vector<std::pair<std::string, std::string>> headers; ///< sent with every request (e.g. for a proxy)
+    /// The clock an enqueue's expiresAt must be in the future of (empty: the system clock). A simulator's clock in
+    /// tests that run on simulated time, whose dates may lie before the real one.
+    std::function<std::chrono::sys_time<std::chrono::nanoseconds>()> clock;
     bool verify_tls = true;   ///< verify the server certificate and host name (https)
     std::string ca_file;      ///< PEM bundle to trust instead of the system's
 
