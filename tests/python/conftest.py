@@ -35,6 +35,17 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: _LONG_FIRST.get(item.path.name, 2))
 
 
+# What tests keep for a person to look at (the browser test's screenshots). Emptied once per run, by the
+# process that runs the session (pytest-xdist's controller, or pytest alone), never by a worker: two workers
+# each emptying it for their share of a module once raced (one's mkdir met the other's).
+ARTIFACTS = Path(os.environ.get("RELAYLINK_ARTIFACTS", REPO / "build" / "test-artifacts"))
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):
+        shutil.rmtree(ARTIFACTS / "portal", ignore_errors=True)
+
+
 @pytest.fixture
 def sim():
     """Time at 600x; devices report every simulated minute (0.1 s real)."""

@@ -26,6 +26,10 @@ LEASE = 3.0  # seconds: short, so a killed process's claims are recovered within
 # machine where the events came 20 s late, a reply arrived after the retry had gone: two downlinks (seen in CI).
 # The SDM320C behind a UC100, as a profile whose uplink interval is the simulated devices' in real time
 # (10 simulated minutes at 300x: 2 s), so the reply window a recovered claim waits is seconds, not an hour.
+# The same 2 s interval makes a disconnect "fell silent" after 3 of them (6 s) without an uplink; on a loaded CI
+# machine the events of one device once came more than 6 s apart and a confirmed disconnect became failed (seen in
+# CI). The simulated devices never lose power, so the test waits a minute of silence, not 6 s.
+SILENT_INTERVALS = 30
 FAST_SDM = ('{"name": "sdm_fast", "fport": 5, "slave": 1, "confirmed": true, "completion": "device_replied", '
             '"uplink_interval_s": 2, "relay_off": {"function": "write_single_coil", "address": 0, "value": 0}, '
             '"relay_on": {"function": "write_single_coil", "address": 0, "value": "0xFF00"}}')
@@ -183,7 +187,8 @@ def test_a_process_killed_holding_claims_strands_nothing(store, broker):
             survivors = 3
             procs, go, done_q = start_workers(ctx, survivors, sim, broker, store,
                                               [euis[(i + 1) * share:(i + 2) * share] for i in range(survivors)],
-                                              KILL_DEVICES, settings={"claim_timeout": LEASE}, profile="sdm_fast")
+                                              KILL_DEVICES, settings={"claim_timeout": LEASE, "unreachable_after_intervals": SILENT_INTERVALS},
+                                                  profile="sdm_fast")
             sim.set_http_faults(latency=1.0)  # below the lease: ChirpStack finishes a dead process's calls before it ends
             created_q = ctx.Queue()
             killed = ctx.Process(target=victim, args=(sim.url, sim.api_key, store, euis[:share], created_q))

@@ -10,16 +10,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from pathlib import Path
 
 import pytest
 
+import conftest
 import portal_helpers as ph
 from portal_helpers import CLINIC, EUI, FLAT_1A, FLAT_2B, FLAT_3A
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-ARTIFACTS = Path(os.environ.get("RELAYLINK_ARTIFACTS", ph.REPO / "build" / "test-artifacts")) / "portal"
+ARTIFACTS = conftest.ARTIFACTS / "portal"  # emptied at the start of each run (conftest.pytest_sessionstart)
 
 try:
     from selenium import webdriver
@@ -53,8 +53,7 @@ def browser():
     opts.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)  # the Debian driver: no download
     driver.set_page_load_timeout(30)
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # only this run's pictures
-    ARTIFACTS.mkdir(parents=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # each pytest-xdist worker with a share of this module runs this
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)

@@ -165,9 +165,11 @@ def test_the_extension_serves_the_portals_route_and_keeps_device_commands_in_ste
             "success": True, "message": "Relay OFF command queued successfully", "device_eui": SDM, "action": "off",
             "device_type": "eastron_sdm", "note": "Command will be delivered on next device uplink (Class A)", "not_before": None}
         status = lambda: raw("SELECT status FROM device_commands WHERE meter_id = 2")[0][0]  # noqa: E731
-        eventually(lambda: status() == "queued", timeout=20)  # enqueued; the device has not uplinked yet
+        # Subscribers are called on a thread of their own, after the change: each step waits until the callback
+        # has read the row too, or on a loaded machine it reads the next step's status (seen in CI).
+        eventually(lambda: status() == "queued" and "queued" in seen, timeout=20)  # the device has not uplinked yet
         sim.trigger_uplink(SDM)                                # it uplinks and receives the downlink
-        eventually(lambda: status() == "sent", timeout=20)
+        eventually(lambda: status() == "sent" and "sent" in seen, timeout=20)
         sim.advance(5)                                         # the meter answers in its next uplink
         done = svc.wait(body["command_id"], timeout=30)
         assert done.state == "confirmed", done.error

@@ -10,7 +10,7 @@ import pytest
 
 import relaylink
 from relaylink import ConfigError, EventError, RelayService, RequestError, StoreError
-from conftest import DATA, IVY, SDM, eventually, free_port, fresh_schema
+from conftest import DATA, IVY, LOAD_SIDE, SDM, eventually, free_port, fresh_schema
 
 
 def states(cmd):
@@ -168,6 +168,24 @@ def test_bad_service_settings(sim_client, kw):
         RelayService(sim_client, db=":memory:", **kw)
 
 
+@pytest.mark.parametrize("intervals", [1, 3])
+def test_a_bridge_silent_for_unreachable_after_intervals_fails_its_disconnect(intervals, tmp_path):
+    """A UC100 powered from the load side dies with the relay: the disconnect fails "fell silent" once the
+    device has been silent for `unreachable_after_intervals` of the profile's uplink intervals (SDM320C: 20 min),
+    not sooner and not much later (the tick's resolution plus one uplink's jitter)."""
+    with relaylink.Simulator(speed=1200) as sim:
+        sim.add_device(LOAD_SIDE, kind="uc100_sdm320c", wiring="load_side", uplink_interval=1200, jitter=0.0)
+        with relaylink.ChirpStackClient.for_simulator(sim) as client, \
+                RelayService(client, db=str(tmp_path / "r.db"), simulator=sim, safety={"windows": False}, tick=0.02,
+                             unreachable_after_intervals=intervals) as svc:
+            done = svc.wait(svc.disconnect(LOAD_SIDE, profile="eastron_sdm").id, timeout=60)
+            assert done.state == "failed" and "fell silent after the disconnect" in done.error, done.error
+            sent = next(e.at for e in done.events if e.to_state == "sent")
+            silent_for = done.events[-1].at - sent
+            assert timedelta(minutes=20 * intervals) <= silent_for < timedelta(minutes=20 * intervals + 20), silent_for
+            assert svc.meter(LOAD_SIDE).relay_state == "unreachable_after_disconnect"
+
+
 def test_store_errors_name_the_file(sim_client, tmp_path):
     with pytest.raises(StoreError, match="no-such-dir"):
         RelayService(sim_client, db=str(tmp_path / "no-such-dir" / "x.db"))
@@ -179,6 +197,8 @@ def test_store_errors_name_the_file(sim_client, tmp_path):
 
 @pytest.mark.parametrize("kw,field", [
     (dict(claim_timeout=0), "claim_timeout"),
+    (dict(unreachable_after_intervals=0), "unreachable_after_intervals"),
+    (dict(unreachable_after_intervals=1001), "unreachable_after_intervals"),
     (dict(instance="x" * 201), "instance"),
     (dict(postgres={"pool_size": 0}), "postgres.pool_size"),
     (dict(postgres={"pool_size": True}), "postgres.pool_size"),

@@ -491,7 +491,8 @@ void bind_service(py::module_& m) {
                          int max_retries, const py::object& initial_backoff, const py::object& max_backoff, int reply_timeout_intervals,
                          const py::object& default_deadline, long long max_in_flight, const py::object& tick, const py::object& simulator,
                          const py::dict& postgres, const std::string& instance, const py::object& claim_timeout,
-                         const std::string& table_prefix, const py::object& portal_table, long long max_batch) {
+                         const std::string& table_prefix, const py::object& portal_table, long long max_batch,
+                         int unreachable_after_intervals) {
                  sv::service_config cfg;
                  if (max_batch < 1 || max_batch > 100000)
                      raise("ConfigError", "max_batch must be 1-100000, got " + std::to_string(max_batch), py::dict(py::arg("field") = "max_batch"));
@@ -504,6 +505,10 @@ void bind_service(py::module_& m) {
                  if (reply_timeout_intervals < 1 || reply_timeout_intervals > 100)
                      raise("ConfigError", "reply_timeout_intervals must be 1-100", py::dict(py::arg("field") = "reply_timeout_intervals"));
                  cfg.policy.reply_timeout_intervals = reply_timeout_intervals;
+                 if (unreachable_after_intervals < 1 || unreachable_after_intervals > 1000)
+                     raise("ConfigError", "unreachable_after_intervals must be 1-1000, got " + std::to_string(unreachable_after_intervals),
+                           py::dict(py::arg("field") = "unreachable_after_intervals"));
+                 cfg.unreachable_after_intervals = unreachable_after_intervals;
                  cfg.default_deadline = std::chrono::duration_cast<std::chrono::seconds>(to_duration(default_deadline, "default_deadline"));
                  if (cfg.default_deadline.count() < 1)
                      raise("ConfigError", "default_deadline must be at least 1 second", py::dict(py::arg("field") = "default_deadline"));
@@ -597,7 +602,7 @@ void bind_service(py::module_& m) {
              py::arg("reply_timeout_intervals") = 3, py::arg("default_deadline") = 86400.0, py::arg("max_in_flight") = 8,
              py::arg("tick") = 0.2, py::arg("simulator") = py::none(), py::arg("postgres") = py::dict(), py::arg("instance") = "",
              py::arg("claim_timeout") = 120.0, py::arg("table_prefix") = "", py::arg("portal_table") = py::none(),
-             py::arg("max_batch") = 512)
+             py::arg("max_batch") = 512, py::arg("unreachable_after_intervals") = 3)
         .def_property_readonly("db", [](const py_service& s) { return s.db_path; })
         .def_property_readonly("closed", [](const py_service& s) { return !s.svc; })
         .def("close",
