@@ -77,8 +77,10 @@ if [ $quick = 0 ]; then
 
   step "the C++ tests (unit, integration, CLI, crash) under sanitizers, the fuzz targets (${FUZZ_SECONDS}s each) beside them"
   san_log="$san_dir/ctest.log"
+  # Twice as many tests at once as cores: they wait on sockets, timers and child processes about 40% of the time
+  # (on 2 cores without fuzzing: 85 s at 3 at once, 74 s at 4; 122 s at 2 with fuzzing beside).
   if (cd "$san_dir" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        ctest -j "$JOBS" --output-on-failure --timeout 300 > "$san_log" 2>&1); then
+        ctest -j "$((JOBS * 2))" --output-on-failure --timeout 300 > "$san_log" 2>&1); then
     grep -E "tests passed" "$san_log"
   else
     cat "$san_log"
