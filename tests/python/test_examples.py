@@ -68,8 +68,12 @@ def test_portal_run_py_serves_and_stops_on_ctrl_c():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(relaylink.__file__))), env.get("PYTHONPATH", "")])
     env["PORTAL_ADMIN_PASSWORD"] = "chosen-in-env"
+    # A terminal's foreground process gets SIGINT with its default action. A shell without job control
+    # (a script's "cmd &") starts its background children with SIGINT ignored, and Python then installs
+    # no KeyboardInterrupt handler: give the child what a terminal would, whoever started pytest.
     p = subprocess.Popen([sys.executable, "examples/flask_portal/run.py", "--port", "0"], cwd=REPO, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = p.stdout.readline()
         m = re.search(r"relaylink example portal: (http://127\.0\.0\.1:\d+)/", first)
