@@ -24,7 +24,7 @@ public:
         c.id = static_cast<std::int64_t>(rows_.size()) + 1;
         c.version = 1;
         rows_.push_back(c);
-        events_.emplace_back();
+        events_.emplace_back().reserve(6); // its creation and a transition's five rows: no regrowth as it goes
         created.command_id = c.id;
         created.sequence = 1;
         events_.back().push_back(std::move(created));
@@ -71,7 +71,7 @@ public:
             auto& log = events_[static_cast<std::size_t>(u.row.id - 1)];
             u.event.command_id = u.row.id;
             u.event.sequence = static_cast<std::int64_t>(log.size()) + 1;
-            log.push_back(u.event);
+            log.push_back(std::move(u.event));
         }
         for (const auto& m : meters) {
             auto& stored = meters_.insert_or_assign(m.dev_eui, m).first->second;
@@ -118,6 +118,7 @@ public:
         }
         auto it = open_by_device_.find(dev_eui);
         if (it == open_by_device_.end()) return out;
+        out.reserve(std::min(limit, it->second.size()));
         for (auto id : it->second) {
             if (out.size() >= limit) break;
             out.push_back(*find(id));
@@ -163,6 +164,14 @@ public:
         std::lock_guard lock(mu_);
         if (!find(id)) return {};
         return events_[static_cast<std::size_t>(id - 1)];
+    }
+    std::optional<audit_event> latest_claim(std::int64_t id) const override {
+        std::lock_guard lock(mu_);
+        if (!find(id)) return std::nullopt;
+        const auto& log = events_[static_cast<std::size_t>(id - 1)];
+        for (auto e = log.rbegin(); e != log.rend(); ++e)
+            if (is_claim(*e)) return *e;
+        return std::nullopt;
     }
     std::map<command::state, std::size_t> counts() const override {
         std::lock_guard lock(mu_);
@@ -227,6 +236,13 @@ private:
 } // namespace
 
 std::unique_ptr<store> make_memory_store() { return std::make_unique<memory_store>(); }
+
+std::optional<audit_event> store::latest_claim(std::int64_t command_id) const {
+    auto trail = events(command_id);
+    for (auto e = trail.rbegin(); e != trail.rend(); ++e)
+        if (is_claim(*e)) return std::move(*e);
+    return std::nullopt;
+}
 
 batch_reads store::read_each(const batch_keys& k) const {
     batch_reads out;

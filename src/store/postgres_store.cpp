@@ -804,6 +804,14 @@ public:
         static const std::string q = std::string("SELECT ") + columns::event_list + " FROM command_events WHERE command_id = $1 ORDER BY sequence";
         return many(q.c_str(), params().bind(1, id), columns::read_event<row>);
     }
+    std::optional<audit_event> latest_claim(std::int64_t id) const override {
+        static const std::string q = std::string("SELECT ") + columns::event_list +
+                                     " FROM command_events WHERE command_id = $1 AND from_state = 'pending' AND to_state = 'dispatching'"
+                                     " ORDER BY sequence DESC LIMIT 1";
+        auto v = many(q.c_str(), params().bind(1, id), columns::read_event<row>);
+        if (v.empty()) return std::nullopt;
+        return std::move(v.front());
+    }
     std::map<state, std::size_t> counts() const override {
         std::map<state, std::size_t> out;
         for (auto& [name, n] : many("SELECT state, count(*) FROM commands GROUP BY state", params(),

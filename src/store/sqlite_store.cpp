@@ -402,6 +402,14 @@ public:
         return rows(q.c_str(),
                     [&](stmt& s) { s.bind(1, id); }, read_event<stmt>);
     }
+    std::optional<audit_event> latest_claim(std::int64_t id) const override {
+        static const std::string q = std::string("SELECT ") + columns::event_list +
+                                     " FROM command_events WHERE command_id = ? AND from_state = 'pending' AND to_state = 'dispatching'"
+                                     " ORDER BY sequence DESC LIMIT 1";
+        auto v = rows(q.c_str(), [&](stmt& s) { s.bind(1, id); }, read_event<stmt>);
+        if (v.empty()) return std::nullopt;
+        return std::move(v.front());
+    }
     std::map<state, std::size_t> counts() const override {
         std::lock_guard lock(mu_);
         stmt s = prepare("SELECT state, count(*) FROM commands GROUP BY state");

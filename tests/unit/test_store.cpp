@@ -159,6 +159,33 @@ TEST_P(StoreContract, ATransitionAndItsAuditRowCommitTogetherOrNotAtAll) {
     EXPECT_EQ(ev[3].to, state::sent);
 }
 
+TEST_P(StoreContract, TheLatestClaimIsTheLastRowFromPendingToDispatching) {
+    auto c = sample();
+    ASSERT_TRUE(db->insert(c, created()));
+    EXPECT_FALSE(db->latest_claim(c.id)); // never claimed
+    EXPECT_FALSE(db->latest_claim(c.id + 100));
+    // Claimed, back to pending (a retry), claimed again, queued, and a note after it all.
+    const std::pair<state, const char*> steps[] = {{state::dispatching, "claim 1"}, {state::pending, "retry"},
+                                                   {state::dispatching, "claim 2"}, {state::queued, "queued"}};
+    for (const auto& [to, cause] : steps) {
+        auto cur = db->get(c.id).value();
+        std::vector<update> one{move(cur, to, cause)};
+        ASSERT_TRUE(db->write(one));
+    }
+    db->append_event({c.id, 0, t0 + 2s, state::queued, state::queued, "a note", "alice", ""});
+    const auto claim = db->latest_claim(c.id);
+    ASSERT_TRUE(claim);
+    EXPECT_EQ(claim->cause, "claim 2");
+    EXPECT_EQ(claim->sequence, 4);
+    EXPECT_EQ(claim->command_id, c.id);
+    EXPECT_EQ(claim->actor, "relaylink");
+    // The store's own answer and the default one (from the whole trail) agree.
+    const auto by_trail = db->store::store::latest_claim(c.id);
+    ASSERT_TRUE(by_trail);
+    EXPECT_EQ(by_trail->sequence, claim->sequence);
+    EXPECT_EQ(by_trail->at, claim->at);
+}
+
 TEST_P(StoreContract, QueueItemsStayFindableAfterARetry) {
     auto c = sample();
     ASSERT_TRUE(db->insert(c, created()));

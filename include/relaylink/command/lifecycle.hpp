@@ -251,6 +251,7 @@ class stepper {
 public:
     stepper(record& r, const policy& p, sys_time now, double random01) : r_(r), p_(p), now_(now), rand_(random01) {
         out_.from = out_.to = r.current;
+        out_.actions.reserve(4); // persist, what to do, notify: one allocation, not one per action
     }
 
     outcome ignore(std::string why) {

@@ -72,7 +72,7 @@ inline std::optional<snapshot> parse_snapshot(std::string_view cause) {
 /// The latest claim's snapshot in a command's audit trail (its pending → dispatching rows).
 inline std::optional<snapshot> latest_snapshot(std::span<const store::audit_event> events) {
     for (auto e = events.rbegin(); e != events.rend(); ++e)
-        if (e->to == command::state::dispatching && e->from == command::state::pending) return parse_snapshot(e->cause);
+        if (store::is_claim(*e)) return parse_snapshot(e->cause);
     return std::nullopt;
 }
 /// When the command was last claimed: its audit row into `dispatching` (written in the claim's own

@@ -12,6 +12,7 @@
 
 #include <relaylink/chirpstack/event.hpp>
 #include <relaylink/command/lifecycle.hpp>
+#include <relaylink/detail/cat.hpp>
 #include <relaylink/device/builtin.hpp>
 #include <relaylink/store/store.hpp>
 
@@ -33,12 +34,12 @@ struct step {
 
 inline step txack(const chirpstack::txack_event& x) {
     return {command::txack_received{x.queue_item_id, x.f_cnt_down},
-            "txack: queue item " + x.queue_item_id + ", fCntDown " + std::to_string(x.f_cnt_down) +
-                (x.gateway_id.empty() ? "" : ", gateway " + x.gateway_id)};
+            relaylink::detail::cat("txack: queue item ", x.queue_item_id, ", fCntDown ", std::to_string(x.f_cnt_down),
+                        x.gateway_id.empty() ? "" : ", gateway ", x.gateway_id)};
 }
 inline step ack(const chirpstack::ack_event& x) {
     return {command::ack_received{x.queue_item_id, x.acknowledged, x.f_cnt_down},
-            std::string("ack: queue item ") + x.queue_item_id + ", acknowledged " + (x.acknowledged ? "true" : "false")};
+            relaylink::detail::cat("ack: queue item ", x.queue_item_id, ", acknowledged ", x.acknowledged ? "true" : "false")};
 }
 
 /// A log naming a queue item, for the command holding it. `deferring_windows`: the command is a disconnect
@@ -92,7 +93,8 @@ inline std::vector<std::size_t> reply_order(std::span<const store::command_row> 
     };
     std::vector<std::size_t> order(open.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return rank(open[a]) < rank(open[b]); });
+    if (order.size() > 1) // (its buffer is an allocation: most devices have one open command)
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return rank(open[a]) < rank(open[b]); });
     return order;
 }
 
@@ -115,7 +117,8 @@ inline uplink_answer uplink(const chirpstack::up_event& up, std::span<const stor
             }
             continue;
         }
-        const std::string detail = "up: fCnt " + std::to_string(up.f_cnt) + ", fPort " + std::to_string(up.f_port) + ", data " + to_hex(up.data);
+        const std::string detail =
+            relaylink::detail::cat("up: fCnt ", std::to_string(up.f_cnt), ", fPort ", std::to_string(up.f_port), ", data ", to_hex(up.data));
         out.index = i;
         if (match.kind == device::reply_kind::exception) {
             out.reply = step{command::reply_received{true, match.reason.message()}, detail};

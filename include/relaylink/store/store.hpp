@@ -101,6 +101,9 @@ struct audit_event {
     std::string detail;                     ///< evidence, event ids, anything a person may need
 };
 
+/// A claim's audit row (pending → dispatching): it records the device's latest uplink at the claim.
+inline bool is_claim(const audit_event& e) { return e.from == command::state::pending && e.to == command::state::dispatching; }
+
 /// A meter as relaylink knows it.
 struct meter_row {
     std::string dev_eui;
@@ -192,6 +195,7 @@ public:
     /// (a meter of version 0 must not exist yet), else nothing is written and false is returned (claims
     /// excepted: a claim that cannot be taken is skipped, see `update::claim`). On success each applied
     /// row's version is bumped and each audit row gets the command's next sequence number.
+    /// The updates' audit rows may be moved from (their texts are the store's once written).
     virtual bool write(std::span<update> updates, std::span<const meter_row> meters = {}) = 0;
 
     /// Append an audit row without changing the command's state (e.g. a refused cancel). It bumps the
@@ -210,6 +214,10 @@ public:
     /// A meter's commands, newest first.
     virtual std::vector<command_row> history(std::string_view dev_eui, std::size_t limit = 100) const = 0;
     virtual std::vector<audit_event> events(std::int64_t command_id) const = 0;
+    /// The audit row of the command's latest claim (pending → dispatching), which records the device's
+    /// latest uplink at that moment (the replay check reads it for every uplink): none if never claimed.
+    /// The default reads the whole trail; the stores answer it without.
+    virtual std::optional<audit_event> latest_claim(std::int64_t command_id) const;
     virtual std::map<command::state, std::size_t> counts() const = 0;
 
     virtual std::optional<meter_row> meter(std::string_view dev_eui) const = 0;
