@@ -445,6 +445,7 @@ def _post(opener, port: int, path: str, body: Dict[str, Any], headers: Dict[str,
         return status, {"error": text.decode(errors="replace")[:300]}
 
 
+@pytest.mark.timeout(600)  # the worker's boot and three round trips through its broker, on a loaded machine
 def test_a_celery_worker_that_never_calls_create_app_disconnects_with_one_line(quiet_sim, database, tmp_path):
     app = create_app(portal_config(database, quiet_sim), relay_mode="extension")
     seed(app)
@@ -459,13 +460,14 @@ def test_a_celery_worker_that_never_calls_create_app_disconnects_with_one_line(q
     code = ("import json\n"
             "from quantify_like.celery_app import celery\n"
             "from quantify_like.tasks import prepaid_disconnect_tasks as t\n"
-            "a = t.disconnect_meter.delay(2, '0101010101010101', 'eastron_sdm').get(timeout=60)\n"
-            "b = t.disconnect_meter.delay(2, '0101010101010101', 'eastron_sdm').get(timeout=60)\n"
-            "c = t.send_relay_command_task.delay('0202020202020202', 'off', 'ivy_em114').get(timeout=60)\n"
+            # Bounds, not waits: a worker booting beside builds took over a minute once.
+            "a = t.disconnect_meter.delay(2, '0101010101010101', 'eastron_sdm').get(timeout=240)\n"
+            "b = t.disconnect_meter.delay(2, '0101010101010101', 'eastron_sdm').get(timeout=240)\n"
+            "c = t.send_relay_command_task.delay('0202020202020202', 'off', 'ivy_em114').get(timeout=240)\n"
             "print(json.dumps([a, b, c]))\n")
     try:
-        r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert r.returncode == 0, r.stdout + r.stderr
+        r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=540)
+        assert r.returncode == 0, r.stdout + r.stderr + "\nthe worker's log:\n" + open(tmp_path / "celery.log").read()[-3000:]
         first, again, drop_in = json.loads(r.stdout.strip().splitlines()[-1])
     finally:
         _stop(worker, timeout=30)

@@ -14,6 +14,8 @@
 #include <relaylink/evidence.hpp>
 #include <relaylink/time.hpp>
 
+#include <boost/container/static_vector.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -185,7 +187,8 @@ struct outcome {
     bool changed = false; ///< state or evidence changed
     bool ignored = false; ///< the input does not apply now (duplicate, too late, for a finished command…)
     std::string cause;    ///< for the audit trail: what happened, in words
-    std::vector<action> actions;
+    /// In order; a handful at most (persist, what to do, notify), held inline: an outcome per event, no allocation.
+    boost::container::static_vector<action, 8> actions;
 
     bool has(action_kind k) const {
         return std::any_of(actions.begin(), actions.end(), [k](const action& a) { return a.kind == k; });
@@ -251,7 +254,6 @@ class stepper {
 public:
     stepper(record& r, const policy& p, sys_time now, double random01) : r_(r), p_(p), now_(now), rand_(random01) {
         out_.from = out_.to = r.current;
-        out_.actions.reserve(4); // persist, what to do, notify: one allocation, not one per action
     }
 
     outcome ignore(std::string why) {
