@@ -154,7 +154,16 @@ TEST(Crash, KilledWithUplinksBetweenAndNoEventSourceNoMeterGetsItsDownlinkTwice)
     const std::vector<std::string> args{CRASH_CHILD_PATH, simulator.url(), sc.api_key, file.path(), std::to_string(n), "system"};
     std::mt19937 rng(20261201);
     int kills = 0;
-    for (int round = 0; round < 15; ++round) {
+    // Claims taken over after their item went out unobserved (what this test is for): the kills are random,
+    // so more rounds (bounded) until there is one.
+    const auto taken_over_so_far = [&] {
+        int k = 0;
+        const auto seen = store::open_sqlite(file.path());
+        for (const auto& c : seen->open())
+            for (const auto& e : seen->events(c.id)) k += e.cause.find("may have gone out") != std::string::npos;
+        return k;
+    };
+    for (int round = 0; round < 15 || (round < 45 && taken_over_so_far() == 0); ++round) {
         std::uniform_int_distribution<int> ms(5, 150), pause(100, 700);
         if (!run_child(args, std::chrono::milliseconds(ms(rng)))) ++kills;
         std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng))); // the devices uplink; queued items go out
