@@ -45,9 +45,11 @@ fi
 
 if [ $quick = 0 ]; then
   san_dir="$RELAYLINK_ROOT/build-sanitize"
-  configure_build "$san_dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DRELAYLINK_WERROR=ON -DRELAYLINK_SANITIZE=address,undefined \
+  # clang, not g++: the instrumented -O0 code compiles about twice as fast (service.cpp: 18 s against 37 s), and
+  # the code is then built warning-free with -Werror by both compilers (g++ above, clang here).
+  CXX=clang++ configure_build "$san_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DRELAYLINK_WERROR=ON -DRELAYLINK_SANITIZE=address,undefined \
     -DRELAYLINK_BUILD_TESTS=ON -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=OFF -DRELAYLINK_TEST_PACKAGING=OFF
-  step "building with AddressSanitizer + UndefinedBehaviorSanitizer"
+  step "building with AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
   cmake --build "$san_dir" -j "$JOBS"
 
   fuzz_dir="$RELAYLINK_ROOT/build-fuzz"

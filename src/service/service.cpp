@@ -426,9 +426,9 @@ struct service::impl : std::enable_shared_from_this<impl> {
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
                               (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
         store::audit_event ev{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)};
-        if (take) b.updates.emplace_back(std::move(row), std::move(ev), new_item);
+        if (take) b.updates.push_back({std::move(row), std::move(ev), new_item});
         else {
-            b.updates.emplace_back(row, std::move(ev), new_item);
+            b.updates.push_back({row, std::move(ev), new_item});
             ++row.version; // the version once this update is written
         }
         const command_row& r = b.updates.back().row;

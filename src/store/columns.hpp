@@ -242,6 +242,11 @@ inline std::string select_commands(const char* rest) { return std::string("SELEC
 inline std::string select_meters(const char* rest) {
     return std::string("SELECT ") + meter_list + ", version FROM meters " + rest;
 }
+/// The latest claim (pending -> dispatching) of the command bound at `id_placeholder` ("?" or "$1"), one row.
+inline std::string select_latest_claim(const char* id_placeholder) {
+    return std::string("SELECT ") + event_list + " FROM command_events WHERE command_id = " + id_placeholder +
+           " AND from_state = 'pending' AND to_state = 'dispatching' ORDER BY sequence DESC LIMIT 1";
+}
 
 /// "name1=<p>, name2=<p>, …" for bind_mutable's columns, with placeholders from `placeholder(i)`.
 template <class Placeholder>

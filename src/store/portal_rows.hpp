@@ -98,7 +98,7 @@ public:
         name_ = name;
         quoted_ = (schema.empty() ? "" : "\"" + schema + "\".") + "\"" + name + "\"";
         for (const auto& [k, v] : t.columns) {
-            if (std::find_if(std::begin(portal_column_keys), std::end(portal_column_keys), [&](const char* x) { return k == x; }) ==
+            if (std::find_if(std::begin(portal_column_keys), std::end(portal_column_keys), [&k = k](const char* x) { return k == x; }) ==
                 std::end(portal_column_keys)) {
                 std::string keys;
                 for (const char* x : portal_column_keys) keys += std::string(keys.empty() ? "" : ", ") + x;

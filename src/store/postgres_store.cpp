@@ -805,9 +805,7 @@ public:
         return many(q.c_str(), params().bind(1, id), columns::read_event<row>);
     }
     std::optional<audit_event> latest_claim(std::int64_t id) const override {
-        static const std::string q = std::string("SELECT ") + columns::event_list +
-                                     " FROM command_events WHERE command_id = $1 AND from_state = 'pending' AND to_state = 'dispatching'"
-                                     " ORDER BY sequence DESC LIMIT 1";
+        static const std::string q = columns::select_latest_claim("$1");
         auto v = many(q.c_str(), params().bind(1, id), columns::read_event<row>);
         if (v.empty()) return std::nullopt;
         return std::move(v.front());

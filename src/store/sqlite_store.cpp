@@ -403,9 +403,7 @@ public:
                     [&](stmt& s) { s.bind(1, id); }, read_event<stmt>);
     }
     std::optional<audit_event> latest_claim(std::int64_t id) const override {
-        static const std::string q = std::string("SELECT ") + columns::event_list +
-                                     " FROM command_events WHERE command_id = ? AND from_state = 'pending' AND to_state = 'dispatching'"
-                                     " ORDER BY sequence DESC LIMIT 1";
+        static const std::string q = columns::select_latest_claim("?");
         auto v = rows(q.c_str(), [&](stmt& s) { s.bind(1, id); }, read_event<stmt>);
         if (v.empty()) return std::nullopt;
         return std::move(v.front());

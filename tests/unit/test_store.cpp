@@ -59,7 +59,7 @@ update move(command_row c, state to, const std::string& cause) {
 }
 
 /// `n` threads each open a store at the same moment and insert one command: how many failed.
-int open_and_insert_at_once(int n, const std::function<std::unique_ptr<store::store>()>& open) {
+int open_and_insert_at_once(int n, const std::function<std::unique_ptr<relaylink::store::store>()>& open) {
     std::vector<std::thread> openers;
     std::atomic<int> failures{0};
     for (int i = 0; i < n; ++i)
@@ -93,7 +93,7 @@ protected:
         }
     }
     std::optional<temp_db> file; // declared first: removed after the store closes
-    std::unique_ptr<store::store> db;
+    std::unique_ptr<relaylink::store::store> db;
 };
 
 } // namespace
@@ -180,7 +180,7 @@ TEST_P(StoreContract, TheLatestClaimIsTheLastRowFromPendingToDispatching) {
     EXPECT_EQ(claim->command_id, c.id);
     EXPECT_EQ(claim->actor, "relaylink");
     // The store's own answer and the default one (from the whole trail) agree.
-    const auto by_trail = db->store::store::latest_claim(c.id);
+    const auto by_trail = db->relaylink::store::store::latest_claim(c.id);
     ASSERT_TRUE(by_trail);
     EXPECT_EQ(by_trail->sequence, claim->sequence);
     EXPECT_EQ(by_trail->at, claim->at);

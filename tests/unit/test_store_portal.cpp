@@ -134,7 +134,7 @@ sqlite_options beside_portal() {
 }
 
 /// The lifecycle the portal's page shows, checked against `read(row id)` after each write.
-void follow_lifecycle(store::store& db, const std::function<row_text(std::int64_t)>& read, const std::string& created_at) {
+void follow_lifecycle(relaylink::store::store& db, const std::function<row_text(std::int64_t)>& read, const std::string& created_at) {
     auto c = sample();
     ASSERT_TRUE(db.insert(c, created()));
     ASSERT_GT(c.portal_row_id, 0);
