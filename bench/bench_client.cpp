@@ -3,11 +3,12 @@
 //  - relaylink sequential: the synchronous facade, one call after another (one kept-alive connection);
 //  - the portal's way: Python `requests`, a new connection per call (bench/portal_way.py);
 //  - the ceiling: what `wrk` gets from the same server with the same request (bench/enqueue.lua).
-// The server is the scripted Beast server of the tests, on its own thread. Prints a markdown table.
+// The server is Debian's nginx (one worker process) answering ChirpStack's enqueue reply: a neutral server,
+// neither relaylink's code nor the tests' (tests/support/nginx.hpp starts it). Prints a markdown table.
 //
 // usage: bench_client [calls=20000] [in_flight=16]
 #include "args.hpp"
-#include "../tests/support/fake_http_server.hpp"
+#include "../tests/support/nginx.hpp"
 
 #include <relaylink/chirpstack/client.hpp>
 #include <relaylink/chirpstack/sync_client.hpp>
@@ -99,11 +100,14 @@ int main(int argc, char** argv) {
     const char* usage = "bench_client [calls=20000] [in_flight=16]";
     const int calls = static_cast<int>(relaylink::bench::number_arg(argc, argv, 1, 20000, 1, 100000000, "calls", usage));
     const int in_flight = static_cast<int>(relaylink::bench::number_arg(argc, argv, 2, 16, 1, 1024, "in_flight", usage));
-    relaylink::test::fake_http_server server;
-    relaylink::test::reply r;
-    r.body = R"({"id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11"})";
-    server.always("POST", "/api/devices/0102030405060708/queue", r);
-    const std::string url = server.url();
+    std::optional<relaylink::test::nginx_server> server;
+    try {
+        server.emplace(R"({"id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11"})");
+    } catch (const std::exception& e) {
+        std::cerr << argv[0] << ": " << e.what() << "\n";
+        return 1;
+    }
+    const std::string url = server->url();
 
     const double async_r = async_rate(url, calls, in_flight);
     const double seq_r = sequential_rate(url, calls / 4);
@@ -115,7 +119,7 @@ int main(int argc, char** argv) {
         std::snprintf(b, sizeof b, "%.0f", v);
         return std::string(b);
     };
-    std::cout << "| client (loopback, one server thread) | calls/s | vs the portal's way | vs wrk ceiling |\n|---|---|---|---|\n";
+    std::cout << "| client (loopback, nginx with one worker) | calls/s | vs the portal's way | vs wrk ceiling |\n|---|---|---|---|\n";
     auto row = [&](const std::string& name, double v) {
         std::cout << "| " << name << " | " << fmt(v) << " | "
                   << (portal_r ? fmt(v / *portal_r) + "x" : std::string("n/a (python requests missing)")) << " | "

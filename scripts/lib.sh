@@ -15,7 +15,7 @@ as_root() {
 # Debian packages relaylink builds and tests with.
 DEBS_BUILD=(build-essential cmake ninja-build pkg-config libboost1.81-dev libssl-dev libsqlite3-dev libpq-dev
             libpaho-mqtt-dev libpaho-mqttpp-dev libhowardhinnant-date-dev tzdata)
-DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk ccache
+DEBS_TEST=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev mosquitto wrk nginx-light ccache
            postgresql-15)   # the PostgreSQL store's tests start their own server (tests/support/pg_server.sh)
 DEBS_BROWSER=(chromium chromium-driver)   # the example portal's browser tests (test.sh only)
 # demo.sh and portal.sh install DEBS_BUILD alone (no test frameworks, clang, wrk, PostgreSQL or broker: the

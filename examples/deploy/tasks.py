@@ -20,13 +20,11 @@ import relay
 
 
 def _celery_settings() -> Dict[str, Any]:
-    folder = os.environ.get("CELERY_FOLDER")  # a broker of files, for one machine (the tests); production: redis/amqp
+    # A broker in a SQLite file, for one machine (the tests); production: redis/amqp. (Not kombu's filesystem
+    # transport: a worker can read a message file its producer has created but not yet written.)
+    folder = os.environ.get("CELERY_FOLDER")
     if folder:
-        return {"broker_url": "filesystem://",
-                "broker_transport_options": {"data_folder_in": folder, "data_folder_out": folder,
-                                             "control_folder": os.path.join(folder, "control"),
-                                             "polling_interval": 0.1},
-                "result_backend": f"file://{folder}/results"}
+        return {"broker_url": f"sqla+sqlite:///{folder}/broker.db", "result_backend": f"file://{folder}/results"}
     return {"broker_url": os.environ.get("CELERY_BROKER_URL", "redis://localhost:6379/0"),
             "result_backend": os.environ.get("CELERY_RESULT_BACKEND", "redis://localhost:6379/1")}
 

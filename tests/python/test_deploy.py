@@ -190,7 +190,7 @@ def test_celery_workers_run_the_daily_task_once_per_meter_and_day(quiet_sim, pos
         output = log.read()
     assert output.count("succeeded") == 2 and output.count("raised unexpected: ValueError") == 1, output
     assert [quiet_sim.device(e)["queue_length"] for e in euis] == [1] * len(euis)
-    assert not (DEPLOY / "control").exists()  # the file broker kept to its folder
+    assert (folder / "broker.db").exists() and not (DEPLOY / "control").exists()  # the broker kept to its folder
     with reader(quiet_sim, store_env) as svc:
         ids = [c["id"] for c in first]
         assert sum(svc.counts().values()) == len(euis)

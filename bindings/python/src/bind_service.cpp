@@ -199,7 +199,8 @@ std::chrono::minutes time_of_day(const py::handle& o, const char* what) {
 sv::safety_policy safety_of(const py::dict& d) {
     sv::safety_policy p;
     static const char* days[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
-    for (auto [k, v] : d) {
+    for (auto kv : d) { // (not a structured binding: clang 14 cannot capture one in a lambda)
+        const py::handle k = kv.first, v = kv.second;
         const std::string key = py::str(k);
         const std::string field = "safety." + key;
         auto bad = [&](const std::string& what) { raise("ConfigError", field + " " + what + ", got " + std::string(py::repr(v)), py::dict(py::arg("field") = field)); };
@@ -438,7 +439,8 @@ void bind_service(py::module_& m) {
     // postgres={...}: the PostgreSQL store's settings, each checked and named when wrong.
     auto postgres_of = [](const py::dict& settings) {
         st::postgres_options o;
-        for (auto [k, v] : settings) {
+        for (auto kv : settings) {
+            const py::handle k = kv.first, v = kv.second;
             const std::string key = py::str(k);
             const std::string field = "postgres." + key;
             auto bad = [&](const std::string& what) { raise("ConfigError", field + " " + what + ", got " + std::string(py::repr(v)), py::dict(py::arg("field") = field)); };
