@@ -426,11 +426,16 @@ struct service::impl : std::enable_shared_from_this<impl> {
         const bool new_item = !row.rec.queue_item_id.empty() && !b.queue_items.contains(row.rec.queue_item_id) &&
                               (o.from == state::dispatching || o.from == state::pending); // enqueued or adopted now
         store::audit_event ev{row.id, 0, t, o.from, o.to, o.cause, actor, std::move(detail)};
-        if (take) b.updates.push_back({std::move(row), std::move(ev), new_item});
+        // (Members assigned into a default-constructed update, not `{row, ev, new_item}`: a braced temporary
+        // costs a second move of the row, and clang 14 has no parenthesised aggregate init for emplace_back.)
+        store::update& u = b.updates.emplace_back();
+        if (take) u.row = std::move(row);
         else {
-            b.updates.push_back({row, std::move(ev), new_item});
+            u.row = row;
             ++row.version; // the version once this update is written
         }
+        u.event = std::move(ev);
+        u.new_queue_item = new_item;
         const command_row& r = b.updates.back().row;
         if (!r.rec.queue_item_id.empty()) b.queue_items[r.rec.queue_item_id] = r.id;
         meter_consequences(b, r, o);
