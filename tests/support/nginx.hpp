@@ -29,6 +29,21 @@ class nginx_server {
 public:
     /// Starts nginx answering `body` (JSON) with status 200; std::runtime_error saying what to do when it cannot.
     explicit nginx_server(const std::string& body) {
+        try {
+            start(body);
+        } catch (...) {
+            stop(); // a destructor does not run for a constructor that throws: no nginx and no folder left behind
+            throw;
+        }
+    }
+    ~nginx_server() { stop(); }
+    nginx_server(const nginx_server&) = delete;
+    nginx_server& operator=(const nginx_server&) = delete;
+
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    void start(const std::string& body) {
         const std::string exe = find_nginx();
         if (exe.empty())
             throw std::runtime_error("nginx not found (on PATH or /usr/sbin/nginx): the client benchmark uses Debian's nginx as "
@@ -67,21 +82,17 @@ public:
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
     }
-    ~nginx_server() {
+    void stop() noexcept {
         if (pid_ > 0) {
             ::kill(pid_, SIGTERM);
             int status = 0;
             ::waitpid(pid_, &status, 0);
+            pid_ = -1;
         }
         std::error_code ec;
         if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+        dir_.clear();
     }
-    nginx_server(const nginx_server&) = delete;
-    nginx_server& operator=(const nginx_server&) = delete;
-
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
-private:
     /// $RELAYLINK_NGINX when set (it must then be an executable), else nginx on PATH, else /usr/sbin/nginx.
     static std::string find_nginx() {
         if (const char* given = std::getenv("RELAYLINK_NGINX")) {
