@@ -3,8 +3,10 @@
 # integration, CLI, crash) once under AddressSanitizer + UndefinedBehaviorSanitizer with each fuzz target beside
 # them for a bounded time, the packaging, docs and benchmark tests of the main build, `pip install .` into a
 # virtual environment, the portable wheel (scripts/wheel.sh --check), and the Python tests (with the example
-# portal driven in headless Chromium; its screenshots are kept in build/test-artifacts/portal). The output ends
-# with pytest's summary (ctest's comes before it).
+# portal driven in headless Chromium; its screenshots are kept in build/test-artifacts/portal). Stages that
+# mostly wait run beside others: the fuzz targets and the main build's packaging tests beside the sanitizer
+# tests, the Python tests beside the installs and the wheel. The output ends with pytest's summary (ctest's
+# comes before it).
 # Usage: ./scripts/test.sh [--quick]     (--quick: no sanitizer build and no fuzzing; every C++ test in the main build)
 #   FUZZ_SECONDS=N   time per fuzz target (default 20)
 #   PYTEST_WORKERS=N processes for the Python tests (default 3; 0: one process, no pytest-xdist)
@@ -18,6 +20,17 @@ for a in "$@"; do
   esac
 done
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+# What runs in the background (fuzzing, the packaging tests, pytest) is stopped when this script stops early.
+background_pids=()
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
+stop_background() {
+  for pid in "${background_pids[@]}"; do kill_tree "$pid"; done
+}
+trap stop_background EXIT
 # The Python tests wait on sockets, timers and other processes most of the time (a quarter of two cores when
 # run one at a time): pytest-xdist runs them in this many processes.
 PYTEST_WORKERS=${PYTEST_WORKERS:-3}
@@ -47,10 +60,13 @@ if [ $quick = 0 ]; then
   san_dir="$RELAYLINK_ROOT/build-sanitize"
   # clang, not g++: the instrumented -O0 code compiles about twice as fast (service.cpp: 18 s against 37 s), and
   # the code is then built warning-free with -Werror by both compilers (g++ above, clang here).
+  # Precompiled headers for the test programs and relayctl (RELAYLINK_PCH): their files spend about half of
+  # their time parsing the same gtest, Asio, Beast and relaylink headers. ccache serves files compiled with a
+  # precompiled header only with this sloppiness (the header is precompiled without a timestamp: CMakeLists.txt).
   CXX=clang++ configure_build "$san_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DRELAYLINK_WERROR=ON -DRELAYLINK_SANITIZE=address,undefined \
-    -DRELAYLINK_BUILD_TESTS=ON -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=OFF -DRELAYLINK_TEST_PACKAGING=OFF
+    -DRELAYLINK_BUILD_TESTS=ON -DRELAYLINK_BUILD_EXAMPLES=ON -DRELAYLINK_BUILD_BENCH=OFF -DRELAYLINK_TEST_PACKAGING=OFF -DRELAYLINK_PCH=ON
   step "building with AddressSanitizer + UndefinedBehaviorSanitizer (clang)"
-  cmake --build "$san_dir" -j "$JOBS"
+  CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime cmake --build "$san_dir" -j "$JOBS"
 
   fuzz_dir="$RELAYLINK_ROOT/build-fuzz"
   CXX=clang++ configure_build "$fuzz_dir" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -76,8 +92,15 @@ if [ $quick = 0 ]; then
   }
   fuzz_all > "$fuzz_log" 2>&1 &
   fuzz_pid=$!
+  background_pids+=("$fuzz_pid")
 
-  step "the C++ tests (unit, integration, CLI, crash) under sanitizers, the fuzz targets (${FUZZ_SECONDS}s each) beside them"
+  # The main build's packaging, docs and benchmark smoke tests run beside them too (their output after).
+  main_log="$BUILD_DIR/ctest-packaging.log"
+  (cd "$BUILD_DIR" && ctest -j "$JOBS" --output-on-failure --timeout 600 -R '^(packaging|docs|bench)\.') > "$main_log" 2>&1 &
+  main_pid=$!
+  background_pids+=("$main_pid")
+
+  step "the C++ tests (unit, integration, CLI, crash) under sanitizers; beside them the fuzz targets (${FUZZ_SECONDS}s each) and the packaging, docs and benchmark smoke tests"
   san_log="$san_dir/ctest.log"
   # Twice as many tests at once as cores: they wait on sockets, timers and child processes about 40% of the time
   # (on 2 cores without fuzzing: 85 s at 3 at once, 74 s at 4; 122 s at 2 with fuzzing beside).
@@ -86,7 +109,6 @@ if [ $quick = 0 ]; then
     grep -E "tests passed" "$san_log"
   else
     cat "$san_log"
-    kill "$fuzz_pid" 2>/dev/null || true
     echo "sanitizer tests failed" >&2
     exit 1
   fi
@@ -100,12 +122,27 @@ if [ $quick = 0 ]; then
 fi
 
 if [ $quick = 0 ]; then
-  step "packaging, docs and benchmark smoke tests"
-  (cd "$BUILD_DIR" && ctest -j "$JOBS" --output-on-failure --timeout 600 -R '^(packaging|docs|bench)\.')
+  step "packaging, docs and benchmark smoke tests (their results)"
+  if ! wait "$main_pid"; then
+    cat "$main_log"
+    echo "packaging, docs or benchmark tests failed" >&2
+    exit 1
+  fi
+  cat "$main_log"
 else
   step "unit, CLI, packaging, docs and benchmark smoke tests"
   (cd "$BUILD_DIR" && ctest -j "$JOBS" --output-on-failure --timeout 600)
 fi
+
+# The Python tests (against the build tree) wait on sockets, timers and processes most of the time: they run
+# beside the installs and the wheel below, and their output comes last.
+py_log="$BUILD_DIR/pytest.log"
+step "Python tests (pytest, against the build tree; the example portal in headless Chromium, screenshots in $BUILD_DIR/test-artifacts/portal) started; their output at the end"
+(cd "$RELAYLINK_ROOT" && RELAYLINK_REQUIRE_BROWSER=1 RELAYLINK_ARTIFACTS="$BUILD_DIR/test-artifacts" \
+  PYTHONPATH="$BUILD_DIR/python" python3 -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" --dist load --maxschedchunk 1 tests/python) \
+  > "$py_log" 2>&1 &
+py_pid=$!
+background_pids+=("$py_pid")
 
 venv="$RELAYLINK_ROOT/build-venv"
 step "Python: pip install . into a virtual environment ($venv)"
@@ -137,7 +174,9 @@ step "Python: the installed package, used from outside the source tree"
 (cd "$venv" && "$venv/bin/python" -m pytest -q -p no:cacheprovider "$RELAYLINK_ROOT/tests/python/test_package.py" \
   "$RELAYLINK_ROOT/tests/python/test_chirpstack_service.py")
 
-step "Python tests (pytest, against the build tree; the example portal in headless Chromium, screenshots in $BUILD_DIR/test-artifacts/portal)"
-cd "$RELAYLINK_ROOT"
-RELAYLINK_REQUIRE_BROWSER=1 RELAYLINK_ARTIFACTS="$BUILD_DIR/test-artifacts" \
-  PYTHONPATH="$BUILD_DIR/python" python3 -m pytest -q -p no:cacheprovider -n "$PYTEST_WORKERS" --dist load --maxschedchunk 1 tests/python
+step "Python tests (their output, $py_log)"
+py_rc=0
+wait "$py_pid" || py_rc=$?
+background_pids=()
+cat "$py_log"
+exit "$py_rc"

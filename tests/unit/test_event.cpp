@@ -70,7 +70,7 @@ TEST(Events, AckTxackLogFromTheReference) {
     EXPECT_EQ(t.gateway_id, "0016c001f153a14c");
     EXPECT_EQ(t.f_cnt_down, 2u);
     auto l = parse_as<log_event>("log", load("log.json"));
-    EXPECT_EQ(l.level, log_level::error);
+    EXPECT_EQ(l.level, chirpstack::log_level::error);
     EXPECT_EQ(l.code, "DOWNLINK_PAYLOAD_SIZE");
     EXPECT_EQ(l.queue_item_id(), "6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11");
     EXPECT_EQ(l.context.at("max_payload_size"), "51");
@@ -287,7 +287,7 @@ TEST(CapturedEvents, LogsAndTheQueueItemTheyNameOrDoNot) {
     auto expired = parse_as<log_event>("log", captured("log_EXPIRED.json"));
     expect_real_device(expired.device, "70b3d5e700000004", "meter-4");
     EXPECT_EQ(expired.code, "EXPIRED");
-    EXPECT_EQ(expired.level, log_level::error);
+    EXPECT_EQ(expired.level, chirpstack::log_level::error);
     EXPECT_EQ(expired.queue_item_id(), "f0b4e320-139b-48d8-8d99-25acaebfdd6e");
 
     auto size = parse_as<log_event>("log", captured("log_DOWNLINK_PAYLOAD_SIZE.json"));
@@ -311,7 +311,7 @@ TEST(CapturedEvents, LogsAndTheQueueItemTheyNameOrDoNot) {
 
     auto retrans = parse_as<log_event>("log", captured("log_UPLINK_F_CNT_RETRANSMISSION.json"));
     EXPECT_EQ(retrans.code, "UPLINK_F_CNT_RETRANSMISSION");
-    EXPECT_EQ(retrans.level, log_level::warning);
+    EXPECT_EQ(retrans.level, chirpstack::log_level::warning);
     EXPECT_EQ(retrans.context.at("f_cnt_up"), "10");
 }
 
