@@ -436,7 +436,7 @@ struct service::impl : std::enable_shared_from_this<impl> {
         }
         u.event = std::move(ev);
         u.new_queue_item = new_item;
-        const command_row& r = b.updates.back().row;
+        const command_row& r = u.row;
         if (!r.rec.queue_item_id.empty()) b.queue_items[r.rec.queue_item_id] = r.id;
         meter_consequences(b, r, o);
         b.rows[r.id] = b.updates.size() - 1;
