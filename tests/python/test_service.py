@@ -371,7 +371,9 @@ def test_close_waits_for_chirpstack_calls_in_flight_and_records_them(quiet_sim, 
     """A process that exits (a recycled gunicorn worker) records the enqueues it had in flight instead
     of leaving its claims to be recovered after their lease; `timeout=0` does not wait."""
     db = str(tmp_path / "close.db")
-    quiet_sim.set_http_faults(latency=0.6)  # ChirpStack answers after 0.6 s
+    # ChirpStack answers after 2 s: with timeout=0 the service must be gone before the answer comes, and on a
+    # loaded machine 0.6 s was not always enough between the claim and close() (it was recorded once: "queued").
+    quiet_sim.set_http_faults(latency=2.0)
     svc = RelayService(client, db=db, safety={"windows": False}, tick=0.02, instance="closing")
     c = svc.disconnect(SDM, profile="eastron_sdm", reason="arrears")
     eventually(lambda: svc.command(c.id).state == "dispatching", timeout=5)
