@@ -4,6 +4,7 @@
 
 #include "columns.hpp"
 #include "portal_rows.hpp"
+#include "row_cache.hpp"
 
 #include <sqlite3.h>
 
@@ -249,7 +250,7 @@ const auto meter_select = columns::select_meters;
 
 class sqlite_store final : public store {
 public:
-    sqlite_store(const std::string& path, sqlite_options opt) : prefix_(opt.table_prefix) {
+    sqlite_store(const std::string& path, sqlite_options opt) : prefix_(opt.table_prefix), rows_(opt.row_cache_rows) {
         h_.path = path;
         if (!prefix_.empty() && !portal_rows::plain_name(prefix_ + "x"))
             throw store_error("SQLite store " + path + ": table_prefix '" + prefix_ + "' must be letters, digits and _ (e.g. relaylink_)");
@@ -268,6 +269,7 @@ public:
         h_.exec("PRAGMA wal_autocheckpoint=8192", "cannot set the WAL checkpoint interval");
         migrate();
         if (opt.portal) open_portal(*opt.portal);
+        rows_.check(data_version());
     }
     ~sqlite_store() override = default;
 
@@ -297,6 +299,7 @@ public:
         note_queue_item(c);
         if (portal_ && portal_rows::mirrored(c)) insert_portal_row(c);
         t.commit();
+        rows_.inserted(c);
         return true;
     }
 
@@ -315,7 +318,7 @@ public:
             s.run();
             // The write lock is held from BEGIN IMMEDIATE: a conditional update is the whole claim.
             u.applied = sqlite3_changes(h_.db) == 1;
-            if (!u.applied && !u.claim) return false; // tx rolls back
+            if (!u.applied && !u.claim) return conflict(); // tx rolls back
         }
         for (auto& u : updates) {
             if (!u.applied) continue;
@@ -339,9 +342,14 @@ public:
             columns::bind_meter(s, m);
             s.bind(columns::meter_count + 1, m.version);
             s.run();
-            if (sqlite3_changes(h_.db) != 1) return false; // another writer changed the meter: tx rolls back
+            if (sqlite3_changes(h_.db) != 1) return conflict(); // another writer changed the meter: tx rolls back
         }
         t.commit();
+        for (const auto& u : updates) {
+            if (u.applied) rows_.updated(u.row, u.new_queue_item);
+            else rows_.forget(u.row.id); // a claim another writer had moved
+        }
+        for (const auto& m : meters) rows_.wrote_meter(m, m.version + 1);
         return true;
     }
 
@@ -362,11 +370,17 @@ public:
         }
         put_event(e);
         t.commit();
+        rows_.noted(e.command_id, e.sequence);
     }
 
     std::optional<command_row> get(std::int64_t id) const override {
         static const std::string q = select_commands("WHERE id = ?");
-        return one(q.c_str(), [&](stmt& s) { s.bind(1, id); });
+        std::lock_guard lock(mu_);
+        if (cached())
+            if (const auto* r = rows_.get(id)) return *r;
+        auto r = one(q.c_str(), [&](stmt& s) { s.bind(1, id); });
+        if (r && cached()) rows_.read(*r);
+        return r;
     }
     std::optional<command_row> by_idempotency_key(std::string_view key) const override {
         static const std::string q = select_commands("WHERE idempotency_key = ?");
@@ -374,7 +388,12 @@ public:
     }
     std::optional<command_row> by_queue_item(std::string_view item) const override {
         static const std::string q = select_commands("WHERE id = (SELECT command_id FROM queue_items WHERE queue_item_id = ?)");
-        return one(q.c_str(), [&](stmt& s) { s.bind(1, item); });
+        std::lock_guard lock(mu_);
+        if (cached())
+            if (const auto* r = rows_.by_queue_item(item)) return *r;
+        auto r = one(q.c_str(), [&](stmt& s) { s.bind(1, item); });
+        if (r && cached()) rows_.read_queue_item(item, *r);
+        return r;
     }
     std::vector<command_row> open(std::string_view dev_eui, std::size_t limit) const override {
         if (dev_eui.empty()) {
@@ -382,7 +401,12 @@ public:
             return many(all.c_str(), [&](stmt& s) { s.bind(1, static_cast<std::int64_t>(limit)); });
         }
         static const std::string q = select_commands("WHERE dev_eui = ? AND is_open = 1 ORDER BY id LIMIT ?");
-        return many(q.c_str(), [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
+        std::lock_guard lock(mu_);
+        if (cached())
+            if (auto r = rows_.open(dev_eui, limit)) return std::move(*r);
+        auto r = many(q.c_str(), [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
+        if (cached() && r.size() < limit) rows_.read_open(dev_eui, r); // all of them
+        return r;
     }
     std::vector<command_row> in_state(state st, std::size_t limit) const override {
         static const std::string q = select_commands("WHERE is_open = 1 AND state = ? ORDER BY id LIMIT ?");
@@ -416,8 +440,12 @@ public:
         return out;
     }
     std::optional<meter_row> meter(std::string_view dev_eui) const override {
+        std::lock_guard lock(mu_);
+        if (cached())
+            if (const auto* m = rows_.meter(dev_eui)) return *m;
         auto v = meters_where([] { static const std::string q = meter_select("WHERE dev_eui = ?"); return q.c_str(); }(), [&](stmt& s) { s.bind(1, dev_eui); });
         if (v.empty()) return std::nullopt;
+        if (cached()) rows_.read_meter(v.front());
         return std::move(v.front());
     }
     std::vector<meter_row> meters(std::optional<relay_state> only) const override {
@@ -473,6 +501,7 @@ private:
                 return;
             }
             s_.prepare("BEGIN IMMEDIATE").run();
+            s_.rows_.check(s_.data_version()); // under the write lock: no other commit until the batch ends
             s_.batch_open_ = true;
         }
         ~batch() override {
@@ -635,7 +664,22 @@ private:
         s.run();
     }
 
+    /// A write refused at a version: what was kept may be behind the file (the caller reads again).
+    bool conflict() {
+        rows_.clear();
+        return false;
+    }
+    /// PRAGMA data_version: changes when another connection (any process) commits to the file.
+    std::int64_t data_version() const {
+        stmt s = prepare("PRAGMA data_version", false);
+        if (!s.step()) h_.fail("reading the data version");
+        return s.i64(0);
+    }
+    /// Whether reads may be answered from rows_: inside a batch, whose start checked the data version.
+    bool cached() const { return batch_open_ && rows_.enabled(); }
+
     std::string prefix_;
+    mutable row_cache rows_;
     std::unique_ptr<portal_rows::layout> portal_;
     mutable db_handle h_;
     mutable std::recursive_mutex mu_; ///< recursive: a batch holds it across its thread's reads and write

@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "../../src/store/row_cache.hpp"
 #include "../support/certs.hpp"
 #include "../support/ports.hpp"
 #include "../support/postgres.hpp"
@@ -458,6 +459,193 @@ TEST(SqliteStore, ABatchsReadsAndItsWriteAreOneTransaction) {
     EXPECT_EQ(db->events(c.id).size(), 4u);
     // The memory store has no batches.
     EXPECT_FALSE(make_memory_store()->begin_batch());
+}
+
+/// Every column of two command rows, as the store returns them.
+void expect_same_row(const command_row& a, const command_row& b) {
+    EXPECT_EQ(a.id, b.id);
+    EXPECT_EQ(a.version, b.version);
+    EXPECT_EQ(a.dev_eui, b.dev_eui);
+    EXPECT_EQ(a.meter_ref, b.meter_ref);
+    EXPECT_EQ(a.profile, b.profile);
+    EXPECT_EQ(a.kind, b.kind);
+    EXPECT_EQ(a.payload, b.payload);
+    EXPECT_EQ(a.rec.current, b.rec.current);
+    EXPECT_EQ(a.rec.proof, b.rec.proof);
+    EXPECT_EQ(a.rec.queue_item_id, b.rec.queue_item_id);
+    EXPECT_EQ(a.rec.f_cnt_down, b.rec.f_cnt_down);
+    EXPECT_EQ(a.rec.retry_count, b.rec.retry_count);
+    EXPECT_EQ(a.rec.deadline, b.rec.deadline);
+    EXPECT_EQ(a.rec.sent_at, b.rec.sent_at);
+    EXPECT_EQ(a.rec.error, b.rec.error);
+    EXPECT_EQ(a.timer_at, b.timer_at);
+    EXPECT_EQ(a.note, b.note);
+    EXPECT_EQ(a.updated_at, b.updated_at);
+    EXPECT_EQ(a.claim_owner, b.claim_owner);
+    EXPECT_EQ(a.lease_until, b.lease_until);
+    EXPECT_EQ(a.portal_row_id, b.portal_row_id);
+}
+
+/// A batch's reads come from the rows this connection read and wrote while nobody else commits; a commit
+/// by another connection (another store, or SQLite used directly, as another process would) is seen by
+/// the next batch, and what a batch answers is what a connection without such rows reads.
+TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit) {
+    const temp_db file("row-cache");
+    auto a = open_sqlite(file.path());
+    sqlite_options plain;
+    plain.row_cache_rows = 0;
+    auto b = open_sqlite(file.path(), plain);
+    auto c = sample();
+    c.rec.current = state::queued;
+    c.rec.queue_item_id = "q-1";
+    ASSERT_TRUE(a->insert(c, created()));
+    meter_row m;
+    m.dev_eui = c.dev_eui;
+    m.relay = relay_state::connected;
+    m.updated_at = t0;
+    std::vector<meter_row> ms{m};
+    ASSERT_TRUE(a->write({}, ms));
+
+    auto in_batch = [](store::store& s, auto&& read) {
+        auto scope = s.begin_batch();
+        return read(s);
+    };
+    auto by_item = [](store::store& s) { return s.by_queue_item("q-1").value(); };
+    // This connection's own writes: answered as SQLite answers them.
+    {
+        auto r = in_batch(*a, by_item);
+        expect_same_row(r, b->by_queue_item("q-1").value());
+        auto scope = a->begin_batch();
+        std::vector<update> u{move(a->by_queue_item("q-1").value(), state::sent, "txack")};
+        u[0].row.rec.sent_at = t0 + 1s;
+        u[0].row.timer_at = t0 + 30s;
+        auto seen = a->meter(m.dev_eui).value();
+        seen.disconnect_sent_at = t0 + 1s;
+        std::vector<meter_row> ms2{seen};
+        ASSERT_TRUE(a->write(u, ms2));
+    }
+    expect_same_row(in_batch(*a, by_item), b->by_queue_item("q-1").value());
+    EXPECT_EQ(in_batch(*a, [&](store::store& s) { return s.meter(m.dev_eui).value(); }).version, 2);
+    EXPECT_EQ(in_batch(*a, [&](store::store& s) { return s.open(c.dev_eui); }).size(), 1u);
+
+    // Another connection moves the command and the meter: the next batch of the first sees it.
+    {
+        auto other = b->by_queue_item("q-1").value();
+        std::vector<update> u{move(other, state::acknowledged, "ack, elsewhere")};
+        auto om = b->meter(m.dev_eui).value();
+        om.note = "written elsewhere";
+        std::vector<meter_row> oms{om};
+        ASSERT_TRUE(b->write(u, oms));
+    }
+    auto after = in_batch(*a, by_item);
+    EXPECT_EQ(after.rec.current, state::acknowledged);
+    EXPECT_EQ(after.version, 3);
+    EXPECT_EQ(in_batch(*a, [&](store::store& s) { return s.meter(m.dev_eui).value(); }).note, "written elsewhere");
+    EXPECT_EQ(in_batch(*a, [&](store::store& s) { return s.open(c.dev_eui); }).at(0).rec.current, state::acknowledged);
+
+    // SQLite used directly (a program of the operators', a restore): seen too.
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(file.path().c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(raw, "UPDATE commands SET note = 'by hand', version = version + 1 WHERE id = 1", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+    auto by_hand = in_batch(*a, [&](store::store& s) { return s.get(c.id).value(); });
+    EXPECT_EQ(by_hand.note, "by hand");
+    EXPECT_EQ(by_hand.version, 4);
+    // A write from the first at the old version would be refused; at the version it now reads, it is not.
+    {
+        auto scope = a->begin_batch();
+        std::vector<update> u{move(a->get(c.id).value(), state::confirmed, "reply")};
+        ASSERT_TRUE(a->write(u));
+    }
+    EXPECT_TRUE(in_batch(*a, [&](store::store& s) { return s.open(c.dev_eui); }).empty());
+    expect_same_row(in_batch(*a, [&](store::store& s) { return s.get(c.id).value(); }), b->get(c.id).value());
+    EXPECT_EQ(b->events(c.id).size(), 4u); // the change by hand wrote no audit row
+}
+
+/// Past its size the kept rows start again; reads stay right whatever is kept.
+TEST(SqliteStore, RowsKeptBeyondTheirLimitAreReadAgain) {
+    const temp_db file("row-cache-limit");
+    sqlite_options two;
+    two.row_cache_rows = 2;
+    auto db = open_sqlite(file.path(), two);
+    std::vector<command_row> rows;
+    for (int i = 0; i < 5; ++i) {
+        auto c = sample("010101010101010" + std::to_string(i));
+        c.rec.current = state::queued;
+        c.rec.queue_item_id = "q-" + std::to_string(i);
+        ASSERT_TRUE(db->insert(c, created()));
+        rows.push_back(c);
+    }
+    for (int round = 0; round < 3; ++round)
+        for (int i = 0; i < 5; ++i) {
+            auto scope = db->begin_batch();
+            auto r = db->by_queue_item("q-" + std::to_string(i)).value();
+            EXPECT_EQ(r.id, rows[static_cast<std::size_t>(i)].id);
+            EXPECT_EQ(db->open(r.dev_eui).size(), 1u);
+            std::vector<update> u{move(r, round == 0 ? state::sent : round == 1 ? state::acknowledged : state::confirmed, "step")};
+            ASSERT_TRUE(db->write(u)) << "round " << round << ", command " << i;
+        }
+    for (const auto& c : rows) EXPECT_EQ(db->get(c.id)->rec.current, state::confirmed);
+}
+
+TEST(RowCache, KeepsOpenRowsListsAndMetersAndForgetsWhatItCannotVouchFor) {
+    row_cache rc(3);
+    auto c = sample();
+    c.id = 1;
+    c.version = 1;
+    c.rec.current = state::queued;
+    c.rec.queue_item_id = "q-1";
+    rc.inserted(c);
+    EXPECT_EQ(rc.by_queue_item("q-1")->id, 1);
+    EXPECT_FALSE(rc.open(c.dev_eui, 10)) << "a device's list is known only once read in full";
+    rc.read_open(c.dev_eui, {c});
+    auto d = c;
+    d.id = 2;
+    d.rec.queue_item_id = "q-2";
+    rc.inserted(d); // joins the device's list, in id order
+    ASSERT_EQ(rc.open(c.dev_eui, 10)->size(), 2u);
+    EXPECT_EQ(rc.open(c.dev_eui, 1)->size(), 1u);
+    // An update keeps the columns a write does not change as read, and takes the rest.
+    auto u = c;
+    u.version = 2;
+    u.rec.current = state::sent;
+    u.meter_ref = "not written by an update";
+    rc.updated(u, false);
+    EXPECT_EQ(rc.get(1)->rec.current, state::sent);
+    EXPECT_EQ(rc.get(1)->meter_ref, "M-7");
+    EXPECT_EQ(rc.get(1)->version, 2);
+    rc.noted(1, 3);
+    EXPECT_EQ(rc.get(1)->version, 3);
+    // Finished: out of the rows and of the device's list.
+    u.version = 4;
+    u.rec.current = state::confirmed;
+    rc.updated(u, false);
+    EXPECT_FALSE(rc.get(1));
+    EXPECT_FALSE(rc.by_queue_item("q-1"));
+    ASSERT_EQ(rc.open(c.dev_eui, 10)->size(), 1u);
+    EXPECT_EQ(rc.open(c.dev_eui, 10)->front().id, 2);
+    // A row that leaves (a refused claim) makes the list unknown rather than short.
+    rc.forget(2);
+    EXPECT_FALSE(rc.open(c.dev_eui, 10));
+    // Meters, at the version written.
+    meter_row m;
+    m.dev_eui = c.dev_eui;
+    rc.wrote_meter(m, 1);
+    EXPECT_EQ(rc.meter(c.dev_eui)->version, 1);
+    // Another connection's commit (a new data version): nothing kept.
+    EXPECT_TRUE(rc.check(7) == false && rc.rows() == 0 && !rc.meter(c.dev_eui));
+    EXPECT_TRUE(rc.check(7));
+    // Full: starts again.
+    for (int i = 10; i < 14; ++i) {
+        auto r = c;
+        r.id = i;
+        rc.read(r);
+    }
+    EXPECT_LE(rc.rows(), 3u);
+    // Off: keeps nothing.
+    row_cache off(0);
+    off.inserted(d);
+    EXPECT_FALSE(off.get(2));
 }
 
 TEST(SqliteStore, SurvivesReopeningWithEverything) {

@@ -261,6 +261,10 @@ struct sqlite_options {
     /// Letters, digits and _; "" (the default) keeps the names of a file relaylink has to itself.
     std::string table_prefix;
     std::optional<portal_table> portal; ///< the portal's command table in the same file, kept in step
+    /// Rows of open commands and meters this connection read or wrote, kept to answer a batch's reads
+    /// without a statement while no other connection commits to the file (checked at each batch's start,
+    /// under its write lock, with SQLite's data version). At most this many (about 1 KB each); 0: none.
+    std::size_t row_cache_rows = 32768;
 };
 
 /// One SQLite file (created if missing), WAL, schema migrated to the current version. Throws
