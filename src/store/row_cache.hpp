@@ -56,6 +56,7 @@ public:
     }
     void clear() {
         commands_.clear();
+        claims_.clear();
         items_.clear();
         open_.clear();
         meters_.clear();
@@ -84,6 +85,22 @@ public:
         }
         return out;
     }
+    /// The rows of `ids` (a device's open commands as its index lists them), if every one is kept.
+    std::optional<std::vector<command_row>> rows_of(const std::vector<std::int64_t>& ids) const {
+        std::vector<command_row> out;
+        out.reserve(ids.size());
+        for (auto id : ids) {
+            const auto* r = get(id);
+            if (!r) return std::nullopt;
+            out.push_back(*r);
+        }
+        return out;
+    }
+    /// The command's latest claim row (null inside: it has none), when known.
+    const std::optional<audit_event>* latest_claim(std::int64_t id) const {
+        auto it = claims_.find(id);
+        return it == claims_.end() ? nullptr : &it->second;
+    }
     const meter_row* meter(std::string_view dev_eui) const {
         auto it = meters_.find(dev_eui);
         return it == meters_.end() ? nullptr : &it->second;
@@ -109,7 +126,16 @@ public:
             read(r);
             ids.push_back(r.id);
         }
+        read_open_ids(dev_eui, std::move(ids));
+    }
+    /// The same, as ids (oldest first) whose rows are kept.
+    void read_open_ids(std::string_view dev_eui, std::vector<std::int64_t> ids) {
+        if (!enabled()) return;
         open_.insert_or_assign(std::string(dev_eui), std::move(ids));
+    }
+    void read_latest_claim(std::int64_t id, const std::optional<audit_event>& claim) {
+        if (!enabled() || !commands_.contains(id)) return; // kept with its command only
+        claims_.insert_or_assign(id, claim);
     }
     void read_meter(const meter_row& m) {
         if (!enabled()) return;
@@ -122,6 +148,7 @@ public:
     void inserted(const command_row& r) {
         if (!enabled()) return;
         read(r);
+        claims_.insert_or_assign(r.id, std::nullopt); // its one audit row is its creation
         if (!r.rec.queue_item_id.empty()) items_.insert_or_assign(r.rec.queue_item_id, r.id);
         if (command::is_terminal(r.rec.current)) return;
         if (auto it = open_.find(r.dev_eui); it != open_.end()) {
@@ -129,22 +156,28 @@ public:
             ids.insert(std::upper_bound(ids.begin(), ids.end(), r.id), r.id);
         }
     }
-    /// A committed update: `r` at its new version; `new_item` when its queue item was recorded.
-    void updated(const command_row& r, bool new_item) {
+    /// A committed update: `r` at its new version, `e` its audit row; `new_item` when its queue item was recorded.
+    void updated(const command_row& r, const audit_event& e, bool new_item) {
         if (!enabled()) return;
         if (new_item && !r.rec.queue_item_id.empty()) items_.insert_or_assign(r.rec.queue_item_id, r.id);
         auto it = commands_.find(r.id);
         if (command::is_terminal(r.rec.current)) { // finished: batches rarely read it again
             if (it != commands_.end()) commands_.erase(it);
+            claims_.erase(r.id);
             items_.erase(r.rec.queue_item_id);
             if (auto o = open_.find(r.dev_eui); o != open_.end()) std::erase(o->second, r.id);
             return;
         }
-        if (it != commands_.end()) copy_mutable(it->second, r); // its other columns as read
+        if (it == commands_.end()) return claims_.erase(r.id), void();
+        copy_mutable(it->second, r); // its other columns as read
+        if (is_claim(e)) claims_.insert_or_assign(r.id, e);
     }
-    /// A command's version bumped by an audit row alone (a note).
-    void noted(std::int64_t id, std::int64_t version) {
-        if (auto it = commands_.find(id); it != commands_.end()) it->second.version = version;
+    /// An audit row alone (a note), which bumped its command's version to its sequence.
+    void noted(const audit_event& e) {
+        auto it = commands_.find(e.command_id);
+        if (it == commands_.end()) return;
+        it->second.version = e.sequence;
+        if (is_claim(e)) claims_.insert_or_assign(e.command_id, e);
     }
     /// A committed meter: `m` as written, at its new version.
     void wrote_meter(const meter_row& m, std::int64_t version) {
@@ -153,7 +186,10 @@ public:
         auto& kept = meters_.insert_or_assign(m.dev_eui, m).first->second;
         kept.version = version;
     }
-    void forget(std::int64_t id) { commands_.erase(id); }
+    void forget(std::int64_t id) {
+        commands_.erase(id);
+        claims_.erase(id);
+    }
 
     std::size_t rows() const { return commands_.size(); }
 
@@ -165,6 +201,7 @@ private:
     std::size_t max_;
     std::int64_t version_ = -1;
     std::unordered_map<std::int64_t, command_row> commands_;
+    std::unordered_map<std::int64_t, std::optional<audit_event>> claims_; ///< of kept commands
     by_text<std::int64_t> items_;
     by_text<std::vector<std::int64_t>> open_; ///< complete lists, id order
     by_text<meter_row> meters_;

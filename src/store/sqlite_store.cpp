@@ -346,7 +346,7 @@ public:
         }
         t.commit();
         for (const auto& u : updates) {
-            if (u.applied) rows_.updated(u.row, u.new_queue_item);
+            if (u.applied) rows_.updated(u.row, u.event, u.new_queue_item);
             else rows_.forget(u.row.id); // a claim another writer had moved
         }
         for (const auto& m : meters) rows_.wrote_meter(m, m.version + 1);
@@ -370,7 +370,7 @@ public:
         }
         put_event(e);
         t.commit();
-        rows_.noted(e.command_id, e.sequence);
+        rows_.noted(e);
     }
 
     std::optional<command_row> get(std::int64_t id) const override {
@@ -402,8 +402,17 @@ public:
         }
         static const std::string q = select_commands("WHERE dev_eui = ? AND is_open = 1 ORDER BY id LIMIT ?");
         std::lock_guard lock(mu_);
-        if (cached())
+        if (cached()) {
             if (auto r = rows_.open(dev_eui, limit)) return std::move(*r);
+            // The index alone says which (no row read); their rows may all be kept.
+            static const char* ids_q = "SELECT id FROM commands WHERE dev_eui = ? AND is_open = 1 ORDER BY id LIMIT ?";
+            auto ids = rows(ids_q, [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); },
+                            [](const stmt& s) { return s.i64(0); });
+            if (auto r = rows_.rows_of(ids)) {
+                if (ids.size() < limit) rows_.read_open_ids(dev_eui, std::move(ids));
+                return std::move(*r);
+            }
+        }
         auto r = many(q.c_str(), [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); });
         if (cached() && r.size() < limit) rows_.read_open(dev_eui, r); // all of them
         return r;
@@ -428,9 +437,14 @@ public:
     }
     std::optional<audit_event> latest_claim(std::int64_t id) const override {
         static const std::string q = columns::select_latest_claim("?");
+        std::lock_guard lock(mu_);
+        if (cached())
+            if (const auto* c = rows_.latest_claim(id)) return *c;
         auto v = rows(q.c_str(), [&](stmt& s) { s.bind(1, id); }, read_event<stmt>);
-        if (v.empty()) return std::nullopt;
-        return std::move(v.front());
+        std::optional<audit_event> claim;
+        if (!v.empty()) claim = std::move(v.front());
+        if (cached()) rows_.read_latest_claim(id, claim);
+        return claim;
     }
     std::map<state, std::size_t> counts() const override {
         std::lock_guard lock(mu_);

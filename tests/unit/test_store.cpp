@@ -562,6 +562,40 @@ TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit
     EXPECT_EQ(b->events(c.id).size(), 4u); // the change by hand wrote no audit row
 }
 
+/// The latest claim (the replay check of every uplink reads it) from kept rows, and another connection's.
+TEST(SqliteStore, ALatestClaimKeptIsTheOneSqliteHas) {
+    const temp_db file("row-cache-claims");
+    auto a = open_sqlite(file.path());
+    sqlite_options plain;
+    plain.row_cache_rows = 0;
+    auto b = open_sqlite(file.path(), plain);
+    auto c = sample();
+    ASSERT_TRUE(a->insert(c, created()));
+    auto claim_of = [](store::store& s, std::int64_t id) {
+        auto scope = s.begin_batch();
+        return s.latest_claim(id);
+    };
+    EXPECT_FALSE(claim_of(*a, c.id));
+    {
+        auto scope = a->begin_batch();
+        auto u = move(a->get(c.id).value(), state::dispatching, "claimed at uplink fCnt 3");
+        std::vector<update> us{u};
+        ASSERT_TRUE(a->write(us));
+    }
+    ASSERT_TRUE(claim_of(*a, c.id));
+    EXPECT_EQ(claim_of(*a, c.id)->cause, "claimed at uplink fCnt 3");
+    EXPECT_EQ(claim_of(*a, c.id)->sequence, b->latest_claim(c.id)->sequence);
+    // Back to pending and claimed again, by the other connection: the first's next batch has the new one.
+    {
+        std::vector<update> us{move(b->get(c.id).value(), state::pending, "enqueue failed: retried")};
+        ASSERT_TRUE(b->write(us));
+        std::vector<update> again{move(b->get(c.id).value(), state::dispatching, "claimed at uplink fCnt 9")};
+        ASSERT_TRUE(b->write(again));
+    }
+    EXPECT_EQ(claim_of(*a, c.id)->cause, "claimed at uplink fCnt 9");
+    EXPECT_EQ(claim_of(*a, c.id)->sequence, 4);
+}
+
 /// Past its size the kept rows start again; reads stay right whatever is kept.
 TEST(SqliteStore, RowsKeptBeyondTheirLimitAreReadAgain) {
     const temp_db file("row-cache-limit");
@@ -588,15 +622,17 @@ TEST(SqliteStore, RowsKeptBeyondTheirLimitAreReadAgain) {
     for (const auto& c : rows) EXPECT_EQ(db->get(c.id)->rec.current, state::confirmed);
 }
 
-TEST(RowCache, KeepsOpenRowsListsAndMetersAndForgetsWhatItCannotVouchFor) {
+TEST(RowCache, KeepsOpenRowsListsClaimsAndMetersAndForgetsWhatItCannotVouchFor) {
     row_cache rc(3);
     auto c = sample();
     c.id = 1;
     c.version = 1;
-    c.rec.current = state::queued;
+    c.rec.current = state::pending;
     c.rec.queue_item_id = "q-1";
     rc.inserted(c);
     EXPECT_EQ(rc.by_queue_item("q-1")->id, 1);
+    ASSERT_TRUE(rc.latest_claim(1));
+    EXPECT_FALSE(*rc.latest_claim(1)) << "a new command has no claim";
     EXPECT_FALSE(rc.open(c.dev_eui, 10)) << "a device's list is known only once read in full";
     rc.read_open(c.dev_eui, {c});
     auto d = c;
@@ -605,28 +641,37 @@ TEST(RowCache, KeepsOpenRowsListsAndMetersAndForgetsWhatItCannotVouchFor) {
     rc.inserted(d); // joins the device's list, in id order
     ASSERT_EQ(rc.open(c.dev_eui, 10)->size(), 2u);
     EXPECT_EQ(rc.open(c.dev_eui, 1)->size(), 1u);
-    // An update keeps the columns a write does not change as read, and takes the rest.
+    EXPECT_TRUE(rc.rows_of({2, 1}) && !rc.rows_of({1, 3}));
+    // An update keeps the columns a write does not change as read, and takes the rest; a claim is kept.
     auto u = c;
     u.version = 2;
-    u.rec.current = state::sent;
+    u.rec.current = state::dispatching;
     u.meter_ref = "not written by an update";
-    rc.updated(u, false);
-    EXPECT_EQ(rc.get(1)->rec.current, state::sent);
+    const audit_event claim{1, 2, t0, state::pending, state::dispatching, "claimed; uplink fCnt 7", "relaylink", ""};
+    rc.updated(u, claim, false);
+    EXPECT_EQ(rc.get(1)->rec.current, state::dispatching);
     EXPECT_EQ(rc.get(1)->meter_ref, "M-7");
     EXPECT_EQ(rc.get(1)->version, 2);
-    rc.noted(1, 3);
+    ASSERT_TRUE(rc.latest_claim(1) && *rc.latest_claim(1));
+    EXPECT_EQ((*rc.latest_claim(1))->cause, claim.cause);
+    rc.noted({1, 3, t0, state::dispatching, state::dispatching, "a note", "alice", ""});
     EXPECT_EQ(rc.get(1)->version, 3);
-    // Finished: out of the rows and of the device's list.
+    EXPECT_EQ((*rc.latest_claim(1))->cause, claim.cause) << "a note is not a claim";
+    // Finished: out of the rows, the claims and the device's list.
     u.version = 4;
     u.rec.current = state::confirmed;
-    rc.updated(u, false);
+    rc.updated(u, {1, 4, t0, state::dispatching, state::confirmed, "reply", "chirpstack", ""}, false);
     EXPECT_FALSE(rc.get(1));
+    EXPECT_FALSE(rc.latest_claim(1));
     EXPECT_FALSE(rc.by_queue_item("q-1"));
     ASSERT_EQ(rc.open(c.dev_eui, 10)->size(), 1u);
     EXPECT_EQ(rc.open(c.dev_eui, 10)->front().id, 2);
     // A row that leaves (a refused claim) makes the list unknown rather than short.
     rc.forget(2);
     EXPECT_FALSE(rc.open(c.dev_eui, 10));
+    EXPECT_FALSE(rc.latest_claim(2));
+    rc.read_latest_claim(2, std::nullopt); // kept only with its command
+    EXPECT_FALSE(rc.latest_claim(2));
     // Meters, at the version written.
     meter_row m;
     m.dev_eui = c.dev_eui;
