@@ -22,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <thread>
+#include <tuple>
 
 using namespace relaylink;
 using namespace relaylink::store;
@@ -463,38 +464,33 @@ TEST(SqliteStore, ABatchsReadsAndItsWriteAreOneTransaction) {
 
 /// Every column of two command rows, as the store returns them.
 void expect_same_row(const command_row& a, const command_row& b) {
-    EXPECT_EQ(a.id, b.id);
-    EXPECT_EQ(a.version, b.version);
-    EXPECT_EQ(a.dev_eui, b.dev_eui);
-    EXPECT_EQ(a.meter_ref, b.meter_ref);
-    EXPECT_EQ(a.profile, b.profile);
-    EXPECT_EQ(a.kind, b.kind);
-    EXPECT_EQ(a.payload, b.payload);
-    EXPECT_EQ(a.rec.current, b.rec.current);
-    EXPECT_EQ(a.rec.proof, b.rec.proof);
-    EXPECT_EQ(a.rec.queue_item_id, b.rec.queue_item_id);
-    EXPECT_EQ(a.rec.f_cnt_down, b.rec.f_cnt_down);
-    EXPECT_EQ(a.rec.retry_count, b.rec.retry_count);
-    EXPECT_EQ(a.rec.deadline, b.rec.deadline);
-    EXPECT_EQ(a.rec.sent_at, b.rec.sent_at);
-    EXPECT_EQ(a.rec.error, b.rec.error);
-    EXPECT_EQ(a.timer_at, b.timer_at);
-    EXPECT_EQ(a.note, b.note);
-    EXPECT_EQ(a.updated_at, b.updated_at);
-    EXPECT_EQ(a.claim_owner, b.claim_owner);
-    EXPECT_EQ(a.lease_until, b.lease_until);
-    EXPECT_EQ(a.portal_row_id, b.portal_row_id);
+    auto columns = [](const command_row& r) {
+        return std::tie(r.id, r.version, r.dev_eui, r.meter_ref, r.profile, r.kind, r.payload, r.rec.current, r.rec.proof,
+                        r.rec.queue_item_id, r.rec.f_cnt_down, r.rec.retry_count, r.rec.deadline, r.rec.sent_at, r.rec.error,
+                        r.timer_at, r.note, r.updated_at, r.claim_owner, r.lease_until, r.portal_row_id);
+    };
+    EXPECT_TRUE(columns(a) == columns(b)) << "command " << a.id << " as kept and as SQLite has it";
 }
+
+/// One file, two connections: `kept` keeps rows between batches (the default), `plain` keeps none.
+struct two_connections {
+    explicit two_connections(const std::string& name) : file(name), kept(open_sqlite(file.path())), plain(open_sqlite(file.path(), none())) {}
+    static sqlite_options none() {
+        sqlite_options o;
+        o.row_cache_rows = 0;
+        return o;
+    }
+    temp_db file; // first: removed after the stores close
+    std::unique_ptr<relaylink::store::store> kept, plain;
+};
 
 /// A batch's reads come from the rows this connection read and wrote while nobody else commits; a commit
 /// by another connection (another store, or SQLite used directly, as another process would) is seen by
 /// the next batch, and what a batch answers is what a connection without such rows reads.
 TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit) {
-    const temp_db file("row-cache");
-    auto a = open_sqlite(file.path());
-    sqlite_options plain;
-    plain.row_cache_rows = 0;
-    auto b = open_sqlite(file.path(), plain);
+    two_connections t("row-cache");
+    auto& a = t.kept;
+    auto& b = t.plain;
     auto c = sample();
     c.rec.current = state::queued;
     c.rec.queue_item_id = "q-1";
@@ -545,7 +541,7 @@ TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit
 
     // SQLite used directly (a program of the operators', a restore): seen too.
     sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(file.path().c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(sqlite3_open(t.file.path().c_str(), &raw), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(raw, "UPDATE commands SET note = 'by hand', version = version + 1 WHERE id = 1", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(raw);
     auto by_hand = in_batch(*a, [&](store::store& s) { return s.get(c.id).value(); });
@@ -564,11 +560,9 @@ TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit
 
 /// The latest claim (the replay check of every uplink reads it) from kept rows, and another connection's.
 TEST(SqliteStore, ALatestClaimKeptIsTheOneSqliteHas) {
-    const temp_db file("row-cache-claims");
-    auto a = open_sqlite(file.path());
-    sqlite_options plain;
-    plain.row_cache_rows = 0;
-    auto b = open_sqlite(file.path(), plain);
+    two_connections t("row-cache-claims");
+    auto& a = t.kept;
+    auto& b = t.plain;
     auto c = sample();
     ASSERT_TRUE(a->insert(c, created()));
     auto claim_of = [](store::store& s, std::int64_t id) {
