@@ -502,11 +502,11 @@ TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit
     std::vector<meter_row> ms{m};
     ASSERT_TRUE(a->write({}, ms));
 
-    auto in_batch = [](store::store& s, auto&& read) {
+    auto in_batch = [](relaylink::store::store& s, auto&& read) {
         auto scope = s.begin_batch();
         return read(s);
     };
-    auto by_item = [](store::store& s) { return s.by_queue_item("q-1").value(); };
+    auto by_item = [](relaylink::store::store& s) { return s.by_queue_item("q-1").value(); };
     // This connection's own writes: answered as SQLite answers them.
     {
         auto r = in_batch(*a, by_item);
@@ -521,8 +521,8 @@ TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit
         ASSERT_TRUE(a->write(u, ms2));
     }
     expect_same_row(in_batch(*a, by_item), b->by_queue_item("q-1").value());
-    EXPECT_EQ(in_batch(*a, [&](store::store& s) { return s.meter(m.dev_eui).value(); }).version, 2);
-    EXPECT_EQ(in_batch(*a, [&](store::store& s) { return s.open(c.dev_eui); }).size(), 1u);
+    EXPECT_EQ(in_batch(*a, [&](relaylink::store::store& s) { return s.meter(m.dev_eui).value(); }).version, 2);
+    EXPECT_EQ(in_batch(*a, [&](relaylink::store::store& s) { return s.open(c.dev_eui); }).size(), 1u);
 
     // Another connection moves the command and the meter: the next batch of the first sees it.
     {
@@ -536,15 +536,15 @@ TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit
     auto after = in_batch(*a, by_item);
     EXPECT_EQ(after.rec.current, state::acknowledged);
     EXPECT_EQ(after.version, 3);
-    EXPECT_EQ(in_batch(*a, [&](store::store& s) { return s.meter(m.dev_eui).value(); }).note, "written elsewhere");
-    EXPECT_EQ(in_batch(*a, [&](store::store& s) { return s.open(c.dev_eui); }).at(0).rec.current, state::acknowledged);
+    EXPECT_EQ(in_batch(*a, [&](relaylink::store::store& s) { return s.meter(m.dev_eui).value(); }).note, "written elsewhere");
+    EXPECT_EQ(in_batch(*a, [&](relaylink::store::store& s) { return s.open(c.dev_eui); }).at(0).rec.current, state::acknowledged);
 
     // SQLite used directly (a program of the operators', a restore): seen too.
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(t.file.path().c_str(), &raw), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(raw, "UPDATE commands SET note = 'by hand', version = version + 1 WHERE id = 1", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(raw);
-    auto by_hand = in_batch(*a, [&](store::store& s) { return s.get(c.id).value(); });
+    auto by_hand = in_batch(*a, [&](relaylink::store::store& s) { return s.get(c.id).value(); });
     EXPECT_EQ(by_hand.note, "by hand");
     EXPECT_EQ(by_hand.version, 4);
     // A write from the first at the old version would be refused; at the version it now reads, it is not.
@@ -553,8 +553,8 @@ TEST(SqliteStore, ABatchsRowsKeptBetweenBatchesNeverHideAnotherConnectionsCommit
         std::vector<update> u{move(a->get(c.id).value(), state::confirmed, "reply")};
         ASSERT_TRUE(a->write(u));
     }
-    EXPECT_TRUE(in_batch(*a, [&](store::store& s) { return s.open(c.dev_eui); }).empty());
-    expect_same_row(in_batch(*a, [&](store::store& s) { return s.get(c.id).value(); }), b->get(c.id).value());
+    EXPECT_TRUE(in_batch(*a, [&](relaylink::store::store& s) { return s.open(c.dev_eui); }).empty());
+    expect_same_row(in_batch(*a, [&](relaylink::store::store& s) { return s.get(c.id).value(); }), b->get(c.id).value());
     EXPECT_EQ(b->events(c.id).size(), 4u); // the change by hand wrote no audit row
 }
 
@@ -565,7 +565,7 @@ TEST(SqliteStore, ALatestClaimKeptIsTheOneSqliteHas) {
     auto& b = t.plain;
     auto c = sample();
     ASSERT_TRUE(a->insert(c, created()));
-    auto claim_of = [](store::store& s, std::int64_t id) {
+    auto claim_of = [](relaylink::store::store& s, std::int64_t id) {
         auto scope = s.begin_batch();
         return s.latest_claim(id);
     };
