@@ -594,6 +594,32 @@ TEST(ChirpStackClient, UrlPrefixIsKeptAndBadUrlsAreRefused) {
     }
 }
 
+TEST(ChirpStackClient, AHeaderOrKeyThatWouldBreakTheRequestIsRefusedWhenTheClientIsMade) {
+    // The request is written by hand (request_head.hpp): a CR or LF in a configured value would end its field
+    // and add another, so such a configuration never makes a client. The key is never echoed.
+    fake_http_server s;
+    auto cfg = cfg_for(s);
+    cfg.headers = {{"X-Proxy-Token", "t\r\nX-Injected: 1"}};
+    EXPECT_THROW(sync_client x(cfg), std::invalid_argument);
+    cfg.headers.clear();
+    cfg.api_key = "s3cr3t-k3y\n";
+    try {
+        sync_client x(cfg);
+        ADD_FAILURE() << "a key with a newline was accepted";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_EQ(std::string(e.what()).find("s3cr3t"), std::string::npos) << e.what();
+    }
+    cfg.api_key = "k";
+    cfg.headers = {{"X-Proxy-Token", "t"}};
+    sync_client ok_client(cfg);
+    s.expect("GET", queue_path, ok(queue_json));
+    EXPECT_EQ(ok_client.get_queue(eui).size(), 1u);
+    const auto reqs = s.requests();
+    ASSERT_EQ(reqs.size(), 1u);
+    EXPECT_EQ(reqs[0].headers.at("x-proxy-token"), "t");
+    EXPECT_EQ(reqs[0].headers.count("x-injected"), 0u);
+}
+
 TEST(ChirpStackConfig, FromEnvReadsThePortalsVariablesAndRefusesABadPort) {
     ::setenv("CHIRPSTACK_API_URL", "https://ns.example:8090", 1);
     ::setenv("CHIRPSTACK_API_KEY", "k", 1);

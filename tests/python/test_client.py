@@ -100,11 +100,19 @@ def test_refused_connection_and_timeout_have_their_own_codes(silent_server):
     (dict(request_timeout=0), "request_timeout"),
     (dict(pool_size=0), "pool_size"),
     (dict(max_attempts=0), "max_attempts"),
+    (dict(url="http://cs.example/pre fix"), "url"),
+    (dict(headers={"X-Proxy": "a\r\nX-Injected: 1"}), "headers"),
+    (dict(headers={"Bad Name": "a"}), "headers"),
+    (dict(headers={"content-length": "0"}), "headers"),
+    (dict(user_agent="portal\n"), "user_agent"),
+    (dict(api_key="key-read-with-its-newline\n"), "api_key"),
+    (dict(url="https://cs.example", ca_file="/nonexistent/ca.pem"), "ca_file"),
 ])
 def test_bad_settings_raise_config_error_naming_the_field(kw, field):
     with pytest.raises(ConfigError) as e:
         ChirpStackClient(**kw)
     assert e.value.field == field, str(e.value)
+    assert "key-read" not in str(e.value)  # a key is never echoed
 
 
 def test_settings_are_keyword_only():
