@@ -89,11 +89,10 @@ ensure_pip() {
 }
 
 # ccache, when present, lets `pip install .` (scikit-build-core, its own build folder) reuse what the
-# main build compiled with the same flags: the build folders differ, hence no hashing of the directory, and
-# paths under the checkout are hashed relative to the build folder (the Python module's and relayctl's unity
-# files are generated in each build folder: build/x/Unity/… and build-wheel/x/Unity/… are then both x/Unity/…).
+# main build compiled with the same flags: the build folders differ, hence no hashing of the directory.
+# (Paths are not made relative to the checkout, CCACHE_BASEDIR: the packaging tests' builds, deeper in build/,
+# then missed every file, 2026-12-04.)
 export CCACHE_NOHASHDIR=1
-export CCACHE_BASEDIR="$RELAYLINK_ROOT"
 setup_ccache() { # again after ensure_debs has installed it
   launcher_args=()
   pip_launcher=()
