@@ -2,6 +2,8 @@
 //  - relaylink async: N enqueues in flight over keep-alive connections (pool of N);
 //  - relaylink sequential: the synchronous facade, one call after another (one kept-alive connection);
 //  - the portal's way: Python `requests`, a new connection per call (bench/portal_way.py);
+//  - relaylink from Python: `ChirpStackClient.enqueue` from 1 and 4 threads (bench/python_way.py), when this
+//    build has the Python module (RELAYLINK_BUILD_PYTHON) — issue 22's "Python enqueue" against the portal's way;
 //  - the ceiling: what `wrk` gets from the same server with the same request (bench/enqueue.lua).
 // The server is Debian's nginx (one worker process) answering ChirpStack's enqueue reply: a neutral server,
 // neither relaylink's code nor the tests' (tests/support/nginx.hpp starts it). Prints a markdown table.
@@ -86,6 +88,22 @@ std::optional<double> portal_rate(const std::string& url, int calls) {
     return std::stod(*out);
 }
 
+/// relaylink's Python client from 1 and 4 threads, or nothing without this build's Python module.
+std::optional<std::pair<double, double>> python_rates(const std::string& url, int calls) {
+#ifdef RELAYLINK_BENCH_PYTHONPATH
+    auto out = run("PYTHONPATH=" RELAYLINK_BENCH_PYTHONPATH " python3 " RELAYLINK_BENCH_DIR "/python_way.py " + url + " " +
+                   std::to_string(calls) + " 2>/dev/null");
+    if (!out) return std::nullopt;
+    double one = 0, four = 0;
+    if (std::sscanf(out->c_str(), "1 %lf\n4 %lf", &one, &four) != 2) return std::nullopt;
+    return std::pair{one, four};
+#else
+    (void)url;
+    (void)calls;
+    return std::nullopt;
+#endif
+}
+
 std::optional<double> wrk_rate(const std::string& url, int connections) {
     auto out = run("wrk -t1 -c" + std::to_string(connections) + " -d4s -s " RELAYLINK_BENCH_DIR "/enqueue.lua " + url + " 2>/dev/null");
     if (!out) return std::nullopt;
@@ -112,6 +130,7 @@ int main(int argc, char** argv) {
     const double async_r = async_rate(url, calls, in_flight);
     const double seq_r = sequential_rate(url, calls / 4);
     const auto portal_r = portal_rate(url, std::max(200, calls / 50));
+    const auto py_r = python_rates(url, std::max(200, calls / 4));
     const auto wrk_r = wrk_rate(url, in_flight);
 
     auto fmt = [](double v) {
@@ -127,6 +146,10 @@ int main(int argc, char** argv) {
     };
     row("relaylink async, " + std::to_string(in_flight) + " in flight, keep-alive", async_r);
     row("relaylink sequential (sync facade), keep-alive", seq_r);
+    if (py_r) {
+        row("relaylink from Python, 1 thread (ChirpStackClient.enqueue)", py_r->first);
+        row("relaylink from Python, 4 threads", py_r->second);
+    }
     if (portal_r) row("portal's way: Python requests, new connection per call", *portal_r);
     if (wrk_r) row("wrk -t1 -c" + std::to_string(in_flight) + " (ceiling)", *wrk_r);
     return 0;

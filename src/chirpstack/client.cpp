@@ -390,9 +390,10 @@ void client::do_next_f_cnt_down(std::string eui, diagnostics* d,
 void client::do_request(method m, std::string target, std::optional<json::value> body, diagnostics* d,
                         asio::any_completion_handler<void(error_code, json::value)> h) {
     if (d) d->clear();
-    if (target.empty() || target[0] != '/' || target.find_first_of(" \r\n") != std::string::npos)
+    if (target.empty() || target[0] != '/' || detail::has_space_or_control(target))
         return fail<json::value>(ex_, std::move(h), make_error_code(errc::invalid_argument),
-                                 "request target must be a path starting with '/' without spaces, got '" + target + "'", d);
+                                 "request target must be a path starting with '/' without spaces or control characters, got '" +
+                                     scrub(target, cfg_.api_key) + "'", d);
     auto cont = associations_of(ex_, h)([h = std::move(h), d, key = call_context{cfg_.url, cfg_.api_key}](error_code ec, http_response resp) mutable {
         if (ec) {
             explain(d, ec, resp, key);

@@ -39,7 +39,7 @@ using asio::use_awaitable;
 using clock_type = std::chrono::steady_clock;
 
 bool parse_base_url(const std::string& url, base_url& out, std::string& why) {
-    if (std::ranges::any_of(url, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+    if (has_space_or_control(url)) {
         why = "ChirpStack URL must not contain spaces or control characters: '" + redact_url(url) + "'";
         return false;
     }

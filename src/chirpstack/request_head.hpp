@@ -44,6 +44,12 @@ inline bool is_field_value(std::string_view s) {
     });
 }
 
+/// A space or a control character: what a URL and a request target may not hold (either would end the request
+/// line early, or make it something else).
+inline bool has_space_or_control(std::string_view s) {
+    return std::ranges::any_of(s, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+}
+
 /// Why the configuration's fields cannot be sent as they are ("" when they can).
 inline std::string check_fields(const config& cfg) {
     for (const auto& [name, value] : cfg.headers) {

@@ -194,9 +194,9 @@ TEST(Crash, KilledWithUplinksBetweenAndNoEventSourceNoMeterGetsItsDownlinkTwice)
         std::this_thread::sleep_for(std::chrono::milliseconds(pause(rng))); // the devices uplink; queued items go out
     }
     ASSERT_TRUE(run_child(args, std::nullopt)) << "the child could not complete a run";
-    // Every kill lands with enqueues on the wire; once every command is queued a child has nothing left to
-    // enqueue and finishes by itself, so a few kills are all there can be.
-    EXPECT_GE(kills, 3);
+    // Every kill lands with enqueues on the wire (10–11 kills in runs on a loaded machine: once every command is
+    // queued a child has nothing left to enqueue and finishes by itself).
+    EXPECT_GE(kills, 5);
 
     auto db = store::open_sqlite(file.path());
     int sent_unobserved = 0, waiting = 0, taken_over = 0;

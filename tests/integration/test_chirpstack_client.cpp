@@ -470,6 +470,9 @@ TEST(ChirpStackClient, ValidationRefusesBadArgumentsBeforeSendingAnything) {
     r.expires_at = std::chrono::time_point_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now() - std::chrono::seconds(1));
     EXPECT_EQ(expect_api_error([&] { c.enqueue(eui, r); }).code(), errc::expires_in_past);
     EXPECT_EQ(expect_api_error([&] { c.request(method::get, "api/x"); }).code(), errc::invalid_argument);
+    // The request is written by hand: nothing in a target may end its line early or add a field.
+    for (const char* bad : {"/api/x y", "/api/x\tHTTP/1.1", "/api/x\r\nX-Injected: 1", "/api/x\x7f"})
+        EXPECT_EQ(expect_api_error([&] { c.request(method::get, bad); }).code(), errc::invalid_argument) << bad;
     EXPECT_TRUE(s.requests().empty());
 }
 
