@@ -1,9 +1,10 @@
 // ChirpStack client throughput on loopback, one server, one run:
 //  - relaylink async: N enqueues in flight over keep-alive connections (pool of N);
 //  - relaylink sequential: the synchronous facade, one call after another (one kept-alive connection);
-//  - the portal's way: Python `requests`, a new connection per call (bench/portal_way.py);
+//  - the portal's way: Python `requests`, a new connection per call, from 1 and 4 threads (bench/portal_way.py);
 //  - relaylink from Python: `ChirpStackClient.enqueue` from 1 and 4 threads (bench/python_way.py), when this
-//    build has the Python module (RELAYLINK_BUILD_PYTHON) — issue 22's "Python enqueue" against the portal's way;
+//    build has the Python module (RELAYLINK_BUILD_PYTHON) — issue 22's "Python enqueue" against the portal's way
+//    from as many threads;
 //  - the ceiling: what `wrk` gets from the same server with the same request (bench/enqueue.lua).
 // The server is Debian's nginx (one worker process) answering ChirpStack's enqueue reply: a neutral server,
 // neither relaylink's code nor the tests' (tests/support/nginx.hpp starts it). Prints a markdown table.
@@ -82,21 +83,27 @@ std::optional<std::string> run(const std::string& cmd) {
     return out;
 }
 
-std::optional<double> portal_rate(const std::string& url, int calls) {
+/// The portal's way from 1 and 4 threads (the same timing loop as python_way.py's: bench/bench_timing.py).
+std::optional<std::pair<double, double>> portal_rates(const std::string& url, int calls) {
     auto out = run("python3 " RELAYLINK_BENCH_DIR "/portal_way.py " + url + " " + std::to_string(calls) + " 2>/dev/null");
-    if (!out) return std::nullopt;
-    return std::stod(*out);
-}
-
-/// relaylink's Python client from 1 and 4 threads, or nothing without this build's Python module.
-std::optional<std::pair<double, double>> python_rates(const std::string& url, int calls) {
-#ifdef RELAYLINK_BENCH_PYTHONPATH
-    auto out = run("PYTHONPATH=" RELAYLINK_BENCH_PYTHONPATH " python3 " RELAYLINK_BENCH_DIR "/python_way.py " + url + " " +
-                   std::to_string(calls) + " 2>/dev/null");
     if (!out) return std::nullopt;
     double one = 0, four = 0;
     if (std::sscanf(out->c_str(), "1 %lf\n4 %lf", &one, &four) != 2) return std::nullopt;
     return std::pair{one, four};
+}
+
+/// relaylink's Python client from 1 and 4 threads, or nothing without this build's Python module.
+struct python_figures {
+    double one = 0, four = 0, bare = 0; ///< relaylink from 1 and 4 threads; a bare socket from 1
+};
+std::optional<python_figures> python_rates(const std::string& url, int calls) {
+#ifdef RELAYLINK_BENCH_PYTHONPATH
+    auto out = run("PYTHONPATH=" RELAYLINK_BENCH_PYTHONPATH " python3 " RELAYLINK_BENCH_DIR "/python_way.py " + url + " " +
+                   std::to_string(calls) + " 2>/dev/null");
+    if (!out) return std::nullopt;
+    python_figures f;
+    if (std::sscanf(out->c_str(), "1 %lf\n4 %lf\nbare %lf", &f.one, &f.four, &f.bare) != 3) return std::nullopt;
+    return f;
 #else
     (void)url;
     (void)calls;
@@ -129,7 +136,7 @@ int main(int argc, char** argv) {
 
     const double async_r = async_rate(url, calls, in_flight);
     const double seq_r = sequential_rate(url, calls / 4);
-    const auto portal_r = portal_rate(url, std::max(200, calls / 50));
+    const auto portal_r = portal_rates(url, std::max(400, calls / 50));
     const auto py_r = python_rates(url, std::max(200, calls / 4));
     const auto wrk_r = wrk_rate(url, in_flight);
 
@@ -139,18 +146,24 @@ int main(int argc, char** argv) {
         return std::string(b);
     };
     std::cout << "| client (loopback, nginx with one worker) | calls/s | vs the portal's way | vs wrk ceiling |\n|---|---|---|---|\n";
-    auto row = [&](const std::string& name, double v) {
+    // Against the portal's way from as many threads (Python's rows), else from one.
+    auto row = [&](const std::string& name, double v, bool four_threads = false) {
         std::cout << "| " << name << " | " << fmt(v) << " | "
-                  << (portal_r ? fmt(v / *portal_r) + "x" : std::string("n/a (python requests missing)")) << " | "
-                  << (wrk_r ? fmt(100.0 * v / *wrk_r) + "%" : std::string("n/a (wrk missing)")) << " |\n";
+                  << (portal_r ? fmt(v / (four_threads ? portal_r->second : portal_r->first)) + "x" + (four_threads ? " (4 threads each)" : "")
+                               : std::string("n/a (python requests missing)"))
+                  << " | " << (wrk_r ? fmt(100.0 * v / *wrk_r) + "%" : std::string("n/a (wrk missing)")) << " |\n";
     };
     row("relaylink async, " + std::to_string(in_flight) + " in flight, keep-alive", async_r);
     row("relaylink sequential (sync facade), keep-alive", seq_r);
     if (py_r) {
-        row("relaylink from Python, 1 thread (ChirpStackClient.enqueue)", py_r->first);
-        row("relaylink from Python, 4 threads", py_r->second);
+        row("relaylink from Python, 1 thread (ChirpStackClient.enqueue)", py_r->one);
+        row("relaylink from Python, 4 threads", py_r->four, true);
+        row("a bare Python socket, 1 thread: the same request, one recv (a sequential caller's floor)", py_r->bare);
     }
-    if (portal_r) row("portal's way: Python requests, new connection per call", *portal_r);
+    if (portal_r) {
+        row("portal's way: Python requests, new connection per call", portal_r->first);
+        row("portal's way, 4 threads", portal_r->second, true);
+    }
     if (wrk_r) row("wrk -t1 -c" + std::to_string(in_flight) + " (ceiling)", *wrk_r);
     return 0;
 }

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import concurrent.futures
 import os
 import sqlite3
 import statistics
@@ -30,6 +29,7 @@ import time
 import requests
 
 import relaylink
+from bench_timing import rate
 from relaylink import chirpstack_service
 
 EUI = "0101010101010101"
@@ -47,19 +47,6 @@ def portal_send_relay_command(url: str, key: str, eui: str, action: str):
     if r.status_code in (200, 201):
         return True, "Downlink queued successfully"
     return False, f"ChirpStack API error: {r.status_code}"
-
-
-def rate(fn, calls: int, threads: int) -> float:
-    start = time.perf_counter()
-    if threads == 1:
-        for i in range(calls):
-            ok, msg = fn(i)
-            assert ok, msg
-    else:
-        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-            for ok, msg in pool.map(fn, range(calls)):
-                assert ok, msg
-    return calls / (time.perf_counter() - start)
 
 
 def bench_drop_in(calls: int, rounds: int) -> None:

@@ -17,6 +17,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <mutex>
 #include <thread>
 #include <cstdlib>
 
@@ -403,6 +405,78 @@ TEST(ChirpStackClient, ManyCallsInFlightUseAtMostPoolSizeConnections) {
     EXPECT_EQ(failed, 0);
     EXPECT_EQ(s.connections(), 4);
     EXPECT_EQ(c.stats().connections_opened, 4u);
+}
+
+TEST(ChirpStackClient, BlockingCallsFromManyThreadsRunSideBySideOnAtMostPoolSizeConnections) {
+    // Each blocking call runs on its caller's thread, on one of at most pool_size lanes (a connection each);
+    // a caller finding every lane busy waits for one. A lane is made only when every other one is busy, so
+    // three connections mean three calls were in flight at once.
+    fake_http_server s;
+    reply r = ok(queue_json);
+    r.delay = std::chrono::milliseconds(30);
+    s.always("GET", queue_path, r);
+    auto cfg = cfg_for(s);
+    cfg.pool_size = 3;
+    sync_client c(cfg);
+    std::atomic<int> good{0};
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 8; ++t)
+        callers.emplace_back([&] {
+            for (int i = 0; i < 5; ++i)
+                if (c.get_queue(eui).size() == 1) ++good;
+        });
+    for (auto& t : callers) t.join();
+    EXPECT_EQ(good.load(), 40);
+    EXPECT_EQ(s.connections(), 3);
+    const auto st = c.stats();
+    EXPECT_EQ(st.connections_opened, 3u);
+    EXPECT_EQ(st.requests, 40u);
+    EXPECT_EQ(st.connections_reused, 37u);
+}
+
+TEST(ChirpStackClient, ABlockingCallRunsOnItsCallersThread) {
+    // The configured clock is read by the enqueue that checks expires_at: on the thread that called.
+    fake_http_server s;
+    s.always("POST", queue_path, ok(R"({"id":"6f1c2c4e-0c3e-4a55-9b1a-2f0d2a9c1e11"})"));
+    auto cfg = cfg_for(s);
+    std::mutex m;
+    std::vector<std::thread::id> readers;
+    cfg.clock = [&] {
+        std::lock_guard lk(m);
+        readers.push_back(std::this_thread::get_id());
+        return std::chrono::sys_time<std::chrono::nanoseconds>(std::chrono::system_clock::now());
+    };
+    sync_client c(cfg);
+    auto req = relay_off();
+    req.expires_at = std::chrono::system_clock::now() + std::chrono::hours(1);
+    std::thread::id other;
+    std::thread t([&] {
+        other = std::this_thread::get_id();
+        c.enqueue(eui, req);
+    });
+    t.join();
+    c.enqueue(eui, req);
+    ASSERT_EQ(readers.size(), 2u);
+    EXPECT_EQ(readers[0], other);
+    EXPECT_EQ(readers[1], std::this_thread::get_id());
+}
+
+TEST(ChirpStackClient, ABlockingCallFromAnAsyncHandlerCompletes) {
+    // A blocking call made on the async side's own thread (a handler calling the blocking API) runs on a lane:
+    // it no longer waits for the thread it blocks. Both sides count in stats().
+    fake_http_server s;
+    s.always("GET", queue_path, ok(queue_json));
+    sync_client c(cfg_for(s));
+    std::promise<std::size_t> inner;
+    c.async().async_get_queue(eui, [&](error_code ec, std::vector<queue_item>) {
+        if (ec) return inner.set_value(0);
+        inner.set_value(c.get_queue(eui).size());
+    });
+    auto f = inner.get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_EQ(f.get(), 1u);
+    EXPECT_EQ(c.stats().requests, 2u);
+    EXPECT_EQ(c.stats().connections_opened, 2u); // one for each side
 }
 
 TEST(ChirpStackClient, AnOversizedBodyIsRefused) {

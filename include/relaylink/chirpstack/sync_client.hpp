@@ -1,6 +1,8 @@
-// A blocking facade over chirpstack::client for simple callers (CLI tools, scripts, Python): it owns
-// one io_context thread. Every call throws chirpstack::api_error (code + a message a person can act
-// on) on failure; the API key never appears in it.
+// A blocking facade over chirpstack::client for simple callers (CLI tools, scripts, Python). Each call runs
+// on its caller's thread (no hand-off to another thread), on one of at most `pool_size` lanes — an io_context
+// and a client with one kept-alive connection — so calls from several threads run side by side and more wait
+// their turn. Every call throws chirpstack::api_error (code + a message a person can act on) on failure; the
+// API key never appears in it.
 #pragma once
 
 #include <relaylink/chirpstack/client.hpp>
@@ -27,7 +29,9 @@ public:
 
     const config& settings() const noexcept;
     client_stats stats() const;
-    client& async() noexcept;
+    /// An asynchronous client on an io_context thread of this object's, started at the first call (it keeps
+    /// up to `pool_size` connections of its own, beside the blocking calls').
+    client& async();
 
 private:
     struct impl;
