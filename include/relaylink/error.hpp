@@ -22,9 +22,22 @@ struct field_error {
     std::string message;
 };
 
-/// Lets result<T, field_error>::value() throw std::invalid_argument with the message.
+/// A configuration refused when an object is made: std::invalid_argument with the setting it is about
+/// (`field()`: "url", "headers", "api_key", "CHIRPSTACK_PASSTHROUGH_PORT"…), so a caller (the Python module's
+/// ConfigError.field) names it without reading the message.
+class config_error : public std::invalid_argument {
+public:
+    config_error(std::string field, const std::string& message) : std::invalid_argument(message), field_(std::move(field)) {}
+    explicit config_error(const field_error& e) : config_error(e.field, e.message) {}
+    const std::string& field() const noexcept { return field_; }
+
+private:
+    std::string field_;
+};
+
+/// Lets result<T, field_error>::value() throw config_error (a std::invalid_argument) with the message.
 [[noreturn]] inline void throw_exception_from_error(const field_error& e, const boost::source_location&) {
-    throw std::invalid_argument(e.message);
+    throw config_error(e);
 }
 
 enum class errc {

@@ -22,11 +22,12 @@ using detail::http_response;
 client::client(asio::any_io_executor ex, config cfg) : ex_(std::move(ex)), cfg_(std::move(cfg)) {
     detail::base_url url;
     std::string why;
-    if (!detail::parse_base_url(cfg_.url, url, why)) throw std::invalid_argument(why);
-    if (cfg_.request_timeout.count() <= 0 || cfg_.connect_timeout.count() <= 0)
-        throw std::invalid_argument("ChirpStack client timeouts must be positive");
-    if (cfg_.max_response_size == 0) throw std::invalid_argument("ChirpStack client max_response_size must be positive");
-    if (auto bad = detail::check_fields(cfg_); !bad.empty()) throw std::invalid_argument(bad);
+    // Each refusal a config_error naming the setting (std::invalid_argument to callers that want no more).
+    if (!detail::parse_base_url(cfg_.url, url, why)) throw config_error("url", why);
+    if (cfg_.request_timeout.count() <= 0) throw config_error("request_timeout", "ChirpStack client timeouts must be positive (request_timeout)");
+    if (cfg_.connect_timeout.count() <= 0) throw config_error("connect_timeout", "ChirpStack client timeouts must be positive (connect_timeout)");
+    if (cfg_.max_response_size == 0) throw config_error("max_response_size", "ChirpStack client max_response_size must be positive");
+    if (auto bad = detail::check_fields(cfg_)) throw config_error(*bad);
     pool_ = detail::http_pool::create(ex_, cfg_, std::move(url));
 }
 

@@ -167,7 +167,7 @@ public:
                     error_code ec;
                     tls_ctx_.load_verify_file(cfg_.ca_file, ec);
                     if (ec)
-                        throw std::invalid_argument("cannot load the CA file '" + cfg_.ca_file +
+                        throw config_error("ca_file", "cannot load the CA file '" + cfg_.ca_file +
                                                     "' (ca_file): " + ec.message());
                 } else
                     tls_ctx_.set_default_verify_paths();

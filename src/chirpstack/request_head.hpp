@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,22 +51,23 @@ inline bool has_space_or_control(std::string_view s) {
     return std::ranges::any_of(s, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
 }
 
-/// Why the configuration's fields cannot be sent as they are ("" when they can).
-inline std::string check_fields(const config& cfg) {
+/// Why the configuration's fields cannot be sent as they are, naming the setting (nothing when they can).
+inline std::optional<field_error> check_fields(const config& cfg) {
     for (const auto& [name, value] : cfg.headers) {
         if (!is_token(name))
-            return "ChirpStack client header name '" + name +
-                   "' is not a field name (letters, digits and !#$%&'*+-.^_`|~ only, not empty)";
+            return field_error{"headers", "ChirpStack client header name '" + name +
+                                              "' is not a field name (letters, digits and !#$%&'*+-.^_`|~ only, not empty)"};
         for (const char* own : {"Content-Length", "Content-Type", "Transfer-Encoding", "Connection"})
             if (same_field_name(name, own))
-                return "ChirpStack client header '" + name + "' cannot be configured: the client sets it for each request";
+                return field_error{"headers", "ChirpStack client header '" + name + "' cannot be configured: the client sets it for each request"};
         if (!is_field_value(value))
-            return "ChirpStack client header '" + name + "' has a control character (CR, LF, NUL…) in its value";
+            return field_error{"headers", "ChirpStack client header '" + name + "' has a control character (CR, LF, NUL…) in its value"};
     }
-    if (!is_field_value(cfg.user_agent)) return "ChirpStack client user_agent has a control character (CR, LF, NUL…)";
+    if (!is_field_value(cfg.user_agent)) return field_error{"user_agent", "ChirpStack client user_agent has a control character (CR, LF, NUL…)"};
     // The key is never echoed, not even in part.
-    if (!is_field_value(cfg.api_key)) return "ChirpStack API key has a control character (CR, LF, NUL…): check how it was read";
-    return {};
+    if (!is_field_value(cfg.api_key))
+        return field_error{"api_key", "ChirpStack API key has a control character (CR, LF, NUL…): check how it was read"};
+    return std::nullopt;
 }
 
 /// The fields every request carries, rendered ("Name: value\r\n" each). `host` is the Host field's value.

@@ -691,6 +691,34 @@ TEST(ChirpStackClient, AHeaderOrKeyThatWouldBreakTheRequestIsRefusedWhenTheClien
     EXPECT_EQ(reqs[0].headers.count("x-injected"), 0u);
 }
 
+TEST(ChirpStackClient, EveryRefusalAtConstructionNamesItsSetting) {
+    // relaylink::config_error (a std::invalid_argument) carries the setting: the Python module's ConfigError.field.
+    auto field_of = [](auto edit) {
+        config c;
+        c.api_key = "k";
+        edit(c);
+        try {
+            sync_client s(c);
+        } catch (const relaylink::config_error& e) {
+            return e.field();
+        }
+        return std::string("(made)");
+    };
+    EXPECT_EQ(field_of([](config&) {}), "(made)");
+    EXPECT_EQ(field_of([](config& c) { c.url = "ftp://h"; }), "url");
+    EXPECT_EQ(field_of([](config& c) { c.request_timeout = std::chrono::milliseconds(0); }), "request_timeout");
+    EXPECT_EQ(field_of([](config& c) { c.connect_timeout = std::chrono::milliseconds(-1); }), "connect_timeout");
+    EXPECT_EQ(field_of([](config& c) { c.max_response_size = 0; }), "max_response_size");
+    EXPECT_EQ(field_of([](config& c) { c.headers = {{"Content-Length", "1"}}; }), "headers");
+    EXPECT_EQ(field_of([](config& c) { c.user_agent = "a\nb"; }), "user_agent");
+    EXPECT_EQ(field_of([](config& c) { c.api_key = "k\r\n"; }), "api_key");
+    EXPECT_EQ(field_of([](config& c) {
+                  c.url = "https://localhost:1";
+                  c.ca_file = "/nonexistent/ca.pem";
+              }),
+              "ca_file");
+}
+
 TEST(ChirpStackConfig, FromEnvReadsThePortalsVariablesAndRefusesABadPort) {
     ::setenv("CHIRPSTACK_API_URL", "https://ns.example:8090", 1);
     ::setenv("CHIRPSTACK_API_KEY", "k", 1);

@@ -90,10 +90,23 @@ TEST(RequestHead, FieldsThatWouldBreakTheHeadAreRefusedByName) {
         config c;
         c.api_key = "k";
         edit(c);
-        return check_fields(c);
+        const auto bad = check_fields(c);
+        return bad ? bad->message : std::string();
+    };
+    auto field = [](auto edit) {
+        config c;
+        edit(c);
+        const auto bad = check_fields(c);
+        return bad ? bad->field : std::string("(none)");
     };
     EXPECT_EQ(why([](config&) {}), "");
     EXPECT_EQ(why([](config& c) { c.headers = {{"X-Ok", "a\tb c"}}; }), "");
+    // Each refusal names its setting (the Python module's ConfigError.field).
+    EXPECT_EQ(field([](config&) {}), "(none)");
+    EXPECT_EQ(field([](config& c) { c.headers = {{"X Bad", "v"}}; }), "headers");
+    EXPECT_EQ(field([](config& c) { c.headers = {{"Connection", "close"}}; }), "headers");
+    EXPECT_EQ(field([](config& c) { c.user_agent = "ua\r"; }), "user_agent");
+    EXPECT_EQ(field([](config& c) { c.api_key = std::string("k\0", 2); }), "api_key");
     EXPECT_NE(why([](config& c) { c.headers = {{"X Bad", "v"}}; }).find("'X Bad' is not a field name"), std::string::npos);
     EXPECT_NE(why([](config& c) { c.headers = {{"", "v"}}; }).find("is not a field name"), std::string::npos);
     EXPECT_NE(why([](config& c) { c.headers = {{"X-A:", "v"}}; }).find("is not a field name"), std::string::npos);

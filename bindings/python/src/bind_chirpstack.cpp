@@ -240,15 +240,8 @@ void bind_chirpstack(py::module_& m) {
                  c.user_agent = user_agent;
                  try {
                      return py_client{std::make_shared<cs::sync_client>(std::move(c))};
-                 } catch (const std::invalid_argument& e) {
-                     // The client's refusals name what they refuse; the setting's keyword from that.
-                     const std::string_view why = e.what();
-                     const char* field = why.starts_with("ChirpStack client header") ? "headers"
-                                         : why.starts_with("ChirpStack client user_agent") ? "user_agent"
-                                         : why.starts_with("ChirpStack API key") ? "api_key"
-                                         : why.find("(ca_file)") != std::string_view::npos ? "ca_file"
-                                                                                            : "url";
-                     raise("ConfigError", e.what(), py::dict(py::arg("field") = field));
+                 } catch (const relaylink::config_error& e) { // names the setting it refuses
+                     raise("ConfigError", e.what(), py::dict(py::arg("field") = e.field()));
                  }
              }),
              py::kw_only(), py::arg("url") = "http://localhost:8090", py::arg("api_key") = "", py::arg("tenant_id") = "",
