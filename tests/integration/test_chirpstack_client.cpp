@@ -72,6 +72,13 @@ const char* queue_json = R"({"totalCount":1,"result":[{"id":"6f1c2c4e-0c3e-4a55-
   "confirmed":true,"fPort":10,"data":"AQID","object":null,"isPending":false,"fCntDown":0,"isEncrypted":false,
   "expiresAt":"2026-08-01T12:00:00Z","someFutureField":{"x":1}}],"alsoNew":true})";
 
+/// The device queue's answer, sent after `delay`.
+reply queue_after(std::chrono::milliseconds delay) {
+    reply r = ok(queue_json);
+    r.delay = delay;
+    return r;
+}
+
 } // namespace
 
 TEST(ChirpStackClient, EnqueueSendsTheDocumentedJsonAndReturnsTheQueueItemId) {
@@ -240,9 +247,7 @@ TEST(ChirpStackClient, ChunkedAndContentLengthRepliesBothWork) {
 
 TEST(ChirpStackClient, ASlowReplyTimesOut) {
     fake_http_server s;
-    reply slow = ok(queue_json);
-    slow.delay = std::chrono::milliseconds(1500);
-    s.always("GET", queue_path, slow);
+    s.always("GET", queue_path, queue_after(std::chrono::milliseconds(1500)));
     auto cfg = cfg_for(s);
     cfg.request_timeout = std::chrono::milliseconds(150);
     cfg.retry.max_attempts = 2;
@@ -387,9 +392,7 @@ TEST(ChirpStackClient, ConnectionCloseFromTheServerIsHonoured) {
 
 TEST(ChirpStackClient, ManyCallsInFlightUseAtMostPoolSizeConnections) {
     fake_http_server s;
-    reply r = ok(queue_json);
-    r.delay = std::chrono::milliseconds(20);
-    s.always("GET", queue_path, r);
+    s.always("GET", queue_path, queue_after(std::chrono::milliseconds(20)));
     asio::io_context io;
     auto cfg = cfg_for(s);
     cfg.pool_size = 4;
@@ -412,9 +415,7 @@ TEST(ChirpStackClient, BlockingCallsFromManyThreadsRunSideBySideOnAtMostPoolSize
     // a caller finding every lane busy waits for one. A lane is made only when every other one is busy, so
     // three connections mean three calls were in flight at once.
     fake_http_server s;
-    reply r = ok(queue_json);
-    r.delay = std::chrono::milliseconds(30);
-    s.always("GET", queue_path, r);
+    s.always("GET", queue_path, queue_after(std::chrono::milliseconds(30)));
     auto cfg = cfg_for(s);
     cfg.pool_size = 3;
     sync_client c(cfg);
@@ -597,9 +598,7 @@ TEST(ChirpStackClient, ARefusedConnectionIsTransientAndRetriedForReads) {
 
 TEST(ChirpStackClient, CancellationAbortsACallInFlight) {
     fake_http_server s;
-    reply slow = ok(queue_json);
-    slow.delay = std::chrono::milliseconds(3000);
-    s.always("GET", queue_path, slow);
+    s.always("GET", queue_path, queue_after(std::chrono::milliseconds(3000)));
     asio::io_context io;
     client c(io.get_executor(), cfg_for(s));
     asio::cancellation_signal sig;
@@ -623,9 +622,7 @@ TEST(ChirpStackClient, ASyncClientDestroyedWithCallsInFlightReleasesThemSafely) 
     // connecting, waiting for a slow reply): those frames must not reach a freed pool. ASan saw
     // it through the Python bindings, where closing a client with a call in flight is ordinary.
     fake_http_server s;
-    reply slow = ok(queue_json);
-    slow.delay = std::chrono::milliseconds(500);
-    s.always("GET", queue_path, slow);
+    s.always("GET", queue_path, queue_after(std::chrono::milliseconds(500)));
     std::atomic<int> completed{0};
     for (int round = 0; round < 20; ++round) {
         auto c = std::make_unique<sync_client>(cfg_for(s));
