@@ -46,17 +46,14 @@ inline std::optional<sys_time> parse_rfc3339(std::string_view s) noexcept {
     std::int64_t frac_ns = 0;
     if (i < s.size() && s[i] == '.') {
         ++i;
-        std::size_t n = 0;
-        std::int64_t scale = 100'000'000;
+        std::size_t n = 0; // digits read; those past the ninth (below a nanosecond) are dropped
         while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-            if (n < 9) {
-                frac_ns += (s[i] - '0') * scale;
-                scale /= 10;
-            }
+            if (n < 9) frac_ns = frac_ns * 10 + (s[i] - '0');
             ++i;
             ++n;
         }
         if (n == 0) return std::nullopt;
+        for (std::size_t k = n; k < 9; ++k) frac_ns *= 10; // ".25" is 250,000,000 ns (multiplications, no division)
     }
     if (i >= s.size()) return std::nullopt;
     minutes offset{0};

@@ -193,9 +193,30 @@ TEST(Topics, ForeignTopicsAreRefusedWithTheTopicNamed) {
     }
 }
 
+TEST(EventFastPath, AllAsciiFindsAHighByteAtEveryPositionAndLength) {
+    // The pre-scan that lets an ASCII payload skip UTF-8 validation reads 8, then 1 byte a step.
+    using relaylink::chirpstack::detail::all_ascii;
+    for (std::size_t n = 0; n <= 100; ++n) {
+        std::string s(n, 'a');
+        EXPECT_TRUE(all_ascii(s)) << n;
+        for (std::size_t at = 0; at < n; ++at) {
+            std::string t = s;
+            t[at] = static_cast<char>(0x80 | (at & 0x7f));
+            EXPECT_FALSE(all_ascii(t)) << n << " " << at;
+        }
+    }
+}
+
 TEST(Time, Rfc3339RoundTripsAndRefusesNonsense) {
     auto t = parse_rfc3339("2026-02-28T23:59:59.999Z").value();
     EXPECT_EQ(format_rfc3339(t), "2026-02-28T23:59:59.999Z");
+    // Fractions of any length: a tenth, nanoseconds, and digits below a nanosecond (dropped, not rounded).
+    const auto whole = parse_rfc3339("2026-07-18T09:34:15Z").value();
+    EXPECT_EQ(parse_rfc3339("2026-07-18T09:34:15.5Z").value() - whole, std::chrono::milliseconds(500));
+    EXPECT_EQ(parse_rfc3339("2026-07-18T09:34:15.000000001Z").value() - whole, std::chrono::nanoseconds(1));
+    EXPECT_EQ(parse_rfc3339("2026-07-18T09:34:15.775023242+00:00").value() - whole, std::chrono::nanoseconds(775023242));
+    EXPECT_EQ(parse_rfc3339("2026-07-18T09:34:15.775023242999+00:00").value() - whole, std::chrono::nanoseconds(775023242));
+    EXPECT_EQ(parse_rfc3339("2026-07-18T11:34:15.25+02:00").value() - whole, std::chrono::milliseconds(250));
     for (const char* bad : {"2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01 00:00:00",
                             "2026-01-01T00:00:00", "2026-01-01T00:00:00+0200", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00Zjunk", "",
                             "8782-07-18T09:34:16+00:00", "1600-01-01T00:00:00Z"})

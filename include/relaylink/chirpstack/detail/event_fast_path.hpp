@@ -390,11 +390,11 @@ inline bool all_ascii(std::string_view s) noexcept {
     return (high & 0x8080808080808080ull) == 0;
 }
 
-/// The typed event from the fields, when they are all in range and present where required; nullopt sends the
-/// event to the DOM path (which then names what is wrong). The strings are moved out of the fields (start() clears
-/// them before the next parse).
+/// Fills `e` (a fresh event, where the parser returns it) from the fields, when they are all in range and present
+/// where required; false sends the event to the DOM path (which then names what is wrong). The strings are moved
+/// out of the fields (start() clears them before the next parse).
 template <class Event>
-inline std::optional<Event> event_from_fields(event_fields& f);
+inline bool event_from_fields(event_fields& f, Event& e);
 
 inline bool device_from_fields(event_fields& f, device_info& d) {
     if (!f.has_device_info || !f.has_dev_eui) return false;
@@ -423,13 +423,12 @@ inline bool time_from_fields(event_fields& f, sys_time& t) {
 constexpr std::int64_t fast_u32 = 0xFFFFFFFFLL;
 
 template <>
-inline std::optional<up_event> event_from_fields<up_event>(event_fields& f) {
-    up_event e;
-    if (!time_from_fields(f, e.time) || !device_from_fields(f, e.device)) return std::nullopt;
-    if (f.dr < 0 || f.dr > 15 || f.f_cnt < 0 || f.f_cnt > fast_u32 || f.f_port < 0 || f.f_port > 255) return std::nullopt;
-    if (f.rssi && (*f.rssi < -200 || *f.rssi > 50)) return std::nullopt;
+inline bool event_from_fields<up_event>(event_fields& f, up_event& e) {
+    if (!time_from_fields(f, e.time) || !device_from_fields(f, e.device)) return false;
+    if (f.dr < 0 || f.dr > 15 || f.f_cnt < 0 || f.f_cnt > fast_u32 || f.f_port < 0 || f.f_port > 255) return false;
+    if (f.rssi && (*f.rssi < -200 || *f.rssi > 50)) return false;
     auto data = from_base64(f.data);
-    if (!data) return std::nullopt;
+    if (!data) return false;
     e.deduplication_id = std::move(f.deduplication_id);
     e.dev_addr = std::move(f.dev_addr);
     e.adr = f.adr;
@@ -442,43 +441,40 @@ inline std::optional<up_event> event_from_fields<up_event>(event_fields& f) {
     if (f.rssi) e.snr = f.snr;
     e.gateway_id = std::move(f.rx_gateway_id);
     e.gateways = f.gateways;
-    return e;
+    return true;
 }
 
 template <>
-inline std::optional<ack_event> event_from_fields<ack_event>(event_fields& f) {
-    ack_event e;
+inline bool event_from_fields<ack_event>(event_fields& f, ack_event& e) {
     if (!time_from_fields(f, e.time) || !device_from_fields(f, e.device) || !f.has_queue_item_id ||
         f.queue_item_id.empty() || f.f_cnt_down < 0 || f.f_cnt_down > fast_u32)
-        return std::nullopt;
+        return false;
     e.deduplication_id = std::move(f.deduplication_id);
     e.queue_item_id = std::move(f.queue_item_id);
     e.acknowledged = f.acknowledged;
     e.f_cnt_down = static_cast<std::uint32_t>(f.f_cnt_down);
-    return e;
+    return true;
 }
 
 template <>
-inline std::optional<txack_event> event_from_fields<txack_event>(event_fields& f) {
-    txack_event e;
+inline bool event_from_fields<txack_event>(event_fields& f, txack_event& e) {
     if (!time_from_fields(f, e.time) || !device_from_fields(f, e.device) || !f.has_queue_item_id ||
         f.queue_item_id.empty() || f.f_cnt_down < 0 || f.f_cnt_down > fast_u32 || f.downlink_id < 0 ||
         f.downlink_id > fast_u32)
-        return std::nullopt;
+        return false;
     e.downlink_id = static_cast<std::uint32_t>(f.downlink_id);
     e.queue_item_id = std::move(f.queue_item_id);
     e.f_cnt_down = static_cast<std::uint32_t>(f.f_cnt_down);
     e.gateway_id = std::move(f.gateway_id);
-    return e;
+    return true;
 }
 
 template <>
-inline std::optional<join_event> event_from_fields<join_event>(event_fields& f) {
-    join_event e;
-    if (!time_from_fields(f, e.time) || !device_from_fields(f, e.device)) return std::nullopt;
+inline bool event_from_fields<join_event>(event_fields& f, join_event& e) {
+    if (!time_from_fields(f, e.time) || !device_from_fields(f, e.device)) return false;
     e.deduplication_id = std::move(f.deduplication_id);
     e.dev_addr = std::move(f.dev_addr);
-    return e;
+    return true;
 }
 
 } // namespace relaylink::chirpstack::detail
