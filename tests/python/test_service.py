@@ -367,7 +367,7 @@ def test_an_event_source_outliving_its_service(tmp_path):
 
 
 @pytest.mark.parametrize("timeout, recorded", [(5.0, True), (0, False)])
-def test_close_waits_for_chirpstack_calls_in_flight_and_records_them(quiet_sim, client, tmp_path, timeout, recorded):
+def test_close_waits_for_chirpstack_calls_in_flight_and_records_them(quiet_sim, client, tmp_path, timeout, recorded, caplog):
     """A process that exits (a recycled gunicorn worker) records the enqueues it had in flight instead
     of leaving its claims to be recovered after their lease; `timeout=0` does not wait."""
     db = str(tmp_path / "close.db")
@@ -389,7 +389,16 @@ def test_close_waits_for_chirpstack_calls_in_flight_and_records_them(quiet_sim, 
             assert after.state == "queued" and after.queue_item_id and after.claim_owner == "", after
             assert waited < 5  # as long as the call took, not the whole timeout
         else:
-            assert after.state == "dispatching" and after.claim_owner == "closing", after  # left to its lease
+            assert waited < 1.5, waited  # timeout=0: no waiting for the call
+            # With tick=0.02 a store call of the tick may be running at close(): then the service is kept, stopped,
+            # to finish it on its own threads (it says so), and it records the answer when ChirpStack's comes
+            # (2026-12-04, once in a cold CI run: "queued" where the test expected the lease). Otherwise nothing is
+            # left to record it and the claim waits for its lease.
+            kept = any("still busy after the timeout" in r.getMessage() for r in caplog.records)
+            if kept:
+                eventually(lambda: reader.command(c.id).state == "queued", timeout=10)
+            else:
+                assert after.state == "dispatching" and after.claim_owner == "closing", after  # left to its lease
     with RelayService(client, db=":memory:") as other:
         with pytest.raises(ValueError, match="timeout must be between 0 and"):
             other.close(timeout=-1)
