@@ -159,6 +159,12 @@ struct service::impl : std::enable_shared_from_this<impl> {
     std::map<subscription, std::function<void(const command_change&)>> command_subs;
     std::map<subscription, std::function<void(const meter_change&)>> meter_subs;
     subscription next_sub = 1;
+    // One thread delivers at a time, in the order the changes were noted (two threads delivering side by side
+    // told a subscriber "queued" before "pending": seen in a portal test, 2026-12-04). Under `mu`.
+    bool delivering = false;
+    std::thread::id deliverer;                 ///< the thread delivering (a subscriber's own changes wait for its loop)
+    std::uint64_t batches_taken = 0, batches_told = 0;
+    std::condition_variable told_cv;           ///< signalled when a batch of notes has been delivered
 
     // post_ingest's inbox.
     std::mutex inbox_mu;
@@ -1399,32 +1405,58 @@ struct service::impl : std::enable_shared_from_this<impl> {
         return failed;
     }
 
+    /// Tells the subscribers (and the log) what was noted. When another thread is delivering, it tells these
+    /// changes too, after those before them, and this waits until it has (so whoever waits for a batch has been
+    /// told its changes); a subscriber's own changes are told by its deliverer's loop, right after it returns.
     void deliver() {
-        std::vector<command_change> cs;
-        std::vector<meter_change> ms;
-        std::vector<std::pair<log_level, std::string>> logs;
-        std::vector<std::function<void(const command_change&)>> cf;
-        std::vector<std::function<void(const meter_change&)>> mf;
-        {
-            std::lock_guard lock(mu);
+        std::unique_lock lock(mu);
+        if (delivering) {
+            if (deliverer == std::this_thread::get_id()) return;
+            const auto mine = batches_taken + 1; // the next batch taken holds what was noted before this call
+            told_cv.wait(lock, [&] { return batches_told >= mine || !delivering; });
+            return;
+        }
+        delivering = true;
+        deliverer = std::this_thread::get_id();
+        struct done_delivering {
+            impl& s;
+            std::unique_lock<std::mutex>& lock;
+            ~done_delivering() {
+                if (!lock.owns_lock()) lock.lock();
+                s.delivering = false;
+                s.deliverer = {};
+                s.told_cv.notify_all();
+            }
+        } finish{*this, lock};
+        for (;;) {
+            std::vector<command_change> cs;
+            std::vector<meter_change> ms;
+            std::vector<std::pair<log_level, std::string>> logs;
+            std::vector<std::function<void(const command_change&)>> cf;
+            std::vector<std::function<void(const meter_change&)>> mf;
             cs.swap(note_commands);
             ms.swap(note_meters);
             logs.swap(note_logs);
             if (cs.empty() && ms.empty() && logs.empty()) return;
+            ++batches_taken;
             for (auto& [k, f] : command_subs) cf.push_back(f);
             for (auto& [k, f] : meter_subs) mf.push_back(f);
-        }
-        if (cfg.log)
-            for (const auto& [level, line] : logs) {
-                try {
-                    cfg.log(level, line);
-                } catch (...) { // a log function must not throw (relaylink/log.hpp); if it does, the line is lost, nothing else
+            lock.unlock();
+            if (cfg.log)
+                for (const auto& [level, line] : logs) {
+                    try {
+                        cfg.log(level, line);
+                    } catch (...) { // a log function must not throw (relaylink/log.hpp); if it does, the line is lost, nothing else
+                    }
                 }
-            }
-        for (const auto& c : cs)
-            for (auto& f : cf) f(c);
-        for (const auto& m : ms)
-            for (auto& f : mf) f(m);
+            for (const auto& c : cs)
+                for (auto& f : cf) f(c);
+            for (const auto& m : ms)
+                for (auto& f : mf) f(m);
+            lock.lock();
+            ++batches_told;
+            told_cv.notify_all();
+        }
     }
 
     // ---- requests ------------------------------------------------------------------------------

@@ -9,6 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -36,6 +39,30 @@ std::vector<state> states_of(const std::vector<store::audit_event>& ev) {
 }
 
 } // namespace
+
+TEST(Service, SubscribersAreToldAsCommandsChangeInTheOrderOfTheChanges) {
+    // The request thread tells "pending" while the service's threads dispatch the command and note "dispatching"
+    // and "queued": a slow subscriber must still see them in that order (two threads delivering side by side
+    // told a portal's subscriber "queued" before "pending", 2026-12-04).
+    service_rig r;
+    r.add(A);
+    std::mutex m;
+    std::vector<state> seen;
+    std::atomic<bool> first{true};
+    r.svc->on_command([&](const service::command_change& c) {
+        if (first.exchange(false)) std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the dispatch goes on meanwhile
+        std::lock_guard lk(m);
+        seen.push_back(c.command.rec.current);
+    });
+    const auto c = r.svc->disconnect(req(A));
+    r.settle();
+    ASSERT_EQ(r.get(c.id).rec.current, state::queued);
+    std::lock_guard lk(m);
+    ASSERT_GE(seen.size(), 3u);
+    EXPECT_EQ(seen[0], state::pending);
+    EXPECT_EQ(seen[1], state::dispatching);
+    EXPECT_EQ(seen[2], state::queued);
+}
 
 TEST(Service, DisconnectIsConfirmedWithTheRelayOpen) {
     service_rig r;
