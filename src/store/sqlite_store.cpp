@@ -117,6 +117,20 @@ ALTER TABLE commands ADD COLUMN portal_meter_id INTEGER;
 ALTER TABLE commands ADD COLUMN portal_user_id INTEGER;
 ALTER TABLE commands ADD COLUMN portal_row_id INTEGER;
 )sql"},
+    // SQLite rewrites an index's entry at every UPDATE that names a column the index reads, its WHERE
+    // included, whether the value changed or not. The generated is_open followed `state`, which every
+    // transition writes, so the open-commands index was rewritten at every transition. As a plain
+    // column, written only by the write that finishes a command, it is rewritten once in a command's life.
+    {7, "is_open a plain column, written when a command finishes (the open-commands index kept still)", R"sql(
+DROP INDEX commands_open;
+DROP INDEX commands_timer;
+ALTER TABLE commands DROP COLUMN is_open;
+ALTER TABLE commands ADD COLUMN is_open INTEGER NOT NULL DEFAULT 1 CHECK (is_open = 0 OR is_open = 1);
+UPDATE commands SET is_open = 0 WHERE NOT (state = 'pending' OR state = 'dispatching' OR state = 'queued'
+                                           OR state = 'sent' OR state = 'acknowledged');
+CREATE INDEX commands_open ON commands (dev_eui, id) WHERE is_open = 1;
+CREATE INDEX commands_timer ON commands (timer_at) WHERE is_open = 1 AND timer_at IS NOT NULL;
+)sql"},
 };
 
 /// relaylink's own names (tables, and the indexes and triggers named after them): with a table prefix,
@@ -283,12 +297,12 @@ public:
         }
         {
             static const std::string q = [] {
-                std::string v = std::string("INSERT INTO commands (") + columns::insert_list + ", version) VALUES (";
+                std::string v = std::string("INSERT INTO commands (") + columns::insert_list + ", is_open, version) VALUES (";
                 for (int i = 0; i < columns::insert_count; ++i) v += "?,";
-                return v + "1)";
+                return v + "?,1)";
             }();
             stmt s = prepare(q.c_str());
-            columns::bind_mutable(s, c, columns::bind_immutable(s, c, 1));
+            s.bind_flag(columns::bind_mutable(s, c, columns::bind_immutable(s, c, 1)), !command::is_terminal(c.rec.current));
             s.run();
         }
         c.id = sqlite3_last_insert_rowid(h_.db);
@@ -307,10 +321,13 @@ public:
         std::lock_guard lock(mu_);
         tx t(*this);
         for (auto& u : updates) {
-            // Only what a transition can change: fewer index entries to rewrite.
-            static const std::string q = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
-                                         ", version=version+1 WHERE id=? AND version=?";
-            stmt s = prepare(q.c_str());
+            // Only what a transition can change: fewer index entries to rewrite. is_open only when the
+            // command finishes (a finished command never opens again): the open-commands index stays still.
+            static const std::string still_open = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
+                                                  ", version=version+1 WHERE id=? AND version=?";
+            static const std::string finished = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
+                                                ", is_open=0, version=version+1 WHERE id=? AND version=?";
+            stmt s = prepare(command::is_terminal(u.row.rec.current) ? finished.c_str() : still_open.c_str());
             s.borrowing();
             const command_row& c = u.row;
             const int i = columns::bind_mutable(s, c, 1);

@@ -704,8 +704,8 @@ TEST(SqliteStore, SurvivesReopeningWithEverything) {
     EXPECT_EQ(db->get(id)->rec.current, state::dispatching);
     EXPECT_EQ(db->by_idempotency_key("k")->id, id);
     EXPECT_EQ(db->events(id).size(), 2u);
-    EXPECT_EQ(sqlite_schema_version(), 6);
-    EXPECT_EQ(schema_version(), 6);
+    EXPECT_EQ(sqlite_schema_version(), 7);
+    EXPECT_EQ(schema_version(), 7);
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
@@ -897,7 +897,7 @@ TEST(PostgresStore, ManyOpeningANewSchemaAtOnceMigrateItOnceAndShareIt) {
     auto db = open_postgres(url, o);
     EXPECT_EQ(db->counts()[state::pending], 6u);
     auto raw = raw_connection(url, o.schema);
-    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3,4,5,6");
+    EXPECT_EQ(first_value(raw.get(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"), "1,2,3,4,5,6,7");
 }
 
 TEST(PostgresStore, RefusesBadSettingsNewerSchemasAndUnreachableServersWithReasonsButNoPassword) {
@@ -1067,6 +1067,73 @@ TEST(PostgresStore, TlsIsVerifiedAgainstTheGivenAuthorityAndRefusedWithAnotherOn
     EXPECT_NE(error_of([&] { open_postgres(url, wrong); }).find("/nonexistent/ca.pem"), std::string::npos);
 }
 
+/// Schema 6's is_open (generated from the state) and its two indexes, as SQL run on a file of today's
+/// schema whose is_open was dropped. (SQLite adds a generated column only as VIRTUAL; schema 6's was
+/// STORED, which migration 7 drops the same way.)
+const std::string generated_is_open =
+    "ALTER TABLE commands ADD COLUMN is_open INTEGER GENERATED ALWAYS AS (state = 'pending' OR state = 'dispatching' "
+    "OR state = 'queued' OR state = 'sent' OR state = 'acknowledged') VIRTUAL; "
+    "CREATE INDEX commands_open ON commands (dev_eui, id) WHERE is_open = 1; "
+    "CREATE INDEX commands_timer ON commands (timer_at) WHERE is_open = 1 AND timer_at IS NOT NULL; ";
+
+TEST(SqliteStore, AVersionSixFileKeepsItsOpenAndFinishedCommandsApart) {
+    const temp_db file("store-v6");
+    const auto& path = file.path();
+    std::int64_t open_id = 0, done_id = 0;
+    {
+        auto db = open_sqlite(path);
+        auto a = sample();
+        ASSERT_TRUE(db->insert(a, created()));
+        open_id = a.id;
+        auto b = sample();
+        ASSERT_TRUE(db->insert(b, created()));
+        done_id = b.id;
+        std::vector<update> u{move(b, state::cancelled, "cancelled by alice")};
+        ASSERT_TRUE(db->write(u));
+    }
+    { // schema 6: is_open generated from the state
+        sqlite3* raw = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(raw, ("DROP INDEX commands_open; DROP INDEX commands_timer; ALTER TABLE commands DROP COLUMN is_open; " +
+                                     generated_is_open + "DELETE FROM schema_migrations WHERE version >= 7").c_str(),
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK)
+            << sqlite3_errmsg(raw);
+        sqlite3_close(raw);
+    }
+    auto ids = [](const std::vector<command_row>& rows) {
+        std::vector<std::int64_t> out;
+        for (const auto& r : rows) out.push_back(r.id);
+        return out;
+    };
+    {
+        auto db = open_sqlite(path);
+        EXPECT_EQ(ids(db->open(sample().dev_eui)), std::vector<std::int64_t>{open_id});
+        EXPECT_EQ(ids(db->open()), std::vector<std::int64_t>{open_id});
+        EXPECT_EQ(ids(db->due(t0 + 1h, 10)), std::vector<std::int64_t>{open_id}) << "the finished command's timer is not due";
+        EXPECT_EQ(ids(db->in_state(state::cancelled)), std::vector<std::int64_t>{}) << "in_state lists open commands only";
+        // Finishing the open one takes it out; a new command is open.
+        std::vector<update> u{move(db->get(open_id).value(), state::expired, "deadline passed")};
+        ASSERT_TRUE(db->write(u));
+        auto c = sample();
+        ASSERT_TRUE(db->insert(c, created()));
+        EXPECT_EQ(ids(db->open()), std::vector<std::int64_t>{c.id});
+        EXPECT_EQ(ids(db->due(t0 + 1h, 10)), std::vector<std::int64_t>{c.id});
+    }
+    // On disk, by another connection: is_open is 0 exactly for the finished ones, and the index answers.
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT group_concat(id || ':' || state || ':' || is_open, ' ') FROM (SELECT * FROM commands ORDER BY id)", -1, &q, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 0))),
+              std::to_string(open_id) + ":expired:0 " + std::to_string(done_id) + ":cancelled:0 " + std::to_string(done_id + 1) + ":pending:1");
+    sqlite3_finalize(q);
+    EXPECT_NE(sqlite3_exec(raw, "UPDATE commands SET is_open = 2", nullptr, nullptr, nullptr), SQLITE_OK) << "is_open is 0 or 1";
+    sqlite3_close(raw);
+}
+
 TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
     const temp_db file("store-v1");
     const auto& path = file.path();
@@ -1085,11 +1152,15 @@ TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
     { // make it what relaylink's first schema left
         sqlite3* raw = nullptr;
         ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(raw, "ALTER TABLE commands DROP COLUMN claim_owner; ALTER TABLE commands DROP COLUMN lease_until; "
-                                    "ALTER TABLE meters DROP COLUMN version; ALTER TABLE meters DROP COLUMN uplink_f_cnt; "
-                                    "ALTER TABLE meters DROP COLUMN uplink_time; ALTER TABLE commands DROP COLUMN portal_meter_id; "
-                                    "ALTER TABLE commands DROP COLUMN portal_user_id; ALTER TABLE commands DROP COLUMN portal_row_id; "
-                                    "DELETE FROM schema_migrations WHERE version >= 2",
+        // is_open first: SQLite cannot drop a table's last column when a comment comes before it (the
+        // closing parenthesis lands in the comment), and schema 1's comment would come just before it.
+        ASSERT_EQ(sqlite3_exec(raw, ("DROP INDEX commands_open; DROP INDEX commands_timer; ALTER TABLE commands DROP COLUMN is_open; " +
+                                     generated_is_open +
+                                     "ALTER TABLE commands DROP COLUMN claim_owner; ALTER TABLE commands DROP COLUMN lease_until; "
+                                     "ALTER TABLE meters DROP COLUMN version; ALTER TABLE meters DROP COLUMN uplink_f_cnt; "
+                                     "ALTER TABLE meters DROP COLUMN uplink_time; ALTER TABLE commands DROP COLUMN portal_meter_id; "
+                                     "ALTER TABLE commands DROP COLUMN portal_user_id; ALTER TABLE commands DROP COLUMN portal_row_id; "
+                                     "DELETE FROM schema_migrations WHERE version >= 2").c_str(),
                                nullptr, nullptr, nullptr),
                   SQLITE_OK)
             << sqlite3_errmsg(raw);
