@@ -121,7 +121,7 @@ double run_raw_sqlite(const std::string& path, int n, std::size_t batch) {
 
 /// Relaylink's own rows by hand: the store's statements on the store's schema (seeded by the store itself,
 /// then written by plain sqlite3 calls, the same settings), with none of relaylink's code around them —
-/// per event the command's UPDATE (is_open at the last one) and its audit INSERT, and the meter's writes
+/// per event the command's UPDATE (still_open at the last one) and its audit INSERT, and the meter's writes
 /// where the service writes them (the disconnect going out: a new meter row; the confirming uplink: the
 /// meter's relay state and latest uplink). What the schema alone costs, to tell it from the code's cost.
 double run_own_rows_sqlite(const std::string& path, int n, std::size_t batch) {
@@ -160,7 +160,7 @@ double run_own_rows_sqlite(const std::string& path, int n, std::size_t batch) {
                             "deadline=?, retry_count=?, max_retries=?, next_attempt_at=?, timer_at=?, cancel_requested=?, note=?, "
                             "updated_at=?, sent_at=?, completed_at=?, error=?, claim_owner=?, lease_until=?";
     sqlite3_stmt* open_upd = prepare((set + ", version=version+1 WHERE id=? AND version=?").c_str());
-    sqlite3_stmt* last_upd = prepare((set + ", is_open=0, version=version+1 WHERE id=? AND version=?").c_str());
+    sqlite3_stmt* last_upd = prepare((set + ", still_open=0, version=version+1 WHERE id=? AND version=?").c_str());
     sqlite3_stmt* audit = prepare("INSERT INTO command_events (command_id, sequence, at, from_state, to_state, cause, actor, detail) "
                                   "VALUES (?,?,?,?,?,?,?,?)");
     sqlite3_stmt* meter_new = prepare("INSERT INTO meters (dev_eui, meter_ref, profile, relay_state, last_uplink, last_confirmed_command, "

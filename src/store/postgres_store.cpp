@@ -122,9 +122,10 @@ UPDATE commands SET priority = 11 - priority;
     {6, "the portal's meter and user ids, and the command's row in the portal's table", R"sql(
 ALTER TABLE commands ADD COLUMN portal_meter_id BIGINT, ADD COLUMN portal_user_id BIGINT, ADD COLUMN portal_row_id BIGINT;
 )sql"},
-    // SQLite's 7 makes is_open a plain column. What PostgreSQL does to indexes on an UPDATE depends on
-    // whether an indexed value changed (HOT or not), not on the columns named: nothing changes here but a note.
-    {7, "is_open a plain column, written when a command finishes (the open-commands index kept still)", R"sql(
+    // SQLite's 7 filters the open-commands indexes on a plain still_open instead of the generated is_open.
+    // What PostgreSQL does to indexes on an UPDATE depends on whether an indexed value changed (HOT or not),
+    // not on the columns named: nothing changes here but a note.
+    {7, "the open-commands indexes stay on is_open (SQLite's 7 adds still_open for its own)", R"sql(
 COMMENT ON COLUMN commands.is_open IS 'true while the command is not finished (generated from state)';
 )sql"},
 };

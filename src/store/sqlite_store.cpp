@@ -118,18 +118,20 @@ ALTER TABLE commands ADD COLUMN portal_user_id INTEGER;
 ALTER TABLE commands ADD COLUMN portal_row_id INTEGER;
 )sql"},
     // SQLite rewrites an index's entry at every UPDATE that names a column the index reads, its WHERE
-    // included, whether the value changed or not. The generated is_open followed `state`, which every
-    // transition writes, so the open-commands index was rewritten at every transition. As a plain
-    // column, written only by the write that finishes a command, it is rewritten once in a command's life.
-    {7, "is_open a plain column, written when a command finishes (the open-commands index kept still)", R"sql(
+    // included, whether the value changed or not (a generated column counts as named when what it is
+    // generated from is). The indexes of open commands read is_open, generated from `state`, which every
+    // transition writes: rewritten at every transition. They now read still_open, a plain column that only
+    // the write finishing a command names. is_open stays, generated, and the queries read both: still_open
+    // is what makes the indexes small and still, is_open what makes the answer right (a writer that does not
+    // know still_open, or a hand-written UPDATE, leaves a finished command in the index, never in an answer).
+    // No DROP COLUMN: SQLite has it only since 3.35 (RHEL 9 has 3.34).
+    {7, "still_open: what the open-commands indexes read, written only when a command finishes", R"sql(
 DROP INDEX commands_open;
 DROP INDEX commands_timer;
-ALTER TABLE commands DROP COLUMN is_open;
-ALTER TABLE commands ADD COLUMN is_open INTEGER NOT NULL DEFAULT 1 CHECK (is_open = 0 OR is_open = 1);
-UPDATE commands SET is_open = 0 WHERE NOT (state = 'pending' OR state = 'dispatching' OR state = 'queued'
-                                           OR state = 'sent' OR state = 'acknowledged');
-CREATE INDEX commands_open ON commands (dev_eui, id) WHERE is_open = 1;
-CREATE INDEX commands_timer ON commands (timer_at) WHERE is_open = 1 AND timer_at IS NOT NULL;
+ALTER TABLE commands ADD COLUMN still_open INTEGER NOT NULL DEFAULT 1 CHECK (still_open = 0 OR still_open = 1);
+UPDATE commands SET still_open = 0 WHERE is_open = 0;
+CREATE INDEX commands_open ON commands (dev_eui, id) WHERE still_open = 1;
+CREATE INDEX commands_timer ON commands (timer_at) WHERE still_open = 1 AND timer_at IS NOT NULL;
 )sql"},
 };
 
@@ -297,7 +299,7 @@ public:
         }
         {
             static const std::string q = [] {
-                std::string v = std::string("INSERT INTO commands (") + columns::insert_list + ", is_open, version) VALUES (";
+                std::string v = std::string("INSERT INTO commands (") + columns::insert_list + ", still_open, version) VALUES (";
                 for (int i = 0; i < columns::insert_count; ++i) v += "?,";
                 return v + "?,1)";
             }();
@@ -321,13 +323,13 @@ public:
         std::lock_guard lock(mu_);
         tx t(*this);
         for (auto& u : updates) {
-            // Only what a transition can change: fewer index entries to rewrite. is_open only when the
+            // Only what a transition can change: fewer index entries to rewrite. still_open only when the
             // command finishes (a finished command never opens again): the open-commands index stays still.
-            static const std::string still_open = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
+            static const std::string unfinished = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
                                                   ", version=version+1 WHERE id=? AND version=?";
             static const std::string finished = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
-                                                ", is_open=0, version=version+1 WHERE id=? AND version=?";
-            stmt s = prepare(command::is_terminal(u.row.rec.current) ? finished.c_str() : still_open.c_str());
+                                                ", still_open=0, version=version+1 WHERE id=? AND version=?";
+            stmt s = prepare(command::is_terminal(u.row.rec.current) ? finished.c_str() : unfinished.c_str());
             s.borrowing();
             const command_row& c = u.row;
             const int i = columns::bind_mutable(s, c, 1);
@@ -414,18 +416,20 @@ public:
     }
     std::vector<command_row> open(std::string_view dev_eui, std::size_t limit) const override {
         if (dev_eui.empty()) {
-            static const std::string all = select_commands("WHERE is_open = 1 ORDER BY id LIMIT ?");
+            static const std::string all = select_commands("WHERE still_open = 1 AND is_open = 1 ORDER BY id LIMIT ?");
             return many(all.c_str(), [&](stmt& s) { s.bind(1, static_cast<std::int64_t>(limit)); });
         }
-        static const std::string q = select_commands("WHERE dev_eui = ? AND is_open = 1 ORDER BY id LIMIT ?");
+        static const std::string q = select_commands("WHERE dev_eui = ? AND still_open = 1 AND is_open = 1 ORDER BY id LIMIT ?");
         std::lock_guard lock(mu_);
         if (cached()) {
             if (auto r = rows_.open(dev_eui, limit)) return std::move(*r);
-            // The index alone says which (no row read); their rows may all be kept.
-            static const char* ids_q = "SELECT id FROM commands WHERE dev_eui = ? AND is_open = 1 ORDER BY id LIMIT ?";
+            // The index alone says which (no row read); their rows may all be kept. A finished command that
+            // a writer left in the index (see migration 7) makes the query below answer, which reads is_open.
+            static const char* ids_q = "SELECT id FROM commands WHERE dev_eui = ? AND still_open = 1 ORDER BY id LIMIT ?";
             auto ids = rows(ids_q, [&](stmt& s) { s.bind(1, dev_eui).bind(2, static_cast<std::int64_t>(limit)); },
                             [](const stmt& s) { return s.i64(0); });
-            if (auto r = rows_.rows_of(ids)) {
+            auto r = rows_.rows_of(ids);
+            if (r && std::none_of(r->begin(), r->end(), [](const command_row& c) { return command::is_terminal(c.rec.current); })) {
                 if (ids.size() < limit) rows_.read_open_ids(dev_eui, std::move(ids));
                 return std::move(*r);
             }
@@ -435,11 +439,11 @@ public:
         return r;
     }
     std::vector<command_row> in_state(state st, std::size_t limit) const override {
-        static const std::string q = select_commands("WHERE is_open = 1 AND state = ? ORDER BY id LIMIT ?");
+        static const std::string q = select_commands("WHERE still_open = 1 AND is_open = 1 AND state = ? ORDER BY id LIMIT ?");
         return many(q.c_str(), [&](stmt& s) { s.bind(1, command::to_string(st)).bind(2, static_cast<std::int64_t>(limit)); });
     }
     std::vector<command_row> due(sys_time now, std::size_t limit) const override {
-        static const std::string q = select_commands("WHERE is_open = 1 AND timer_at IS NOT NULL AND timer_at <= ? "
+        static const std::string q = select_commands("WHERE still_open = 1 AND is_open = 1 AND timer_at IS NOT NULL AND timer_at <= ? "
                                                      "ORDER BY priority, id LIMIT ?");
         return many(q.c_str(), [&](stmt& s) { s.bind(1, ns(now)).bind(2, static_cast<std::int64_t>(limit)); });
     }

@@ -1067,12 +1067,10 @@ TEST(PostgresStore, TlsIsVerifiedAgainstTheGivenAuthorityAndRefusedWithAnotherOn
     EXPECT_NE(error_of([&] { open_postgres(url, wrong); }).find("/nonexistent/ca.pem"), std::string::npos);
 }
 
-/// Schema 6's is_open (generated from the state) and its two indexes, as SQL run on a file of today's
-/// schema whose is_open was dropped. (SQLite adds a generated column only as VIRTUAL; schema 6's was
-/// STORED, which migration 7 drops the same way.)
-const std::string generated_is_open =
-    "ALTER TABLE commands ADD COLUMN is_open INTEGER GENERATED ALWAYS AS (state = 'pending' OR state = 'dispatching' "
-    "OR state = 'queued' OR state = 'sent' OR state = 'acknowledged') VIRTUAL; "
+/// What schema 7 changed, undone on a file of today's schema: the open-commands indexes read is_open
+/// again, and still_open is gone.
+const std::string before_schema_7 =
+    "DROP INDEX commands_open; DROP INDEX commands_timer; ALTER TABLE commands DROP COLUMN still_open; "
     "CREATE INDEX commands_open ON commands (dev_eui, id) WHERE is_open = 1; "
     "CREATE INDEX commands_timer ON commands (timer_at) WHERE is_open = 1 AND timer_at IS NOT NULL; ";
 
@@ -1091,11 +1089,10 @@ TEST(SqliteStore, AVersionSixFileKeepsItsOpenAndFinishedCommandsApart) {
         std::vector<update> u{move(b, state::cancelled, "cancelled by alice")};
         ASSERT_TRUE(db->write(u));
     }
-    { // schema 6: is_open generated from the state
+    { // schema 6: the indexes read is_open, generated from the state
         sqlite3* raw = nullptr;
         ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(raw, ("DROP INDEX commands_open; DROP INDEX commands_timer; ALTER TABLE commands DROP COLUMN is_open; " +
-                                     generated_is_open + "DELETE FROM schema_migrations WHERE version >= 7").c_str(),
+        ASSERT_EQ(sqlite3_exec(raw, (before_schema_7 + "DELETE FROM schema_migrations WHERE version >= 7").c_str(),
                                nullptr, nullptr, nullptr),
                   SQLITE_OK)
             << sqlite3_errmsg(raw);
@@ -1120,18 +1117,38 @@ TEST(SqliteStore, AVersionSixFileKeepsItsOpenAndFinishedCommandsApart) {
         EXPECT_EQ(ids(db->open()), std::vector<std::int64_t>{c.id});
         EXPECT_EQ(ids(db->due(t0 + 1h, 10)), std::vector<std::int64_t>{c.id});
     }
-    // On disk, by another connection: is_open is 0 exactly for the finished ones, and the index answers.
+    // On disk, by another connection: still_open is 0 exactly for the finished ones.
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-    sqlite3_stmt* q = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT group_concat(id || ':' || state || ':' || is_open, ' ') FROM (SELECT * FROM commands ORDER BY id)", -1, &q, nullptr),
+    auto on_disk = [raw] {
+        sqlite3_stmt* q = nullptr;
+        EXPECT_EQ(sqlite3_prepare_v2(raw, "SELECT group_concat(id || ':' || state || ':' || still_open, ' ') FROM (SELECT * FROM commands ORDER BY id)",
+                                     -1, &q, nullptr),
+                  SQLITE_OK);
+        EXPECT_EQ(sqlite3_step(q), SQLITE_ROW);
+        std::string out = reinterpret_cast<const char*>(sqlite3_column_text(q, 0));
+        sqlite3_finalize(q);
+        return out;
+    };
+    const auto newest = std::to_string(done_id + 1);
+    EXPECT_EQ(on_disk(), std::to_string(open_id) + ":expired:0 " + std::to_string(done_id) + ":cancelled:0 " + newest + ":pending:1");
+    EXPECT_NE(sqlite3_exec(raw, "UPDATE commands SET still_open = 2", nullptr, nullptr, nullptr), SQLITE_OK) << "still_open is 0 or 1";
+    // A writer that does not know still_open (a hand-written UPDATE, a process from before schema 7) leaves a
+    // finished command in the index: it is never answered as open.
+    ASSERT_EQ(sqlite3_exec(raw, ("UPDATE commands SET state = 'cancelled' WHERE id = " + newest).c_str(), nullptr, nullptr, nullptr),
               SQLITE_OK);
-    ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(q, 0))),
-              std::to_string(open_id) + ":expired:0 " + std::to_string(done_id) + ":cancelled:0 " + std::to_string(done_id + 1) + ":pending:1");
-    sqlite3_finalize(q);
-    EXPECT_NE(sqlite3_exec(raw, "UPDATE commands SET is_open = 2", nullptr, nullptr, nullptr), SQLITE_OK) << "is_open is 0 or 1";
+    EXPECT_EQ(on_disk(), std::to_string(open_id) + ":expired:0 " + std::to_string(done_id) + ":cancelled:0 " + newest + ":cancelled:1");
     sqlite3_close(raw);
+    auto db = open_sqlite(path);
+    {
+        const auto batch = db->begin_batch(); // a batch's reads are answered from the rows it keeps
+        ASSERT_EQ(db->get(done_id + 1)->rec.current, state::cancelled); // its row read, and kept
+        EXPECT_TRUE(db->open(sample().dev_eui).empty()) << "the index lists it, the row kept says finished";
+    }
+    EXPECT_TRUE(db->open(sample().dev_eui).empty());
+    EXPECT_TRUE(db->open().empty());
+    EXPECT_TRUE(db->due(t0 + 1h, 10).empty()) << "its timer is still set, but it is finished";
+    EXPECT_TRUE(db->in_state(state::cancelled).empty());
 }
 
 TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
@@ -1152,10 +1169,7 @@ TEST(SqliteStore, AVersionOneFileIsMigratedWithItsCommandsKept) {
     { // make it what relaylink's first schema left
         sqlite3* raw = nullptr;
         ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-        // is_open first: SQLite cannot drop a table's last column when a comment comes before it (the
-        // closing parenthesis lands in the comment), and schema 1's comment would come just before it.
-        ASSERT_EQ(sqlite3_exec(raw, ("DROP INDEX commands_open; DROP INDEX commands_timer; ALTER TABLE commands DROP COLUMN is_open; " +
-                                     generated_is_open +
+        ASSERT_EQ(sqlite3_exec(raw, (before_schema_7 +
                                      "ALTER TABLE commands DROP COLUMN claim_owner; ALTER TABLE commands DROP COLUMN lease_until; "
                                      "ALTER TABLE meters DROP COLUMN version; ALTER TABLE meters DROP COLUMN uplink_f_cnt; "
                                      "ALTER TABLE meters DROP COLUMN uplink_time; ALTER TABLE commands DROP COLUMN portal_meter_id; "
