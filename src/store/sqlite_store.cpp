@@ -5,6 +5,7 @@
 #include "columns.hpp"
 #include "portal_rows.hpp"
 #include "row_cache.hpp"
+#include "sqlite_version.hpp"
 
 #include <sqlite3.h>
 
@@ -268,6 +269,7 @@ class sqlite_store final : public store {
 public:
     sqlite_store(const std::string& path, sqlite_options opt) : prefix_(opt.table_prefix), rows_(opt.row_cache_rows) {
         h_.path = path;
+        if (auto why = sqlite_version::problem(sqlite3_libversion_number())) throw store_error("SQLite store " + path + ": " + *why);
         if (!prefix_.empty() && !portal_rows::plain_name(prefix_ + "x"))
             throw store_error("SQLite store " + path + ": table_prefix '" + prefix_ + "' must be letters, digits and _ (e.g. relaylink_)");
         const int rc = sqlite3_open_v2(path.c_str(), &h_.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "../../src/store/row_cache.hpp"
+#include "../../src/store/sqlite_version.hpp"
 #include "../support/certs.hpp"
 #include "../support/ports.hpp"
 #include "../support/postgres.hpp"
@@ -706,6 +707,19 @@ TEST(SqliteStore, SurvivesReopeningWithEverything) {
     EXPECT_EQ(db->events(id).size(), 2u);
     EXPECT_EQ(sqlite_schema_version(), 7);
     EXPECT_EQ(schema_version(), 7);
+}
+
+TEST(SqliteStore, ASqliteLibraryTooOldForTheSchemaIsRefusedSayingWhatToDo) {
+    namespace v = relaylink::store::sqlite_version;
+    EXPECT_FALSE(v::problem(sqlite3_libversion_number())) << "this process's SQLite: " << sqlite3_libversion();
+    EXPECT_FALSE(v::problem(3031000));
+    EXPECT_FALSE(v::problem(3045001));
+    const auto old = v::problem(3026000); // RHEL 8's
+    ASSERT_TRUE(old);
+    EXPECT_NE(old->find("needs SQLite 3.31.0 or newer"), std::string::npos) << *old;
+    EXPECT_NE(old->find("loaded SQLite 3.26.0"), std::string::npos) << *old;
+    EXPECT_NE(old->find("install a newer libsqlite3, or use the wheel"), std::string::npos) << *old;
+    EXPECT_EQ(v::text(3034001), "3.34.1");
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {

@@ -1,0 +1,26 @@
+// The oldest SQLite library relaylink's schema runs on, checked when a file is opened (the library a
+// process loads may be older than the headers it was built with).
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace relaylink::store::sqlite_version {
+
+/// 3.31.0: generated columns (schema 1's is_open). Every later migration uses only what 3.31 has
+/// (ADD COLUMN, CREATE/DROP INDEX, UPDATE), never DROP COLUMN (3.35).
+constexpr int oldest = 3031000;
+
+/// "3.26.0" from SQLite's version number (3026000).
+inline std::string text(int number) {
+    return std::to_string(number / 1000000) + "." + std::to_string(number / 1000 % 1000) + "." + std::to_string(number % 1000);
+}
+
+/// Why a library of version `number` cannot run relaylink's schema; none when it can.
+inline std::optional<std::string> problem(int number) {
+    if (number >= oldest) return std::nullopt;
+    return "relaylink needs SQLite " + text(oldest) + " or newer (its schema has generated columns), and this process loaded SQLite " +
+           text(number) + ": install a newer libsqlite3, or use the wheel, which carries its own";
+}
+
+} // namespace relaylink::store::sqlite_version
