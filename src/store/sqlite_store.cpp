@@ -668,6 +668,7 @@ private:
 
     /// The portal's table: its columns checked, its two statements built (SQLAlchemy's DateTime text).
     void open_portal(const portal_table& t) {
+        if (auto why = sqlite_version::portal_problem(sqlite3_libversion_number())) throw store_error("SQLite store " + h_.path + ": " + *why);
         portal_rows::layout l(t, "", [](int) { return std::string("?"); });
         std::set<std::string> have;
         {

@@ -16,6 +16,17 @@ inline std::string text(int number) {
     return std::to_string(number / 1000000) + "." + std::to_string(number / 1000 % 1000) + "." + std::to_string(number % 1000);
 }
 
+/// 3.35.0: INSERT … RETURNING, which the rows mirrored into a portal's table are written with.
+constexpr int for_portal_table = 3035000;
+
+/// Why a library of version `number` cannot mirror commands into a portal's table; none when it can.
+inline std::optional<std::string> portal_problem(int number) {
+    if (number >= for_portal_table) return std::nullopt;
+    return "mirroring commands into the portal's table needs SQLite " + text(for_portal_table) +
+           " or newer (INSERT ... RETURNING), and this process loaded SQLite " + text(number) +
+           ": install a newer libsqlite3, use the wheel, which carries its own, or open the store without the portal table";
+}
+
 /// Why a library of version `number` cannot run relaylink's schema; none when it can.
 inline std::optional<std::string> problem(int number) {
     if (number >= oldest) return std::nullopt;

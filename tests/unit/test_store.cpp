@@ -720,6 +720,14 @@ TEST(SqliteStore, ASqliteLibraryTooOldForTheSchemaIsRefusedSayingWhatToDo) {
     EXPECT_NE(old->find("loaded SQLite 3.26.0"), std::string::npos) << *old;
     EXPECT_NE(old->find("install a newer libsqlite3, or use the wheel"), std::string::npos) << *old;
     EXPECT_EQ(v::text(3034001), "3.34.1");
+    // A portal's table is written with INSERT ... RETURNING: 3.35.
+    EXPECT_FALSE(v::portal_problem(sqlite3_libversion_number()));
+    EXPECT_FALSE(v::portal_problem(3035000));
+    const auto rhel9 = v::portal_problem(3034001);
+    ASSERT_TRUE(rhel9);
+    EXPECT_NE(rhel9->find("needs SQLite 3.35.0 or newer (INSERT ... RETURNING)"), std::string::npos) << *rhel9;
+    EXPECT_NE(rhel9->find("loaded SQLite 3.34.1"), std::string::npos) << *rhel9;
+    EXPECT_NE(rhel9->find("or open the store without the portal table"), std::string::npos) << *rhel9;
 }
 
 TEST(SqliteStore, RefusesANewerSchemaAndNonDatabasesWithTheirNames) {
