@@ -327,10 +327,9 @@ public:
         for (auto& u : updates) {
             // Only what a transition can change: fewer index entries to rewrite. still_open only when the
             // command finishes (a finished command never opens again): the open-commands index stays still.
-            static const std::string unfinished = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
-                                                  ", version=version+1 WHERE id=? AND version=?";
-            static const std::string finished = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; }) +
-                                                ", still_open=0, version=version+1 WHERE id=? AND version=?";
+            static const std::string set = "UPDATE commands SET " + columns::mutable_assignments(1, [](int) { return "?"; });
+            static const std::string unfinished = set + ", version=version+1 WHERE id=? AND version=?";
+            static const std::string finished = set + ", still_open=0, version=version+1 WHERE id=? AND version=?";
             stmt s = prepare(command::is_terminal(u.row.rec.current) ? finished.c_str() : unfinished.c_str());
             s.borrowing();
             const command_row& c = u.row;
