@@ -19,19 +19,24 @@ inline std::string text(int number) {
 /// 3.35.0: INSERT … RETURNING, which the rows mirrored into a portal's table are written with.
 constexpr int for_portal_table = 3035000;
 
-/// Why a library of version `number` cannot mirror commands into a portal's table; none when it can.
-inline std::optional<std::string> portal_problem(int number) {
-    if (number >= for_portal_table) return std::nullopt;
-    return "mirroring commands into the portal's table needs SQLite " + text(for_portal_table) +
-           " or newer (INSERT ... RETURNING), and this process loaded SQLite " + text(number) +
-           ": install a newer libsqlite3, use the wheel, which carries its own, or open the store without the portal table";
+/// Why a library of version `number` cannot do `what`, which needs `least` (`because`); none when it can.
+inline std::optional<std::string> too_old(int number, int least, const std::string& what, const std::string& because,
+                                          const std::string& ways_out) {
+    if (number >= least) return std::nullopt;
+    return what + " needs SQLite " + text(least) + " or newer (" + because + "), and this process loaded SQLite " + text(number) + ": " +
+           ways_out;
 }
 
 /// Why a library of version `number` cannot run relaylink's schema; none when it can.
 inline std::optional<std::string> problem(int number) {
-    if (number >= oldest) return std::nullopt;
-    return "relaylink needs SQLite " + text(oldest) + " or newer (its schema has generated columns), and this process loaded SQLite " +
-           text(number) + ": install a newer libsqlite3, or use the wheel, which carries its own";
+    return too_old(number, oldest, "relaylink", "its schema has generated columns",
+                   "install a newer libsqlite3, or use the wheel, which carries its own");
+}
+
+/// Why a library of version `number` cannot mirror commands into a portal's table; none when it can.
+inline std::optional<std::string> portal_problem(int number) {
+    return too_old(number, for_portal_table, "mirroring commands into the portal's table", "INSERT ... RETURNING",
+                   "install a newer libsqlite3, use the wheel, which carries its own, or open the store without the portal table");
 }
 
 } // namespace relaylink::store::sqlite_version
